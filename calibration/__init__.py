@@ -1,0 +1,1 @@
+"""Calibration data: the GPU and model catalogue (and, later, measured step-time profiles)."""

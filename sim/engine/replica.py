@@ -1,0 +1,333 @@
+"""One model replica: iteration-level scheduling, KV-cache accounting and event skipping.
+
+A replica runs one engine step at a time. At each step boundary its scheduler policy looks at
+the waiting queue, the sequences still prefilling and the sequences decoding, and plans the
+next step:
+
+* `chunked-prefill`: every decoding sequence gets one token; what is left of the token budget
+  (`max_batched_tokens`) goes to prefill chunks, continuing ones first, then newly admitted
+  requests in arrival order, while `max_num_seqs` and the KV cache allow.
+* `prefill-first`: a step is all prefill (when anything can be prefilled) or all decode.
+* `static`: a batch is admitted only when the previous one has completely finished.
+
+**Event skipping.** While a replica only decodes, nothing changes between steps except that
+each sequence's context grows by one token, so step i of the run takes F(B) + c·(KV₀ + i·B)
+and k steps take k·(F(B) + c·KV₀) + c·B·k(k−1)/2. The replica therefore schedules one
+timeout for the whole run of steps up to the next thing that changes the batch: the earliest
+completion (a heap of finishing step numbers against a decode-step counter) or the KV cache
+filling up. An arrival that could join the batch cuts the run short at the end of the step in
+progress (found by solving the quadratic for the steps done so far). `exact` mode plans one
+step at a time through the same code, which is what the equality tests compare against.
+
+**KV cache.** Each admitted sequence holds its context plus one block of slack (a bound on
+the partly filled last 16-token page), so occupancy grows by exactly B per decode step and
+the run length until the cache is full is a division. A step that would overflow the cache
+first evicts the most recently admitted sequence, which goes back to the head of the queue
+and later recomputes its prompt and the tokens it had generated (preemption by recompute).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable
+
+from sim.engine.records import EngineConfig, ReplicaCounters, WindowCounters
+from sim.memory import KV_BLOCK_TOKENS
+
+# A sequence reserves its context plus one slack block; a newly admitted one reserves its
+# prompt, the token its prefill produces, and the slack.
+ADMIT_EXTRA_TOKENS = KV_BLOCK_TOKENS + 1
+
+
+class RequestTable:
+    """Per-request columns shared by all replicas (Python lists: fastest for scalar access)."""
+
+    def __init__(self, prompt_tokens: list[int], output_tokens: list[int]) -> None:
+        n = len(prompt_tokens)
+        nan = math.nan
+        self.prompt = prompt_tokens
+        self.output = output_tokens
+        self.admit_s = [nan] * n
+        self.first_token_s = [nan] * n
+        self.finish_s = [nan] * n
+        self.preemptions = [0] * n
+        self.prefill_len = list(prompt_tokens)  # grows on recompute: prompt + generated
+        self.prefill_done = [0] * n
+        self.finish_step = [-1] * n  # decode-step number at which the sequence finishes
+
+
+class Replica:
+    def __init__(self, index: int, env, cfg: EngineConfig, step_model, table: RequestTable,
+                 window: WindowCounters, on_done: Callable[[int, int], None]) -> None:
+        self.index = index
+        self.env = env
+        self.table = table
+        self.window = window
+        self.on_done = on_done  # (replica index, request id) when a request finishes
+        self.exact = cfg.exact
+        self.policy = cfg.policy
+        self.max_seqs = cfg.max_num_seqs
+        self.max_tokens = cfg.max_batched_tokens
+        self.cap = cfg.kv_capacity_tokens
+        self.step_model = step_model
+        self.c = step_model.per_kv_token_s
+        self.fixed_s = [step_model.decode_fixed_s(b) if b else 0.0
+                        for b in range(cfg.max_num_seqs + 1)]
+
+        self.waiting: deque[int] = deque()
+        self.prefilling: list[int] = []  # admitted, prompt not yet fully processed
+        self.running: dict[int, None] = {}  # every admitted request, in admission order
+        self.heap: list[tuple[int, int]] = []  # (finish_step, rid) of decoding sequences
+        self.n_decoding = 0
+        self.dstep = 0  # decode steps this replica has run
+        self.decode_ctx = 0  # Σ context tokens of decoding sequences (what attention reads)
+        self.kv_used = 0  # KV tokens reserved by admitted sequences
+
+        self.pending = None  # the timeout that ends the current step or decode run
+        self.block: tuple | None = None  # (t0, B, a, h, k) of the current decode run
+        self.chunks: list[tuple[int, int]] = []  # (rid, tokens) of the current step's prefill
+        self.step_parts = (0.0, 0.0)  # (prefill_s, decode_s) of the current single step
+        self.step_decodes = False
+        self.step_start = 0.0
+        self.truncated = False
+        self.steps = 0
+        self.preemptions = 0
+        self.events = 0
+        self.generated_tokens = 0  # tokens produced (first tokens and decode steps)
+        self.prefill_tokens = 0  # prompt tokens processed, recomputation included
+
+    # ---- arrivals -------------------------------------------------------------------------
+
+    def arrive(self, rid: int) -> None:
+        was_empty = not self.waiting
+        self.waiting.append(rid)
+        if self.pending is None:
+            self._plan()
+        elif self.block is not None and was_empty and not self.truncated and self._could_join(rid):
+            self._cut_block()
+
+    def _could_join(self, rid: int) -> bool:
+        """Whether the next step boundary might admit `rid`; erring towards yes is safe.
+
+        Nothing inside a decode run frees a slot or KV, so a request that cannot join at
+        the run's start cannot join before it ends."""
+        batch = self.n_decoding
+        if self.policy == "static" or len(self.running) >= self.max_seqs:
+            return False
+        if self.policy == "chunked-prefill" and self.max_tokens <= batch:
+            return False
+        need = self.table.prefill_len[rid] + ADMIT_EXTRA_TOKENS
+        return self.kv_used + batch + need <= self.cap
+
+    def _cut_block(self) -> None:
+        """End the decode run at the end of the step now in progress."""
+        t0, batch, a, h, k = self.block
+        elapsed = self.env.now - t0
+        if h > 0.0:
+            b = a - h
+            n = int((-b + math.sqrt(b * b + 4.0 * h * elapsed)) / (2.0 * h))
+        else:
+            n = int(elapsed / a)
+        # Guard the float root: n is the count of whole steps finished by now.
+        while n > 0 and n * a + h * n * (n - 1) > elapsed:
+            n -= 1
+        while (n + 1) * a + h * (n + 1) * n <= elapsed:
+            n += 1
+        steps = n + 1
+        if steps >= k:
+            return
+        self.truncated = True
+        self.block = (t0, batch, a, h, steps)
+        self._schedule(t0 + steps * a + h * steps * (steps - 1) - self.env.now)
+
+    # ---- step boundaries ------------------------------------------------------------------
+
+    def _schedule(self, delay_s: float) -> None:
+        event = self.env.timeout(delay_s)
+        event.callbacks.append(self._boundary)
+        self.pending = event
+        self.events += 1
+
+    def _boundary(self, event) -> None:
+        if event is not self.pending:  # superseded by a cut decode run
+            return
+        now = self.env.now
+        if self.block is not None:
+            self._finish_block(now)
+        else:
+            self._finish_step(now)
+        self.pending = None
+        self._plan()
+
+    def _finish_block(self, now: float) -> None:
+        t0, batch, a, h, k = self.block
+        self.block = None
+        self.truncated = False
+        self.steps += k
+        grown = batch * k
+        self.generated_tokens += grown
+        self.window.add(t0, now, 0.0, now - t0, batch, self.kv_used, self.kv_used + grown)
+        self.dstep += k
+        self.decode_ctx += grown
+        self.kv_used += grown
+        self._complete_decodes(now)
+
+    def _finish_step(self, now: float) -> None:
+        t = self.table
+        prefill_s, decode_s = self.step_parts
+        batch = len(self.chunks) + (self.n_decoding if self.step_decodes else 0)
+        self.steps += 1
+        kv_before = self.kv_used
+        if self.step_decodes and self.n_decoding:
+            self.generated_tokens += self.n_decoding
+            self.dstep += 1
+            self.decode_ctx += self.n_decoding
+            self.kv_used += self.n_decoding
+            self._complete_decodes(now)
+        self.window.add(self.step_start, now, prefill_s, decode_s, batch, kv_before, self.kv_used)
+        for rid, tokens in self.chunks:
+            done = t.prefill_done[rid] + tokens
+            t.prefill_done[rid] = done
+            self.prefill_tokens += tokens
+            if done < t.prefill_len[rid]:
+                continue
+            self.generated_tokens += 1
+            # The step that completes a prefill produces the next token.
+            self.prefilling.remove(rid)
+            generated = t.prefill_len[rid] - t.prompt[rid] + 1
+            if t.first_token_s[rid] != t.first_token_s[rid]:  # NaN: first time
+                t.first_token_s[rid] = now
+            if generated >= t.output[rid]:
+                self.kv_used -= t.prompt[rid] + generated + KV_BLOCK_TOKENS
+                self._done(rid, now)
+                continue
+            finish = self.dstep + t.output[rid] - generated
+            t.finish_step[rid] = finish
+            heapq.heappush(self.heap, (finish, rid))
+            self.n_decoding += 1
+            self.decode_ctx += t.prompt[rid] + generated
+        self.chunks = []
+
+    def _complete_decodes(self, now: float) -> None:
+        heap, t, dstep = self.heap, self.table, self.dstep
+        while heap and heap[0][0] <= dstep:
+            finish, rid = heapq.heappop(heap)
+            if t.finish_step[rid] != finish:  # stale: the sequence was preempted
+                continue
+            t.finish_step[rid] = -1
+            context = t.prompt[rid] + t.output[rid]
+            self.n_decoding -= 1
+            self.decode_ctx -= context
+            self.kv_used -= context + KV_BLOCK_TOKENS
+            self._done(rid, now)
+
+    def _done(self, rid: int, now: float) -> None:
+        del self.running[rid]
+        self.table.finish_s[rid] = now
+        self.on_done(self.index, rid)
+
+    # ---- planning -------------------------------------------------------------------------
+
+    def _plan(self) -> None:
+        policy = self.policy
+        if policy == "chunked-prefill":
+            self._make_room()
+            budget = self.max_tokens - self.n_decoding
+            self._admit(self.n_decoding)
+            if self.prefilling and budget > 0:
+                self._start_step(budget, decodes=True)
+                return
+        else:
+            if policy == "prefill-first" or not self.running:
+                self._admit(self.n_decoding)
+            if self.prefilling:
+                self._start_step(self.max_tokens, decodes=False)
+                return
+            self._make_room()
+        if self.n_decoding:
+            self._start_block()
+
+    def _admit(self, growth: int) -> None:
+        """Admit waiting requests in order while a sequence slot and KV cache are free.
+
+        `growth` keeps room for the decoding sequences' next token (a one-step watermark)."""
+        t, waiting, running = self.table, self.waiting, self.running
+        now = self.env.now
+        while waiting and len(running) < self.max_seqs:
+            rid = waiting[0]
+            need = t.prefill_len[rid] + ADMIT_EXTRA_TOKENS
+            if self.kv_used + growth + need > self.cap:
+                return
+            waiting.popleft()
+            running[rid] = None
+            self.prefilling.append(rid)
+            self.kv_used += need
+            if t.admit_s[rid] != t.admit_s[rid]:  # NaN: first admission
+                t.admit_s[rid] = now
+
+    def _make_room(self) -> None:
+        """Evict the newest sequences until the next decode step's growth fits."""
+        while self.n_decoding and self.kv_used + self.n_decoding > self.cap:
+            self._preempt(next(reversed(self.running)))
+
+    def _preempt(self, rid: int) -> None:
+        t = self.table
+        del self.running[rid]
+        if t.finish_step[rid] >= 0:  # decoding: keep what it generated, recompute it later
+            generated = t.output[rid] - (t.finish_step[rid] - self.dstep)
+            t.finish_step[rid] = -1  # its heap entry is now stale
+            self.n_decoding -= 1
+            self.decode_ctx -= t.prompt[rid] + generated
+            self.kv_used -= t.prompt[rid] + generated + KV_BLOCK_TOKENS
+            t.prefill_len[rid] = t.prompt[rid] + generated
+        else:  # still prefilling
+            self.prefilling.remove(rid)
+            self.kv_used -= t.prefill_len[rid] + ADMIT_EXTRA_TOKENS
+        t.prefill_done[rid] = 0
+        t.preemptions[rid] += 1
+        self.preemptions += 1
+        self.waiting.appendleft(rid)
+
+    def _start_step(self, budget: int, decodes: bool) -> None:
+        t = self.table
+        chunks = []
+        prefill_tokens = 0
+        pairs = 0.0
+        for rid in self.prefilling:
+            if budget <= 0:
+                break
+            done = t.prefill_done[rid]
+            tokens = min(t.prefill_len[rid] - done, budget)
+            budget -= tokens
+            prefill_tokens += tokens
+            pairs += tokens * (done + (tokens + 1) * 0.5)
+            chunks.append((rid, tokens))
+        self.chunks = chunks
+        self.step_decodes = decodes
+        decode_seqs = self.n_decoding if decodes else 0
+        self.step_parts = self.step_model.step_s(
+            prefill_tokens, pairs, decode_seqs, self.decode_ctx if decodes else 0)
+        self.step_start = self.env.now
+        self._schedule(self.step_parts[0] + self.step_parts[1])
+
+    def _start_block(self) -> None:
+        heap, t = self.heap, self.table
+        while t.finish_step[heap[0][1]] != heap[0][0]:  # drop entries of preempted sequences
+            heapq.heappop(heap)
+        batch = self.n_decoding
+        if self.exact:
+            k = 1
+        else:
+            k = min(heap[0][0] - self.dstep, (self.cap - self.kv_used) // batch)
+        a = self.fixed_s[batch] + self.c * self.decode_ctx
+        h = 0.5 * self.c * batch
+        self.block = (self.env.now, batch, a, h, k)
+        self._schedule(k * a + h * k * (k - 1))
+
+    def counters(self) -> ReplicaCounters:
+        w = self.window
+        return ReplicaCounters(w.busy_s, w.prefill_s, w.decode_s, w.batch_s, w.kv_token_s,
+                               self.steps, self.preemptions, self.generated_tokens,
+                               self.prefill_tokens)

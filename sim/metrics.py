@@ -1,0 +1,70 @@
+"""Metrics: pure functions from per-request columns and replica counters to numbers.
+
+Latency statistics use the requests that arrived inside the metrics window
+[warmup_s, duration_s); throughput counts the requests that *finished* inside it, so a run
+that falls behind shows its real delivered rate, not its arrival rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PERCENTILES = (50, 90, 99)
+
+
+def summarise(values: np.ndarray) -> dict[str, float | None]:
+    """mean, p50, p90, p99 of the finite values (None where there are none)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {"mean": None, **{f"p{p}": None for p in PERCENTILES}}
+    qs = np.percentile(finite, PERCENTILES)
+    return {"mean": float(finite.mean()), **{f"p{p}": float(q) for p, q in zip(PERCENTILES, qs)}}
+
+
+@dataclass(frozen=True)
+class Latencies:
+    """Per-request latencies in seconds; NaN where the request never got that far."""
+
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray  # NaN for one-token outputs, which have no inter-token time
+    e2e_s: np.ndarray
+    queue_s: np.ndarray
+
+
+def latencies(arrival_s: np.ndarray, admit_s: np.ndarray, first_token_s: np.ndarray,
+              finish_s: np.ndarray, output_tokens: np.ndarray) -> Latencies:
+    ttft = first_token_s - arrival_s
+    e2e = finish_s - arrival_s
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(output_tokens > 1, (e2e - ttft) / (output_tokens - 1), np.nan)
+    return Latencies(ttft, tpot, e2e, admit_s - arrival_s)
+
+
+def slo_attainment(lat: Latencies, ttft_s: float, tpot_s: float) -> np.ndarray:
+    """Per request: met both targets (unfinished requests never do)."""
+    ttft_ok = lat.ttft_s <= ttft_s
+    tpot_ok = np.isnan(lat.tpot_s) | (lat.tpot_s <= tpot_s)
+    return ttft_ok & tpot_ok & np.isfinite(lat.e2e_s)
+
+
+def slo_met(lat: Latencies, ttft_s: float, tpot_s: float, percentile: float) -> bool:
+    """The percentile of TTFT and of TPOT within target, unfinished requests counting as ∞."""
+    if lat.ttft_s.size == 0:
+        return True
+    unfinished = ~np.isfinite(lat.e2e_s)
+    ttft = np.where(unfinished, np.inf, lat.ttft_s)
+    tpot = np.where(unfinished, np.inf, lat.tpot_s)
+    tpot = tpot[~np.isnan(tpot)]
+    ttft_p = np.percentile(ttft, percentile, method="higher")
+    tpot_p = np.percentile(tpot, percentile, method="higher") if tpot.size else 0.0
+    return bool(ttft_p <= ttft_s and tpot_p <= tpot_s)
+
+
+def time_in_system_s(arrival_s: np.ndarray, finish_s: np.ndarray, start_s: float,
+                     end_s: float) -> float:
+    """∫ (requests in the system) dt over [start_s, end_s); unfinished ones stay to the end."""
+    leave = np.where(np.isfinite(finish_s), finish_s, end_s)
+    overlap = np.minimum(leave, end_s) - np.maximum(arrival_s, start_s)
+    return float(np.clip(overlap, 0.0, None).sum())

@@ -1,0 +1,160 @@
+"""Step-time models: seconds for one engine iteration, split into prefill and decode parts.
+
+Every model answers two questions for the engine:
+
+* `step_s(prefill_tokens, prefill_attn_pairs, decode_seqs, decode_kv_tokens)` → the
+  (prefill_s, decode_s) parts of one step; their sum is the step's duration and the split is
+  what the cost model charges to input and output tokens.
+* `decode_fixed_s(batch)` and `per_kv_token_s` for pure-decode steps, whose time must have
+  the form F(B) + c × KV tokens. That form is what lets the engine skip over a run of decode
+  steps in closed form (see `sim.engine.replica`).
+
+`prefill_attn_pairs` is Σ over prefill chunks of chunk × (prior context + (chunk + 1) / 2):
+the query-key pairs causal attention computes, which grows quadratically with prompt length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sim.memory import kv_bytes_per_token
+from sim.scenario import (
+    DTYPE_BYTES,
+    ConstantProfile,
+    LinearProfile,
+    RooflineProfile,
+    Scenario,
+)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    name: str
+    source: str  # measured | fitted-roofline | roofline | inline
+    fit_error_pct: float | None = None
+    details: dict = field(default_factory=dict)
+
+
+class ConstantStep:
+    """Every step takes `step_s`, whatever is in it: the queueing-theory reference case."""
+
+    def __init__(self, spec: ConstantProfile) -> None:
+        self.step_time_s = spec.step_s
+        self.per_kv_token_s = 0.0
+        self.provenance = Provenance("constant", "inline", None, {"step_s": spec.step_s})
+
+    def decode_fixed_s(self, batch: int) -> float:
+        return self.step_time_s
+
+    def step_s(self, prefill_tokens: int, prefill_attn_pairs: float, decode_seqs: int,
+               decode_kv_tokens: int) -> tuple[float, float]:
+        share = prefill_tokens / (prefill_tokens + decode_seqs)
+        return self.step_time_s * share, self.step_time_s * (1.0 - share)
+
+
+class LinearStep:
+    """base + per_prefill_token × prefill tokens + per_decode_seq × seqs + per_kv_token × KV."""
+
+    def __init__(self, spec: LinearProfile) -> None:
+        self.base_s = spec.base_s
+        self.per_prefill_token_s = spec.per_prefill_token_s
+        self.per_decode_seq_s = spec.per_decode_seq_s
+        self.per_kv_token_s = spec.per_kv_token_s
+        self.provenance = Provenance("linear", "inline", None, spec.model_dump(exclude={"kind"}))
+
+    def decode_fixed_s(self, batch: int) -> float:
+        return self.base_s + self.per_decode_seq_s * batch
+
+    def step_s(self, prefill_tokens: int, prefill_attn_pairs: float, decode_seqs: int,
+               decode_kv_tokens: int) -> tuple[float, float]:
+        share = prefill_tokens / (prefill_tokens + decode_seqs)
+        prefill_s = self.base_s * share + self.per_prefill_token_s * prefill_tokens
+        decode_s = (self.base_s * (1.0 - share) + self.per_decode_seq_s * decode_seqs
+                    + self.per_kv_token_s * decode_kv_tokens)
+        return prefill_s, decode_s
+
+
+class RooflineStep:
+    """Time from bytes moved and FLOPs done, for any GPU and model in the catalogue.
+
+    Per step of T tokens on a replica of tp GPUs:
+      linear layers  max(weight bytes read / (tp·BW·η_bw), 2·active params·T / (tp·peak·η_c))
+      prefill attn   4·layers·heads·head_dim·pairs / (tp·peak·η_c)
+      decode attn    kv_bytes_per_token·KV tokens / (tp·BW·η_bw)
+      all-reduce     2 per layer of T·hidden·2 bytes, ring over the interconnect (tp > 1)
+      overhead       a fixed per-step cost (scheduling, launches, sampling)
+    MoE layers read only the experts the step's tokens touch: 1 − (1 − k/E)^T of them.
+    """
+
+    def __init__(self, spec: RooflineProfile, scenario: Scenario) -> None:
+        m, gpu, d = scenario.model, scenario.gpu, scenario.deployment
+        tp = d.tensor_parallel
+        bytes_per_param = DTYPE_BYTES[d.dtype]
+        tflops = gpu.fp8_tflops if d.dtype == "fp8" and gpu.fp8_tflops else gpu.bf16_tflops
+        self.flops_per_s = tp * tflops * 1e12 * spec.compute_efficiency
+        self.bytes_per_s = tp * gpu.memory_bandwidth_tb_s * 1e12 * spec.bandwidth_efficiency
+        self.overhead_s = spec.overhead_s
+
+        lm_head = m.vocab * m.hidden
+        embedding = 0 if m.tied_embeddings else lm_head  # a lookup: only T rows are read
+        expert_params = m.layers * 3 * m.hidden * m.ffn_intermediate
+        self.expert_fraction_per_token = m.experts_per_token / m.experts
+        self.is_moe = m.is_moe
+        self.dense_bytes = (m.params - embedding - (expert_params * m.experts if m.is_moe else 0)
+                            ) * bytes_per_param
+        self.expert_bytes = expert_params * m.experts * bytes_per_param if m.is_moe else 0.0
+        self.flops_per_token = 2.0 * (m.active_params - embedding - lm_head)
+        self.flops_per_logit = 2.0 * lm_head
+        self.attn_flops_per_pair = 4.0 * m.layers * m.heads * m.head_dim
+        self.per_kv_token_s = kv_bytes_per_token(scenario) / self.bytes_per_s
+
+        if tp > 1:
+            link_bytes_per_s = (gpu.interconnect_gb_s or 64.0) / 2 * 1e9 * spec.interconnect_efficiency
+            ring = 2.0 * (tp - 1) / tp
+            self.allreduce_per_token_s = 2 * m.layers * ring * m.hidden * 2.0 / link_bytes_per_s
+            self.allreduce_fixed_s = 2 * m.layers * spec.allreduce_latency_s
+        else:
+            self.allreduce_per_token_s = self.allreduce_fixed_s = 0.0
+        self.provenance = Provenance(
+            "roofline", "roofline", None,
+            {"gpu": gpu.name, "model": m.name, "tensor_parallel": tp, "dtype": d.dtype,
+             **spec.model_dump(exclude={"kind"})},
+        )
+
+    def _linear_s(self, tokens: int, logits: int) -> float:
+        weight_bytes = self.dense_bytes
+        if self.is_moe:
+            touched = 1.0 - (1.0 - self.expert_fraction_per_token) ** tokens
+            weight_bytes += self.expert_bytes * touched
+        memory_s = weight_bytes / self.bytes_per_s
+        compute_s = (self.flops_per_token * tokens + self.flops_per_logit * logits) / self.flops_per_s
+        comm_s = self.allreduce_fixed_s + self.allreduce_per_token_s * tokens
+        return max(memory_s, compute_s) + comm_s
+
+    def decode_fixed_s(self, batch: int) -> float:
+        return self.overhead_s + self._linear_s(batch, batch)
+
+    def step_s(self, prefill_tokens: int, prefill_attn_pairs: float, decode_seqs: int,
+               decode_kv_tokens: int) -> tuple[float, float]:
+        tokens = prefill_tokens + decode_seqs
+        logits = decode_seqs + (1 if prefill_tokens else 0)
+        shared_s = self.overhead_s + self._linear_s(tokens, logits)
+        share = prefill_tokens / tokens
+        prefill_s = shared_s * share + self.attn_flops_per_pair * prefill_attn_pairs / self.flops_per_s
+        decode_s = shared_s * (1.0 - share) + self.per_kv_token_s * decode_kv_tokens
+        return prefill_s, decode_s
+
+
+StepTimeModel = ConstantStep | LinearStep | RooflineStep
+
+PROFILE_KINDS = {"constant": ConstantStep, "linear": LinearStep, "roofline": RooflineStep}
+
+
+def resolve(scenario: Scenario) -> StepTimeModel:
+    """The step-time model a scenario asks for; `auto` is roofline until measured profiles exist."""
+    spec = scenario.profile
+    if isinstance(spec, str):  # 'auto' or 'roofline': validated by the scenario
+        return RooflineStep(RooflineProfile(kind="roofline"), scenario)
+    if isinstance(spec, RooflineProfile):
+        return RooflineStep(spec, scenario)
+    return PROFILE_KINDS[spec.kind](spec)

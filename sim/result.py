@@ -1,0 +1,136 @@
+"""A run's result: per-request columns plus the headline numbers of the `--json` contract."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim import cost as cost_model
+from sim import metrics
+from sim.engine import EngineResult
+from sim.profiles import Provenance
+from sim.scenario import Scenario
+from sim.workload import Workload
+
+
+@dataclass(frozen=True)
+class Result:
+    scenario: Scenario
+    seed: int
+    workload: Workload
+    engine: EngineResult
+    latencies: metrics.Latencies
+    measured: np.ndarray  # bool per request: arrived inside the metrics window
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self.data)
+
+
+def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResult,
+          provenance: Provenance, kv_capacity_tokens: int, wall_s: float, exact: bool) -> Result:
+    window_start, window_end = scenario.warmup_s, scenario.duration_s
+    window_s = window_end - window_start
+    arrival = workload.arrival_s
+    lat = metrics.latencies(arrival, engine.admit_s, engine.first_token_s, engine.finish_s,
+                            workload.output_tokens)
+    measured = (arrival >= window_start) & (arrival < window_end)
+    m_lat = metrics.Latencies(*(getattr(lat, f)[measured] for f in metrics.Latencies.__dataclass_fields__))
+    completed = np.isfinite(engine.finish_s)
+    finished_in_window = completed & (engine.finish_s >= window_start) & (engine.finish_s < window_end)
+    in_window_input = float(workload.prompt_tokens[finished_in_window].sum())
+    in_window_output = float(workload.output_tokens[finished_in_window].sum())
+
+    reps = engine.replicas
+    n_replicas = len(reps)
+    busy_s = sum(r.busy_s for r in reps)
+    prefill_s = sum(r.prefill_s for r in reps)
+    decode_s = sum(r.decode_s for r in reps)
+    slo = scenario.slo
+    attained = metrics.slo_attainment(m_lat, slo.ttft_s, slo.tpot_s)
+    price = cost_model.token_cost(scenario.gpu_count, scenario.cost.gpu_hour_usd, window_s,
+                                  prefill_s, decode_s, in_window_input, in_window_output)
+    n_measured = int(measured.sum())
+    data = {
+        "scenario": scenario.name,
+        "seed": seed,
+        "requests": {
+            "arrived": len(workload),
+            "completed": int(completed.sum()),
+            "unfinished": int((~completed).sum()),
+            "preempted": int(engine.preemptions.sum()),
+            "preempted_requests": int((engine.preemptions > 0).sum()),
+            "rejected": int(engine.rejected.sum()),
+            "measured": n_measured,
+            "capped": dict(workload.capped),
+            "floored": dict(workload.floored),
+        },
+        "latency_s": {
+            "ttft": metrics.summarise(m_lat.ttft_s),
+            "tpot": metrics.summarise(m_lat.tpot_s),
+            "e2e": metrics.summarise(m_lat.e2e_s),
+            "queue": metrics.summarise(m_lat.queue_s),
+        },
+        "throughput": {
+            "requests_per_s": float(finished_in_window.sum()) / window_s,
+            "input_tokens_per_s": in_window_input / window_s,
+            "output_tokens_per_s": in_window_output / window_s,
+        },
+        "utilization": {
+            "busy_fraction": busy_s / (n_replicas * window_s),
+            "batch_size_mean": sum(r.batch_s for r in reps) / busy_s if busy_s > 0 else 0.0,
+            "kv_cache_fraction_mean": sum(r.kv_token_s for r in reps)
+            / (n_replicas * window_s * kv_capacity_tokens),
+            "prefill_fraction_of_busy": prefill_s / busy_s if busy_s > 0 else 0.0,
+        },
+        "slo": {
+            "attainment": float(attained.mean()) if n_measured else None,
+            "met": metrics.slo_met(m_lat, slo.ttft_s, slo.tpot_s, slo.percentile),
+            "ttft_s": slo.ttft_s,
+            "tpot_s": slo.tpot_s,
+            "percentile": slo.percentile,
+        },
+        "cost": {
+            "fleet_usd_per_hour": price.fleet_usd_per_hour,
+            "window_usd": price.window_usd,
+            "usd_per_million_tokens": {
+                "input": price.input_usd_per_million,
+                "output": price.output_usd_per_million,
+                "blended": price.blended_usd_per_million,
+            },
+        },
+        "tokens": {
+            "input": int(workload.prompt_tokens[completed].sum()),
+            "output": int(workload.output_tokens[completed].sum()),
+            "generated": sum(r.generated_tokens for r in reps),
+            "prefilled": sum(r.prefill_tokens for r in reps),
+        },
+        "fleet": {
+            "gpu": scenario.gpu.name,
+            "model": scenario.model.name,
+            "replicas": n_replicas,
+            "tensor_parallel": scenario.deployment.tensor_parallel,
+            "gpus": scenario.gpu_count,
+            "kv_capacity_tokens_per_replica": kv_capacity_tokens,
+            "scheduler": scenario.deployment.scheduler.policy,
+            "router": scenario.deployment.router,
+        },
+        "profile": {
+            "name": provenance.name,
+            "source": provenance.source,
+            "fit_error_pct": provenance.fit_error_pct,
+            "details": dict(provenance.details),
+        },
+        "sim": {
+            "wall_s": wall_s,
+            "events": engine.events,
+            "requests_per_wall_s": len(workload) / wall_s if wall_s > 0 else None,
+            "end_s": engine.end_s,
+            "window_s": [window_start, window_end],
+            "mode": "exact" if exact else "event-skipping",
+        },
+    }
+    return Result(scenario, seed, workload, engine, lat, measured, data)

@@ -1,0 +1,417 @@
+"""Scenario: one YAML file (or mapping) → one validated, frozen configuration.
+
+Every key is checked once, here, at the edge; the layers below trust what they are given.
+Unknown keys are errors, so a typo never silently falls back to a default. A problem is
+reported as an `InputError` naming the key path, the value and what is accepted, e.g.
+``workload.arrival.rate_per_s: -3 — expected a number > 0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from sim import catalog
+from sim.catalog import GpuSpec, ModelSpec
+from sim.errors import MISSING, InputError
+
+SCHEDULERS = ("chunked-prefill", "prefill-first", "static")
+ROUTERS = ("round-robin", "least-loaded", "power-of-two", "random")
+DTYPE_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
+PROFILE_NAMES = ("auto", "roofline")
+
+
+class Strict(BaseModel):
+    """Frozen, and unknown keys are reported together with the keys that are accepted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for key in data:
+                if key not in cls.model_fields:
+                    raise PydanticCustomError(
+                        "unknown_key",
+                        "unknown key",
+                        {"key": str(key), "accepted": ", ".join(cls.model_fields)},
+                    )
+        return data
+
+
+Pos = Annotated[float, Field(gt=0)]
+NonNeg = Annotated[float, Field(ge=0)]
+PosInt = Annotated[int, Field(gt=0)]
+
+
+# ---- lengths -------------------------------------------------------------------------------
+
+
+class _Lengths(Strict):
+    max_tokens: PosInt | None = None  # named cap: longer samples are cut to it and counted
+
+
+class FixedLengths(_Lengths):
+    dist: Literal["fixed"]
+    value: PosInt
+
+
+class UniformLengths(_Lengths):
+    dist: Literal["uniform"]
+    low: PosInt
+    high: PosInt
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformLengths:
+        if self.high < self.low:
+            raise PydanticCustomError("order", "high must be ≥ low", {"field": "high"})
+        return self
+
+
+class LognormalLengths(_Lengths):
+    dist: Literal["lognormal"]
+    mean: Pos  # mean of the distribution, in tokens (not the log-space mu)
+    sigma: NonNeg  # standard deviation of log(tokens)
+
+
+class GeometricLengths(_Lengths):
+    dist: Literal["geometric"]
+    mean: Annotated[float, Field(ge=1)]  # support 1, 2, ...; success probability 1/mean
+
+
+class EmpiricalLengths(_Lengths):
+    dist: Literal["empirical"]
+    path: str  # text file, one positive integer per line ('#' comments allowed)
+    values: np.ndarray | None = Field(default=None, exclude=True)
+
+
+LengthSpec = Annotated[
+    FixedLengths | UniformLengths | LognormalLengths | GeometricLengths | EmpiricalLengths,
+    Field(discriminator="dist"),
+]
+LENGTH_DISTS = ("fixed", "uniform", "lognormal", "geometric", "empirical")
+
+
+# ---- arrivals ------------------------------------------------------------------------------
+
+
+class PoissonArrivals(Strict):
+    process: Literal["poisson"]
+    rate_per_s: Pos
+
+
+class GammaArrivals(Strict):
+    """Renewal process with gamma gaps: cv > 1 is burstier than Poisson, cv < 1 smoother."""
+
+    process: Literal["gamma"]
+    rate_per_s: Pos
+    cv: Pos
+
+
+ArrivalSpec = Annotated[PoissonArrivals | GammaArrivals, Field(discriminator="process")]
+
+
+class Workload(Strict):
+    arrival: ArrivalSpec
+    prompt_tokens: LengthSpec
+    output_tokens: LengthSpec
+
+
+# ---- profiles ------------------------------------------------------------------------------
+
+
+class ConstantProfile(Strict):
+    kind: Literal["constant"]
+    step_s: Pos
+
+
+class LinearProfile(Strict):
+    """step_s = base_s + per_prefill_token_s·prefill tokens + per_decode_seq_s·decode seqs
+    + per_kv_token_s·KV tokens read by decode attention."""
+
+    kind: Literal["linear"]
+    base_s: NonNeg
+    per_prefill_token_s: NonNeg = 0.0
+    per_decode_seq_s: NonNeg = 0.0
+    per_kv_token_s: NonNeg = 0.0
+
+
+class RooflineProfile(Strict):
+    """Bytes over bandwidth and FLOPs over peak, each scaled by an achievable fraction."""
+
+    kind: Literal["roofline"]
+    compute_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.6
+    bandwidth_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.8
+    interconnect_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.7
+    overhead_s: NonNeg = 0.003  # per-step scheduling, launch and sampling cost
+    allreduce_latency_s: NonNeg = 1.0e-5  # fixed cost of one all-reduce (tensor parallel)
+
+
+ProfileSpec = Annotated[
+    ConstantProfile | LinearProfile | RooflineProfile, Field(discriminator="kind")
+]
+
+
+# ---- deployment, SLO, cost -----------------------------------------------------------------
+
+
+class Scheduler(Strict):
+    policy: Literal["chunked-prefill", "prefill-first", "static"] = "chunked-prefill"
+    max_num_seqs: PosInt = 256
+    max_batched_tokens: PosInt = 8192
+
+
+class Deployment(Strict):
+    replicas: PosInt = 1
+    tensor_parallel: Annotated[int, Field(ge=1, le=64)] = 1
+    scheduler: Scheduler = Scheduler()
+    router: Literal["round-robin", "least-loaded", "power-of-two", "random"] = "least-loaded"
+    gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9
+    dtype: Literal["bf16", "fp16", "fp8"] = "bf16"
+    activation_reserve_gib: NonNeg = 1.0  # per GPU, kept free for activations
+
+
+class Slo(Strict):
+    ttft_s: Pos
+    tpot_s: Pos
+    percentile: Annotated[float, Field(gt=0, le=100)] = 99.0
+
+
+class Cost(Strict):
+    gpu_hour_usd: NonNeg
+
+
+class Scenario(Strict):
+    name: str = "scenario"
+    seed: Annotated[int, Field(ge=0)] | None = None  # None: drawn at run time and recorded
+    duration_s: Pos
+    warmup_s: NonNeg = 0.0
+    drain_s: NonNeg | None = None  # None: run until every request has finished
+    model: ModelSpec
+    gpu: GpuSpec
+    profile: str | ProfileSpec = "auto"
+    deployment: Deployment = Deployment()
+    workload: Workload
+    slo: Slo
+    cost: Cost
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model_by_name(cls, value: Any) -> Any:
+        return _by_name(value, catalog.models())
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpu_by_name(cls, value: Any) -> Any:
+        return _by_name(value, catalog.gpus())
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _profile_name(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in PROFILE_NAMES:
+            raise PydanticCustomError(
+                "unknown_name",
+                "unknown profile",
+                {"accepted": ", ".join(PROFILE_NAMES) + ", or a mapping with kind: "
+                 "constant | linear | roofline"},
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _windows(self) -> Scenario:
+        if self.warmup_s >= self.duration_s:
+            raise PydanticCustomError(
+                "order", "warmup_s must be < duration_s", {"field": "warmup_s"}
+            )
+        return self
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.deployment.tensor_parallel
+
+    @property
+    def gpu_count(self) -> int:
+        return self.deployment.replicas * self.deployment.tensor_parallel
+
+
+def _by_name(value: Any, known: Mapping[str, BaseModel]) -> Any:
+    if isinstance(value, str):
+        if value not in known:
+            raise PydanticCustomError(
+                "unknown_name", "unknown name", {"accepted": ", ".join(sorted(known))}
+            )
+        return known[value]
+    return value
+
+
+# ---- loading -------------------------------------------------------------------------------
+
+
+def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
+    """Validate a scenario from a YAML path or a mapping; raise `InputError` on any problem."""
+    if isinstance(source, Mapping):
+        raw, base_dir, where = dict(source), Path.cwd(), "scenario"
+    else:
+        path = Path(source)
+        raw, base_dir, where = _read_yaml(path), path.parent, str(path)
+        raw.setdefault("name", path.stem)
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise _translate(exc, raw) from None
+    return _load_empirical(scenario, base_dir)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(str(path), "no such file", "a readable scenario YAML file") from None
+    except OSError as exc:
+        raise InputError(str(path), exc.strerror, "a readable scenario YAML file") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or "unparseable"
+        raise InputError(where, problem, "valid YAML") from None
+    if not isinstance(raw, dict):
+        raise InputError(str(path), raw, "a YAML mapping of scenario keys at the top level")
+    return raw
+
+
+def _load_empirical(scenario: Scenario, base_dir: Path) -> Scenario:
+    updates = {}
+    for field in ("prompt_tokens", "output_tokens"):
+        spec = getattr(scenario.workload, field)
+        if isinstance(spec, EmpiricalLengths):
+            path = Path(spec.path) if Path(spec.path).is_absolute() else base_dir / spec.path
+            values = read_lengths_file(path, f"workload.{field}.path")
+            updates[field] = spec.model_copy(update={"values": values})
+    if not updates:
+        return scenario
+    workload = scenario.workload.model_copy(update=updates)
+    return scenario.model_copy(update={"workload": workload})
+
+
+def read_lengths_file(path: Path, key: str) -> np.ndarray:
+    """Token counts, one positive integer per line; blank lines and '#' comments skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        raise InputError(key, str(path), "a readable file of token counts") from None
+    values = []
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if not text.isdigit() or int(text) <= 0:
+            raise InputError(f"{path}:{number}", text, "a positive integer token count")
+        values.append(int(text))
+    if not values:
+        raise InputError(str(path), "no values", "at least one token count")
+    return np.asarray(values, dtype=np.int64)
+
+
+# ---- error translation ---------------------------------------------------------------------
+
+_EXPECTED = {
+    "greater_than": "a number > {gt}",
+    "greater_than_equal": "a number ≥ {ge}",
+    "less_than": "a number < {lt}",
+    "less_than_equal": "a number ≤ {le}",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "literal_error": "one of {expected}",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "missing": "a value (this key is required)",
+    "unknown_key": "no such key here; accepted keys: {accepted}",
+    "unknown_name": "one of {accepted}",
+    "union_tag_invalid": "one of {expected_tags}",
+    "union_tag_not_found": "a mapping with key {discriminator!r}",
+}
+
+
+def _translate(exc: ValidationError, raw: Mapping[str, Any]) -> InputError:
+    """Pick the most specific pydantic error and phrase it as key path, value, accepted."""
+    candidates = [_describe(error, raw) for error in exc.errors()]
+    return max(candidates, key=lambda e: e.where.count("."))
+
+
+def _describe(error: Any, raw: Mapping[str, Any]) -> InputError:
+    path, value = _walk(raw, error["loc"])
+    ctx = error.get("ctx") or {}
+    kind = error["type"]
+    if kind == "unknown_key":
+        path = [*path, ctx["key"]]
+        value = _at(raw, path)
+    elif kind in ("union_tag_invalid", "union_tag_not_found"):
+        tag = ctx.get("discriminator", "").strip("'")
+        path = [*path, tag]
+        value = _at(raw, path)
+    elif kind == "order":
+        path = [*path, ctx["field"]]
+        value = _at(raw, path)
+    template = _EXPECTED.get(kind)
+    try:
+        expected = template.format(**ctx) if template else error["msg"]
+    except (KeyError, IndexError):
+        expected = error["msg"]
+    if kind == "order":
+        expected = error["msg"]
+    where = ".".join(str(p) for p in path) or "scenario"
+    return InputError(where, value, expected)
+
+
+def _walk(raw: Any, loc: tuple) -> tuple[list, Any]:
+    """Follow `loc` through the raw input, dropping pydantic's union-branch labels."""
+    path: list = []
+    node = raw
+    for part in loc:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, Mapping | list):
+            if part in _branch_labels(node):
+                continue
+            path.append(part)
+            node = MISSING
+        else:
+            continue
+    return path, node
+
+
+def _branch_labels(node: Any) -> set:
+    # Discriminated unions insert the tag value (e.g. 'lognormal') into the error location.
+    if isinstance(node, Mapping):
+        return {node.get("dist"), node.get("process"), node.get("kind")} - {None}
+    return set()
+
+
+def _at(raw: Any, path: list) -> Any:
+    node = raw
+    for part in path:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            return MISSING
+    return node

@@ -1,0 +1,43 @@
+"""Workloads: what arrives and when, as flat numpy arrays indexed by request id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.scenario import Workload as WorkloadSpec
+from sim.workload.arrivals import arrival_times
+from sim.workload.lengths import mean_tokens, sample_lengths
+
+__all__ = ["Workload", "generate", "mean_tokens"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Request i arrives at arrival_s[i] with prompt_tokens[i] and wants output_tokens[i]."""
+
+    arrival_s: np.ndarray
+    prompt_tokens: np.ndarray
+    output_tokens: np.ndarray
+    capped: dict[str, int]
+    floored: dict[str, int]
+
+    def __len__(self) -> int:
+        return len(self.arrival_s)
+
+
+def generate(spec: WorkloadSpec, duration_s: float, seeds: dict[str, np.random.SeedSequence]
+             ) -> Workload:
+    """Draw arrivals and lengths, each from its own seed stream so one does not shift another."""
+    arrival_s = arrival_times(spec.arrival, duration_s, np.random.default_rng(seeds["arrivals"]))
+    n = len(arrival_s)
+    prompt = sample_lengths(spec.prompt_tokens, np.random.default_rng(seeds["prompt_tokens"]), n)
+    output = sample_lengths(spec.output_tokens, np.random.default_rng(seeds["output_tokens"]), n)
+    return Workload(
+        arrival_s=arrival_s,
+        prompt_tokens=prompt.tokens,
+        output_tokens=output.tokens,
+        capped={"prompt_tokens": prompt.capped, "output_tokens": output.capped},
+        floored={"prompt_tokens": prompt.floored, "output_tokens": output.floored},
+    )
