@@ -26,7 +26,8 @@ def kv_capacity_tokens(scenario: Scenario) -> int:
     """Tokens of KV cache one replica can hold; `InputError` when the weights do not fit."""
     d = scenario.deployment
     usable = scenario.gpu.memory_bytes * d.tensor_parallel * d.gpu_memory_utilization
-    free = usable - weight_bytes(scenario) - d.activation_reserve_gib * BYTES_PER_GIB * d.tensor_parallel
+    reserve = d.activation_reserve_gib * BYTES_PER_GIB * d.tensor_parallel
+    free = usable - weight_bytes(scenario) - reserve
     blocks = int(free // (kv_bytes_per_token(scenario) * KV_BLOCK_TOKENS))
     if blocks < 1:
         raise InputError(

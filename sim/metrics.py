@@ -20,7 +20,8 @@ def summarise(values: np.ndarray) -> dict[str, float | None]:
     if finite.size == 0:
         return {"mean": None, **{f"p{p}": None for p in PERCENTILES}}
     qs = np.percentile(finite, PERCENTILES)
-    return {"mean": float(finite.mean()), **{f"p{p}": float(q) for p, q in zip(PERCENTILES, qs)}}
+    stats = {f"p{p}": float(q) for p, q in zip(PERCENTILES, qs, strict=True)}
+    return {"mean": float(finite.mean()), **stats}
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from sim.scenario import (
     Scenario,
 )
 
+PCIE_GEN4_GB_S = 64.0  # bidirectional x16, for GPUs the catalogue gives no interconnect for
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -100,8 +102,8 @@ class RooflineStep:
         expert_params = m.layers * 3 * m.hidden * m.ffn_intermediate
         self.expert_fraction_per_token = m.experts_per_token / m.experts
         self.is_moe = m.is_moe
-        self.dense_bytes = (m.params - embedding - (expert_params * m.experts if m.is_moe else 0)
-                            ) * bytes_per_param
+        all_experts = expert_params * m.experts if m.is_moe else 0
+        self.dense_bytes = (m.params - embedding - all_experts) * bytes_per_param
         self.expert_bytes = expert_params * m.experts * bytes_per_param if m.is_moe else 0.0
         self.flops_per_token = 2.0 * (m.active_params - embedding - lm_head)
         self.flops_per_logit = 2.0 * lm_head
@@ -109,7 +111,9 @@ class RooflineStep:
         self.per_kv_token_s = kv_bytes_per_token(scenario) / self.bytes_per_s
 
         if tp > 1:
-            link_bytes_per_s = (gpu.interconnect_gb_s or 64.0) / 2 * 1e9 * spec.interconnect_efficiency
+            # Catalogue figures are bidirectional; a ring all-reduce sends one way per link.
+            one_way_gb_s = (gpu.interconnect_gb_s or PCIE_GEN4_GB_S) / 2
+            link_bytes_per_s = one_way_gb_s * 1e9 * spec.interconnect_efficiency
             ring = 2.0 * (tp - 1) / tp
             self.allreduce_per_token_s = 2 * m.layers * ring * m.hidden * 2.0 / link_bytes_per_s
             self.allreduce_fixed_s = 2 * m.layers * spec.allreduce_latency_s
@@ -127,7 +131,8 @@ class RooflineStep:
             touched = 1.0 - (1.0 - self.expert_fraction_per_token) ** tokens
             weight_bytes += self.expert_bytes * touched
         memory_s = weight_bytes / self.bytes_per_s
-        compute_s = (self.flops_per_token * tokens + self.flops_per_logit * logits) / self.flops_per_s
+        flops = self.flops_per_token * tokens + self.flops_per_logit * logits
+        compute_s = flops / self.flops_per_s
         comm_s = self.allreduce_fixed_s + self.allreduce_per_token_s * tokens
         return max(memory_s, compute_s) + comm_s
 
@@ -140,7 +145,8 @@ class RooflineStep:
         logits = decode_seqs + (1 if prefill_tokens else 0)
         shared_s = self.overhead_s + self._linear_s(tokens, logits)
         share = prefill_tokens / tokens
-        prefill_s = shared_s * share + self.attn_flops_per_pair * prefill_attn_pairs / self.flops_per_s
+        attn_s = self.attn_flops_per_pair * prefill_attn_pairs / self.flops_per_s
+        prefill_s = shared_s * share + attn_s
         decode_s = shared_s * (1.0 - share) + self.per_kv_token_s * decode_kv_tokens
         return prefill_s, decode_s
 

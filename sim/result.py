@@ -38,9 +38,11 @@ def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResul
     lat = metrics.latencies(arrival, engine.admit_s, engine.first_token_s, engine.finish_s,
                             workload.output_tokens)
     measured = (arrival >= window_start) & (arrival < window_end)
-    m_lat = metrics.Latencies(*(getattr(lat, f)[measured] for f in metrics.Latencies.__dataclass_fields__))
+    m_lat = metrics.Latencies(lat.ttft_s[measured], lat.tpot_s[measured], lat.e2e_s[measured],
+                              lat.queue_s[measured])
     completed = np.isfinite(engine.finish_s)
-    finished_in_window = completed & (engine.finish_s >= window_start) & (engine.finish_s < window_end)
+    finish = engine.finish_s
+    finished_in_window = completed & (finish >= window_start) & (finish < window_end)
     in_window_input = float(workload.prompt_tokens[finished_in_window].sum())
     in_window_output = float(workload.output_tokens[finished_in_window].sum())
 

@@ -31,7 +31,8 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
         seed = scenario.seed
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % 2**63)
-    streams = dict(zip(SEED_STREAMS, np.random.SeedSequence(seed).spawn(len(SEED_STREAMS))))
+    children = np.random.SeedSequence(seed).spawn(len(SEED_STREAMS))
+    streams = dict(zip(SEED_STREAMS, children, strict=True))
 
     step_model = profiles.resolve(scenario)
     capacity = kv_capacity_tokens(scenario)

@@ -257,10 +257,10 @@ def _by_name(value: Any, known: Mapping[str, BaseModel]) -> Any:
 def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
     """Validate a scenario from a YAML path or a mapping; raise `InputError` on any problem."""
     if isinstance(source, Mapping):
-        raw, base_dir, where = dict(source), Path.cwd(), "scenario"
+        raw, base_dir = dict(source), Path.cwd()
     else:
         path = Path(source)
-        raw, base_dir, where = _read_yaml(path), path.parent, str(path)
+        raw, base_dir = _read_yaml(path), path.parent
         raw.setdefault("name", path.stem)
     try:
         scenario = Scenario.model_validate(raw)
@@ -384,10 +384,9 @@ def _walk(raw: Any, loc: tuple) -> tuple[list, Any]:
     path: list = []
     node = raw
     for part in loc:
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        in_mapping = isinstance(node, Mapping) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_mapping or in_list:
             node = node[part]
             path.append(part)
         elif isinstance(node, Mapping | list):

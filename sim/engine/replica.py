@@ -317,10 +317,8 @@ class Replica:
         while t.finish_step[heap[0][1]] != heap[0][0]:  # drop entries of preempted sequences
             heapq.heappop(heap)
         batch = self.n_decoding
-        if self.exact:
-            k = 1
-        else:
-            k = min(heap[0][0] - self.dstep, (self.cap - self.kv_used) // batch)
+        # Run until the earliest completion or until the KV cache is full.
+        k = 1 if self.exact else min(heap[0][0] - self.dstep, (self.cap - self.kv_used) // batch)
         a = self.fixed_s[batch] + self.c * self.decode_ctx
         h = 0.5 * self.c * batch
         self.block = (self.env.now, batch, a, h, k)

@@ -1,0 +1,62 @@
+"""The human-readable summary of one run (text only; the CLI decides where it goes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value * 1e3:,.1f}"
+
+
+def _usd(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.4f}"
+
+
+def format_summary(d: dict[str, Any]) -> str:
+    req, lat, thr = d["requests"], d["latency_s"], d["throughput"]
+    util, slo, cost, fleet = d["utilization"], d["slo"], d["cost"], d["fleet"]
+    prof = d["profile"]
+    per_m = cost["usd_per_million_tokens"]
+    lines = [
+        f"scenario {d['scenario']}  (seed {d['seed']}, {d['sim']['mode']})",
+        f"fleet    {fleet['replicas']} × {fleet['model']} on {fleet['tensor_parallel']} × "
+        f"{fleet['gpu']}  = {fleet['gpus']} GPUs, {fleet['scheduler']}, router {fleet['router']}",
+        f"profile  {prof['name']} ({prof['source']})   KV cache "
+        f"{fleet['kv_capacity_tokens_per_replica']:,} tokens per replica",
+        "",
+        f"requests arrived {req['arrived']:,}  completed {req['completed']:,}  "
+        f"unfinished {req['unfinished']:,}  rejected {req['rejected']:,}  "
+        f"preemptions {req['preempted']:,}",
+        f"         measured after warm-up: {req['measured']:,}",
+    ]
+    capped = {k: v for k, v in req["capped"].items() if v}
+    if capped:
+        lines.append("         capped at max_tokens: "
+                     + ", ".join(f"{k} {v:,}" for k, v in capped.items()))
+    lines += [
+        "",
+        f"{'latency (ms)':<14}{'mean':>10}{'p50':>10}{'p90':>10}{'p99':>10}",
+    ]
+    for key, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E"), ("queue", "queue")):
+        s = lat[key]
+        lines.append(f"{label:<14}{_ms(s['mean']):>10}{_ms(s['p50']):>10}"
+                     f"{_ms(s['p90']):>10}{_ms(s['p99']):>10}")
+    attainment = slo["attainment"]
+    lines += [
+        "",
+        f"throughput   {thr['requests_per_s']:,.2f} req/s   {thr['input_tokens_per_s']:,.0f} input "
+        f"tok/s   {thr['output_tokens_per_s']:,.0f} output tok/s",
+        f"utilisation  GPU busy {util['busy_fraction']:.1%}   mean batch "
+        f"{util['batch_size_mean']:.1f}   KV cache {util['kv_cache_fraction_mean']:.1%}",
+        f"SLO          TTFT ≤ {slo['ttft_s']} s and TPOT ≤ {slo['tpot_s']} s at "
+        f"p{slo['percentile']:g}: {'MET' if slo['met'] else 'MISSED'}"
+        + ("" if attainment is None else f"   ({attainment:.2%} of requests within both)"),
+        "",
+        f"cost         fleet {_usd(cost['fleet_usd_per_hour'])}/hour",
+        f"             per 1M tokens: input {_usd(per_m['input'])}   output "
+        f"{_usd(per_m['output'])}   blended {_usd(per_m['blended'])}",
+        "",
+        f"simulated in {d['sim']['wall_s']:.2f} s wall ({d['sim']['events']:,} events)",
+    ]
+    return "\n".join(lines)
