@@ -1,0 +1,68 @@
+"""Step-time models: the decode form event skipping relies on, and roofline sanity."""
+
+from __future__ import annotations
+
+import pytest
+from builders import scenario
+
+import sim
+from sim import profiles
+
+LINEAR = {"kind": "linear", "base_s": 0.004, "per_prefill_token_s": 2e-6,
+          "per_decode_seq_s": 1e-4, "per_kv_token_s": 2e-8}
+
+
+def _model(**overrides):
+    return profiles.resolve(sim.load_scenario(scenario(**overrides)))
+
+
+@pytest.mark.parametrize("profile", [
+    {"kind": "constant", "step_s": 0.02}, LINEAR, "auto", {"kind": "roofline"}])
+@pytest.mark.parametrize("batch", [1, 7, 64])
+def test_pure_decode_step_has_the_skippable_form(profile, batch: int) -> None:
+    m = _model(profile=profile)
+    for kv in (0, 10_000, 300_000):
+        prefill_s, decode_s = m.step_s(0, 0.0, batch, kv)
+        assert prefill_s == 0.0
+        assert decode_s == pytest.approx(m.decode_fixed_s(batch) + m.per_kv_token_s * kv)
+
+
+def test_roofline_is_monotone_in_tokens_batch_and_context() -> None:
+    m = _model()
+    def total(*args):
+        return sum(m.step_s(*args))
+    assert total(1000, 5e5, 8, 8000) < total(2000, 2e6, 8, 8000)
+    # Small batches are weight-bandwidth bound (flat), large ones compute bound (rising).
+    assert total(0, 0, 8, 8000) <= total(0, 0, 64, 8000) < total(0, 0, 1024, 8000)
+    assert total(0, 0, 8, 8000) < total(0, 0, 8, 80_000)
+    assert total(512, 512 * 256.5, 0, 0) < total(512, 512 * 4000, 0, 0)  # longer prior context
+
+
+def test_roofline_small_batch_decode_is_weight_bandwidth_bound() -> None:
+    # Batch 1 on Llama-3.1-8B/H100: reading the non-embedding weights once at 80% of 3.35 TB/s.
+    m = _model()
+    weight_bytes = (8_030_261_248 - 128256 * 4096) * 2
+    expected = 0.003 + weight_bytes / (3.35e12 * 0.8)
+    assert m.decode_fixed_s(1) == pytest.approx(expected, rel=1e-6)
+
+
+def test_tensor_parallel_and_fp8_speed_up_decode() -> None:
+    tp2 = _model(model="llama-3.1-70b", deployment={"tensor_parallel": 2})
+    tp4 = _model(model="llama-3.1-70b", deployment={"tensor_parallel": 4})
+    assert tp4.decode_fixed_s(16) < tp2.decode_fixed_s(16)
+    bf16 = _model(deployment={"dtype": "bf16"})
+    fp8 = _model(deployment={"dtype": "fp8"})
+    assert fp8.decode_fixed_s(1) - 0.003 == pytest.approx((bf16.decode_fixed_s(1) - 0.003) / 2)
+
+
+def test_moe_reads_only_the_experts_a_small_batch_touches() -> None:
+    m = _model(model="mixtral-8x7b", deployment={"tensor_parallel": 2})
+    # One token touches 2 of 8 experts per layer; 64 tokens touch essentially all of them.
+    assert m.decode_fixed_s(1) < 0.5 * m.decode_fixed_s(64)
+
+
+def test_profile_provenance_reaches_the_result() -> None:
+    d = sim.run(scenario(duration_s=10.0, warmup_s=1.0)).to_dict()
+    assert d["profile"]["source"] == "roofline" and d["profile"]["name"] == "roofline"
+    d = sim.run(scenario(duration_s=10.0, warmup_s=1.0, profile=LINEAR)).to_dict()
+    assert d["profile"]["source"] == "inline" and d["profile"]["name"] == "linear"
