@@ -31,7 +31,6 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Callable
 
 from sim.engine.records import EngineConfig, ReplicaCounters, WindowCounters
 from sim.memory import KV_BLOCK_TOKENS
@@ -60,14 +59,15 @@ class RequestTable:
 
 class Replica:
     def __init__(self, index: int, env, cfg: EngineConfig, step_model, table: RequestTable,
-                 window: WindowCounters, on_done: Callable[[int, int], None]) -> None:
+                 window: WindowCounters, loads: list[int]) -> None:
         self.index = index
         self.env = env
         self.table = table
         self.window = window
-        self.on_done = on_done  # (replica index, request id) when a request finishes
+        self.loads = loads  # outstanding requests per replica: the router's view, shared
         self.exact = cfg.exact
-        self.policy = cfg.policy
+        self.chunked = cfg.policy == "chunked-prefill"
+        self.static = cfg.policy == "static"
         self.max_seqs = cfg.max_num_seqs
         self.max_tokens = cfg.max_batched_tokens
         self.cap = cfg.kv_capacity_tokens
@@ -85,6 +85,7 @@ class Replica:
         self.decode_ctx = 0  # Σ context tokens of decoding sequences (what attention reads)
         self.kv_used = 0  # KV tokens reserved by admitted sequences
 
+        self.on_boundary = self._boundary  # bound once: it is attached to every timeout
         self.pending = None  # the timeout that ends the current step or decode run
         self.block: tuple | None = None  # (t0, B, a, h, k) of the current decode run
         self.chunks: list[tuple[int, int]] = []  # (rid, tokens) of the current step's prefill
@@ -104,9 +105,9 @@ class Replica:
         was_empty = not self.waiting
         self.waiting.append(rid)
         if self.pending is None:
-            self._plan()
-        elif self.block is not None and was_empty and not self.truncated and self._could_join(rid):
-            self._cut_block()
+            self._plan(self.env.now)
+        elif was_empty and self.block is not None and not self.truncated and self._could_join(rid):
+            self._cut_block(self.env.now)
 
     def _could_join(self, rid: int) -> bool:
         """Whether the next step boundary might admit `rid`; erring towards yes is safe.
@@ -114,17 +115,17 @@ class Replica:
         Nothing inside a decode run frees a slot or KV, so a request that cannot join at
         the run's start cannot join before it ends."""
         batch = self.n_decoding
-        if self.policy == "static" or len(self.running) >= self.max_seqs:
+        if self.static or len(self.running) >= self.max_seqs:
             return False
-        if self.policy == "chunked-prefill" and self.max_tokens <= batch:
+        if self.chunked and self.max_tokens <= batch:
             return False
         need = self.table.prefill_len[rid] + ADMIT_EXTRA_TOKENS
         return self.kv_used + batch + need <= self.cap
 
-    def _cut_block(self) -> None:
+    def _cut_block(self, now: float) -> None:
         """End the decode run at the end of the step now in progress."""
         t0, batch, a, h, k = self.block
-        elapsed = self.env.now - t0
+        elapsed = now - t0
         if h > 0.0:
             b = a - h
             n = int((-b + math.sqrt(b * b + 4.0 * h * elapsed)) / (2.0 * h))
@@ -140,26 +141,25 @@ class Replica:
             return
         self.truncated = True
         self.block = (t0, batch, a, h, steps)
-        self._schedule(t0 + steps * a + h * steps * (steps - 1) - self.env.now)
+        self.pending.callbacks.clear()  # the old end of the run fires as a no-op
+        self._schedule(t0 + steps * a + h * steps * (steps - 1) - now)
 
     # ---- step boundaries ------------------------------------------------------------------
 
     def _schedule(self, delay_s: float) -> None:
         event = self.env.timeout(delay_s)
-        event.callbacks.append(self._boundary)
+        event.callbacks.append(self.on_boundary)
         self.pending = event
         self.events += 1
 
     def _boundary(self, event) -> None:
-        if event is not self.pending:  # superseded by a cut decode run
-            return
         now = self.env.now
         if self.block is not None:
             self._finish_block(now)
         else:
             self._finish_step(now)
         self.pending = None
-        self._plan()
+        self._plan(now)
 
     def _finish_block(self, now: float) -> None:
         t0, batch, a, h, k = self.block
@@ -177,37 +177,42 @@ class Replica:
     def _finish_step(self, now: float) -> None:
         t = self.table
         prefill_s, decode_s = self.step_parts
-        batch = len(self.chunks) + (self.n_decoding if self.step_decodes else 0)
+        decoding = self.n_decoding if self.step_decodes else 0
+        chunks = self.chunks
         self.steps += 1
-        kv_before = self.kv_used
-        if self.step_decodes and self.n_decoding:
-            self.generated_tokens += self.n_decoding
+        self.window.add(self.step_start, now, prefill_s, decode_s, len(chunks) + decoding,
+                        self.kv_used, self.kv_used)
+        if decoding:
+            self.generated_tokens += decoding
             self.dstep += 1
-            self.decode_ctx += self.n_decoding
-            self.kv_used += self.n_decoding
+            self.decode_ctx += decoding
+            self.kv_used += decoding
             self._complete_decodes(now)
-        self.window.add(self.step_start, now, prefill_s, decode_s, batch, kv_before, self.kv_used)
-        for rid, tokens in self.chunks:
+        prefilled = 0
+        for rid, tokens in chunks:
             done = t.prefill_done[rid] + tokens
             t.prefill_done[rid] = done
             self.prefill_tokens += tokens
             if done < t.prefill_len[rid]:
-                continue
-            self.generated_tokens += 1
+                break  # only the last chunk of a step can leave its prompt unfinished
+            prefilled += 1
             # The step that completes a prefill produces the next token.
-            self.prefilling.remove(rid)
-            generated = t.prefill_len[rid] - t.prompt[rid] + 1
+            self.generated_tokens += 1
+            prompt = t.prompt[rid]
+            generated = t.prefill_len[rid] - prompt + 1
             if t.first_token_s[rid] != t.first_token_s[rid]:  # NaN: first time
                 t.first_token_s[rid] = now
             if generated >= t.output[rid]:
-                self.kv_used -= t.prompt[rid] + generated + KV_BLOCK_TOKENS
+                self.kv_used -= prompt + generated + KV_BLOCK_TOKENS
                 self._done(rid, now)
                 continue
             finish = self.dstep + t.output[rid] - generated
             t.finish_step[rid] = finish
             heapq.heappush(self.heap, (finish, rid))
             self.n_decoding += 1
-            self.decode_ctx += t.prompt[rid] + generated
+            self.decode_ctx += prompt + generated
+        # Chunks are taken from the front of `prefilling`, so the finished ones are a prefix.
+        del self.prefilling[:prefilled]
         self.chunks = []
 
     def _complete_decodes(self, now: float) -> None:
@@ -226,35 +231,34 @@ class Replica:
     def _done(self, rid: int, now: float) -> None:
         del self.running[rid]
         self.table.finish_s[rid] = now
-        self.on_done(self.index, rid)
+        self.loads[self.index] -= 1
 
     # ---- planning -------------------------------------------------------------------------
 
-    def _plan(self) -> None:
-        policy = self.policy
-        if policy == "chunked-prefill":
+    def _plan(self, now: float) -> None:
+        if self.chunked:
             self._make_room()
             budget = self.max_tokens - self.n_decoding
-            self._admit(self.n_decoding)
+            if self.waiting:
+                self._admit(self.n_decoding, now)
             if self.prefilling and budget > 0:
-                self._start_step(budget, decodes=True)
+                self._start_step(budget, True, now)
                 return
         else:
-            if policy == "prefill-first" or not self.running:
-                self._admit(self.n_decoding)
+            if self.waiting and not (self.static and self.running):
+                self._admit(self.n_decoding, now)
             if self.prefilling:
-                self._start_step(self.max_tokens, decodes=False)
+                self._start_step(self.max_tokens, False, now)
                 return
             self._make_room()
         if self.n_decoding:
-            self._start_block()
+            self._start_block(now)
 
-    def _admit(self, growth: int) -> None:
+    def _admit(self, growth: int, now: float) -> None:
         """Admit waiting requests in order while a sequence slot and KV cache are free.
 
         `growth` keeps room for the decoding sequences' next token (a one-step watermark)."""
         t, waiting, running = self.table, self.waiting, self.running
-        now = self.env.now
         while waiting and len(running) < self.max_seqs:
             rid = waiting[0]
             need = t.prefill_len[rid] + ADMIT_EXTRA_TOKENS
@@ -290,7 +294,7 @@ class Replica:
         self.preemptions += 1
         self.waiting.appendleft(rid)
 
-    def _start_step(self, budget: int, decodes: bool) -> None:
+    def _start_step(self, budget: int, decodes: bool, now: float) -> None:
         t = self.table
         chunks = []
         prefill_tokens = 0
@@ -309,10 +313,10 @@ class Replica:
         decode_seqs = self.n_decoding if decodes else 0
         self.step_parts = self.step_model.step_s(
             prefill_tokens, pairs, decode_seqs, self.decode_ctx if decodes else 0)
-        self.step_start = self.env.now
+        self.step_start = now
         self._schedule(self.step_parts[0] + self.step_parts[1])
 
-    def _start_block(self) -> None:
+    def _start_block(self, now: float) -> None:
         heap, t = self.heap, self.table
         while t.finish_step[heap[0][1]] != heap[0][0]:  # drop entries of preempted sequences
             heapq.heappop(heap)
@@ -321,7 +325,7 @@ class Replica:
         k = 1 if self.exact else min(heap[0][0] - self.dstep, (self.cap - self.kv_used) // batch)
         a = self.fixed_s[batch] + self.c * self.decode_ctx
         h = 0.5 * self.c * batch
-        self.block = (self.env.now, batch, a, h, k)
+        self.block = (now, batch, a, h, k)
         self._schedule(k * a + h * k * (k - 1))
 
     def counters(self) -> ReplicaCounters:

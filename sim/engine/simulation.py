@@ -31,46 +31,38 @@ def simulate(cfg: EngineConfig, workload: Workload, step_model, router_rng: np.r
     table = RequestTable(workload.prompt_tokens.tolist(), workload.output_tokens.tolist())
     arrivals = workload.arrival_s.tolist()
     route = make_router(cfg.router, cfg.replicas, router_rng, n)
-    replica_of = np.full(n, -1, dtype=np.int64)
     # Larger than a whole replica's KV cache: could never run, so never admitted.
     rejected = (workload.prompt_tokens + workload.output_tokens + ADMIT_EXTRA_TOKENS - 1
                 > cfg.kv_capacity_tokens)
     rejected_list = rejected.tolist()
 
-    loads = [0] * cfg.replicas
-
-    def done(replica: int, rid: int) -> None:
-        loads[replica] -= 1
-
+    loads = [0] * cfg.replicas  # outstanding requests per replica
     replicas = [
         Replica(i, env, cfg, step_model, table,
-                WindowCounters(cfg.window_start_s, cfg.window_end_s), done)
+                WindowCounters(cfg.window_start_s, cfg.window_end_s), loads)
         for i in range(cfg.replicas)
     ]
-    state = {"next": 0, "events": 0}
+    routed = [-1] * n
+    state = {"next": 0}  # the next request to arrive; also the arrival events so far
 
     def arrive(_event=None) -> None:
         i = state["next"]
         state["next"] = i + 1
         if not rejected_list[i]:
             r = route(i, loads)
-            replica_of[i] = r
+            routed[i] = r
             loads[r] += 1
             replicas[r].arrive(i)
         if i + 1 < n:
-            nxt = env.timeout(arrivals[i + 1] - env.now)
-            nxt.callbacks.append(arrive)
-            state["events"] += 1
+            env.timeout(arrivals[i + 1] - env.now).callbacks.append(arrive)
 
     if n:
-        first = env.timeout(arrivals[0])
-        first.callbacks.append(arrive)
-        state["events"] += 1
+        env.timeout(arrivals[0]).callbacks.append(arrive)
 
     _run(env, cfg, arrivals, state, progress, n)
 
     return EngineResult(
-        replica=replica_of,
+        replica=np.asarray(routed, dtype=np.int64),
         admit_s=np.asarray(table.admit_s),
         first_token_s=np.asarray(table.first_token_s),
         finish_s=np.asarray(table.finish_s),
@@ -78,7 +70,7 @@ def simulate(cfg: EngineConfig, workload: Workload, step_model, router_rng: np.r
         rejected=rejected,
         replicas=tuple(r.counters() for r in replicas),
         end_s=float(env.now),
-        events=state["events"] + sum(r.events for r in replicas),
+        events=state["next"] + sum(r.events for r in replicas),
     )
 
 

@@ -1,0 +1,62 @@
+"""Command line: `tokenfactory COMMAND ...`, one module per command.
+
+The CLI is the only layer that prints or exits. Bad input of any kind (flags, YAML, data
+files) ends with exit status 2 and one line on stderr naming what was wrong and what is
+accepted. Each command module offers `add_parser(subparsers)` and `execute(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import sim
+from sim.cli import catalog, run
+from sim.cli.common import Parser
+from sim.errors import InputError
+
+COMMANDS = (run, catalog)
+
+EXAMPLES = """\
+examples:
+  tokenfactory run scenarios/chat-8b-h100.yaml
+      simulate the default chat fleet and print latency, utilisation and $/1M tokens
+  tokenfactory run scenarios/chat-8b-h100.yaml --json out/result.json --seed 7
+      same with another seed, and write the machine-readable result
+  tokenfactory run scenarios/rag-70b-h100-tp4.yaml --exact
+      simulate every decode step one by one (slow; for checking the fast mode)
+  tokenfactory catalog
+      list the GPUs and models scenarios can name
+
+A scenario is a YAML file; see scenarios/ and the README for every key.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="tokenfactory",
+        description="Discrete-event capacity planning for LLM inference fleets: simulate "
+        "arrivals, routing, continuous batching and KV-cache memory on a GPU fleet, and report "
+        "latency percentiles, utilisation, SLO attainment and cost per delivered token.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {sim.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=Parser)
+    for command in COMMANDS:
+        command.add_parser(sub).set_defaults(execute=command.execute)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.execute(args)
+    except InputError as exc:
+        sys.stderr.write(f"tokenfactory: error: {exc}\n")
+        return 2
+    except BrokenPipeError:  # output piped into `head` and cut short: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

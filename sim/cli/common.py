@@ -1,0 +1,78 @@
+"""Pieces every command shares: one-line argument errors, atomic output, progress bars."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from sim.errors import InputError
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse's contract too)
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ 0")
+    return value
+
+
+def check_output_path(flag: str, path: Path | None) -> None:
+    """Fail before any work when an output could not be written anyway."""
+    if path is not None and not path.parent.is_dir():
+        raise InputError(flag, str(path), "a file path in an existing directory")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write whole or not at all: a temporary file in the same directory, then a rename."""
+    text = json.dumps(finite(data), indent=2, allow_nan=False)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def finite(value: Any) -> Any:
+    """JSON has no NaN or infinity; such numbers become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+@contextmanager
+def progress_bar(desc: str, unit: str, quiet: bool) -> Iterator:
+    """A tqdm bar on stderr (shown only on a terminal) and a callback (done, total) for it."""
+    with tqdm(total=1, unit=unit, desc=desc, disable=True if quiet else None, file=sys.stderr,
+              leave=False) as bar:
+
+        def update(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        yield update

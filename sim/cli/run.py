@@ -1,0 +1,44 @@
+"""`tokenfactory run SCENARIO`: simulate one scenario, print a summary, optionally write JSON."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import sim
+from sim.cli.common import check_output_path, non_negative_int, progress_bar, write_json
+from sim.summary import format_summary
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    from sim.cli import EXAMPLES
+
+    run = sub.add_parser(
+        "run", help="simulate one scenario and print a summary",
+        description="Simulate one scenario: requests arrive over duration_s, are routed to "
+        "replicas, batched step by step, and drained (or cut at drain_s). Metrics count requests "
+        "arriving after warmup_s; throughput and cost count what finished inside the window.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    run.add_argument("--json", type=Path, metavar="FILE",
+                     help="also write the full result (the documented JSON contract) to FILE")
+    run.add_argument("--seed", type=non_negative_int, metavar="N",
+                     help="override the scenario's seed (same seed → identical result)")
+    run.add_argument("--exact", action="store_true",
+                     help="simulate decode steps one at a time instead of skipping over runs of "
+                     "them; same results, slower")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    return run
+
+
+def execute(args: argparse.Namespace) -> int:
+    check_output_path("--json", args.json)
+    scenario = sim.load_scenario(args.scenario)
+    with progress_bar("simulating", "req", args.quiet) as progress:
+        result = sim.run(scenario, seed=args.seed, exact=args.exact, progress=progress)
+    data = result.to_dict()
+    if args.json is not None:
+        write_json(args.json, data)
+    if not args.quiet:
+        print(format_summary(data))
+    return 0
