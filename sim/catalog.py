@@ -25,17 +25,17 @@ class Source(BaseModel):
 class GpuSpec(BaseModel):
     """Peak figures of one accelerator (dense tensor-core peaks, HBM size and bandwidth)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     name: str = "custom-gpu"
     display_name: str = ""
     vendor: str = ""
-    memory_gib: float = Field(gt=0)
-    memory_bandwidth_tb_s: float = Field(gt=0)
-    bf16_tflops: float = Field(gt=0)
-    fp8_tflops: float | None = Field(default=None, gt=0)
-    interconnect_gb_s: float | None = Field(default=None, gt=0)
-    tdp_w: float | None = Field(default=None, gt=0)
-    sources: tuple[Source, ...] = ()
+    memory_gib: float = Field(gt=0, allow_inf_nan=False)
+    memory_bandwidth_tb_s: float = Field(gt=0, allow_inf_nan=False)
+    bf16_tflops: float = Field(gt=0, allow_inf_nan=False)
+    fp8_tflops: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    interconnect_gb_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    tdp_w: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    sources: list[Source] = []
     notes: str = ""
 
     @property
@@ -46,7 +46,7 @@ class GpuSpec(BaseModel):
 class ModelSpec(BaseModel):
     """A decoder-only transformer's shape; enough to size weights, KV cache and FLOPs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     name: str = "custom-model"
     display_name: str = ""
     layers: int = Field(gt=0)
@@ -63,7 +63,7 @@ class ModelSpec(BaseModel):
     experts_per_token: int = Field(default=1, gt=0)
     params: int | None = Field(default=None, gt=0)
     active_params: int | None = Field(default=None, gt=0)
-    sources: tuple[Source, ...] = ()
+    sources: list[Source] = []
     notes: str = ""
 
     @model_validator(mode="after")

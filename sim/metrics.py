@@ -50,10 +50,11 @@ def slo_attainment(lat: Latencies, ttft_s: float, tpot_s: float) -> np.ndarray:
     return ttft_ok & tpot_ok & np.isfinite(lat.e2e_s)
 
 
-def slo_met(lat: Latencies, ttft_s: float, tpot_s: float, percentile: float) -> bool:
-    """The percentile of TTFT and of TPOT within target, unfinished requests counting as ∞."""
+def slo_met(lat: Latencies, ttft_s: float, tpot_s: float, percentile: float) -> bool | None:
+    """The percentile of TTFT and of TPOT within target, unfinished requests counting as ∞
+    (None when no request was measured: there is nothing to judge)."""
     if lat.ttft_s.size == 0:
-        return True
+        return None
     unfinished = ~np.isfinite(lat.e2e_s)
     ttft = np.where(unfinished, np.inf, lat.ttft_s)
     tpot = np.where(unfinished, np.inf, lat.tpot_s)

@@ -8,47 +8,26 @@ reported as an `InputError` naming the key path, the value and what is accepted,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from sim import catalog
 from sim.catalog import GpuSpec, ModelSpec
+from sim.config_base import NonNeg, Pos, PosInt, Strict
 from sim.errors import MISSING, InputError
 
 SCHEDULERS = ("chunked-prefill", "prefill-first", "static")
 ROUTERS = ("round-robin", "least-loaded", "power-of-two", "random")
 DTYPE_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
 PROFILE_NAMES = ("auto", "roofline")
-
-
-class Strict(BaseModel):
-    """Frozen, and unknown keys are reported together with the keys that are accepted."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            for key in data:
-                if key not in cls.model_fields:
-                    raise PydanticCustomError(
-                        "unknown_key",
-                        "unknown key",
-                        {"key": str(key), "accepted": ", ".join(cls.model_fields)},
-                    )
-        return data
-
-
-Pos = Annotated[float, Field(gt=0)]
-NonNeg = Annotated[float, Field(ge=0)]
-PosInt = Annotated[int, Field(gt=0)]
+MAX_TOKEN_COUNT = 10**9  # far beyond any context window; keeps counts inside int64 sums
 
 
 # ---- lengths -------------------------------------------------------------------------------
@@ -71,7 +50,8 @@ class UniformLengths(_Lengths):
     @model_validator(mode="after")
     def _ordered(self) -> UniformLengths:
         if self.high < self.low:
-            raise PydanticCustomError("order", "high must be ≥ low", {"field": "high"})
+            raise PydanticCustomError(
+                "order", "high must be ≥ low", {"field": "high", "expected": f"≥ low ({self.low})"})
         return self
 
 
@@ -228,7 +208,8 @@ class Scenario(Strict):
     def _windows(self) -> Scenario:
         if self.warmup_s >= self.duration_s:
             raise PydanticCustomError(
-                "order", "warmup_s must be < duration_s", {"field": "warmup_s"}
+                "order", "warmup_s must be < duration_s",
+                {"field": "warmup_s", "expected": f"a number < duration_s ({self.duration_s:g})"},
             )
         return self
 
@@ -276,6 +257,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise InputError(str(path), "no such file", "a readable scenario YAML file") from None
     except OSError as exc:
         raise InputError(str(path), exc.strerror, "a readable scenario YAML file") from None
+    except UnicodeDecodeError:
+        raise InputError(str(path), "not UTF-8 text", "a UTF-8 scenario YAML file") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -306,15 +289,16 @@ def read_lengths_file(path: Path, key: str) -> np.ndarray:
     """Token counts, one positive integer per line; blank lines and '#' comments skipped."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        raise InputError(key, str(path), "a readable file of token counts") from None
+    except (OSError, UnicodeDecodeError):
+        raise InputError(key, str(path), "a readable UTF-8 file of token counts") from None
     values = []
     for number, line in enumerate(lines, start=1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
-        if not text.isdigit() or int(text) <= 0:
-            raise InputError(f"{path}:{number}", text, "a positive integer token count")
+        if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_TOKEN_COUNT:
+            raise InputError(f"{path}:{number}", text,
+                             f"a positive integer token count ≤ {MAX_TOKEN_COUNT:,}")
         values.append(int(text))
     if not values:
         raise InputError(str(path), "no values", "at least one token count")
@@ -333,6 +317,7 @@ _EXPECTED = {
     "int_from_float": "an integer",
     "float_type": "a number",
     "float_parsing": "a number",
+    "finite_number": "a finite number",
     "string_type": "a string",
     "bool_type": "true or false",
     "bool_parsing": "true or false",
@@ -344,7 +329,8 @@ _EXPECTED = {
     "unknown_key": "no such key here; accepted keys: {accepted}",
     "unknown_name": "one of {accepted}",
     "union_tag_invalid": "one of {expected_tags}",
-    "union_tag_not_found": "a mapping with key {discriminator!r}",
+    "union_tag_not_found": "a mapping with a {discriminator} key: one of {expected_tags}",
+    "order": "{expected}",
 }
 
 
@@ -356,27 +342,37 @@ def _translate(exc: ValidationError, raw: Mapping[str, Any]) -> InputError:
 
 def _describe(error: Any, raw: Mapping[str, Any]) -> InputError:
     path, value = _walk(raw, error["loc"])
-    ctx = error.get("ctx") or {}
+    ctx = {k: _pretty(v) for k, v in (error.get("ctx") or {}).items()}
     kind = error["type"]
-    if kind == "unknown_key":
-        path = [*path, ctx["key"]]
+    extra_key = {"unknown_key": "key", "order": "field"}.get(kind)
+    if extra_key:
+        path = [*path, ctx[extra_key]]
         value = _at(raw, path)
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
         tag = ctx.get("discriminator", "").strip("'")
         path = [*path, tag]
         value = _at(raw, path)
-    elif kind == "order":
-        path = [*path, ctx["field"]]
-        value = _at(raw, path)
+        ctx["expected_tags"] = ", ".join(_TAGS.get(tag, ()))
     template = _EXPECTED.get(kind)
     try:
         expected = template.format(**ctx) if template else error["msg"]
     except (KeyError, IndexError):
         expected = error["msg"]
-    if kind == "order":
-        expected = error["msg"]
     where = ".".join(str(p) for p in path) or "scenario"
     return InputError(where, value, expected)
+
+
+def _pretty(value: Any) -> Any:
+    return f"{value:g}" if isinstance(value, float) else value
+
+
+_TAGS = {
+    "dist": LENGTH_DISTS,
+    "process": ("poisson", "gamma"),
+    "kind": ("constant", "linear", "roofline"),
+}
+# pydantic names the members of a union in error locations: 'str', 'tagged-union[...]', ...
+_UNION_LABEL = re.compile(r"^(str|int|float|bool|none|[a-z-]+\[.*\]|[A-Z]\w*)$")
 
 
 def _walk(raw: Any, loc: tuple) -> tuple[list, Any]:
@@ -390,12 +386,10 @@ def _walk(raw: Any, loc: tuple) -> tuple[list, Any]:
             node = node[part]
             path.append(part)
         elif isinstance(node, Mapping | list):
-            if part in _branch_labels(node):
+            if part in _branch_labels(node) or _UNION_LABEL.match(str(part)):
                 continue
             path.append(part)
             node = MISSING
-        else:
-            continue
     return path, node
 
 

@@ -43,6 +43,7 @@ def format_summary(d: dict[str, Any]) -> str:
         lines.append(f"{label:<14}{_ms(s['mean']):>10}{_ms(s['p50']):>10}"
                      f"{_ms(s['p90']):>10}{_ms(s['p99']):>10}")
     attainment = slo["attainment"]
+    verdict = {True: "MET", False: "MISSED", None: "not judged (no request measured)"}
     lines += [
         "",
         f"throughput   {thr['requests_per_s']:,.2f} req/s   {thr['input_tokens_per_s']:,.0f} input "
@@ -50,7 +51,7 @@ def format_summary(d: dict[str, Any]) -> str:
         f"utilisation  GPU busy {util['busy_fraction']:.1%}   mean batch "
         f"{util['batch_size_mean']:.1f}   KV cache {util['kv_cache_fraction_mean']:.1%}",
         f"SLO          TTFT ≤ {slo['ttft_s']} s and TPOT ≤ {slo['tpot_s']} s at "
-        f"p{slo['percentile']:g}: {'MET' if slo['met'] else 'MISSED'}"
+        f"p{slo['percentile']:g}: {verdict[slo['met']]}"
         + ("" if attainment is None else f"   ({attainment:.2%} of requests within both)"),
         "",
         f"cost         fleet {_usd(cost['fleet_usd_per_hour'])}/hour",

@@ -8,15 +8,19 @@ accepted. Each command module offers `add_parser(subparsers)` and `execute(args)
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
 import sim
-from sim.cli import catalog, run
 from sim.cli.common import Parser
 from sim.errors import InputError
 
-COMMANDS = (run, catalog)
+# One line per command: the module sim.cli.<name>, in the order `--help` lists them.
+COMMANDS = (
+    "run",
+    "catalog",
+)
 
 EXAMPLES = """\
 examples:
@@ -45,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {sim.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=Parser)
-    for command in COMMANDS:
+    for name in COMMANDS:
+        command = importlib.import_module(f"sim.cli.{name}")
         command.add_parser(sub).set_defaults(execute=command.execute)
     return parser
 

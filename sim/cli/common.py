@@ -36,7 +36,7 @@ def non_negative_int(text: str) -> int:
 
 def check_output_path(flag: str, path: Path | None) -> None:
     """Fail before any work when an output could not be written anyway."""
-    if path is not None and not path.parent.is_dir():
+    if path is not None and (path.is_dir() or not path.parent.is_dir()):
         raise InputError(flag, str(path), "a file path in an existing directory")
 
 

@@ -1,0 +1,39 @@
+"""Building blocks for validated config objects, shared by every block of a scenario.
+
+`Strict` models are frozen and reject unknown keys with the list of keys that are accepted, so
+a typo is an error rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+
+class Strict(BaseModel):
+    """Frozen, strict about types (no `true` for 1, no "3" for 3), and unknown keys are
+    reported together with the keys that are accepted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True,
+                              arbitrary_types_allowed=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for key in data:
+                if key not in cls.model_fields:
+                    raise PydanticCustomError(
+                        "unknown_key",
+                        "unknown key",
+                        {"key": str(key), "accepted": ", ".join(cls.model_fields)},
+                    )
+        return data
+
+
+Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PosInt = Annotated[int, Field(gt=0)]
