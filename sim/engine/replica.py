@@ -172,7 +172,8 @@ class Replica:
         self.dstep += k
         self.decode_ctx += grown
         self.kv_used += grown
-        self._complete_decodes(now)
+        if self.heap[0][0] <= self.dstep:
+            self._complete_decodes(now)
 
     def _finish_step(self, now: float) -> None:
         t = self.table
@@ -187,7 +188,8 @@ class Replica:
             self.dstep += 1
             self.decode_ctx += decoding
             self.kv_used += decoding
-            self._complete_decodes(now)
+            if self.heap[0][0] <= self.dstep:
+                self._complete_decodes(now)
         prefilled = 0
         for rid, tokens in chunks:
             done = t.prefill_done[rid] + tokens
@@ -237,7 +239,8 @@ class Replica:
 
     def _plan(self, now: float) -> None:
         if self.chunked:
-            self._make_room()
+            if self.kv_used + self.n_decoding > self.cap:
+                self._make_room()
             budget = self.max_tokens - self.n_decoding
             if self.waiting:
                 self._admit(self.n_decoding, now)
@@ -250,7 +253,8 @@ class Replica:
             if self.prefilling:
                 self._start_step(self.max_tokens, False, now)
                 return
-            self._make_room()
+            if self.kv_used + self.n_decoding > self.cap:
+                self._make_room()
         if self.n_decoding:
             self._start_block(now)
 

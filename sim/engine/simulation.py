@@ -43,18 +43,19 @@ def simulate(cfg: EngineConfig, workload: Workload, step_model, router_rng: np.r
         for i in range(cfg.replicas)
     ]
     routed = [-1] * n
-    state = {"next": 0}  # the next request to arrive; also the arrival events so far
+    state = [0]  # the next request to arrive; also the arrival events so far
+    timeout = env.timeout
 
     def arrive(_event=None) -> None:
-        i = state["next"]
-        state["next"] = i + 1
+        i = state[0]
+        state[0] = i + 1
         if not rejected_list[i]:
             r = route(i, loads)
             routed[i] = r
             loads[r] += 1
             replicas[r].arrive(i)
         if i + 1 < n:
-            env.timeout(arrivals[i + 1] - env.now).callbacks.append(arrive)
+            timeout(arrivals[i + 1] - env.now).callbacks.append(arrive)
 
     if n:
         env.timeout(arrivals[0]).callbacks.append(arrive)
@@ -70,11 +71,11 @@ def simulate(cfg: EngineConfig, workload: Workload, step_model, router_rng: np.r
         rejected=rejected,
         replicas=tuple(r.counters() for r in replicas),
         end_s=float(env.now),
-        events=state["next"] + sum(r.events for r in replicas),
+        events=state[0] + sum(r.events for r in replicas),
     )
 
 
-def _run(env: simpy.Environment, cfg: EngineConfig, arrivals: list[float], state: dict,
+def _run(env: simpy.Environment, cfg: EngineConfig, arrivals: list[float], state: list[int],
          progress: Progress | None, n: int) -> None:
     """Advance in slices of simulated time so a caller can show progress."""
     last_arrival_s = arrivals[-1] if arrivals else 0.0
@@ -86,7 +87,7 @@ def _run(env: simpy.Environment, cfg: EngineConfig, arrivals: list[float], state
                 until = min(until, stop_s)
             if until > env.now:
                 env.run(until=until)
-            progress(state["next"], n)
+            progress(state[0], n)
     if stop_s is None:
         env.run()
     elif stop_s > env.now:
