@@ -15,9 +15,8 @@ the query-key pairs causal attention computes, which grows quadratically with pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from sim.memory import kv_bytes_per_token
+from sim.provenance import Provenance
 from sim.scenario import (
     DTYPE_BYTES,
     ConstantProfile,
@@ -27,14 +26,6 @@ from sim.scenario import (
 )
 
 PCIE_GEN4_GB_S = 64.0  # bidirectional x16, for GPUs the catalogue gives no interconnect for
-
-
-@dataclass(frozen=True)
-class Provenance:
-    name: str
-    source: str  # measured | fitted-roofline | roofline | inline
-    fit_error_pct: float | None = None
-    details: dict = field(default_factory=dict)
 
 
 class ConstantStep:
@@ -84,18 +75,19 @@ class RooflineStep:
       prefill attn   4·layers·heads·head_dim·pairs / (tp·peak·η_c)
       decode attn    kv_bytes_per_token·KV tokens / (tp·BW·η_bw)
       all-reduce     2 per layer of T·hidden·2 bytes, ring over the interconnect (tp > 1)
-      overhead       a fixed per-step cost (scheduling, launches, sampling)
+      overhead       a fixed per-step cost (scheduling, sampling) plus one per layer (launches)
     MoE layers read only the experts the step's tokens touch: 1 − (1 − k/E)^T of them.
     """
 
-    def __init__(self, spec: RooflineProfile, scenario: Scenario) -> None:
+    def __init__(self, spec: RooflineProfile, scenario: Scenario,
+                 provenance: Provenance | None = None) -> None:
         m, gpu, d = scenario.model, scenario.gpu, scenario.deployment
         tp = d.tensor_parallel
         bytes_per_param = DTYPE_BYTES[d.dtype]
         tflops = gpu.fp8_tflops if d.dtype == "fp8" and gpu.fp8_tflops else gpu.bf16_tflops
         self.flops_per_s = tp * tflops * 1e12 * spec.compute_efficiency
         self.bytes_per_s = tp * gpu.memory_bandwidth_tb_s * 1e12 * spec.bandwidth_efficiency
-        self.overhead_s = spec.overhead_s
+        self.overhead_s = spec.overhead_s + m.layers * spec.layer_overhead_s
 
         lm_head = m.vocab * m.hidden
         embedding = 0 if m.tied_embeddings else lm_head  # a lookup: only T rows are read
@@ -119,7 +111,7 @@ class RooflineStep:
             self.allreduce_fixed_s = 2 * m.layers * spec.allreduce_latency_s
         else:
             self.allreduce_per_token_s = self.allreduce_fixed_s = 0.0
-        self.provenance = Provenance(
+        self.provenance = provenance or Provenance(
             "roofline", "roofline", None,
             {"gpu": gpu.name, "model": m.name, "tensor_parallel": tp, "dtype": d.dtype,
              **spec.model_dump(exclude={"kind"})},
@@ -154,13 +146,3 @@ class RooflineStep:
 StepTimeModel = ConstantStep | LinearStep | RooflineStep
 
 PROFILE_KINDS = {"constant": ConstantStep, "linear": LinearStep, "roofline": RooflineStep}
-
-
-def resolve(scenario: Scenario) -> StepTimeModel:
-    """The step-time model a scenario asks for; `auto` is roofline until measured profiles exist."""
-    spec = scenario.profile
-    if isinstance(spec, str):  # 'auto' or 'roofline': validated by the scenario
-        return RooflineStep(RooflineProfile(kind="roofline"), scenario)
-    if isinstance(spec, RooflineProfile):
-        return RooflineStep(spec, scenario)
-    return PROFILE_KINDS[spec.kind](spec)

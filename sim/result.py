@@ -11,7 +11,7 @@ import numpy as np
 from sim import cost as cost_model
 from sim import metrics
 from sim.engine import EngineResult
-from sim.profiles import Provenance
+from sim.provenance import Provenance
 from sim.scenario import Scenario
 from sim.workload import Workload
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from sim import profiles, result
+from sim import result
 from sim.engine import EngineConfig, simulate
 from sim.engine.simulation import Progress
 from sim.memory import kv_capacity_tokens
+from sim.profile_select import resolve as resolve_step_model
 from sim.scenario import Scenario, load_scenario
 from sim.workload import generate
 
@@ -34,7 +35,7 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
     children = np.random.SeedSequence(seed).spawn(len(SEED_STREAMS))
     streams = dict(zip(SEED_STREAMS, children, strict=True))
 
-    step_model = profiles.resolve(scenario)
+    step_model = resolve_step_model(scenario)
     capacity = kv_capacity_tokens(scenario)
     workload = generate(scenario.workload, scenario.duration_s, streams)
     d = scenario.deployment

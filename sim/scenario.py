@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from sim import catalog
+from sim import catalog, profile_table
 from sim.catalog import GpuSpec, ModelSpec
 from sim.config_base import NonNeg, Pos, PosInt, Strict
 from sim.errors import MISSING, InputError
@@ -131,6 +131,7 @@ class RooflineProfile(Strict):
     bandwidth_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.8
     interconnect_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.7
     overhead_s: NonNeg = 0.003  # per-step scheduling, launch and sampling cost
+    layer_overhead_s: NonNeg = 0.0  # per decoder layer: launches and small ops of its GEMMs
     allreduce_latency_s: NonNeg = 1.0e-5  # fixed cost of one all-reduce (tensor parallel)
 
 
@@ -195,11 +196,12 @@ class Scenario(Strict):
     @field_validator("profile", mode="before")
     @classmethod
     def _profile_name(cls, value: Any) -> Any:
-        if isinstance(value, str) and value not in PROFILE_NAMES:
+        names = (*PROFILE_NAMES, *profile_table.library())
+        if isinstance(value, str) and value not in names:
             raise PydanticCustomError(
                 "unknown_name",
                 "unknown profile",
-                {"accepted": ", ".join(PROFILE_NAMES) + ", or a mapping with kind: "
+                {"accepted": ", ".join(names) + ", or a mapping with kind: "
                  "constant | linear | roofline"},
             )
         return value

@@ -1,0 +1,1 @@
+"""Importers that turn published operator timings into `sim.measurements.Measurements`."""
