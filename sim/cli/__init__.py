@@ -20,6 +20,7 @@ from sim.errors import InputError
 COMMANDS = (
     "run",
     "catalog",
+    "calibrate",
 )
 
 EXAMPLES = """\
@@ -56,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra_argv = extra
     try:
         return args.execute(args)
     except InputError as exc:
