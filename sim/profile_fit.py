@@ -9,6 +9,8 @@ operator (leave-one-out for tables, residuals for least squares) and for compose
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from sim.catalog import GpuSpec, ModelSpec
@@ -52,12 +54,14 @@ def fit_profile(m: Measurements, name: str, gpu: GpuSpec, model: ModelSpec,
     components: dict[str, str] = {}
     errors: dict[str, dict] = {}
 
-    linear, errors["layer_linear"] = _linear_table(m, where)
+    linear_fit = _linear_table(m, where)
+    linear, errors["layer_linear"] = linear_fit.table, linear_fit.errors
     components["layer_linear"] = "measured"
 
     lm_rows = m.select("lm_head")
     if lm_rows.sum() >= 2:
-        lm_head, errors["lm_head"] = smooth_table(m.tokens[lm_rows], m.seconds[lm_rows])
+        lm_fit = smooth_table(m.tokens[lm_rows], m.seconds[lm_rows])
+        lm_head, errors["lm_head"] = lm_fit.table, lm_fit.errors
         components["lm_head"] = "measured"
     else:
         lm_head = roof.lm_head_table()
@@ -67,7 +71,7 @@ def fit_profile(m: Measurements, name: str, gpu: GpuSpec, model: ModelSpec,
     if prefill.sum() >= 3:
         tokens, context = m.tokens[prefill], m.context_tokens[prefill]
         pairs = tokens * (context + (tokens + 1) / 2)
-        (pre_a, pre_pair), errors["attn_prefill"] = _least_squares(
+        (pre_a, pre_pair), errors["attn_prefill"], _ = _least_squares(
             np.column_stack([np.ones_like(pairs), pairs]), m.seconds[prefill])
         components["attn_prefill"] = "measured"
     else:
@@ -75,11 +79,13 @@ def fit_profile(m: Measurements, name: str, gpu: GpuSpec, model: ModelSpec,
         components["attn_prefill"] = "roofline (fitted efficiencies)"
 
     decode = m.select("attn_decode")
+    decode_fit = None
     if decode.sum() >= 4:
         design = np.column_stack([np.ones(int(decode.sum())), m.batch[decode],
                                   m.context_tokens[decode]])
-        (dec_a, dec_seq, dec_kv), errors["attn_decode"] = _least_squares(design,
-                                                                         m.seconds[decode])
+        (dec_a, dec_seq, dec_kv), errors["attn_decode"], predicted = _least_squares(
+            design, m.seconds[decode])
+        decode_fit = (m.batch[decode], m.seconds[decode], predicted)
         components["attn_decode"] = "measured"
     else:
         dec_a, dec_seq, dec_kv = 0.0, 0.0, roof.decode_s_per_kv_token()
@@ -98,7 +104,7 @@ def fit_profile(m: Measurements, name: str, gpu: GpuSpec, model: ModelSpec,
         lm_head_s=lm_head, prefill_attention_s=pre_a, prefill_attention_s_per_pair=pre_pair,
         decode_attention_s=dec_a, decode_attention_s_per_seq=dec_seq,
         decode_attention_s_per_kv_token=dec_kv, overhead_s=overhead_s)
-    errors["step"] = _composed_step_error(m, step)
+    errors["step"] = _composed_step_error(linear_fit, decode_fit, step)
     provenance = {k: v for k, v in m.header.items() if v}
     provenance["components"] = components
     return ProfileFile(name=name, gpu=gpu.name, model=model.name, tensor_parallel=tp,
@@ -106,7 +112,18 @@ def fit_profile(m: Measurements, name: str, gpu: GpuSpec, model: ModelSpec,
                        fit_error=errors)
 
 
-def _linear_table(m: Measurements, where: str) -> tuple[Table, dict]:
+@dataclass(frozen=True)
+class TableFit:
+    """A fitted table, its error report, and each measured point's out-of-sample prediction."""
+
+    table: Table
+    errors: dict
+    x: np.ndarray
+    measured: np.ndarray
+    predicted: np.ndarray
+
+
+def _linear_table(m: Measurements, where: str) -> TableFit:
     rows = m.select("layer_linear")
     if rows.sum() < 2:
         raise InputError(where, f"{int(rows.sum())} layer_linear rows",
@@ -124,7 +141,7 @@ def _linear_table(m: Measurements, where: str) -> tuple[Table, dict]:
     return smooth_table(tokens, seconds)
 
 
-def smooth_table(x: np.ndarray, y: np.ndarray) -> tuple[Table, dict]:
+def smooth_table(x: np.ndarray, y: np.ndarray) -> TableFit:
     """Median per x, then a piecewise-linear curve with knots at powers of two.
 
     Dense, noisy sweeps (hundreds of token counts) are smoothed by weighted least squares onto
@@ -142,22 +159,26 @@ def smooth_table(x: np.ndarray, y: np.ndarray) -> tuple[Table, dict]:
     basis = np.column_stack([np.interp(xs, knots, np.eye(knots.size)[j])
                              for j in range(knots.size)])
     values, *_ = np.linalg.lstsq(basis / ys[:, None], np.ones_like(ys), rcond=None)
-    rel = np.abs(basis @ values - ys) / ys
-    table = Table(x=knots.tolist(), y=values.tolist())
-    return table, {**_scores(rel), "points": int(xs.size), "knots": int(knots.size),
-                   "method": "least squares on power-of-two knots"}
+    predicted = basis @ values
+    rel = np.abs(predicted - ys) / ys
+    errors = {**_scores(rel), "points": int(xs.size), "knots": int(knots.size),
+              "method": "least squares on power-of-two knots"}
+    return TableFit(Table(x=knots.tolist(), y=values.tolist()), errors, xs, ys, predicted)
 
 
-def _exact_table(xs: np.ndarray, ys: np.ndarray) -> tuple[Table, dict]:
+def _exact_table(xs: np.ndarray, ys: np.ndarray) -> TableFit:
     """Every point a knot; each interior point predicted from its neighbours to score it."""
-    rel = np.array([abs(np.interp(xs[i], np.delete(xs, i), np.delete(ys, i)) - ys[i]) / ys[i]
-                    for i in range(1, xs.size - 1)]) if xs.size > 2 else np.zeros(1)
-    table = Table(x=xs.tolist(), y=ys.tolist())
-    return table, {**_scores(rel), "points": int(xs.size), "knots": int(xs.size),
-                   "method": "leave-one-out interpolation"}
+    predicted = ys.copy()
+    for i in range(1, xs.size - 1):
+        predicted[i] = np.interp(xs[i], np.delete(xs, i), np.delete(ys, i))
+    rel = (np.abs(predicted - ys) / ys)[1:-1] if xs.size > 2 else np.zeros(1)
+    errors = {**_scores(rel), "points": int(xs.size), "knots": int(xs.size),
+              "method": "leave-one-out interpolation"}
+    return TableFit(Table(x=xs.tolist(), y=ys.tolist()), errors, xs, ys, predicted)
 
 
-def _least_squares(design: np.ndarray, seconds: np.ndarray) -> tuple[list[float], dict]:
+def _least_squares(design: np.ndarray, seconds: np.ndarray
+                   ) -> tuple[list[float], dict, np.ndarray]:
     """Non-negative least squares on relative error (drop negative terms and refit)."""
     active = np.ones(design.shape[1], dtype=bool)
     weights = 1.0 / seconds
@@ -171,30 +192,36 @@ def _least_squares(design: np.ndarray, seconds: np.ndarray) -> tuple[list[float]
         active[np.flatnonzero(active)[np.argmin(sol)]] = False
     predicted = design @ coef
     rel = np.abs(predicted - seconds) / seconds
-    return [float(c) for c in coef], {**_scores(rel), "points": int(seconds.size),
-                                      "method": "least squares"}
+    errors = {**_scores(rel), "points": int(seconds.size), "method": "least squares"}
+    return [float(c) for c in coef], errors, predicted
 
 
-def _composed_step_error(m: Measurements, step: StepCoefficients) -> dict:
-    """Whole steps built from the measured linear timings vs the same steps from the profile."""
-    rows = m.select("layer_linear")
-    tokens = np.unique(m.tokens[rows])
-    measured = np.array([np.median(m.seconds[rows][m.tokens[rows] == t]) for t in tokens])
-    fitted = np.interp(tokens, step.layer_linear_s.x, step.layer_linear_s.y)
+def _composed_step_error(linear: TableFit, decode: tuple | None,
+                         step: StepCoefficients) -> dict:
+    """Whole decode steps built from the measurements vs the same steps from the profile.
+
+    Each operator enters with its out-of-sample prediction (leave-one-out for sparse tables),
+    so an exact interpolation does not score itself as perfect. Where decode attention was
+    measured, every measured (batch, KV) point is a step; otherwise every linear-layer point
+    is a step of that many sequences with the profile's attention term on both sides."""
     layers = step.layers
-    rel = []
-    for t, meas, fit in zip(tokens, measured, fitted, strict=True):
-        kv = t * STEP_CONTEXT_TOKENS
-        rest = (step.overhead_s + step.lm_head_s.at(t)
-                + layers * (step.decode_attention_s + step.decode_attention_s_per_seq * t
-                            + step.decode_attention_s_per_kv_token * kv))
-        if step.all_reduce_s is not None:
-            rest += layers * step.all_reduces_per_layer * step.all_reduce_s.at(t)
-        truth = rest + layers * meas
-        rel.append(abs(rest + layers * fit - truth) / truth)
-    rel = np.asarray(rel)
-    return {**_scores(rel), "points": int(rel.size),
-            "method": f"decode steps of B = tokens sequences, {STEP_CONTEXT_TOKENS} context each"}
+    if decode is not None:
+        batches, attn_measured, attn_predicted = decode
+    else:
+        batches = linear.x
+        attn = step.decode_attention_s_per_kv_token * batches * STEP_CONTEXT_TOKENS
+        attn_measured = attn_predicted = attn
+    lin_measured = np.interp(batches, linear.x, linear.measured)
+    lin_predicted = np.interp(batches, linear.x, linear.predicted)
+    rest = np.array([step.overhead_s + step.lm_head_s.at(b) + (
+        layers * step.all_reduces_per_layer * step.all_reduce_s.at(b)
+        if step.all_reduce_s is not None else 0.0) for b in batches])
+    truth = rest + layers * (lin_measured + attn_measured)
+    predicted = rest + layers * (lin_predicted + attn_predicted)
+    rel = np.abs(predicted - truth) / truth
+    method = ("measured decode-attention points" if decode is not None
+              else f"decode steps of B = tokens sequences, {STEP_CONTEXT_TOKENS} context each")
+    return {**_scores(rel), "points": int(rel.size), "method": method}
 
 
 def _scores(rel: np.ndarray) -> dict[str, float]:

@@ -8,6 +8,8 @@ The result's `profile.source` says which: measured | fitted-roofline | roofline.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sim import profile_table
 from sim.errors import InputError
 from sim.profile_table import TableStep
@@ -49,7 +51,10 @@ def _auto(scenario: Scenario) -> StepTimeModel | TableStep:
 
 
 def _named(name: str, scenario: Scenario) -> profile_table.ProfileFile:
-    profile = profile_table.library()[name]
+    if name.endswith(".yaml"):
+        profile = profile_table.load_profile(Path(name))
+    else:
+        profile = profile_table.library()[name]
     d = scenario.deployment
     wanted = (scenario.gpu.name, scenario.model.name, d.tensor_parallel, d.dtype)
     have = (profile.gpu, profile.model, profile.tensor_parallel, profile.dtype)

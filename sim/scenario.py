@@ -197,12 +197,12 @@ class Scenario(Strict):
     @classmethod
     def _profile_name(cls, value: Any) -> Any:
         names = (*PROFILE_NAMES, *profile_table.library())
-        if isinstance(value, str) and value not in names:
+        if isinstance(value, str) and value not in names and not value.endswith(".yaml"):
             raise PydanticCustomError(
                 "unknown_name",
                 "unknown profile",
-                {"accepted": ", ".join(names) + ", or a mapping with kind: "
-                 "constant | linear | roofline"},
+                {"accepted": ", ".join(names) + ", a profile file path (*.yaml), or a mapping "
+                 "with kind: constant | linear | roofline"},
             )
         return value
 
@@ -249,7 +249,18 @@ def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
         raise _translate(exc, raw) from None
-    return _load_empirical(scenario, base_dir)
+    return _resolve_paths(_load_empirical(scenario, base_dir), base_dir)
+
+
+def _resolve_paths(scenario: Scenario, base_dir: Path) -> Scenario:
+    """A profile given as a file path is read relative to the scenario's folder."""
+    profile = scenario.profile
+    if isinstance(profile, str) and profile.endswith(".yaml"):
+        path = Path(profile) if Path(profile).is_absolute() else base_dir / profile
+        if not path.is_file():
+            raise InputError("profile", profile, "a profile name or an existing profile file")
+        return scenario.model_copy(update={"profile": str(path.resolve())})
+    return scenario
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -111,7 +111,7 @@ def _all_reduce_table(path: Path, tp: int, hidden: int) -> Table:
     size_bytes, seconds = vidur.read_all_reduce(path, tp)
     tokens = size_bytes / (hidden * 2.0)  # bf16 activations of width `hidden`
     keep = tokens >= 1
-    return smooth_table(tokens[keep], seconds[keep])[0]
+    return smooth_table(tokens[keep], seconds[keep]).table
 
 
 def _dump(data: dict) -> str:
