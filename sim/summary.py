@@ -22,7 +22,9 @@ def format_summary(d: dict[str, Any]) -> str:
         f"scenario {d['scenario']}  (seed {d['seed']}, {d['sim']['mode']})",
         f"fleet    {fleet['replicas']} × {fleet['model']} on {fleet['tensor_parallel']} × "
         f"{fleet['gpu']}  = {fleet['gpus']} GPUs, {fleet['scheduler']}, router {fleet['router']}",
-        f"profile  {prof['name']} ({prof['source']})   KV cache "
+        f"profile  {prof['name']} ({prof['source']}"
+        + ("" if prof["fit_error_pct"] is None else f", fit error {prof['fit_error_pct']:.1f}%")
+        + f")   KV cache "
         f"{fleet['kv_capacity_tokens_per_replica']:,} tokens per replica",
         "",
         f"requests arrived {req['arrived']:,}  completed {req['completed']:,}  "
