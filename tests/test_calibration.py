@@ -199,3 +199,18 @@ def test_measurements_round_trip() -> None:
     assert again.header == m.header
     assert np.array_equal(again.op, m.op)
     assert np.allclose(again.seconds, m.seconds, rtol=1e-8)
+
+
+def test_calibrate_measure_runs_the_harness_then_fit_checks_the_model(tmp_path: Path,
+                                                                      capsys) -> None:
+    pytest.importorskip("torch", reason="PyTorch is needed to run the measurement harness")
+    out = tmp_path / "m"
+    out.mkdir()
+    assert main(["calibrate", "measure", "--tiny", "--device", "cpu", "--tp", "1",
+                 "--out", str(out)]) == 0
+    [csv] = out.glob("*.csv")
+    capsys.readouterr()
+    # The tiny harness model is not a catalogue model, so no profile can be built from it.
+    assert main(["calibrate", "fit", str(csv), "--gpu", "h100-sxm",
+                 "-o", str(tmp_path / "p.yaml")]) == 2
+    assert "header model" in capsys.readouterr().err

@@ -62,7 +62,7 @@ def _measure(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("torch") is None:
         raise InputError("calibrate measure", "PyTorch not installed",
                          "an environment with torch (pip install 'tokenfactory[calibrate]')")
-    from calibration.harness.__main__ import main as harness_main
+    from calibration.harness.cli import main as harness_main
 
     return harness_main(args.extra_argv)
 
