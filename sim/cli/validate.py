@@ -176,7 +176,8 @@ def _sweeps(points: list[Comparison], legend: dict[str, int]) -> list[str]:
             continue
         out.append(f"  {sweep_id}")
         for c in load_points:
-            head = f"    load {_num(c.load):>6}  {c.metric:<19}"
+            head = f"    load {c.load:>6g}  {c.metric:<19}" if c.load is not None else \
+                f"    {'offline':<11}  {c.metric:<19}"
             if c.compared:
                 out.append(f"{head} {_num(c.measured):>10} {_num(c.simulated):>10} "
                            f"{c.error_pct:>+7.1f}%  {c.profile_source:<15} "
