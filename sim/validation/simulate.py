@@ -50,6 +50,7 @@ class Simulated:
     batch_mean: float  # time-weighted over busy time, prefill steps included
     preempted_share: float  # of admitted requests, evicted and recomputed at least once
     unfinished: int  # measured requests that never finished (left out of latencies)
+    saturated: bool  # overloaded runs: work was still queued at the window's end
     wall_s: float
 
     def observed(self, max_num_seqs: int) -> str:
@@ -59,6 +60,8 @@ class Simulated:
             text += f", {self.preempted_share:.0%} preempted"
         if self.unfinished:
             text += f", {self.unfinished} measured requests unfinished"
+        if not self.saturated:
+            text += ", NOT saturated (arrivals ran out: throughput is a lower bound)"
         return text
 
 
@@ -87,25 +90,36 @@ def simulate(plan: Plan, capacity_req_s: float | None) -> Simulated:
         window_s = max(COMPLETIONS / capacity, WINDOW_CYCLES * cycle_s)
         mapping = _mapping(plan, OVERLOAD * capacity, warmup_s, warmup_s + window_s,
                            DRAIN_CYCLES * cycle_s)
-        result = sim.run(mapping)
+        result = _run(mapping)
         wall_s += result.data["sim"]["wall_s"]
         tokens_per_s = _window_tokens_per_s(result)
         simulated_capacity = tokens_per_s / plan.mean_output_tokens
-        if not _saturated(result):
+        saturated = _saturated(result)
+        if not saturated:
             capacity *= 5.0  # the fleet kept up: the estimate was far too low
         elif simulated_capacity < 0.5 * capacity:
             capacity = simulated_capacity  # far slower than estimated: longer windows
         else:
             break
-    return _summarise(result, tokens_per_s, from_admission=True, wall_s=wall_s)
+    return _summarise(result, tokens_per_s, from_admission=True, wall_s=wall_s,
+                      saturated=saturated)
 
 
 def _run_poisson(plan: Plan) -> Simulated:
     window_s = max(COMPLETIONS / plan.rate_per_s, POISSON_MIN_WINDOW_S)
     warmup_s = 0.1 * window_s
-    result = sim.run(_mapping(plan, plan.rate_per_s, warmup_s, warmup_s + window_s, None))
+    result = _run(_mapping(plan, plan.rate_per_s, warmup_s, warmup_s + window_s, None))
     return _summarise(result, _window_tokens_per_s(result), from_admission=False,
-                      wall_s=result.data["sim"]["wall_s"])
+                      wall_s=result.data["sim"]["wall_s"], saturated=True)
+
+
+def _run(mapping: dict) -> sim.Result:
+    """A plan the scenario layer rejects is a row this simulator cannot take, not bad input
+    to the command: report it as skipped, with the scenario's own message."""
+    try:
+        return sim.run(mapping)
+    except InputError as exc:
+        raise Uncovered(f"scenario rejected: {exc}") from None
 
 
 def _mapping(plan: Plan, rate_per_s: float, warmup_s: float, duration_s: float,
@@ -161,7 +175,7 @@ def _window_tokens_per_s(result: sim.Result) -> float:
 
 
 def _summarise(result: sim.Result, tokens_per_s: float, *, from_admission: bool,
-               wall_s: float) -> Simulated:
+               wall_s: float, saturated: bool) -> Simulated:
     start_s, end_s = result.scenario.warmup_s, result.scenario.duration_s
     e, w = result.engine, result.workload
     began = e.admit_s if from_admission else w.arrival_s
@@ -180,6 +194,7 @@ def _summarise(result: sim.Result, tokens_per_s: float, *, from_admission: bool,
         batch_mean=data["utilization"]["batch_size_mean"],
         preempted_share=data["requests"]["preempted_requests"] / max(admitted, 1),
         unfinished=int((~np.isfinite(e.finish_s[chosen])).sum()),
+        saturated=saturated,
         wall_s=wall_s,
     )
 
