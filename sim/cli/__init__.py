@@ -21,6 +21,7 @@ COMMANDS = (
     "run",
     "catalog",
     "calibrate",
+    "validate",
 )
 
 EXAMPLES = """\
@@ -33,6 +34,8 @@ examples:
       simulate every decode step one by one (slow; for checking the fast mode)
   tokenfactory catalog
       list the GPUs and models scenarios can name
+  tokenfactory validate MEASUREMENTS.yaml --csv validation.csv --plot validation.png
+      simulate published benchmark rows and report the error per row (see validate --help)
 
 A scenario is a YAML file; see scenarios/ and the README for every key.
 """

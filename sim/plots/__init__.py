@@ -1,0 +1,1 @@
+"""Figures, drawn with matplotlib's object API (no pyplot state): functions return a Figure."""

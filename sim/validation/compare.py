@@ -1,0 +1,153 @@
+"""Measured against simulated, row by row: one `Comparison` per measured row and metric.
+
+Every row of a file yields at least one comparison, so nothing is dropped silently: a row the
+simulator does not cover yields one `skipped: <reason>` entry per metric it measured. The
+records are flat and carry the labels the summaries group by (GPU as published, engine
+family, catalogue model) and the assumptions made for the row.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sim.validation.files import Table
+from sim.validation.mapping import (
+    LATENCY_FIELDS,
+    THROUGHPUT,
+    Measured,
+    Uncovered,
+    engine_family,
+    measured_metrics,
+    plan_row,
+)
+from sim.validation.simulate import Simulated, capacity_estimate, simulate
+
+COMPARED = "compared"
+CSV_COLUMNS = ("id", "metric", "measured", "simulated", "error_pct", "status", "profile_source",
+               "assumptions")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    id: str
+    metric: str
+    measured: float | None
+    simulated: float | None
+    status: str  # "compared" or "skipped: <reason>"
+    profile_source: str = ""  # measured | fitted-roofline | roofline ('' when skipped)
+    assumptions: tuple[str, ...] = ()
+    observed: str = ""  # what the simulation did (batch reached, preemptions)
+    gpu: str = ""  # as published
+    engine: str = ""  # family: TensorRT-LLM | vLLM | SGLang | other
+    model: str = ""  # catalogue key ('' when not in the catalogue)
+    kind: str = "row"  # row (measurements file) | sweep (a load point) | knee
+    group: str = ""  # the sweep a point or knee belongs to
+    load: float | None = None  # the sweep point's concurrency or request rate
+
+    @property
+    def compared(self) -> bool:
+        return self.status == COMPARED
+
+    @property
+    def error_pct(self) -> float | None:
+        """(simulated − measured) / measured × 100, from the values as written."""
+        if not self.compared or not self.measured or self.simulated is None:
+            return None
+        return (self.simulated - self.measured) / self.measured * 100.0
+
+
+def matches(row_id: str, pattern: str | None) -> bool:
+    """`--rows`: a glob when it has wildcard characters, else a substring of the id."""
+    if not pattern:
+        return True
+    if any(ch in pattern for ch in "*?["):
+        return fnmatch.fnmatchcase(row_id, pattern)
+    return pattern in row_id
+
+
+def compare_rows(table: Table, pattern: str | None = None,
+                 progress: Progress | None = None) -> list[Comparison]:
+    rows = [row for row in table.rows if matches(row["id"], pattern)]
+    out: list[Comparison] = []
+    for done, row in enumerate(rows, start=1):
+        out.extend(compare_row(row))
+        if progress is not None:
+            progress(done, len(rows))
+    return out
+
+
+def compare_row(row: dict[str, Any], kind: str = "row", group: str = "",
+                load: float | None = None) -> list[Comparison]:
+    """Simulate one row (if covered) and compare each of its measured metrics."""
+    metrics = measured_metrics(row)
+    labels = {"gpu": str(row.get("gpu", "")), "engine": engine_family(row), "kind": kind,
+              "group": group, "load": load}
+    plan = None
+    try:
+        plan = plan_row(row)
+        usable = {m.metric: m.value for m in metrics if m.skip is None}
+        if not usable:
+            return [_skipped(row, m, m.skip, labels, plan.model) for m in metrics]
+        simulated = simulate(plan, capacity_estimate(plan, usable))
+    except Uncovered as exc:
+        model = plan.model if plan is not None else ""
+        return [_skipped(row, m, str(exc), labels, model) for m in metrics]
+    out = []
+    for m in metrics:
+        if m.skip is not None:
+            out.append(_skipped(row, m, m.skip, labels, plan.model))
+            continue
+        value = _simulated_value(simulated, m.metric)
+        notes = (*plan.assumptions, *([m.note] if m.note else []))
+        if value is None:
+            out.append(_skipped(row, m, "the simulation measured no request for it", labels,
+                                plan.model))
+            continue
+        out.append(Comparison(row["id"], m.metric, m.value, round(value, 3), COMPARED,
+                              simulated.profile_source, notes,
+                              simulated.observed(plan.max_num_seqs), model=plan.model,
+                              **labels))
+    return out
+
+
+def _simulated_value(simulated: Simulated, metric: str) -> float | None:
+    if metric == THROUGHPUT:
+        return simulated.output_tokens_per_s
+    which, stat = LATENCY_FIELDS[metric]
+    return simulated.latency_ms[which][stat]
+
+
+def _skipped(row: dict[str, Any], m: Measured, reason: str | None, labels: dict[str, Any],
+             model: str = "") -> Comparison:
+    return Comparison(row["id"], m.metric, m.value, None, f"skipped: {reason}", model=model,
+                      **labels)
+
+
+# ---- CSV -----------------------------------------------------------------------------------
+
+
+def to_csv(comparisons: Iterable[Comparison]) -> str:
+    """The CSV contract: id, metric, measured, simulated, error_pct, status, then extras."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for c in comparisons:
+        error = c.error_pct
+        writer.writerow([c.id, c.metric, _number(c.measured), _number(c.simulated),
+                         "" if error is None else f"{error:.3f}", c.status, c.profile_source,
+                         "; ".join((*c.assumptions, c.observed) if c.observed
+                                   else c.assumptions)])
+    return buffer.getvalue()
+
+
+def _number(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return ""
+    return f"{value:g}" if value == int(value) and abs(value) < 1e15 else repr(value)
