@@ -3,6 +3,7 @@ the points where the SLO holds with the required confidence shaded as feasible."
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,10 @@ def cost_figure(summary: dict[str, Any]) -> Figure:
     ax.grid(True, which="major", alpha=0.3)
     sampled = ", ".join(summary["uncertainty"]) or "none"
     ax.set_title(f"{summary['scenario']}: cost per 1M tokens, {summary['replications']} "
-                 f"replications per point\nuncertain inputs: {sampled}", fontsize=15)
+                 "replications per point", fontsize=16, pad=30)
+    ax.text(0.5, 1.015, textwrap.shorten(f"uncertain inputs ({summary['sampling']}): "
+                                         f"{sampled}", width=120, placeholder=" …"),
+            transform=ax.transAxes, ha="center", va="bottom", fontsize=11, color="dimgray")
     ax.legend(fontsize=11, loc="upper right")
     return fig
 
