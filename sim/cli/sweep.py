@@ -64,31 +64,35 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def execute(args: argparse.Namespace) -> int:
     raw = read_mapping(args.scenario)
-    if args.resume is not None:
+    resume = args.resume is not None
+    if resume:
         out = _resume_dir(args)
         previous = files.read_manifest(out, "--resume")
-        plan = build(raw, args.scenario.parent,
-                     replications=args.replications or previous["replications"],
-                     seed=previous["seed"] if args.seed is None else args.seed,
-                     capacity=previous["capacity"])
-        if plan.fingerprint != previous["fingerprint"]:
-            raise InputError("--resume", str(out), "the directory of a sweep of this same "
-                             "scenario, seed and replications (the scenario or the flags "
-                             "changed since it was started)")
     else:
         out = args.output or Path(f"{raw['name']}-sweep")
         _check_new_dir(out)
-        plan = build(raw, args.scenario.parent, replications=args.replications, seed=args.seed)
     say = (lambda text: None) if args.quiet else print
-    for note in plan.notes:
-        say(note)
-
-    header = files.columns(plan)
+    # Connect first: an unreachable scheduler is bad input, reported before any work.
     with open_executor(args.workers, args.scheduler) as executor:
+        if resume:
+            plan = build(raw, args.scenario.parent,
+                         replications=args.replications or previous["replications"],
+                         seed=previous["seed"] if args.seed is None else args.seed,
+                         capacity=previous["capacity"])
+            if plan.fingerprint != previous["fingerprint"]:
+                raise InputError("--resume", str(out), "the directory of a sweep of this same "
+                                 "scenario, seed and replications (the scenario or the flags "
+                                 "changed since it was started)")
+        else:
+            plan = build(raw, args.scenario.parent, replications=args.replications,
+                         seed=args.seed)
+        for note in plan.notes:
+            say(note)
+        header = files.columns(plan)
         out.mkdir(exist_ok=True)
-        if args.resume is None:
+        if not resume:
             write_json(out / files.MANIFEST_JSON, files.manifest(plan))
-        runs_file = files.RunsFile(out / files.RUNS_CSV, header, resume=args.resume is not None)
+        runs_file = files.RunsFile(out / files.RUNS_CSV, header, resume=resume)
         todo = [spec for spec in plan.runs if spec.index not in runs_file.rows]
         total, done = len(plan.runs), len(plan.runs) - len(todo)
         if done:

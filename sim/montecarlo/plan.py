@@ -97,9 +97,9 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
     capacity_seq, sampling_seq, runs_seq = np.random.SeedSequence(seed).spawn(3)
     if sweep.utilization is not None:
         if RATE_KEY in specs:
-            raise InputError(where[RATE_KEY], specs[RATE_KEY].model_dump(), "no uncertainty on "
-                             "the arrival rate in a utilization sweep, which sets it (sweep a "
-                             f"grid over {RATE_KEY} to sample demand)")
+            raise InputError(where[RATE_KEY], specs[RATE_KEY].model_dump(exclude_none=True),
+                             "no uncertainty on the arrival rate in a utilization sweep, which "
+                             f"sets it (sweep a grid over {RATE_KEY} to sample demand)")
         where[RATE_KEY] = "sweep.utilization"
         validated(raw, {RATE_KEY: 1.0}, where, base_dir)
         capacity = capacity or measure(raw, base_dir, _int_seed(capacity_seq))
@@ -110,7 +110,7 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
     else:
         for key, values in sweep.grid.items():
             if key in specs:
-                raise InputError(where[key], specs[key].model_dump(),
+                raise InputError(where[key], specs[key].model_dump(exclude_none=True),
                                  f"a key the grid does not also set (sweep.grid.{key})")
             where[key] = f"sweep.grid.{key}"
             for value in values:
@@ -126,7 +126,8 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
         name=base.name, seed=seed, replications=replications, sampling=sweep.sampling,
         axis="utilization" if sweep.utilization is not None else "grid", labels=labels,
         overrides=overrides, sampled_keys=tuple(specs),
-        uncertainty={k: s.model_dump() for k, s in specs.items()}, capacity=capacity,
+        uncertainty={k: s.model_dump(exclude_none=True) for k, s in specs.items()},
+        capacity=capacity,
         slo_confidence=sweep.slo_confidence, fingerprint=fingerprint(raw, seed, replications),
         notes=notes)
     for point, point_values in enumerate(overrides):
