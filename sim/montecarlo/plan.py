@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from sim import profiles
 from sim.errors import MISSING, InputError
 from sim.montecarlo.capacity import RATE_KEY, Capacity, measure
 from sim.montecarlo.overrides import validated
+from sim.profile_select import resolve as resolve_step_model
 from sim.sampling import Lognormal, sample
 from sim.scenario import Scenario, load_scenario
 
@@ -144,7 +144,7 @@ def _uncertain_inputs(base: Scenario) -> tuple[dict[str, Any], list[str]]:
     specs = dict(base.uncertainty or {})
     if STEP_SCALE_KEY in specs:
         return specs, []
-    provenance = profiles.resolve(base).provenance
+    provenance = resolve_step_model(base).provenance
     if provenance.fit_error_pct is None:
         return specs, [f"step_time_scale not sampled: the {provenance.name} profile has no "
                        f"measured fit error (give uncertainty.step_time_scale to add one)"]
