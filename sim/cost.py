@@ -13,7 +13,8 @@ where b is the busy fraction (the share of the window the GPU's replica spent ru
 and 8760 = hours in a year. Only power depends on the traffic; a rental price already
 includes it. Then, for either:
 
-    fleet $/hour        = GPUs × gpu_hour_usd
+    fleet $/hour        = GPUs × gpu_hour_usd   (GPUs paid for: when the fleet changes
+                          during the run, the provisioned replica-time × tp over the window)
     window cost         = fleet $/hour × window seconds / 3600
     $/1M input tokens   = window cost × prefill share / input tokens delivered  × 1e6
     $/1M output tokens  = window cost × decode share  / output tokens delivered × 1e6
@@ -83,7 +84,8 @@ def _tco_hour(tco: Tco, busy_fraction: float) -> GpuHour:
     return GpuHour(sum(items.values()), items, facility_w)
 
 
-def energy_j_per_token(facility_w: float | None, gpus: int, tokens_per_s: float) -> float | None:
+def energy_j_per_token(facility_w: float | None, gpus: float,
+                       tokens_per_s: float) -> float | None:
     """Joules of facility energy per delivered token (None when the watts are unknown)."""
     if facility_w is None or tokens_per_s <= 0:
         return None
@@ -99,7 +101,7 @@ class TokenCost:
     blended_usd_per_million: float | None
 
 
-def token_cost(gpus: int, gpu_hour_usd: float, window_s: float, prefill_busy_s: float,
+def token_cost(gpus: float, gpu_hour_usd: float, window_s: float, prefill_busy_s: float,
                decode_busy_s: float, input_tokens: float, output_tokens: float) -> TokenCost:
     fleet = gpus * gpu_hour_usd
     window_usd = fleet * window_s / SECONDS_PER_HOUR

@@ -70,3 +70,13 @@ def time_in_system_s(arrival_s: np.ndarray, finish_s: np.ndarray, start_s: float
     leave = np.where(np.isfinite(finish_s), finish_s, end_s)
     overlap = np.minimum(leave, end_s) - np.maximum(arrival_s, start_s)
     return float(np.clip(overlap, 0.0, None).sum())
+
+
+def step_mean(time_s: np.ndarray, values: np.ndarray, start_s: float, end_s: float) -> float:
+    """Time-average over [start_s, end_s) of a step function: values[i] from time_s[i] until
+    time_s[i + 1] (the last one holds to the end). Exact for a constant function."""
+    if np.all(values == values[0]):
+        return float(values[0])
+    edges = np.append(time_s, np.inf)
+    overlap = np.clip(np.minimum(edges[1:], end_s) - np.maximum(edges[:-1], start_s), 0, None)
+    return float(np.dot(overlap, values) / (end_s - start_s))

@@ -47,7 +47,14 @@ def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResul
     in_window_output = float(workload.output_tokens[finished_in_window].sum())
 
     reps = engine.replicas
-    n_replicas = len(reps)
+    timeline = engine.timeline
+    # Replicas paid for, on average over the window: the whole fleet when it is static; the
+    # provisioned replica-time when it changes (autoscaling, spot reclaims).
+    n_replicas = metrics.step_mean(timeline.time_s, timeline.billed, window_start, window_end)
+    working = metrics.step_mean(timeline.time_s, timeline.working, window_start, window_end)
+    due = metrics.step_mean(timeline.time_s, timeline.due, window_start, window_end)
+    gpus = n_replicas * scenario.gpus_per_replica
+    requeued = engine.requeues > 0
     busy_s = sum(r.busy_s for r in reps)
     prefill_s = sum(r.prefill_s for r in reps)
     decode_s = sum(r.decode_s for r in reps)
@@ -56,9 +63,9 @@ def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResul
     # Goodput: tokens of the requests finished in the window that met both latency targets.
     good = finished_in_window & metrics.slo_attainment(lat, slo.ttft_s, slo.tpot_s)
     goodput_tokens = float(workload.prompt_tokens[good].sum() + workload.output_tokens[good].sum())
-    busy_fraction = busy_s / (n_replicas * window_s)
+    busy_fraction = busy_s / (n_replicas * window_s) if n_replicas > 0 else 0.0
     hour = cost_model.gpu_hour(scenario.cost, busy_fraction)
-    price = cost_model.token_cost(scenario.gpu_count, hour.usd, window_s,
+    price = cost_model.token_cost(gpus, hour.usd, window_s,
                                   prefill_s, decode_s, in_window_input, in_window_output)
     tokens_per_s = (in_window_input + in_window_output) / window_s
     n_measured = int(measured.sum())
@@ -75,6 +82,8 @@ def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResul
             "measured": n_measured,
             "capped": dict(workload.capped),
             "floored": dict(workload.floored),
+            "requeued": int(engine.requeues.sum()),
+            "requeued_requests": int(requeued.sum()),
         },
         "latency_s": {
             "ttft": metrics.summarise(m_lat.ttft_s),
@@ -92,12 +101,14 @@ def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResul
             "busy_fraction": busy_fraction,
             "batch_size_mean": sum(r.batch_s for r in reps) / busy_s if busy_s > 0 else 0.0,
             "kv_cache_fraction_mean": sum(r.kv_token_s for r in reps)
-            / (n_replicas * window_s * kv_capacity_tokens),
+            / (n_replicas * window_s * kv_capacity_tokens) if n_replicas > 0 else 0.0,
             "prefill_fraction_of_busy": prefill_s / busy_s if busy_s > 0 else 0.0,
         },
         "slo": {
             "attainment": float(attained.mean()) if n_measured else None,
             "met": metrics.slo_met(m_lat, slo.ttft_s, slo.tpot_s, slo.percentile),
+            "attainment_requeued": float(attained[requeued[measured]].mean())
+            if requeued[measured].any() else None,
             "ttft_s": slo.ttft_s,
             "tpot_s": slo.tpot_s,
             "percentile": slo.percentile,
@@ -116,7 +127,18 @@ def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResul
             "gpu_hour_usd_by_item": hour.usd_by_item,
             "facility_w_per_gpu": hour.facility_w,
             "energy_j_per_token": cost_model.energy_j_per_token(
-                hour.facility_w, scenario.gpu_count, tokens_per_s),
+                hour.facility_w, gpus, tokens_per_s),
+            "gpu_hours": gpus * window_s / cost_model.SECONDS_PER_HOUR,
+        },
+        "availability": {
+            "fraction": working / due if due > 0 else None,
+            "replicas_working_mean": working,
+            "replicas_billed_mean": n_replicas,
+            "failures": timeline.failures,
+            "spot_preemptions": timeline.spot_preemptions,
+            "outages": timeline.outages,
+            "scale_ups": timeline.scale_ups,
+            "scale_downs": timeline.scale_downs,
         },
         "tokens": {
             "input": int(workload.prompt_tokens[completed].sum()),
@@ -127,7 +149,7 @@ def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResul
         "fleet": {
             "gpu": scenario.gpu.name,
             "model": scenario.model.name,
-            "replicas": n_replicas,
+            "replicas": scenario.deployment.replicas,
             "tensor_parallel": scenario.deployment.tensor_parallel,
             "gpus": scenario.gpu_count,
             "kv_capacity_tokens_per_replica": kv_capacity_tokens,

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from sim import result
+from sim import fleet_plan, result
 from sim.engine import EngineConfig, simulate
 from sim.engine.simulation import Progress
 from sim.memory import kv_capacity_tokens
@@ -21,7 +21,8 @@ from sim.workload import generate
 
 # Each component draws from its own child of the run's SeedSequence; the order is fixed so
 # adding a stream at the end never reshuffles the others.
-SEED_STREAMS = ("arrivals", "prompt_tokens", "output_tokens", "router")
+SEED_STREAMS = ("arrivals", "prompt_tokens", "output_tokens", "router", "failures", "spot",
+                "autoscaling")
 
 
 def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None = None,
@@ -54,6 +55,7 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
         window_end_s=scenario.duration_s,
         stop_s=None if scenario.drain_s is None else scenario.duration_s + scenario.drain_s,
         exact=exact,
+        fleet=fleet_plan.build(scenario, streams),
     )
     started = time.perf_counter()
     engine = simulate(cfg, workload, step_model, np.random.default_rng(streams["router"]),

@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from sim import catalog, profile_table
 from sim.catalog import GpuSpec, ModelSpec
 from sim.config_base import NonNeg, Pos, PosInt, Strict
+from sim.dynamics_config import Autoscaling, Failures, Outage, Spot
 from sim.errors import MISSING, InputError
 from sim.sampling import DISTRIBUTIONS, UncertainSpec
 
@@ -158,6 +159,29 @@ class Deployment(Strict):
     gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9
     dtype: Literal["bf16", "fp16", "fp8"] = "bf16"
     activation_reserve_gib: NonNeg = 1.0  # per GPU, kept free for activations
+    failures: Failures | None = None
+    spot: Spot | None = None
+    outage: Outage | None = None
+    autoscaling: Autoscaling | None = None
+
+    @model_validator(mode="after")
+    def _fleet_bounds(self) -> Deployment:
+        scaling = self.autoscaling
+        if scaling is not None and not (scaling.min_replicas <= self.replicas
+                                        <= scaling.max_replicas):
+            raise PydanticCustomError("order", "outside the autoscaling range", {
+                "field": "replicas", "expected": f"the starting fleet, within autoscaling's "
+                f"min_replicas–max_replicas ({scaling.min_replicas}–{scaling.max_replicas})"})
+        if self.outage is not None and self.outage.replicas > self.replicas:
+            raise PydanticCustomError("order", "more down than exist", {
+                "field": "outage", "expected": f"at most replicas ({self.replicas}) down"})
+        return self
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether the serving fleet can change during a run."""
+        return any(x is not None for x in (self.failures, self.spot, self.outage,
+                                           self.autoscaling))
 
 
 class Slo(Strict):

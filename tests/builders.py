@@ -39,3 +39,32 @@ def scenario(**overrides: Any) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[leaf] = value
     return data
+
+
+# One kind of fleet change each, frequent enough to happen several times in 90 s.
+DYNAMIC = {
+    "failures": {"deployment": {"failures": {"mtbf_h": 0.02, "mttr_h": 0.005}}},
+    "spot": {"deployment": {"spot": {"preemptions_per_h": 60.0, "notice_s": 1.0,
+                                     "replace_s": 10.0}}},
+    "outage": {"deployment": {"outage": {"replicas": 2, "at_s": 30.0, "duration_s": 20.0}}},
+    "autoscaling": {"deployment": {"replicas": 2, "autoscaling": {
+        "policy": "target-utilization", "target": 0.1, "min_replicas": 1, "max_replicas": 5,
+        "provisioning_delay_s": {"dist": "uniform", "low": 5.0, "high": 15.0},
+        "interval_s": 10.0}}},
+    "queue-autoscaling": {"deployment": {"replicas": 1, "autoscaling": {
+        "policy": "queue", "target": 1, "min_replicas": 1, "max_replicas": 4,
+        "provisioning_delay_s": 8.0, "interval_s": 5.0}}},
+}
+
+
+def dynamic(kind: str, policy: str) -> dict[str, Any]:
+    """A small busy fleet with one kind of change (a key of DYNAMIC) under `policy`."""
+    data = scenario(
+        duration_s=90.0,
+        deployment={"replicas": 3, "scheduler": {"policy": policy, "max_num_seqs": 16,
+                                                 "max_batched_tokens": 2048}},
+        workload={"arrival": {"process": "gamma", "rate_per_s": 8.0, "cv": 2.0},
+                  "prompt_tokens": {"dist": "lognormal", "mean": 900, "sigma": 1.0},
+                  "output_tokens": {"dist": "uniform", "low": 1, "high": 400}})
+    data["deployment"].update(DYNAMIC[kind]["deployment"])
+    return data

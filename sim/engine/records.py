@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,53 @@ class EngineConfig:
     window_end_s: float
     stop_s: float | None  # stop here even if requests remain (None: run until all finish)
     exact: bool = False  # simulate every decode step instead of skipping blocks of them
+    fleet: FleetPlan | None = None  # failures, preemption, outages, autoscaling (None: static)
+
+
+# Fleet events, pre-generated: what happens to which replica slot, and when.
+FAIL, REPAIR, NOTICE, RECLAIM, RESTORE, OUTAGE_START, OUTAGE_END = range(7)
+
+
+@dataclass(frozen=True)
+class AutoscalePlan:
+    policy: str  # target-utilization | queue
+    target: float
+    min_replicas: int
+    max_replicas: int
+    interval_s: float
+    max_num_seqs: int
+    provisioning_delay_s: Callable[[], float]  # draws one delay (from its own seed stream)
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    """A fleet that changes while it runs. Slots are the replicas that may ever exist; the
+    first `initial` serve from the start. Events are sorted by time (ties in slot order)."""
+
+    slots: int
+    initial: int
+    event_s: np.ndarray  # float, sorted
+    event_slot: np.ndarray  # int
+    event_kind: np.ndarray  # int: FAIL, REPAIR, ... above
+    autoscaling: AutoscalePlan | None = None
+
+
+@dataclass(frozen=True)
+class FleetTimeline:
+    """Replica counts after each change: at time_s[i] and until time_s[i + 1], `working`
+    replicas were serving, `due` should have been (provisioned and booted: working, failed,
+    reclaimed or in an outage) and `billed` were being paid for (provisioned, booting
+    included, except spot replicas between reclaim and replacement)."""
+
+    time_s: np.ndarray
+    working: np.ndarray
+    due: np.ndarray
+    billed: np.ndarray
+    failures: int = 0
+    spot_preemptions: int = 0
+    outages: int = 0
+    scale_ups: int = 0
+    scale_downs: int = 0
 
 
 class WindowCounters:
@@ -89,3 +137,5 @@ class EngineResult:
     replicas: tuple[ReplicaCounters, ...]
     end_s: float  # simulated time when the run stopped
     events: int  # timeouts scheduled on the event queue
+    requeues: np.ndarray  # times each request was handed back by a replica and routed again
+    timeline: FleetTimeline

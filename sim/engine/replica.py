@@ -24,6 +24,12 @@ the partly filled last 16-token page), so occupancy grows by exactly B per decod
 the run length until the cache is full is a division. A step that would overflow the cache
 first evicts the most recently admitted sequence, which goes back to the head of the queue
 and later recomputes its prompt and the tokens it had generated (preemption by recompute).
+
+**Leaving the fleet.** When a replica fails or is reclaimed (`evict_all`), the decode steps of
+its current run that finished by then are booked, the step in progress is lost, and every
+request it held goes back to the router keeping the tokens it generated, like a preempted
+one. Under a spot notice or a scale-in drain it only hands back its queue (`take_waiting`).
+These are called by `sim.engine.fleet`, never on the step path.
 """
 
 from __future__ import annotations
@@ -125,18 +131,7 @@ class Replica:
     def _cut_block(self, now: float) -> None:
         """End the decode run at the end of the step now in progress."""
         t0, batch, a, h, k = self.block
-        elapsed = now - t0
-        if h > 0.0:
-            b = a - h
-            n = int((-b + math.sqrt(b * b + 4.0 * h * elapsed)) / (2.0 * h))
-        else:
-            n = int(elapsed / a)
-        # Guard the float root: n is the count of whole steps finished by now.
-        while n > 0 and n * a + h * n * (n - 1) > elapsed:
-            n -= 1
-        while (n + 1) * a + h * (n + 1) * n <= elapsed:
-            n += 1
-        steps = n + 1
+        steps = _whole_steps(now - t0, a, h) + 1
         if steps >= k:
             return
         self.truncated = True
@@ -332,8 +327,86 @@ class Replica:
         self.block = (now, batch, a, h, k)
         self._schedule(k * a + h * k * (k - 1))
 
+    # ---- the fleet changing around it (failures, preemption, scale-in) ----------------------
+
+    def take_waiting(self) -> list[int]:
+        """Hand back the queue of requests not yet admitted (the replica takes no new work)."""
+        rids = list(self.waiting)
+        self.waiting.clear()
+        return rids
+
+    def is_idle(self) -> bool:
+        return not self.running and not self.waiting
+
+    def evict_all(self, now: float) -> list[int]:
+        """Stop at `now` (the replica failed or was reclaimed) and hand back every request it
+        held, in arrival order. Decode steps finished by now are booked, as they would have
+        been one by one in exact mode; the step in progress is lost (its time counts as busy).
+        Each request keeps the tokens it generated and recomputes its context elsewhere, as
+        after a preemption."""
+        if self.pending is not None:
+            self.pending.callbacks.clear()
+            self.pending = None
+            self._abort_step(now)
+        t = self.table
+        for rid in self.running:
+            if t.finish_step[rid] >= 0:  # decoding: keep what it generated
+                generated = t.output[rid] - (t.finish_step[rid] - self.dstep)
+                t.prefill_len[rid] = t.prompt[rid] + generated
+                t.finish_step[rid] = -1
+            t.prefill_done[rid] = 0
+        rids = sorted([*self.running, *self.waiting])
+        self.waiting.clear()
+        self.prefilling = []
+        self.running = {}
+        self.heap = []
+        self.n_decoding = 0
+        self.decode_ctx = 0
+        self.kv_used = 0
+        self.chunks = []
+        return rids
+
+    def _abort_step(self, now: float) -> None:
+        """Book the whole decode steps of the current run done by `now`; count the rest of
+        the time since the last boundary as busy work that was lost."""
+        if self.block is not None:
+            t0, batch, a, h, k = self.block
+            done = min(_whole_steps(now - t0, a, h), k)
+            if done:
+                self.block = (t0, batch, a, h, done)
+                end = t0 + done * a + h * done * (done - 1)
+                self._finish_block(end)
+            else:
+                self.block = None
+                self.truncated = False
+                end = t0
+            if now > end:  # the step in progress, lost
+                self.window.add(end, now, 0.0, now - end, batch, self.kv_used, self.kv_used)
+            return
+        prefill_s, decode_s = self.step_parts
+        length = prefill_s + decode_s
+        share = (now - self.step_start) / length if length > 0 else 0.0
+        self.window.add(self.step_start, now, prefill_s * share, decode_s * share,
+                        len(self.chunks) + (self.n_decoding if self.step_decodes else 0),
+                        self.kv_used, self.kv_used)
+
     def counters(self) -> ReplicaCounters:
         w = self.window
         return ReplicaCounters(w.busy_s, w.prefill_s, w.decode_s, w.batch_s, w.kv_token_s,
                                self.steps, self.preemptions, self.generated_tokens,
                                self.prefill_tokens)
+
+
+def _whole_steps(elapsed: float, a: float, h: float) -> int:
+    """Whole steps of a decode run finished `elapsed` seconds after it began, where n steps
+    take n·a + h·n(n − 1): the root of the quadratic, guarded against float rounding."""
+    if h > 0.0:
+        b = a - h
+        n = int((-b + math.sqrt(b * b + 4.0 * h * elapsed)) / (2.0 * h))
+    else:
+        n = int(elapsed / a)
+    while n > 0 and n * a + h * n * (n - 1) > elapsed:
+        n -= 1
+    while (n + 1) * a + h * (n + 1) * n <= elapsed:
+        n += 1
+    return n

@@ -4,6 +4,10 @@ Everything is driven by timeouts with callbacks rather than generator processes:
 schedules the next arrival, a replica schedules the end of its current step or decode run.
 That keeps the cost per event to one heap push and pop, and lets a replica supersede its own
 pending timeout (a cut decode run) by ignoring the stale one when it fires.
+
+A fleet that changes while it runs (failures, spot preemption, outages, autoscaling) adds a
+`Fleet` controller with its own chains of timeouts (`sim.engine.fleet`); arrivals then go
+through it. Without one, arrivals route straight to a replica.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from sim.engine.fleet import Fleet, static_timeline
 from sim.engine.records import EngineConfig, EngineResult, WindowCounters
 from sim.engine.replica import ADMIT_EXTRA_TOKENS, Replica, RequestTable
 from sim.engine.router import make_router
@@ -30,21 +35,26 @@ def simulate(cfg: EngineConfig, workload: Workload, step_model, router_rng: np.r
     n = len(workload)
     table = RequestTable(workload.prompt_tokens.tolist(), workload.output_tokens.tolist())
     arrivals = workload.arrival_s.tolist()
-    route = make_router(cfg.router, cfg.replicas, router_rng, n)
+    slots = cfg.replicas if cfg.fleet is None else cfg.fleet.slots
+    route = make_router(cfg.router, slots, router_rng, n)
     # Larger than a whole replica's KV cache: could never run, so never admitted.
     rejected = (workload.prompt_tokens + workload.output_tokens + ADMIT_EXTRA_TOKENS - 1
                 > cfg.kv_capacity_tokens)
     rejected_list = rejected.tolist()
 
-    loads = [0] * cfg.replicas  # outstanding requests per replica
+    loads = [0] * slots  # outstanding requests per replica
     replicas = [
         Replica(i, env, cfg, step_model, table,
                 WindowCounters(cfg.window_start_s, cfg.window_end_s), loads)
-        for i in range(cfg.replicas)
+        for i in range(slots)
     ]
     routed = [-1] * n
+    requeues = [0] * n
     state = [0]  # the next request to arrive; also the arrival events so far
     timeout = env.timeout
+    fleet = None if cfg.fleet is None else Fleet(
+        env, cfg.fleet, replicas, loads, route, routed, requeues, lambda: state[0] < n,
+        cfg.window_end_s)
 
     def arrive(_event=None) -> None:
         i = state[0]
@@ -57,8 +67,17 @@ def simulate(cfg: EngineConfig, workload: Workload, step_model, router_rng: np.r
         if i + 1 < n:
             timeout(arrivals[i + 1] - env.now).callbacks.append(arrive)
 
-    if n:
-        env.timeout(arrivals[0]).callbacks.append(arrive)
+    def arrive_dynamic(_event=None) -> None:
+        i = state[0]
+        state[0] = i + 1
+        if not rejected_list[i]:
+            fleet.dispatch(i)
+        if i + 1 < n:
+            timeout(arrivals[i + 1] - env.now).callbacks.append(arrive_dynamic)
+
+    if n:  # a static fleet keeps the plain path: no fleet checks per arrival
+        first = arrive if fleet is None else arrive_dynamic
+        env.timeout(arrivals[0]).callbacks.append(first)
 
     _run(env, cfg, arrivals, state, progress, n)
 
@@ -72,6 +91,8 @@ def simulate(cfg: EngineConfig, workload: Workload, step_model, router_rng: np.r
         replicas=tuple(r.counters() for r in replicas),
         end_s=float(env.now),
         events=state[0] + sum(r.events for r in replicas),
+        requeues=np.asarray(requeues, dtype=np.int64),
+        timeline=static_timeline(slots) if fleet is None else fleet.timeline(),
     )
 
 

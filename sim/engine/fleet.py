@@ -1,0 +1,287 @@
+"""A fleet that changes while it runs: failures, spot preemption, outages and autoscaling.
+
+Each replica slot carries flags, and two facts follow from them:
+
+* **working** — provisioned, booted, and not failed, reclaimed or in an outage: it runs steps;
+* **accepting** — working and neither under a spot notice nor draining: the router may send
+  it requests.
+
+When a slot stops working, every request it held is handed back (`Replica.evict_all`) and
+routed again; when it stops accepting but keeps working (a spot notice, a scale-in drain),
+only its queue is handed back and its running sequences finish there. Each hand-back counts
+as a requeue of that request. A slot that is not accepting carries `BLOCKED` on top of its
+load, so the load-aware routers never pick it; any router's pick of such a slot falls back to
+the least-loaded accepting one, and with none accepting the request waits at the fleet
+(`parked`) until one is.
+
+Fault events are pre-generated (`sim.engine.faults`) and walked by one chain of timeouts,
+like arrivals. A failure or a spot notice only takes effect on a provisioned slot (its repair
+or reclaim then follows it); on an empty autoscaling slot it is skipped. The autoscaler is a
+second chain of timeouts, one tick every `interval_s`:
+
+* `target-utilization`: wanted = ⌈outstanding requests ÷ (target × max_num_seqs)⌉;
+* `queue`: one more while the queue exceeds `target` per serving replica; one fewer while
+  nothing waits and the outstanding requests fill at most half the slots of one replica fewer.
+
+It asks for new replicas at once (they serve after a drawn provisioning delay; draining ones
+are recalled first) and drains one replica per tick when it wants fewer, releasing drained
+replicas once they are empty. Nothing here runs unless the scenario asks for it: a static
+fleet routes through the plain router with no per-request or per-step extra work.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+import simpy
+
+from sim.engine.records import (
+    FAIL,
+    NOTICE,
+    OUTAGE_END,
+    OUTAGE_START,
+    RECLAIM,
+    REPAIR,
+    RESTORE,
+    FleetPlan,
+    FleetTimeline,
+)
+from sim.engine.replica import Replica
+
+BLOCKED = 1 << 40  # added to the load of a slot that takes no new requests
+SCALE_IN_FILL = 0.5  # queue policy: scale in when one replica fewer would be at most half full
+
+
+class Fleet:
+    def __init__(self, env: simpy.Environment, plan: FleetPlan, replicas: list[Replica],
+                 loads: list[int], route: Callable[[int, list[int]], int], routed: list[int],
+                 requeues: list[int], arrivals_left: Callable[[], bool],
+                 horizon_s: float) -> None:
+        self.env = env
+        self.plan = plan
+        self.replicas = replicas
+        self.loads = loads
+        self.route = route
+        self.routed = routed
+        self.requeues = requeues
+        self.arrivals_left = arrivals_left
+        self.horizon_s = horizon_s  # keep acting at least this long (the metrics window's end)
+        n = plan.slots
+        self.provisioned = [s < plan.initial for s in range(n)]
+        self.booting = [False] * n
+        self.draining = [False] * n
+        self.notice = [False] * n
+        self.failed = [False] * n
+        self.reclaimed = [False] * n
+        self.in_outage = [False] * n
+        self.in_spot_cycle = [False] * n  # a notice was taken: its reclaim and restore apply
+        self.working = list(self.provisioned)
+        self.accepting = list(self.provisioned)
+        for s in range(n):
+            if not self.accepting[s]:
+                loads[s] += BLOCKED
+        self.parked: deque[int] = deque()
+        self.counts = {"failures": 0, "spot_preemptions": 0, "outages": 0, "scale_ups": 0,
+                       "scale_downs": 0}
+        self.times: list[float] = []
+        self.n_working: list[int] = []
+        self.n_due: list[int] = []
+        self.n_billed: list[int] = []
+        self._record(0.0)
+        self.next_event = 0
+        if len(plan.event_s):
+            env.timeout(float(plan.event_s[0])).callbacks.append(self._on_event)
+        if plan.autoscaling is not None:
+            env.timeout(plan.autoscaling.interval_s).callbacks.append(self._tick)
+
+    # ---- routing --------------------------------------------------------------------------
+
+    def dispatch(self, rid: int) -> None:
+        """Route a request to an accepting replica, or park it when there is none."""
+        loads = self.loads
+        r = self.route(rid, loads)
+        if not self.accepting[r]:
+            r = loads.index(min(loads))  # least loaded; blocked slots carry BLOCKED
+            if not self.accepting[r]:
+                self.parked.append(rid)
+                return
+        self.routed[rid] = r
+        loads[r] += 1
+        self.replicas[r].arrive(rid)
+
+    def _requeue(self, rids: list[int]) -> None:
+        for rid in rids:
+            self.requeues[rid] += 1
+            self.dispatch(rid)
+
+    def _unpark(self) -> None:
+        parked, self.parked = self.parked, deque()
+        for rid in parked:
+            self.dispatch(rid)
+
+    # ---- slot state -----------------------------------------------------------------------
+
+    def _update(self, s: int, now: float) -> None:
+        """Recompute slot s's working/accepting state and act on what changed."""
+        working = (self.provisioned[s] and not self.booting[s] and not self.failed[s]
+                   and not self.reclaimed[s] and not self.in_outage[s])
+        accepting = working and not self.notice[s] and not self.draining[s]
+        was_working, was_accepting = self.working[s], self.accepting[s]
+        self.working[s], self.accepting[s] = working, accepting
+        replica = self.replicas[s]
+        if was_accepting and not accepting:
+            self.loads[s] += BLOCKED
+        if was_working and not working:
+            rids = replica.evict_all(now)
+            self.loads[s] -= len(rids)
+            self._requeue(rids)
+        elif was_accepting and not accepting:
+            rids = replica.take_waiting()
+            self.loads[s] -= len(rids)
+            self._requeue(rids)
+        if accepting and not was_accepting:
+            self.loads[s] -= BLOCKED
+            self._unpark()
+
+    def _record(self, now: float) -> None:
+        due = [p and not b for p, b in zip(self.provisioned, self.booting, strict=True)]
+        billed = [p and not r for p, r in zip(self.provisioned, self.reclaimed, strict=True)]
+        self.times.append(now)
+        self.n_working.append(sum(self.working))
+        self.n_due.append(sum(due))
+        self.n_billed.append(sum(billed))
+
+    def outstanding(self) -> int:
+        """Requests arrived and not finished: on replicas or parked."""
+        return sum(load % BLOCKED for load in self.loads) + len(self.parked)
+
+    def _finished(self) -> bool:
+        """Past the horizon with every request done: nothing left for the fleet to change."""
+        return (self.env.now >= self.horizon_s and not self.arrivals_left()
+                and self.outstanding() == 0)
+
+    # ---- fault events ---------------------------------------------------------------------
+
+    def _on_event(self, _event=None) -> None:
+        plan, i, now = self.plan, self.next_event, self.env.now
+        times = plan.event_s
+        while i < len(times) and times[i] <= now:
+            self._apply(int(plan.event_slot[i]), int(plan.event_kind[i]), now)
+            i += 1
+        self.next_event = i
+        self._record(now)
+        if i < len(times) and not self._finished():
+            self.env.timeout(float(times[i]) - now).callbacks.append(self._on_event)
+
+    def _apply(self, s: int, kind: int, now: float) -> None:
+        if kind == FAIL:
+            if not self.provisioned[s]:
+                return
+            self.failed[s] = True
+            self.counts["failures"] += 1
+        elif kind == REPAIR:
+            self.failed[s] = False
+        elif kind == NOTICE:
+            if not self.provisioned[s]:
+                return
+            self.in_spot_cycle[s] = True
+            self.notice[s] = True
+            self.counts["spot_preemptions"] += 1
+        elif kind == RECLAIM:
+            if not self.in_spot_cycle[s]:
+                return
+            self.notice[s] = False
+            self.reclaimed[s] = True
+        elif kind == RESTORE:
+            if not self.in_spot_cycle[s]:
+                return
+            self.in_spot_cycle[s] = False
+            self.reclaimed[s] = False
+        elif kind == OUTAGE_START:
+            self.in_outage[s] = True
+            self.counts["outages"] += 1
+        elif kind == OUTAGE_END:
+            self.in_outage[s] = False
+        self._update(s, now)
+
+    # ---- autoscaling ----------------------------------------------------------------------
+
+    def _tick(self, _event=None) -> None:
+        cfg, now = self.plan.autoscaling, self.env.now
+        for s in range(self.plan.slots):
+            if self.draining[s] and self.replicas[s].is_idle():
+                self._release(s, now)
+        current = sum(p and not d for p, d in zip(self.provisioned, self.draining, strict=True))
+        wanted = min(max(self._wanted(current), cfg.min_replicas), cfg.max_replicas)
+        if wanted > current:
+            self._scale_out(wanted - current, now)
+        elif wanted < current:
+            self._scale_in(now)
+        self._record(now)
+        if not self._finished():
+            self.env.timeout(cfg.interval_s).callbacks.append(self._tick)
+
+    def _wanted(self, current: int) -> int:
+        cfg = self.plan.autoscaling
+        outstanding = self.outstanding()
+        if cfg.policy == "target-utilization":
+            return math.ceil(outstanding / (cfg.target * cfg.max_num_seqs))
+        waiting = len(self.parked) + sum(len(r.waiting) for r in self.replicas)
+        if waiting > cfg.target * max(sum(self.accepting), 1):
+            return current + 1
+        if waiting == 0 and outstanding <= SCALE_IN_FILL * (current - 1) * cfg.max_num_seqs:
+            return current - 1
+        return current
+
+    def _scale_out(self, count: int, now: float) -> None:
+        for s in range(self.plan.slots):
+            if count and self.draining[s]:  # recall a draining replica first
+                self.draining[s] = False
+                self._update(s, now)
+                count -= 1
+        for s in range(self.plan.slots):
+            if count and not self.provisioned[s]:
+                self.provisioned[s] = True
+                self.booting[s] = True
+                self.counts["scale_ups"] += 1
+                delay = self.plan.autoscaling.provisioning_delay_s()
+                self.env.timeout(delay).callbacks.append(lambda _e, s=s: self._booted(s))
+                count -= 1
+
+    def _booted(self, s: int) -> None:
+        self.booting[s] = False
+        self._update(s, self.env.now)
+        self._record(self.env.now)
+
+    def _scale_in(self, now: float) -> None:
+        """Drain the serving replica with the least work (the highest index on a tie)."""
+        serving = [s for s in range(self.plan.slots) if self.accepting[s]]
+        if not serving:
+            return
+        s = min(reversed(serving), key=lambda slot: self.loads[slot])
+        self.draining[s] = True
+        self.counts["scale_downs"] += 1
+        self._update(s, now)
+        if self.replicas[s].is_idle():
+            self._release(s, now)
+
+    def _release(self, s: int, now: float) -> None:
+        self.draining[s] = False
+        self.provisioned[s] = False
+        self._update(s, now)
+
+    # ---- result ---------------------------------------------------------------------------
+
+    def timeline(self) -> FleetTimeline:
+        return FleetTimeline(
+            time_s=np.asarray(self.times), working=np.asarray(self.n_working),
+            due=np.asarray(self.n_due), billed=np.asarray(self.n_billed), **self.counts)
+
+
+def static_timeline(replicas: int) -> FleetTimeline:
+    """A fleet that never changes: every replica serving from start to end."""
+    one = np.array([replicas])
+    return FleetTimeline(time_s=np.zeros(1), working=one, due=one, billed=one)
