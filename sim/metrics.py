@@ -80,3 +80,39 @@ def step_mean(time_s: np.ndarray, values: np.ndarray, start_s: float, end_s: flo
     edges = np.append(time_s, np.inf)
     overlap = np.clip(np.minimum(edges[1:], end_s) - np.maximum(edges[:-1], start_s), 0, None)
     return float(np.dot(overlap, values) / (end_s - start_s))
+
+
+def per_interval_slo(arrival_s: np.ndarray, lat: Latencies, ttft_s: float, tpot_s: float,
+                     percentile: float, start_s: float, end_s: float,
+                     interval_s: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per interval of arrival time from start_s: the share of its requests within both
+    targets, and whether its percentile met the SLO (NaN / None for an empty interval)."""
+    bins = int(np.ceil((end_s - start_s) / interval_s - 1e-9))
+    index = np.floor((arrival_s - start_s) / interval_s).astype(np.int64)
+    inside = (arrival_s >= start_s) & (arrival_s < end_s)
+    within = slo_attainment(lat, ttft_s, tpot_s)
+    attainment = np.full(bins, np.nan)
+    met = np.empty(bins, dtype=object)
+    for b in range(bins):
+        mask = inside & (index == b)
+        if mask.any():
+            attainment[b] = within[mask].mean()
+        met[b] = slo_met(Latencies(lat.ttft_s[mask], lat.tpot_s[mask], lat.e2e_s[mask],
+                                   lat.queue_s[mask]), ttft_s, tpot_s, percentile)
+    return attainment, met
+
+
+def max_queue_length(arrival_s: np.ndarray, admit_s: np.ndarray, start_s: float,
+                     end_s: float) -> int:
+    """The most requests waiting for their first admission at any moment in [start_s, end_s)
+    (a request never admitted waits to the end; a departure at the same instant as an
+    arrival is counted first)."""
+    leave = admit_s[np.isfinite(admit_s)]
+    times = np.concatenate([arrival_s, leave])
+    steps = np.concatenate([np.ones(len(arrival_s)), -np.ones(len(leave))])
+    order = np.lexsort((steps, times))
+    times, queue = times[order], np.cumsum(steps[order])
+    before = queue[times <= start_s]  # the queue at start_s, after what happened then
+    at_start = before[-1] if before.size else 0.0
+    during = queue[(times > start_s) & (times < end_s)]
+    return int(max(at_start, during.max() if during.size else 0.0))

@@ -23,6 +23,7 @@ from sim.catalog import GpuSpec, ModelSpec
 from sim.config_base import NonNeg, Pos, PosInt, Strict
 from sim.dynamics_config import Autoscaling, Failures, Outage, Spot
 from sim.errors import MISSING, InputError
+from sim.planning.spec import PlanSpec, StressSpec
 from sim.sampling import DISTRIBUTIONS, UncertainSpec
 
 SCHEDULERS = ("chunked-prefill", "prefill-first", "static")
@@ -286,6 +287,8 @@ class Scenario(Strict):
     step_time_scale: Pos = 1.0  # multiplies every step time: the step-time model's own error
     sweep: Sweep | None = None
     uncertainty: dict[str, UncertainSpec] | None = None  # key path → distribution
+    plan: PlanSpec | None = None  # read by `tokenfactory plan` (sim.planning)
+    stress: StressSpec | None = None  # read by `tokenfactory stress`
 
     @field_validator("model", mode="before")
     @classmethod
@@ -486,8 +489,19 @@ def _describe(error: Any, raw: Mapping[str, Any]) -> InputError:
         expected = template.format(**ctx) if template else error["msg"]
     except (KeyError, IndexError):
         expected = error["msg"]
-    where = ".".join(str(p) for p in path) or "scenario"
-    return InputError(where, value, expected)
+    return InputError(_key_path(path), value, expected)
+
+
+def _key_path(path: list) -> str:
+    """Dotted, as the sweep keys are written (`sweep.utilization.1`); inside the plan and
+    stress blocks list items are `[i]`, as their keys are documented (`plan.options[1].gpu`)."""
+    if not path:
+        return "scenario"
+    bracketed = path[0] in ("plan", "stress")
+    text = str(path[0])
+    for part in path[1:]:
+        text += f"[{part}]" if bracketed and isinstance(part, int) else f".{part}"
+    return text
 
 
 def _pretty(value: Any) -> Any:
@@ -531,8 +545,9 @@ def _branch_labels(node: Any) -> set:
 def _at(raw: Any, path: list) -> Any:
     node = raw
     for part in path:
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        else:
+        in_mapping = isinstance(node, Mapping) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_mapping or in_list):
             return MISSING
+        node = node[part]
     return node

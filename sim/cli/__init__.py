@@ -23,6 +23,8 @@ COMMANDS = (
     "catalog",
     "calibrate",
     "validate",
+    "plan",
+    "stress",
 )
 
 EXAMPLES = """\
@@ -35,6 +37,10 @@ examples:
       simulate every decode step one by one (slow; for checking the fast mode)
   tokenfactory sweep scenarios/chat-8b-h100-sweep.yaml -o out/sweep
       utilisation sweep with sampled inputs: runs.csv, summary.json, cost chart
+  tokenfactory plan scenarios/chat-8b-plan.yaml -o out/plan --workers 2
+      fewest replicas per forecast period and deployment option; plan.json, plan.csv, figures
+  tokenfactory stress scenarios/chat-8b-plan.yaml -o out/stress
+      the fleet under demand × 1.25/1.5/2 and a replica down: attainment, extra GPUs
   tokenfactory catalog
       list the GPUs and models scenarios can name
   tokenfactory validate MEASUREMENTS.yaml --csv validation.csv --plot validation.png

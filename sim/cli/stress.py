@@ -1,0 +1,97 @@
+"""`tokenfactory stress SCENARIO`: the scenario's fleet under demand × k, a spike and lost
+replicas; writes stress.json, stress.csv and stress_attainment.png."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from sim.cli.common import non_negative_int, write_json, write_text
+from sim.cli.plan import check_new_dir, to_csv
+from sim.cli.sweep import positive_int
+from sim.montecarlo.execute import open_executor
+from sim.planning.runs import InlineExecutor
+from sim.planning.stress import stress
+from sim.plots.stress import attainment_figure
+from sim.plots.sweep import save_png
+from sim.scenario import read_mapping
+
+FILES = ("stress.json", "stress.csv", "stress_attainment.png")
+CSV_COLUMNS = ("case", "kind", "demand_multiplier", "slo_met_probability",
+               "slo_attainment_p50", "violation_minutes_p50", "violation_minutes_max",
+               "max_queue_p50", "max_queue_max", "replicas_needed", "extra_gpus",
+               "headroom_usd_per_year", "search_simulations")
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "stress", help="the scenario's fleet under more demand, a spike and lost replicas",
+        description="Run the scenario's fleet in each stress case of its stress: block "
+        "(defaults: demand × 1.25, 1.5, 2 and one replica down; a spike when given): SLO "
+        "attainment per minute, worst queue, minutes in SLO violation, and the extra GPUs "
+        "(found by the planner's search) needed to hold the SLO, with their cost for a year.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  tokenfactory stress scenarios/chat-8b-plan.yaml -o out/stress")
+    p.add_argument("scenario", type=Path, help="scenario YAML file (a stress: block optional)")
+    p.add_argument("-o", "--output", type=Path, metavar="DIR",
+                   help="new or empty directory for the results (default: ./NAME-stress)")
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="local worker processes (default: one per CPU; 1 runs in-process)")
+    p.add_argument("--seed", type=non_negative_int, metavar="N",
+                   help="override the scenario's seed")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    return p
+
+
+def execute(args: argparse.Namespace) -> int:
+    raw = read_mapping(args.scenario)
+    out = args.output or Path(f"{raw['name']}-stress")
+    check_new_dir(out)
+    if args.workers == 1:
+        document = stress(raw, args.scenario.parent, InlineExecutor(), seed=args.seed)
+    else:
+        with open_executor(args.workers) as executor:
+            document = stress(raw, args.scenario.parent, executor, seed=args.seed)
+    out.mkdir(exist_ok=True)
+    write_json(out / "stress.json", document)
+    write_text(out / "stress.csv", to_csv(csv_rows(document), CSV_COLUMNS))
+    save_png(attainment_figure(document), out / "stress_attainment.png")
+    if not args.quiet:
+        print(describe(document))
+        print(f"wrote {', '.join(str(out / name) for name in FILES)}")
+    return 0
+
+
+def csv_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for c in document["cases"]:
+        rows.append({key: c.get(key) for key in CSV_COLUMNS} | {
+            "violation_minutes_p50": c["violation_minutes"]["p50"],
+            "violation_minutes_max": c["violation_minutes"]["max"],
+            "max_queue_p50": c["max_queue"]["p50"], "max_queue_max": c["max_queue"]["max"]})
+    return rows
+
+
+def describe(document: dict[str, Any]) -> str:
+    lines = [f"stress {document['scenario']} (seed {document['seed']}): "
+             f"{document['replicas']} replicas × {document['tensor_parallel']} GPUs at "
+             f"{document['arrival_rate_per_s']:g} req/s; P(SLO met) over {document['draws']} "
+             f"draws; the SLO must hold with P ≥ {document['confidence']:.0%}", ""]
+    titles = ["case", "P(SLO)", "attained", "violation min", "worst queue", "replicas needed",
+              "extra GPUs", "headroom $/year"]
+    cells = []
+    for c in document["cases"]:
+        cells.append([
+            c["case"], f"{c['slo_met_probability']:.0%}", f"{c['slo_attainment_p50']:.2%}",
+            f"{c['violation_minutes']['p50']:g} (max {c['violation_minutes']['max']})",
+            f"{c['max_queue']['p50']:g} (max {c['max_queue']['max']})",
+            "—" if c["replicas_needed"] is None else str(c["replicas_needed"]),
+            "—" if c["extra_gpus"] is None else str(c["extra_gpus"]),
+            "—" if c["headroom_usd_per_year"] is None else f"${c['headroom_usd_per_year']:,.0f}",
+        ])
+    widths = [max(len(t), *(len(r[i]) for r in cells)) for i, t in enumerate(titles)]
+    for row in [titles, *cells]:
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    return "\n".join(lines)

@@ -1,0 +1,120 @@
+"""The demand forecast: periods with peak (and average) rates, per-draw rates for the Monte
+Carlo, and the within-day shape.
+
+A period's `uncertainty` is a multiplier on its rates; draw d of every period uses the same
+uniform number u_d (a Latin hypercube over the draws), so a period whose distribution lies
+above another's gets higher rates in every draw — the common random numbers that let the
+search carry what it learned at one load to a higher one. The fan in the plan's figure is
+the multiplier's P5–P95 from its quantile function, not from the draws.
+
+Within a day, `profile: diurnal` has rate ∝ 1 + a·cos(2π(h − peak_hour)/24) with
+a = (p − 1)/(p + 1) for peak_to_trough p, so its average is (p + 1)/(2p) of its peak; a
+`rate_curve` is linear between its points, and its average over its span ÷ its highest
+point is the ratio.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.errors import InputError
+from sim.planning.spec import Period, PlanSpec, Shape
+
+BAND_QUANTILES = (0.05, 0.5, 0.95)
+DAY_POINTS = 1440  # one a minute over a day (or over a rate curve's span)
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@dataclass(frozen=True)
+class Demand:
+    """One period: nominal rates, the rates each draw runs at, and the band of the peak."""
+
+    name: str
+    peak_rate_per_s: float
+    average_rate_per_s: float | None
+    peak_draws: tuple[float, ...]
+    average_draws: tuple[float, ...] | None
+    peak_band: tuple[float, float, float]  # P5, P50, P95 of the peak rate
+
+
+def periods(spec: PlanSpec) -> list[Period]:
+    """The periods as listed, or generated month by month from `growth`."""
+    if spec.periods is not None:
+        return list(spec.periods)
+    g = spec.growth
+    out = []
+    for k in range(g.months):
+        factor = (1.0 + g.growth_per_month) ** k
+        average = g.start.average_rate_per_s
+        out.append(g.start.model_copy(update={
+            "name": _month_name(g.start.name, k),
+            "peak_rate_per_s": g.start.peak_rate_per_s * factor,
+            "average_rate_per_s": None if average is None else average * factor}))
+    return out
+
+
+def _month_name(start: str, k: int) -> str:
+    """'2027-11' + 2 → '2028-01'; any other name gets '+k'."""
+    match = _MONTH.match(start)
+    if match is None:
+        return start if k == 0 else f"{start}+{k}"
+    months = int(match.group(1)) * 12 + int(match.group(2)) - 1 + k
+    return f"{months // 12:04d}-{months % 12 + 1:02d}"
+
+
+def average_to_peak(shape: Shape) -> float:
+    """The within-day average rate as a fraction of the peak."""
+    if shape.profile == "diurnal":
+        p = shape.peak_to_trough
+        return (p + 1.0) / (2.0 * p)
+    times, rates = np.asarray(shape.rate_curve, dtype=float).T
+    area = np.sum(np.diff(times) * (rates[1:] + rates[:-1]) / 2.0)
+    return float(area / (times[-1] - times[0]) / rates.max())
+
+
+def day_fractions(shape: Shape | None) -> np.ndarray:
+    """Rate ÷ peak rate at DAY_POINTS evenly spaced moments of one cycle (all 1 without a
+    shape: demand held at the peak all the time)."""
+    if shape is None:
+        return np.ones(DAY_POINTS)
+    if shape.profile == "diurnal":
+        p = shape.peak_to_trough
+        a = (p - 1.0) / (p + 1.0)
+        hours = np.arange(DAY_POINTS) * 24.0 / DAY_POINTS
+        rate = 1.0 + a * np.cos(2.0 * np.pi * (hours - shape.peak_hour) / 24.0)
+        return rate / (1.0 + a)
+    times, rates = np.asarray(shape.rate_curve, dtype=float).T
+    t = times[0] + (np.arange(DAY_POINTS) + 0.5) * (times[-1] - times[0]) / DAY_POINTS
+    return np.interp(t, times, rates) / rates.max()
+
+
+def demands(spec: PlanSpec, u: np.ndarray) -> list[Demand]:
+    """Every period's demand, with draw d using uniform u[d] for its multiplier."""
+    ratio = None if spec.shape is None else average_to_peak(spec.shape)
+    out = []
+    for index, period in enumerate(periods(spec)):
+        if period.uncertainty is None:
+            multipliers = np.ones(len(u))
+            band = (1.0, 1.0, 1.0)
+        else:
+            multipliers = period.uncertainty.ppf(u)
+            band = tuple(float(x) for x in period.uncertainty.ppf(np.array(BAND_QUANTILES)))
+            if not np.all(multipliers > 0):
+                where = ("plan.growth.start.uncertainty" if spec.periods is None
+                         else f"plan.periods[{index}].uncertainty")
+                raise InputError(where, period.uncertainty.model_dump(), "a distribution "
+                                 "of positive multipliers of the rate (one draw was ≤ 0)")
+        peak = period.peak_rate_per_s
+        average = period.average_rate_per_s
+        if average is None and ratio is not None:
+            average = peak * ratio
+        out.append(Demand(
+            name=period.name, peak_rate_per_s=peak, average_rate_per_s=average,
+            peak_draws=tuple(float(peak * m) for m in multipliers),
+            average_draws=None if average is None else tuple(float(average * m)
+                                                             for m in multipliers),
+            peak_band=tuple(peak * b for b in band)))
+    return out

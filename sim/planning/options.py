@@ -1,0 +1,137 @@
+"""Candidate deployments: each option is a partial scenario merged into the base scenario.
+
+The merge is a JSON merge patch (RFC 7386): mappings merge key by key, any other value
+replaces the base's, and `null` deletes the base's key — so an option that pays by named
+prices writes `cost: {gpu_hour_usd: null, prices: {...}, price: reserved}`. The merged
+scenario is validated by `load_scenario` like any scenario file, and its step-time model and
+KV cache are resolved once, so a bad option stops the plan before any run, with the error
+named under the option: `plan.options[1].deployment.tensor_parallel: 0 — expected ...`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim.errors import MISSING, InputError
+from sim.memory import kv_capacity_tokens
+from sim.montecarlo.overrides import validated
+from sim.planning.spec import PlanSpec
+from sim.profile_select import resolve as resolve_step_model
+from sim.scenario import Scenario, load_scenario
+
+PLANNING_BLOCKS = ("plan", "stress", "sweep")  # not part of what a single run simulates
+RATE_KEY = "workload.arrival.rate_per_s"
+REPLICAS_KEY = "deployment.replicas"
+MAX_REPLICAS_KEY = "deployment.autoscaling.max_replicas"
+
+
+@dataclass(frozen=True)
+class Option:
+    index: int
+    name: str
+    raw: dict[str, Any]  # the scenario with the option, run settings and target slo merged
+    scenario: Scenario
+    base_dir: Path
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.scenario.deployment.autoscaling is not None
+
+    @property
+    def min_replicas(self) -> int:
+        """The fewest replicas the search may try: the autoscaler's floor, and more than an
+        outage takes down."""
+        d = self.scenario.deployment
+        floor = 1 if d.autoscaling is None else d.autoscaling.min_replicas
+        return floor if d.outage is None else max(floor, d.outage.replicas + 1)
+
+    def candidate(self, replicas: int, rate_per_s: float,
+                  sampled: Mapping[str, Any]) -> Scenario:
+        """This option with `replicas` replicas (an autoscaled one: its ceiling, and its
+        starting fleet) at an arrival rate, with one draw's sampled inputs."""
+        values: dict[str, Any] = {REPLICAS_KEY: replicas, RATE_KEY: rate_per_s, **sampled}
+        if self.autoscaled:
+            values[MAX_REPLICAS_KEY] = replicas
+        where = {key: f"uncertainty.{key}" for key in sampled}
+        where.update({REPLICAS_KEY: "plan.max_replicas", RATE_KEY: "plan.periods",
+                      MAX_REPLICAS_KEY: "plan.max_replicas"})
+        return validated(self.raw, values, where, self.base_dir)
+
+
+def merge_patch(base: Any, patch: Any) -> Any:
+    """RFC 7386: `patch` applied to a copy of `base`."""
+    if not isinstance(patch, Mapping):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(dict(base)) if isinstance(base, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path) -> list[Option]:
+    """Every option merged, validated and resolved; the first problem raises `InputError`."""
+    common = {k: v for k, v in raw.items() if k not in PLANNING_BLOCKS}
+    common = _with_settings(common, spec, base_dir)
+    if common.get("workload", {}).get("arrival") is None:
+        raise InputError("workload.arrival", MISSING, "an arrival process whose rate_per_s "
+                         "the plan can set (plans size fleets for forecast rates)")
+    names: set[str] = set()
+    options = []
+    for index, patch in enumerate(spec.options):
+        name = patch.get("name")
+        if not isinstance(name, str) or not name or name in names:
+            raise InputError(f"plan.options[{index}].name", patch.get("name", MISSING),
+                             "a name for the option, not used by another option")
+        names.add(name)
+        body = {k: v for k, v in patch.items() if k != "name"}
+        merged = merge_patch(common, body)
+        try:
+            scenario = load_scenario(merged, base_dir=base_dir)
+            kv_capacity_tokens(scenario)
+            resolve_step_model(scenario)
+        except InputError as exc:
+            raise _blame(exc, body, index) from None
+        options.append(Option(index, name, merged, scenario, base_dir))
+    return options
+
+
+def _with_settings(raw: dict[str, Any], spec: PlanSpec, base_dir: Path) -> dict[str, Any]:
+    """The plan's run settings and SLO override applied (and checked) before any option."""
+    patch: dict[str, Any] = {k: v for k, v in spec.run.model_dump().items() if v is not None}
+    if spec.target.slo is not None:
+        patch["slo"] = spec.target.slo
+    merged = merge_patch(raw, patch)
+    try:
+        load_scenario(merged, base_dir=base_dir)
+    except InputError as exc:
+        head = exc.where.split(".")[0]
+        if head == "slo" and spec.target.slo is not None:
+            raise InputError("plan.target." + exc.where, exc.value, exc.expected) from None
+        if head in patch:
+            raise InputError("plan.run." + exc.where, exc.value, exc.expected) from None
+        raise
+    return merged
+
+
+def _blame(exc: InputError, patch: Mapping[str, Any], index: int) -> InputError:
+    """Name the error under the option when the option set that key (or a key above it)."""
+    node: Any = patch
+    for part in exc.where.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            break
+    else:
+        return InputError(f"plan.options[{index}].{exc.where}", exc.value, exc.expected)
+    if exc.where.split(".")[0] in patch:
+        return InputError(f"plan.options[{index}].{exc.where}", exc.value, exc.expected)
+    return InputError(f"plan.options[{index}]", dict(patch), f"{exc.expected} (for "
+                      f"{exc.where} = {exc.value!r} once the option is merged into the "
+                      "scenario)")

@@ -1,0 +1,155 @@
+"""What `tokenfactory plan` writes: plan.json (the contract, extended), plan.csv (one row per
+period and option) and the printed table.
+
+Per period and option: the fewest replicas (and GPUs) meeting the target, the fleet's
+$/month (GPUs × $/GPU-hour × 730 h; for an autoscaled option the GPUs it kept provisioned
+on average, at the average load when the forecast gives one, else at the peak), P50 and P95
+of $/1M tokens over the draws at the peak (and at the average load), utilisation = rate ÷
+(replicas × measured capacity per replica), P(SLO met), and the search's first guess,
+the fleet sizes it tried and its runs. The recommended option is the cheapest feasible one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from statistics import median
+from typing import Any
+
+from sim.montecarlo.stats import band
+from sim.planning.forecast import Demand
+from sim.planning.mix import HOURS_PER_MONTH
+from sim.planning.runs import met_count
+from sim.planning.sizing import OptionSizing, Sized
+
+CSV_COLUMNS = (
+    "period", "option", "recommended", "peak_rate_per_s", "average_rate_per_s", "replicas",
+    "gpus", "usd_per_month", "usd_per_million_p50_peak", "usd_per_million_p95_peak",
+    "usd_per_million_p50_average", "usd_per_million_p95_average", "utilization_peak",
+    "utilization_average", "busy_fraction_peak", "slo_met_probability", "first_guess",
+    "fleets_tried", "simulations",
+)
+
+
+def _cost_band(rows: Sequence[dict[str, Any]] | None) -> dict[str, float | None] | None:
+    if not rows:
+        return None
+    b = band(row["usd_per_million_blended"] for row in rows)
+    return {"p50": b["p50"], "p95": b["p95"]}
+
+
+def option_entry(sizing: OptionSizing, sized: Sized) -> dict[str, Any]:
+    option, n = sizing.option, sized.replicas
+    tp = option.scenario.deployment.tensor_parallel
+    capacity = sizing.capacity.requests_per_s
+    demand = sized.demand
+    search = {"first_guess": sized.guess.replicas,
+              "first_guess_by_utilization": sized.guess.by_utilization,
+              "first_guess_by_waiting": sized.guess.by_waiting,
+              "fleets_tried": list(sized.evaluated), "simulations": sized.simulations,
+              "average_load_simulations": sized.average_simulations}
+    if n is None:
+        return {"option": option.name, "replicas": None, "gpus": None, "usd_per_month": None,
+                "slo_met_probability": None, "feasible": False, "search": search}
+    peak = sized.peak_rows
+    hour_usd = median(row["gpu_hour_usd"] for row in peak)
+    if option.autoscaled:
+        rows = sized.average_rows or peak
+        gpus_paid = median(row["replicas_billed_mean"] for row in rows) * tp
+    else:
+        gpus_paid = n * tp
+    average = demand.average_rate_per_s
+    return {
+        "option": option.name,
+        "replicas": n,
+        "gpus": n * tp,
+        "usd_per_month": gpus_paid * hour_usd * HOURS_PER_MONTH,
+        "slo_met_probability": met_count(peak) / len(peak),
+        "feasible": True,
+        "gpu_hour_usd": hour_usd,
+        "gpus_paid_mean": gpus_paid,
+        "usd_per_million_tokens": {"peak": _cost_band(peak),
+                                   "average": _cost_band(sized.average_rows)},
+        "utilization": {"peak": demand.peak_rate_per_s / (n * capacity),
+                        "average": None if average is None else average / (n * capacity)},
+        "busy_fraction_peak": median(row["busy_fraction"] for row in peak),
+        "search": search,
+    }
+
+
+def periods_document(demands: Sequence[Demand],
+                     sizings: Sequence[OptionSizing]) -> list[dict[str, Any]]:
+    out = []
+    for p, demand in enumerate(demands):
+        entries = [option_entry(s, s.periods[p]) for s in sizings]
+        feasible = [e for e in entries if e["feasible"]]
+        best = min(feasible, key=lambda e: e["usd_per_month"], default=None)
+        out.append({
+            "period": demand.name,
+            "peak_rate_per_s": demand.peak_rate_per_s,
+            "average_rate_per_s": demand.average_rate_per_s,
+            "peak_rate_band": dict(zip(("p5", "p50", "p95"), demand.peak_band, strict=True)),
+            "recommended": None if best is None else best["option"],
+            "options": entries,
+        })
+    return out
+
+
+def csv_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for period in document["periods"]:
+        for e in period["options"]:
+            cost = e.get("usd_per_million_tokens") or {}
+            peak, average = cost.get("peak") or {}, cost.get("average") or {}
+            util = e.get("utilization") or {}
+            rows.append({
+                "period": period["period"], "option": e["option"],
+                "recommended": e["option"] == period["recommended"],
+                "peak_rate_per_s": period["peak_rate_per_s"],
+                "average_rate_per_s": period["average_rate_per_s"],
+                "replicas": e["replicas"], "gpus": e["gpus"],
+                "usd_per_month": e["usd_per_month"],
+                "usd_per_million_p50_peak": peak.get("p50"),
+                "usd_per_million_p95_peak": peak.get("p95"),
+                "usd_per_million_p50_average": average.get("p50"),
+                "usd_per_million_p95_average": average.get("p95"),
+                "utilization_peak": util.get("peak"),
+                "utilization_average": util.get("average"),
+                "busy_fraction_peak": e.get("busy_fraction_peak"),
+                "slo_met_probability": e["slo_met_probability"],
+                "first_guess": e["search"]["first_guess"],
+                "fleets_tried": " ".join(str(n) for n in e["search"]["fleets_tried"]),
+                "simulations": e["search"]["simulations"],
+            })
+    return rows
+
+
+def _usd(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"${value:,.{digits}f}"
+
+
+def format_table(document: dict[str, Any]) -> str:
+    """One line per period and option; the recommended option marked with *."""
+    titles = ["period", "peak/s", "option", "replicas", "GPUs", "$/month", "$/1M p50",
+              "$/1M p95", "util", "P(SLO)", "tried", "runs"]
+    cells = []
+    for period in document["periods"]:
+        for e in period["options"]:
+            cost = (e.get("usd_per_million_tokens") or {}).get("peak") or {}
+            util = (e.get("utilization") or {}).get("peak")
+            p = e["slo_met_probability"]
+            mark = "*" if e["option"] == period["recommended"] else " "
+            cells.append([
+                period["period"], f"{period['peak_rate_per_s']:.4g}", mark + e["option"],
+                "—" if e["replicas"] is None else str(e["replicas"]),
+                "—" if e["gpus"] is None else str(e["gpus"]),
+                _usd(e["usd_per_month"]), _usd(cost.get("p50"), 4), _usd(cost.get("p95"), 4),
+                "—" if util is None else f"{util:.0%}", "—" if p is None else f"{p:.0%}",
+                ",".join(str(n) for n in e["search"]["fleets_tried"]),
+                str(e["search"]["simulations"] + e["search"]["average_load_simulations"]),
+            ])
+    widths = [max(len(t), *(len(row[i]) for row in cells)) for i, t in enumerate(titles)]
+    lines = []
+    for row in [titles, *cells]:
+        lines.append("  ".join(c.ljust(w) if i in (0, 2, 10) else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""Monte Carlo draws for the planner, run on an executor and remembered.
+
+Draw d is the same everywhere: one run seed (so the same arrivals and lengths, scaled to the
+rate), one uniform for the demand multiplier and one set of sampled inputs (the scenario's
+`uncertainty:` block plus the step-time error from the profile's fit, as in a sweep). Every
+option, period and fleet size sees draw d — common random numbers, so neighbouring fleet
+sizes differ only in the fleet.
+
+A candidate is feasible when at least ⌈confidence × draws⌉ draws meet the SLO. Draws run in
+chunks of `CHUNK`, in draw order, and a candidate stops as soon as too many have missed to
+reach the target: that saves runs on fleets that are clearly too small, and, as the chunks
+do not depend on the number of workers, the count of runs is the same on any executor.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.montecarlo.execute import metrics_row
+from sim.montecarlo.plan import _int_seed, _uncertain_inputs
+from sim.planning.options import Option
+from sim.runner import run
+from sim.sampling import sample, uniforms
+from sim.scenario import Scenario
+
+CHUNK = 4
+
+
+def run_draw(scenario: Scenario, seed: int) -> dict[str, Any]:
+    """One run (in a worker), as a row."""
+    return draw_row(run(scenario, seed=seed).to_dict())
+
+
+def draw_row(result: dict[str, Any]) -> dict[str, Any]:
+    """The sweep's metrics of a run plus what the planner prices and reports."""
+    return {**metrics_row(result), "gpu_hour_usd": result["cost"]["gpu_hour_usd"],
+            "replicas_billed_mean": result["availability"]["replicas_billed_mean"],
+            "availability": result["availability"]["fraction"]}
+
+
+class InlineExecutor(Executor):
+    """Runs each task at once in the caller's thread (one worker: no process start-up)."""
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to whoever reads the future, as a pool does
+            future.set_exception(exc)
+        return future
+
+
+@dataclass(frozen=True)
+class Draws:
+    seeds: tuple[int, ...]
+    demand_u: np.ndarray  # one uniform per draw for the demand multiplier
+    inputs_seed: np.random.SeedSequence  # sampled inputs: the same stream for every option
+
+    @classmethod
+    def spawn(cls, seed: np.random.SeedSequence, count: int) -> Draws:
+        runs, demand, inputs = seed.spawn(3)
+        u = uniforms(count, 1, "lhs", np.random.default_rng(demand))[:, 0]
+        return cls(tuple(_int_seed(s) for s in runs.spawn(count)), u, inputs)
+
+    def sampled(self, option: Option) -> tuple[list[dict[str, Any]], list[str]]:
+        """Per draw, the option's sampled inputs; and notes on what was sampled."""
+        specs, notes = _uncertain_inputs(option.scenario)
+        draws = sample(specs, len(self.seeds), "lhs", np.random.default_rng(self.inputs_seed))
+        return draws, notes
+
+
+class Evaluator:
+    """Runs and remembers the draws of candidate fleets; counts the runs it made."""
+
+    def __init__(self, executor: Executor, draws: Draws, confidence: float,
+                 on_run: Callable[[], None] | None = None) -> None:
+        self.executor = executor
+        self.draws = draws
+        self.needed = math.ceil(confidence * len(draws.seeds) - 1e-9)
+        self.on_run = on_run or (lambda: None)
+        self.cache: dict[tuple, list[dict[str, Any]]] = {}
+        self.runs: dict[int, int] = {}  # runs made, per option index
+        self.lock = threading.Lock()
+
+    def rows(self, option: Option, replicas: int, rates: Sequence[float],
+             sampled: Sequence[dict[str, Any]], stop_early: bool = False) -> list[dict]:
+        """The draws' rows for this fleet at these per-draw rates: all of them, or with
+        `stop_early` only until the target is out of reach."""
+        key = (option.index, replicas, tuple(rates))
+        with self.lock:
+            done = list(self.cache.get(key, []))
+        total = len(self.draws.seeds)
+        while len(done) < total:
+            if stop_early and len(done) - met_count(done) > total - self.needed:
+                break
+            batch = range(len(done), min(len(done) + CHUNK, total))
+            futures = [self.executor.submit(
+                run_draw, option.candidate(replicas, rates[d], sampled[d]), self.draws.seeds[d])
+                for d in batch]
+            for future in futures:
+                done.append(future.result())
+                self.on_run()
+            with self.lock:
+                self.cache[key] = list(done)
+                self.runs[option.index] = self.runs.get(option.index, 0) + len(futures)
+        return done
+
+    def feasible(self, option: Option, replicas: int, rates: Sequence[float],
+                 sampled: Sequence[dict[str, Any]]) -> bool:
+        rows = self.rows(option, replicas, rates, sampled, stop_early=True)
+        return met_count(rows) >= self.needed
+
+
+def met_count(rows: Sequence[dict[str, Any]]) -> int:
+    """Draws whose SLO was met (a run with no measured request counts as a miss)."""
+    return sum(1 for row in rows if row["slo_met"] is True)

@@ -1,0 +1,108 @@
+"""Sizing every option for every period: capacity probe, first guess, search, final runs.
+
+Per option, once: its saturation throughput per replica (one replica run overloaded, the
+sweep's probe). Per period: the first guess from that capacity, then the search on the
+period's peak rates. What each search learns is kept: a fleet too small at some per-draw
+rates is too small at rates at least as high in every draw, and a fleet that was enough at
+higher rates is a good place to start. So later periods start from what earlier ones
+found, and a period with more demand is never given fewer replicas than one with less.
+The chosen fleet is then run at the period's average rates too, when the forecast has them.
+
+Options are sized side by side (one thread each, sharing the executor's workers); periods
+of one option in forecast order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.montecarlo.capacity import Capacity, measure
+from sim.planning.forecast import Demand
+from sim.planning.options import Option, merge_patch
+from sim.planning.runs import Draws, Evaluator
+from sim.planning.search import Guess, first_guess, smallest_feasible
+from sim.planning.spec import Target
+
+STATIC_PROBE = {"deployment": {"replicas": 1, "failures": None, "spot": None, "outage": None,
+                               "autoscaling": None}}
+
+
+@dataclass(frozen=True)
+class Sized:
+    demand: Demand
+    replicas: int | None  # None: the target is out of reach within the replica limit
+    guess: Guess
+    evaluated: tuple[int, ...]
+    simulations: int  # runs the search made
+    average_simulations: int  # runs of the chosen fleet at the average rates
+    peak_rows: list[dict[str, Any]]
+    average_rows: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class OptionSizing:
+    option: Option
+    capacity: Capacity
+    notes: list[str]
+    periods: list[Sized] = field(default_factory=list)
+
+
+def size_all(options: Sequence[Option], demands: Sequence[Demand], target: Target,
+             limit: int, evaluator: Evaluator, draws: Draws,
+             probe_seed: int) -> list[OptionSizing]:
+    def one(option: Option) -> OptionSizing:
+        capacity = replica_capacity(option, probe_seed)
+        return size_option(option, demands, target, limit, evaluator, draws, capacity)
+
+    with ThreadPoolExecutor(max_workers=len(options)) as threads:
+        return list(threads.map(one, options))
+
+
+def replica_capacity(option: Option, seed: int) -> Capacity:
+    """Saturation throughput of one replica of the option, static (no faults, no scaling)."""
+    return measure(merge_patch(option.raw, STATIC_PROBE), option.base_dir, seed)
+
+
+def size_option(option: Option, demands: Sequence[Demand], target: Target, limit: int,
+                evaluator: Evaluator, draws: Draws, capacity: Capacity) -> OptionSizing:
+    sampled, notes = draws.sampled(option)
+    slo = option.scenario.slo
+    known: list[tuple[tuple[float, ...], int, bool]] = []  # (per-draw rates, replicas, ok)
+    result = OptionSizing(option, capacity, notes)
+    for demand in demands:
+        rates = demand.peak_draws
+        below = [n for r, n, ok in known if not ok and _all_le(r, rates)]
+        above = [n for r, n, ok in known if ok and _all_le(rates, r)]
+        lo = max(below, default=option.min_replicas - 1)
+        guess = first_guess(max(rates), capacity.requests_per_s, target.utilization,
+                            slo.ttft_s, slo.percentile, limit)
+        start = guess.replicas if not above else min(guess.replicas, min(above))
+        runs_before = evaluator.runs.get(option.index, 0)
+        found = smallest_feasible(
+            lambda n, rates=rates: evaluator.feasible(option, n, rates, sampled),
+            start, lo, limit)
+        for n in found.evaluated:
+            ok = found.replicas is not None and n >= found.replicas
+            known.append((rates, n, ok))
+        searched = evaluator.runs.get(option.index, 0) - runs_before
+        peak_rows, average_rows = [], None
+        if found.replicas is not None:
+            known.append((rates, found.replicas - 1, False))
+            peak_rows = evaluator.rows(option, found.replicas, rates, sampled)
+            if demand.average_draws is not None:
+                average_rows = evaluator.rows(option, found.replicas, demand.average_draws,
+                                              sampled)
+        else:
+            known.append((rates, limit, False))
+        result.periods.append(Sized(
+            demand, found.replicas, guess, found.evaluated, searched,
+            evaluator.runs.get(option.index, 0) - runs_before - searched, peak_rows,
+            average_rows))
+    return result
+
+
+def _all_le(a: Sequence[float], b: Sequence[float]) -> bool:
+    return all(x <= y for x, y in zip(a, b, strict=True))

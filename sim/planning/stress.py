@@ -1,0 +1,154 @@
+"""Stress tests: the scenario's own fleet under more demand than forecast, a spike, and lost
+capacity.
+
+Cases: the forecast itself (the scenario's arrival rate, × 1), demand × k for each of
+`multipliers`, a spike (the rate × `multiplier` for `duration_s`, when the scenario's
+arrival process supports spikes), and `replicas_down` replicas out for the whole metrics
+window (requests on them re-queued). Each case runs `draws` Monte Carlo draws of the fleet as
+it is and reports, over the draws: SLO attainment minute by minute (by arrival minute), the
+worst queue (requests waiting for their first admission), minutes in SLO violation (minutes
+whose requests miss the SLO's percentile), and P(SLO met). Then the planner's search finds
+the fewest replicas that hold the SLO in that case with the required confidence: the extra
+GPUs over the current fleet, and what holding them costs for a year.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import numpy as np
+
+import sim
+from sim import metrics
+from sim.cost import HOURS_PER_YEAR
+from sim.errors import InputError
+from sim.montecarlo.plan import _int_seed
+from sim.planning.forecast import Demand
+from sim.planning.options import PLANNING_BLOCKS, Option, merge_patch
+from sim.planning.runs import Draws, Evaluator, draw_row, met_count
+from sim.planning.sizing import replica_capacity, size_option
+from sim.planning.spec import StressSpec, Target
+from sim.runner import run
+from sim.scenario import PoissonArrivals, Scenario, load_scenario
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    kind: str  # forecast | demand | spike | capacity
+    multiplier: float  # of the arrival rate (1 for the spike and capacity cases)
+    patch: dict[str, Any]  # merged into the scenario for this case
+
+
+def stress_draw(scenario: Scenario, seed: int) -> dict[str, Any]:
+    """One run (in a worker): the planner's row plus the per-minute story."""
+    result = run(scenario, seed=seed)
+    slo, start, end = scenario.slo, scenario.warmup_s, scenario.duration_s
+    attainment, met = metrics.per_interval_slo(
+        result.workload.arrival_s, result.latencies, slo.ttft_s, slo.tpot_s, slo.percentile,
+        start, end)
+    served = ~result.engine.rejected
+    queue = metrics.max_queue_length(result.workload.arrival_s[served],
+                                     result.engine.admit_s[served], start, end)
+    row = draw_row(result.to_dict())
+    return {**row, "attainment_by_minute": [None if np.isnan(a) else float(a)
+                                            for a in attainment],
+            "violation_minutes": int(sum(m is False for m in met)),
+            "max_queue": queue}
+
+
+def cases(spec: StressSpec, scenario: Scenario) -> list[Case]:
+    out = [Case("forecast", "forecast", 1.0, {})]
+    out += [Case(f"demand ×{k:g}", "demand", k, {}) for k in spec.multipliers if k != 1.0]
+    if spec.spike is not None:
+        if "spikes" not in PoissonArrivals.model_fields or scenario.workload.arrival.process \
+                != "poisson":
+            raise InputError("stress.spike", spec.spike.model_dump(), "Poisson arrivals that "
+                             "support workload.arrival.spikes (time-varying demand)")
+        at_s = scenario.warmup_s if spec.spike.at_s is None else spec.spike.at_s
+        spike = {"at_s": at_s, "duration_s": spec.spike.duration_s,
+                 "multiplier": spec.spike.multiplier}
+        out.append(Case(f"spike ×{spike['multiplier']:g} for {spike['duration_s']:g} s",
+                        "spike", 1.0, {"workload": {"arrival": {"spikes": [spike]}}}))
+    if spec.replicas_down is not None:
+        n = spec.replicas_down
+        out.append(Case(f"{n} replica{'s' if n > 1 else ''} down", "capacity", 1.0,
+                        {"deployment": {"outage": {"replicas": n, "at_s": scenario.warmup_s,
+                                                   "duration_s": None}}}))
+    return out
+
+
+def stress(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
+           seed: int | None = None) -> dict[str, Any]:
+    base = load_scenario(raw, base_dir=base_dir)
+    spec = base.stress or StressSpec()
+    if seed is None:
+        seed = base.seed if base.seed is not None else int(
+            np.random.SeedSequence().entropy % 2**63)
+    common = {k: v for k, v in raw.items() if k not in PLANNING_BLOCKS}
+    the_cases = cases(spec, base)
+    if spec.replicas_down is not None and spec.replicas_down >= base.deployment.replicas:
+        raise InputError("stress.replicas_down", spec.replicas_down,
+                         f"fewer than the fleet's {base.deployment.replicas} replicas")
+    draws_seq, probe_seq = np.random.SeedSequence(seed).spawn(2)
+    draws = Draws.spawn(draws_seq, spec.draws)
+    evaluator = Evaluator(executor, draws, spec.confidence)
+    target = Target(confidence=spec.confidence, draws=spec.draws)
+    rate = base.workload.arrival.rate_per_s
+    replicas, tp = base.deployment.replicas, base.deployment.tensor_parallel
+    capacity = None
+    results = []
+    for index, case in enumerate(the_cases):
+        merged = merge_patch(common, case.patch)
+        option = Option(index, case.name, merged, load_scenario(merged, base_dir=base_dir),
+                        base_dir)
+        capacity = capacity or replica_capacity(option, _int_seed(probe_seq))
+        sampled, _ = draws.sampled(option)
+        rates = tuple(rate * case.multiplier for _ in draws.seeds)
+        futures = [executor.submit(stress_draw, option.candidate(replicas, rates[d],
+                                                                 sampled[d]), draws.seeds[d])
+                   for d in range(len(draws.seeds))]
+        rows = [f.result() for f in futures]
+        demand = Demand(case.name, rates[0], None, rates, None, (rates[0],) * 3)
+        sized = size_option(option, [demand], target, spec.max_replicas, evaluator, draws,
+                            capacity).periods[0]
+        results.append(_case_entry(case, rows, sized.replicas, replicas, tp,
+                                   sized.simulations))
+    return {"scenario": base.name, "seed": seed, "replicas": replicas, "tensor_parallel": tp,
+            "arrival_rate_per_s": rate, "confidence": spec.confidence, "draws": spec.draws,
+            "capacity_per_replica": capacity.to_dict(), "cases": results,
+            "tokenfactory": sim.__version__}
+
+
+def _case_entry(case: Case, rows: list[dict[str, Any]], needed: int | None, replicas: int,
+                tp: int, simulations: int) -> dict[str, Any]:
+    hour_usd = median(row["gpu_hour_usd"] for row in rows)
+    series = np.array([[np.nan if a is None else a for a in row["attainment_by_minute"]]
+                       for row in rows], dtype=float)
+    with np.errstate(all="ignore"):
+        mean_series = np.nanmean(series, axis=0) if series.size else np.array([])
+    extra = None if needed is None else max(needed - replicas, 0) * tp
+    return {
+        "case": case.name, "kind": case.kind, "demand_multiplier": case.multiplier,
+        "slo_met_probability": met_count(rows) / len(rows),
+        "slo_attainment_p50": median(row["slo_attainment"] or 0.0 for row in rows),
+        "attainment_by_minute": [None if np.isnan(a) else float(a) for a in mean_series],
+        "violation_minutes": {"p50": median(row["violation_minutes"] for row in rows),
+                              "max": max(row["violation_minutes"] for row in rows)},
+        "max_queue": {"p50": median(row["max_queue"] for row in rows),
+                      "max": max(row["max_queue"] for row in rows)},
+        "ttft_p99_s_p50": median(_finite(row["ttft_p99_s"]) for row in rows),
+        "replicas_needed": needed,
+        "extra_gpus": extra,
+        "headroom_usd_per_year": None if extra is None else extra * hour_usd * HOURS_PER_YEAR,
+        "search_simulations": simulations,
+    }
+
+
+def _finite(value: float | None) -> float:
+    return float("inf") if value is None else value

@@ -1,0 +1,189 @@
+"""`tokenfactory plan`: the search finds the true minimum (brute force over every fleet size
+with the same draws), more load never gets a smaller fleet, results do not depend on the
+executor, and the files keep their contract."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from builders import scenario
+
+from sim.cli import main
+from sim.planning import forecast
+from sim.planning import options as option_specs
+from sim.planning.planner import plan
+from sim.planning.report import CSV_COLUMNS
+from sim.planning.runs import Draws, Evaluator, InlineExecutor, met_count
+from sim.scenario import load_scenario
+
+# A queue-bound fleet that is cheap to simulate: constant 20 ms steps, at most 4 sequences
+# per replica, ~25-token answers, so each replica completes ~7 requests/s and TTFT is all
+# about waiting for a slot.
+FLEET = {
+    "duration_s": 60.0, "warmup_s": 10.0,
+    "profile": {"kind": "constant", "step_s": 0.02},
+    "deployment": {"replicas": 1, "scheduler": {"policy": "chunked-prefill", "max_num_seqs": 4,
+                                                "max_batched_tokens": 4096}},
+    "workload": {"arrival": {"process": "poisson", "rate_per_s": 10.0},
+                 "prompt_tokens": {"dist": "fixed", "value": 100},
+                 "output_tokens": {"dist": "geometric", "mean": 25}},
+    "slo": {"ttft_s": 0.6, "tpot_s": 0.05},
+}
+
+
+def _plan_data(periods: list[dict[str, Any]], **target: Any) -> dict[str, Any]:
+    data = scenario(seed=5, **FLEET)
+    data["cost"] = {"gpu_hour_usd": None, "prices": {"on_demand": 3.0, "reserved": 2.0},
+                    "price": "on_demand"}
+    del data["cost"]["gpu_hour_usd"]
+    data["plan"] = {
+        "periods": periods,
+        "options": [{"name": "small"},
+                    {"name": "roomy", "deployment": {"scheduler": {"max_num_seqs": 8}},
+                     "cost": {"prices": {"on_demand": 4.5, "reserved": 3.0}}}],
+        "target": {"confidence": 0.75, "draws": 4, **target},
+    }
+    return data
+
+
+PERIODS = [{"name": "a", "peak_rate_per_s": 18.0,
+            "uncertainty": {"dist": "lognormal", "mean": 1.0, "sigma": 0.15}},
+           {"name": "b", "peak_rate_per_s": 9.0, "average_rate_per_s": 5.0},
+           {"name": "c", "peak_rate_per_s": 30.0}]
+
+
+def _brute_force(data: dict[str, Any], tmp: Path, largest: int) -> dict[tuple[str, str], int]:
+    """The fewest replicas meeting the target, by simulating every fleet size 1..largest
+    with the planner's own draws."""
+    base = load_scenario(data, base_dir=tmp)
+    spec = base.plan
+    options = option_specs.load(data, spec, tmp)
+    draws = Draws.spawn(np.random.SeedSequence(base.seed).spawn(2)[0], spec.target.draws)
+    evaluator = Evaluator(InlineExecutor(), draws, spec.target.confidence)
+    truth = {}
+    for demand in forecast.demands(spec, draws.demand_u):
+        for option in options:
+            sampled, _ = draws.sampled(option)
+            met = [met_count(evaluator.rows(option, n, demand.peak_draws, sampled))
+                   for n in range(1, largest + 1)]
+            feasible = [n for n, m in zip(range(1, largest + 1), met, strict=True)
+                        if m >= evaluator.needed]
+            assert feasible, "widen the brute force"
+            truth[(demand.name, option.name)] = feasible[0]
+            # The search's premise, checked on this data: feasible from there on up.
+            assert feasible == list(range(feasible[0], largest + 1))
+    return truth
+
+
+def _replicas(document: dict[str, Any]) -> dict[tuple[str, str], int | None]:
+    return {(p["period"], e["option"]): e["replicas"]
+            for p in document["periods"] for e in p["options"]}
+
+
+@pytest.mark.parametrize("utilization", [0.2, 1.0])  # first guess far above / below
+def test_search_finds_the_brute_force_minimum(tmp_path: Path, utilization: float) -> None:
+    data = _plan_data(PERIODS, utilization=utilization)
+    document = plan(data, tmp_path, InlineExecutor())
+    assert _replicas(document) == _brute_force(data, tmp_path, largest=9)
+    tried = [e["search"]["fleets_tried"] for p in document["periods"] for e in p["options"]]
+    assert max(len(t) for t in tried) > 2  # the guesses were off: the search had to move
+
+
+def test_more_load_never_gets_a_smaller_fleet(tmp_path: Path) -> None:
+    # Within one plan (periods out of order) and between plans with all demand × 1.4.
+    periods = [{"name": "mid", "peak_rate_per_s": 16.0}, {"name": "low", "peak_rate_per_s": 8.0},
+               {"name": "high", "peak_rate_per_s": 24.0},
+               {"name": "mid-again", "peak_rate_per_s": 16.0}]
+    base = plan(_plan_data(periods), tmp_path, InlineExecutor())
+    heavier = plan(_plan_data([{**p, "peak_rate_per_s": p["peak_rate_per_s"] * 1.4}
+                               for p in periods]), tmp_path, InlineExecutor())
+    order = ["low", "mid", "high"]
+    for document in (base, heavier):
+        n = _replicas(document)
+        for option in ("small", "roomy"):
+            sizes = [n[(name, option)] for name in order]
+            assert sizes == sorted(sizes), sizes
+            assert n[("mid", option)] == n[("mid-again", option)]
+        cost = {p["period"]: min(e["usd_per_month"] for e in p["options"])
+                for p in document["periods"]}
+        assert cost["low"] <= cost["mid"] <= cost["high"]
+    light, heavy = _replicas(base), _replicas(heavier)
+    assert all(heavy[key] >= light[key] for key in light)
+    assert any(heavy[key] > light[key] for key in light)
+
+
+def test_repeated_rates_reuse_runs_and_the_answer(tmp_path: Path) -> None:
+    periods = [{"name": "x", "peak_rate_per_s": 16.0}, {"name": "y", "peak_rate_per_s": 16.0}]
+    document = plan(_plan_data(periods), tmp_path, InlineExecutor())
+    first, second = document["periods"]
+    for a, b in zip(first["options"], second["options"], strict=True):
+        assert a["replicas"] == b["replicas"]
+        assert b["search"]["simulations"] == 0  # every candidate came from the cache
+
+
+def _write(tmp: Path, data: dict[str, Any]) -> Path:
+    path = tmp / "plan.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_plan_files_and_the_same_answer_on_one_or_two_workers(tmp_path: Path,
+                                                              capsys) -> None:
+    path = _write(tmp_path, _plan_data(PERIODS[:2]))
+    assert main(["plan", str(path), "-o", str(tmp_path / "one"), "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "recommended" in printed and "runs to size" in printed
+    assert main(["plan", str(path), "-o", str(tmp_path / "two"), "--workers", "2",
+                 "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    one = (tmp_path / "one" / "plan.json").read_text(encoding="utf-8")
+    two = (tmp_path / "two" / "plan.json").read_text(encoding="utf-8")
+    assert one == two
+    for name in ("plan.csv", "fleet_plan.png", "cost_per_token_by_option.png"):
+        assert (tmp_path / "one" / name).stat().st_size > 0
+    document = json.loads(one)
+    # The contract: periods → period, recommended, options → the five keys.
+    for period in document["periods"]:
+        assert {"period", "recommended", "options"} <= set(period)
+        feasible = [e for e in period["options"] if e["feasible"]]
+        cheapest = min(feasible, key=lambda e: e["usd_per_month"])
+        assert period["recommended"] == cheapest["option"]
+        for entry in period["options"]:
+            assert {"option", "replicas", "gpus", "usd_per_month",
+                    "slo_met_probability"} <= set(entry)
+            assert entry["slo_met_probability"] >= 0.75
+            assert entry["gpus"] == entry["replicas"]  # tensor_parallel 1
+            # $/month is GPUs × the option's $/GPU-hour × 730 h.
+            price = 3.0 if entry["option"] == "small" else 4.5
+            assert entry["usd_per_month"] == pytest.approx(entry["gpus"] * price * 730)
+    average = document["periods"][1]["options"][0]
+    assert average["usd_per_million_tokens"]["average"]["p50"] is not None
+    assert average["utilization"]["average"] == pytest.approx(
+        average["utilization"]["peak"] * 5.0 / 9.0)
+    with (tmp_path / "one" / "plan.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    assert len(rows) == 2 * 2
+    assert sum(r["recommended"] == "True" for r in rows) == 2
+
+
+def test_growth_forecast_with_a_day_shape_and_the_reserved_mix(tmp_path: Path) -> None:
+    data = _plan_data([])
+    del data["plan"]["periods"]
+    data["plan"]["growth"] = {"start": {"name": "2027-11", "peak_rate_per_s": 10.0},
+                              "months": 3, "growth_per_month": 0.5}
+    data["plan"]["shape"] = {"profile": "diurnal", "peak_to_trough": 3.0, "peak_hour": 14}
+    document = plan(data, tmp_path, InlineExecutor())
+    assert [p["period"] for p in document["periods"]] == ["2027-11", "2027-12", "2028-01"]
+    assert [p["peak_rate_per_s"] for p in document["periods"]] == [10.0, 15.0, 22.5]
+    assert document["periods"][0]["average_rate_per_s"] == pytest.approx(10.0 * 4 / 6)
+    assert {m["option"] for m in document["mix"]} == {"small", "roomy"}
+    for m in document["mix"]:
+        assert m["break_even_utilization"] == pytest.approx(2 / 3)
+        assert m["usd_total"] <= min(m["usd_all_on_demand"], m["usd_all_reserved"])

@@ -1,0 +1,178 @@
+"""Bad plan, stress and fleet-dynamics input: exit status 2, one line naming the key (options
+as plan.options[i].key), the value and what is accepted, and nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from builders import scenario
+
+from sim.cli import main
+
+PLAN = {"periods": [{"name": "m1", "peak_rate_per_s": 5.0}], "options": [{"name": "base"}],
+        "target": {"draws": 2}}
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    data: dict[str, Any]
+    where: str
+    value: str
+    also: tuple[str, ...] = ()
+    command: str = "plan"
+    flags: tuple[str, ...] = ()
+    setup: dict[str, str] = field(default_factory=dict)
+
+
+def _plan(**changes: Any) -> dict[str, Any]:
+    data = scenario(duration_s=10.0, warmup_s=1.0)
+    data["plan"] = {**PLAN, **changes}
+    return data
+
+
+def _option(option: dict[str, Any]) -> dict[str, Any]:
+    return _plan(options=[{"name": "base"}, option])
+
+
+def _deployment(**keys: Any) -> dict[str, Any]:
+    data = scenario(duration_s=10.0, warmup_s=1.0)
+    data["deployment"].update(keys)
+    return data
+
+
+SCALING = {"policy": "target-utilization", "target": 0.5, "min_replicas": 1, "max_replicas": 4}
+
+CASES = [
+    Case("no-plan-block", scenario(duration_s=10.0, warmup_s=1.0), "plan", "missing",
+         ("periods",)),
+    Case("periods-and-growth", _plan(growth={"start": {"name": "a", "peak_rate_per_s": 1},
+                                             "growth_per_month": 0.1}),
+         "plan.periods", "[{", ("exactly one of",)),
+    Case("no-forecast", {**_plan(), "plan": {"options": [{"name": "x"}]}}, "plan.periods",
+         "missing", ("growth",)),
+    Case("average-above-peak", _plan(periods=[{"name": "m", "peak_rate_per_s": 5,
+                                               "average_rate_per_s": 6}]),
+         "plan.periods[0].average_rate_per_s", "6", ("≤ peak_rate_per_s",)),
+    Case("zero-peak", _plan(periods=[{"name": "m", "peak_rate_per_s": 0}]),
+         "plan.periods[0].peak_rate_per_s", "0", ("> 0",)),
+    Case("negative-multiplier-draws",
+         _plan(periods=[{"name": "m", "peak_rate_per_s": 5,
+                         "uncertainty": {"dist": "normal", "mean": 1, "std": 3}}]),
+         "plan.periods[0].uncertainty", "'normal'", ("positive multipliers",)),
+    Case("no-options", _plan(options=[]), "plan.options", "[]", ("at least 1",)),
+    Case("option-without-name", _option({"gpu": "h200"}), "plan.options[1].name", "missing",
+         ("name",)),
+    Case("duplicate-option-name", _option({"name": "base"}), "plan.options[1].name",
+         "'base'", ("not used by another",)),
+    Case("option-bad-tensor-parallel", _option({"name": "x", "deployment":
+                                                {"tensor_parallel": 0}}),
+         "plan.options[1].deployment.tensor_parallel", "0", ("≥ 1",)),
+    Case("option-unknown-gpu", _option({"name": "x", "gpu": "h1000"}), "plan.options[1].gpu",
+         "'h1000'", ("h100-sxm",)),
+    Case("option-unknown-key", _option({"name": "x", "deployment": {"replicaz": 2}}),
+         "plan.options[1].deployment.replicaz", "2", ("replicas",)),
+    Case("option-two-cost-models",
+         _option({"name": "x", "cost": {"prices": {"spot": 1.0}, "price": "spot"}}),
+         "plan.options[1].cost.prices", "{'spot': 1.0}", ("exactly one of", )),
+    Case("option-weights-do-not-fit", _option({"name": "x", "model": "llama-3.1-70b"}),
+         "plan.options[1]", "'llama-3.1-70b'", ("deployment.tensor_parallel", "merged")),
+    Case("confidence-above-one", _plan(target={"confidence": 1.5}), "plan.target.confidence",
+         "1.5", ("≤ 1",)),
+    Case("zero-draws", _plan(target={"draws": 0}), "plan.target.draws", "0", ("> 0",)),
+    Case("bad-slo-override", _plan(target={"slo": {"ttft_s": -1}}), "plan.target.slo.ttft_s",
+         "-1", ("> 0",)),
+    Case("run-warmup-past-duration", _plan(run={"duration_s": 5.0, "warmup_s": 8.0}),
+         "plan.run.warmup_s", "8.0", ("< duration_s",)),
+    Case("diurnal-without-peak-hour", _plan(shape={"profile": "diurnal",
+                                                   "peak_to_trough": 2}),
+         "plan.shape.peak_hour", "missing", ("diurnal",)),
+    Case("output-not-empty", _plan(), "-o", "out", ("empty",), setup={"out/keep.txt": "x"}),
+    Case("stress-down-the-whole-fleet",
+         {**scenario(duration_s=10.0, warmup_s=1.0), "stress": {"replicas_down": 2}},
+         "stress.replicas_down", "2", ("fewer than",), command="stress"),
+    Case("stress-bad-multiplier",
+         {**scenario(duration_s=10.0, warmup_s=1.0), "stress": {"multipliers": [1.5, -2]}},
+         "stress.multipliers[1]", "-2", ("> 0",), command="stress"),
+    Case("failures-zero-mtbf", _deployment(failures={"mtbf_h": 0, "mttr_h": 1}),
+         "deployment.failures.mtbf_h", "0", ("> 0",), command="run"),
+    Case("autoscaling-max-below-min",
+         _deployment(autoscaling={**SCALING, "min_replicas": 3, "max_replicas": 2},
+                     replicas=2),
+         "deployment.autoscaling.max_replicas", "2", ("≥ min_replicas",), command="run"),
+    Case("replicas-outside-autoscaling", _deployment(autoscaling=SCALING, replicas=6),
+         "deployment.replicas", "6", ("1–4",), command="run"),
+    Case("utilization-target-above-one",
+         _deployment(autoscaling={**SCALING, "target": 2}),
+         "deployment.autoscaling.target", "2", ("fraction",), command="run"),
+    Case("negative-provisioning-delay",
+         _deployment(autoscaling={**SCALING, "provisioning_delay_s": {
+             "dist": "uniform", "low": -5, "high": 10}}),
+         "deployment.autoscaling.provisioning_delay_s", "'uniform'", ("≥ 0",),
+         command="run"),
+    Case("unknown-autoscaling-policy", _deployment(autoscaling={**SCALING, "policy": "pid"}),
+         "deployment.autoscaling.policy", "'pid'", ("target-utilization", "queue"),
+         command="run"),
+    Case("outage-bigger-than-fleet", _deployment(outage={"replicas": 3}),
+         "deployment.outage", "{'replicas': 3}", ("at most replicas",), command="run"),
+]
+
+
+def _prepare(case: Case, tmp: Path) -> list[str]:
+    for name, text in case.setup.items():
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / name).write_text(text, encoding="utf-8")
+    path = tmp / "scenario.yaml"
+    path.write_text(yaml.safe_dump(case.data, sort_keys=False), encoding="utf-8")
+    argv = [case.command, str(path)]
+    if case.command in ("plan", "stress"):
+        argv += ["-o", str(tmp / "out"), "--workers", "1"]
+    return [*argv, *case.flags]
+
+
+def _listing(tmp: Path) -> set[str]:
+    return {str(p.relative_to(tmp)) for p in tmp.rglob("*")}
+
+
+def _check(case: Case, code: int, out: str, err: str) -> None:
+    assert "Traceback" not in err, err
+    assert code == 2, f"exit status {code}; stderr: {err!r}"
+    assert out == ""
+    assert err.endswith("\n") and err.count("\n") == 1, f"not one line: {err!r}"
+    assert f"error: {case.where}: " in err, f"{case.where!r} not the key in {err!r}"
+    for text in (case.value, *case.also):
+        assert text in err, f"{text!r} missing from {err!r}"
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
+def test_bad_plan_input(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = _prepare(case, tmp_path)
+    before = _listing(tmp_path)
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    _check(case, code, out, err)
+    assert _listing(tmp_path) == before
+
+
+def test_bad_option_through_a_real_process(tmp_path: Path) -> None:
+    case = next(c for c in CASES if c.id == "option-bad-tensor-parallel")
+    argv = _prepare(case, tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "sim", *argv], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    _check(case, proc.returncode, proc.stdout, proc.stderr)
+
+
+def test_case_ids_are_unique() -> None:
+    assert len({c.id for c in CASES}) == len(CASES)
