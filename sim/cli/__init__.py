@@ -13,13 +13,14 @@ import os
 import sys
 
 import sim
-from sim.cli.common import Parser
+from sim.cli.common import Parser, one_line_warnings
 from sim.errors import InputError
 
 # One line per command: the module sim.cli.<name>, in the order `--help` lists them.
 COMMANDS = (
     "run",
     "catalog",
+    "trace",
 )
 
 EXAMPLES = """\
@@ -32,6 +33,8 @@ examples:
       simulate every decode step one by one (slow; for checking the fast mode)
   tokenfactory catalog
       list the GPUs and models scenarios can name
+  tokenfactory trace fit AzureLLMInferenceTrace_conv.csv -o workload.yaml
+      fit arrivals and lengths to a request trace; `tokenfactory trace --help` for more
 
 A scenario is a YAML file; see scenarios/ and the README for every key.
 """
@@ -58,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.execute(args)
+        with one_line_warnings(getattr(args, "quiet", False)):
+            return args.execute(args)
     except InputError as exc:
         sys.stderr.write(f"tokenfactory: error: {exc}\n")
         return 2
