@@ -69,8 +69,9 @@ def read_trace(path: Path, fmt: str = "auto", columns: Mapping[str, str] | None 
     name = str(path)
     if not data.strip():
         raise InputError(name, "empty file", "a trace with at least one request")
+    guessed = fmt == "auto" and not (columns or timestamp_unit)
     if fmt == "auto":
-        fmt = "csv" if columns or timestamp_unit else sniff(path, data)
+        fmt = sniff(path, data) if guessed else "csv"
     layout = FORMATS[fmt]
     if columns or timestamp_unit:
         given = dict(columns or {})
@@ -79,7 +80,7 @@ def read_trace(path: Path, fmt: str = "auto", columns: Mapping[str, str] | None 
     buf = tc.padded(data)
     lines = _Lines(buf, len(data))
     if layout.lines == "csv":
-        fields = _csv_fields(buf, lines, layout, name)
+        fields = _csv_fields(buf, lines, layout, name, guessed)
     else:
         fields = _jsonl_fields(buf, lines, layout, name)
     return _assemble(buf, fields, layout, name, fmt)
@@ -137,7 +138,8 @@ class _Fields:
     names: dict[str, str]  # role → column or key name, for messages
 
 
-def _csv_fields(buf: np.ndarray, lines: _Lines, layout: Layout, name: str) -> _Fields:
+def _csv_fields(buf: np.ndarray, lines: _Lines, layout: Layout, name: str, guessed: bool
+                ) -> _Fields:
     if lines.nonempty.size < 2:
         raise InputError(name, "no requests", "a header line and at least one request line")
     header_line = lines.nonempty[0]
@@ -145,9 +147,10 @@ def _csv_fields(buf: np.ndarray, lines: _Lines, layout: Layout, name: str) -> _F
     wanted = {role: getattr(layout, role) for role in ROLES}
     for role, column in wanted.items():
         if column not in header:
-            raise InputError(f"{name}:{header_line + 1}", ",".join(header),
-                             f"a header with a column named {column!r} ({role}); name yours "
-                             "with trace.columns (or --columns) and format csv")
+            expected = (_known_headers() if guessed else
+                        f"a header with a column named {column!r} ({role})")
+            raise InputError(f"{name}:{header_line + 1}", ",".join(header), expected
+                             + "; name your columns with trace.columns (or --columns)")
     rows = lines.nonempty[1:]
     ncols = len(header)
     commas = np.flatnonzero(buf[: lines.ends[-1]] == ord(","))
@@ -169,6 +172,12 @@ def _csv_fields(buf: np.ndarray, lines: _Lines, layout: Layout, name: str) -> _F
         ends = lines.ends[rows] if k == ncols - 1 else table[:, k]
         spans[role] = _trim(buf, starts, ends)
     return _Fields(rows + 1, spans, wanted)
+
+
+def _known_headers() -> str:
+    known = "; ".join(f"{fmt}: {', '.join(getattr(layout, r) for r in ROLES)}"
+                      for fmt, layout in FORMATS.items() if layout.lines == "csv")
+    return f"a header with the columns of a known CSV trace format ({known})"
 
 
 def _jsonl_fields(buf: np.ndarray, lines: _Lines, layout: Layout, name: str) -> _Fields:
