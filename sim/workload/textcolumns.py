@@ -16,17 +16,18 @@ import numpy as np
 # stays inside the array; it also bounds the width of one field.
 PAD_BYTES = 64
 
-_INT_BYTES = np.frombuffer(b"0123456789", dtype=np.uint8)
-_FLOAT_BYTES = np.frombuffer(b"0123456789.+-eE", dtype=np.uint8)
-_DATETIME_BYTES = np.frombuffer(b"0123456789-:. T", dtype=np.uint8)
+
+def _charset(chars: bytes) -> np.ndarray:
+    """A 256-entry table: is this byte allowed? (A lookup beats np.isin on big arrays.)"""
+    table = np.zeros(256, dtype=bool)
+    table[np.frombuffer(chars, dtype=np.uint8)] = True
+    return table
+
+
+_INT_BYTES = _charset(b"0123456789")
+_FLOAT_BYTES = _charset(b"0123456789.+-eE")
+_DATETIME_BYTES = _charset(b"0123456789-:. T")
 MAX_INT_WIDTH = 18  # int64 holds every 18-digit number
-
-
-def padded(data: bytes) -> np.ndarray:
-    """The file's bytes as uint8 with PAD_BYTES zeros after the end."""
-    buf = np.zeros(len(data) + PAD_BYTES, dtype=np.uint8)
-    buf[: len(data)] = np.frombuffer(data, dtype=np.uint8)
-    return buf
 
 
 def fixed_width(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -53,8 +54,9 @@ def _first(bad: np.ndarray) -> int | None:
 
 
 def _charset_bad(rows: np.ndarray, widths: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Per field: empty, or holding a byte outside `allowed`."""
     inside = np.arange(rows.shape[1]) < widths[:, None]
-    return (inside & ~np.isin(rows, allowed)).any(axis=1) | (widths <= 0)
+    return (inside & ~allowed[rows]).any(axis=1) | (widths <= 0)
 
 
 def _as_strings(rows: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ under a second and no Python object per row.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -60,25 +61,27 @@ FORMATS: dict[str, Layout] = {
 UNIT_DIVISOR = {"s": 1.0, "ms": 1e3, "us": 1e6}  # trace units per second
 ROLES = ("timestamp", "prompt_tokens", "output_tokens")
 _JSON_VALUE_END = np.frombuffer(b",} \t\r]", dtype=np.uint8)
+_WHITESPACE = np.zeros(256, dtype=bool)
+_WHITESPACE[np.frombuffer(b" \t\r\n", dtype=np.uint8)] = True
+SNIFF_BYTES = 65_536  # enough for any header line
 
 
 def read_trace(path: Path, fmt: str = "auto", columns: Mapping[str, str] | None = None,
                timestamp_unit: str | None = None, key: str = "trace") -> Trace:
     """Read a trace file; `key` names the setting that pointed at it, for a missing file."""
-    data = _read_bytes(path, key)
+    buf, size = _read_padded(path, key)
     name = str(path)
-    if not data.strip():
+    if _WHITESPACE[buf[:size]].all():
         raise InputError(name, "empty file", "a trace with at least one request")
     guessed = fmt == "auto" and not (columns or timestamp_unit)
     if fmt == "auto":
-        fmt = sniff(path, data) if guessed else "csv"
+        fmt = sniff(path, bytes(buf[: min(size, SNIFF_BYTES)])) if guessed else "csv"
     layout = FORMATS[fmt]
     if columns or timestamp_unit:
         given = dict(columns or {})
         layout = Layout(layout.lines, *(given.get(r, getattr(layout, r)) for r in ROLES),
                         timestamp_unit or layout.timestamp_unit)
-    buf = tc.padded(data)
-    lines = _Lines(buf, len(data))
+    lines = _Lines(buf, size)
     if layout.lines == "csv":
         fields = _csv_fields(buf, lines, layout, name, guessed)
     else:
@@ -98,14 +101,21 @@ def sniff(path: Path, data: bytes) -> str:
     return "csv"
 
 
-def _read_bytes(path: Path, key: str) -> bytes:
+def _read_padded(path: Path, key: str) -> tuple[np.ndarray, int]:
+    """The file's bytes, read straight into a numpy array followed by PAD_BYTES zeros (one
+    copy of the file in memory), and the file's size. A UTF-8 byte-order mark is blanked."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            buf = np.zeros(size + tc.PAD_BYTES, dtype=np.uint8)
+            size = handle.readinto(memoryview(buf)[:size])
     except FileNotFoundError:
         raise InputError(key, str(path), "an existing trace file") from None
     except OSError as exc:
         raise InputError(key, str(path), f"a readable trace file ({exc.strerror})") from None
-    return data[3:] if data.startswith(b"\xef\xbb\xbf") else data  # a UTF-8 byte-order mark
+    if bytes(buf[:3]) == b"\xef\xbb\xbf":
+        buf[:3] = ord(" ")  # fields and lines are trimmed of spaces anyway
+    return buf, size
 
 
 def _header_names(line: bytes) -> list[str]:
