@@ -183,6 +183,9 @@ GENERIC_HEADER = "timestamp,prompt_tokens,output_tokens\n"
      "not-object.jsonl:2", "'[1, 2]'", "one JSON object per line"),
     ("quoted-number.jsonl", '{"timestamp": "0", "input_length": 5, "output_length": 2}\n',
      "quoted-number.jsonl:1:timestamp", "'\"0\"'", "a time ≥ 0"),
+    ("long-number.jsonl", '{"timestamp": 1' + "0" * 40 + ', "input_length": 5, '
+     '"output_length": 2}\n', "long-number.jsonl:1:timestamp",
+     "'1" + "0" * 40 + ', "input_length": 5, "o\'', "a time ≥ 0"),
     ("twice.jsonl", '{"timestamp": 0, "input_length": 5, "input_length": 6, '
      '"output_length": 2}\n', "twice.jsonl:1:input_length", "'the key more than once'",
      "on every line"),

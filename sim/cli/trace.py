@@ -68,7 +68,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description="Fit a synthetic workload to a trace and write it as a `workload:` block. "
         "Arrivals: poisson, gamma (fitted CV) or, when the rate moves between windows, a "
         "piecewise-constant rate_curve. Lengths: lognormal, lognormal_mixture or "
-        "empirical_cdf, the simplest within 10%% of the trace at p50, p90 and p99. The tables "
+        "empirical_cdf, the simplest within 10% of the trace at p50, p90 and p99. The tables "
         "printed compare each model, sampled, with the trace.",
         epilog=FORMATS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _trace_arguments(fit)
@@ -87,7 +87,7 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def _trace_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("trace", type=Path, help="trace file")
+    parser.add_argument("trace", type=Path, metavar="TRACE", help="trace file")
     parser.add_argument("--format", choices=TRACE_FORMATS, default="auto",
                         help="trace format (default auto)")
     parser.add_argument("--columns", type=_columns, metavar="ROLE=NAME,...",

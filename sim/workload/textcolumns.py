@@ -17,16 +17,16 @@ import numpy as np
 PAD_BYTES = 64
 
 
-def _charset(chars: bytes) -> np.ndarray:
+def byte_class(chars: bytes) -> np.ndarray:
     """A 256-entry table: is this byte allowed? (A lookup beats np.isin on big arrays.)"""
     table = np.zeros(256, dtype=bool)
     table[np.frombuffer(chars, dtype=np.uint8)] = True
     return table
 
 
-_INT_BYTES = _charset(b"0123456789")
-_FLOAT_BYTES = _charset(b"0123456789.+-eE")
-_DATETIME_BYTES = _charset(b"0123456789-:. T")
+_INT_BYTES = byte_class(b"0123456789")
+_FLOAT_BYTES = byte_class(b"0123456789.+-eE")
+_DATETIME_BYTES = byte_class(b"0123456789-:. T")
 MAX_INT_WIDTH = 18  # int64 holds every 18-digit number
 
 

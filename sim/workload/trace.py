@@ -18,8 +18,10 @@ or non-numeric timestamp, a non-integer token count, a missing column or an empt
 `TraceWarning`; rows with 0 prompt or 0 output tokens (failed requests, as BurstGPT logs
 them) are dropped with a `TraceWarning`, since a request needs at least one of each.
 
-Files are parsed as numpy byte arrays (`sim.workload.textcolumns`): a million rows take well
-under a second and no Python object per row.
+Files are parsed as numpy byte arrays (`sim.workload.textcolumns`): a million CSV rows take
+well under a second and no Python object per row. JSON lines are not parsed as JSON: each key
+is found by its quoted name and the number after its colon is read, so a line that holds a
+key's quoted name twice (say, inside a string) is reported rather than guessed at.
 """
 
 from __future__ import annotations
@@ -60,9 +62,8 @@ FORMATS: dict[str, Layout] = {
 }
 UNIT_DIVISOR = {"s": 1.0, "ms": 1e3, "us": 1e6}  # trace units per second
 ROLES = ("timestamp", "prompt_tokens", "output_tokens")
-_JSON_VALUE_END = np.frombuffer(b",} \t\r]", dtype=np.uint8)
-_WHITESPACE = np.zeros(256, dtype=bool)
-_WHITESPACE[np.frombuffer(b" \t\r\n", dtype=np.uint8)] = True
+_JSON_VALUE_END = tc.byte_class(b",} \t\r]")
+JSON_NUMBER_BYTES = 32  # longer than any number a trace holds
 SNIFF_BYTES = 65_536  # enough for any header line
 
 
@@ -71,7 +72,7 @@ def read_trace(path: Path, fmt: str = "auto", columns: Mapping[str, str] | None 
     """Read a trace file; `key` names the setting that pointed at it, for a missing file."""
     buf, size = _read_padded(path, key)
     name = str(path)
-    if _WHITESPACE[buf[:size]].all():
+    if size == 0 or buf[:size].max() <= ord(" "):  # nothing but blanks (a max makes no copy)
         raise InputError(name, "empty file", "a trace with at least one request")
     guessed = fmt == "auto" and not (columns or timestamp_unit)
     if fmt == "auto":
@@ -199,9 +200,10 @@ def _jsonl_fields(buf: np.ndarray, lines: _Lines, layout: Layout, name: str) -> 
         raise InputError(f"{name}:{i + 1}", tc.field_text(buf, lines.starts[i], lines.ends[i]),
                          "one JSON object per line")
     wanted = {role: getattr(layout, role) for role in ROLES}
+    quotes = np.flatnonzero(buf[: lines.ends[-1]] == ord('"'))
     spans = {}
     for role, key in wanted.items():
-        hits = _find_all(buf, lines.ends[-1], f'"{key}"'.encode())
+        hits = _starting(buf, quotes, f'"{key}"'.encode())
         count = np.bincount(lines.of(hits), minlength=len(lines.starts))[rows]
         wrong = np.flatnonzero(count != 1)
         if wrong.size:
@@ -217,19 +219,19 @@ def _jsonl_fields(buf: np.ndarray, lines: _Lines, layout: Layout, name: str) -> 
                              tc.field_text(buf, lines.starts[i], lines.ends[i]),
                              f'"{key}": followed by a number')
         value = _skip_spaces(buf, colon + 1)
-        window = np.lib.stride_tricks.sliding_window_view(buf, tc.PAD_BYTES)[value]
-        is_end = np.isin(window, _JSON_VALUE_END)
+        window = np.lib.stride_tricks.sliding_window_view(buf, JSON_NUMBER_BYTES)[value]
+        is_end = _JSON_VALUE_END[window]
+        # No end in sight: longer than any number, so give it a width the parsers reject.
         spans[role] = (value, value + np.where(is_end.any(axis=1), is_end.argmax(axis=1),
                                                tc.PAD_BYTES))
     return _Fields(rows + 1, spans, wanted)
 
 
-def _find_all(buf: np.ndarray, size: int, pattern: bytes) -> np.ndarray:
-    """Offsets of every occurrence of `pattern` (narrowing candidates byte by byte)."""
-    pat = np.frombuffer(pattern, dtype=np.uint8)
-    hits = np.flatnonzero(buf[: max(size - len(pat) + 1, 0)] == pat[0])
-    for j in range(1, len(pat)):
-        hits = hits[buf[hits + j] == pat[j]]
+def _starting(buf: np.ndarray, candidates: np.ndarray, pattern: bytes) -> np.ndarray:
+    """Those of the `candidates` offsets where `pattern` starts (checked byte by byte)."""
+    hits = candidates
+    for j, byte in enumerate(pattern):
+        hits = hits[buf[hits + j] == byte]
     return hits
 
 
