@@ -39,7 +39,7 @@ def format_stats(s: TraceStats, source: str, fmt: str) -> str:
 
 def arrival_verdict(fit: WorkloadFit) -> str:
     d = fit.diagnosis
-    c = d.trace.burstiness_cv
+    c = 1.0 if d.trace.burstiness_cv is None else d.trace.burstiness_cv
     if d.dispersion_limit is None:
         why = f"fewer than 5 complete {d.window_s:g} s windows, so taken as stationary"
     elif d.stationary:
@@ -78,7 +78,7 @@ def format_fit(fit: WorkloadFit) -> str:
 
 
 def _arrival_row(label: str, c: ArrivalCheck) -> str:
-    return (f"{label:<16}{c.rate_per_s:>9.3f}{c.burstiness_cv:>8.3f}"
+    return (f"{label:<16}{c.rate_per_s:>9.3f}{_opt(c.burstiness_cv, '.3f'):>8}"
             f"{_opt(c.dispersion, '.2f'):>10}{c.peak_per_window:>10,}"
             f"{_opt(c.low_per_window, ','):>9}")
 

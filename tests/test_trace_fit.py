@@ -163,6 +163,18 @@ def test_quantised_timestamps_measure_burstiness_per_tick() -> None:
     assert chosen.model == "poisson"
 
 
+@pytest.mark.parametrize("requests", [2, 3, 6])
+def test_tiny_traces_fit_into_valid_workloads(requests: int) -> None:
+    """Too few requests to judge much: still a valid block at the trace's mean rate."""
+    t = np.array([0.0, 1.0, 1.5, 4.0, 4.0, 9.0])[:requests]
+    tokens = np.arange(1, requests + 1, dtype=np.int64) * 10
+    fit = fit_workload(Trace(t, tokens, tokens[::-1].copy(), "tiny.csv", "csv"))
+    assert fit.diagnosis.dispersion_limit is None  # not one complete minute
+    assert fit.arrival.model in ("poisson", "gamma")
+    assert fit.arrival.spec["rate_per_s"] == pytest.approx((requests - 1) / t[-1], rel=1e-4)
+    WorkloadSpec.model_validate(fit.workload())
+
+
 def test_a_trace_at_one_instant_cannot_be_fitted() -> None:
     trace = Trace(np.zeros(3), np.ones(3, dtype=np.int64), np.ones(3, dtype=np.int64), "x.csv",
                   "csv")

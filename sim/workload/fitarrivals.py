@@ -33,6 +33,7 @@ ARRIVAL_MODELS = ("poisson", "gamma", "rate_curve")
 POISSON_CV_TOLERANCE = 0.1
 MIN_WINDOWS = 5  # fewer complete windows than this: too few to judge stationarity
 QUANTISED_ZERO_GAPS = 0.5  # more gaps than this exactly 0: timestamps come in ticks
+MIN_CV = 0.01  # clockwork arrivals (c = 0) get a gamma this regular: the spec needs cv > 0
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class ArrivalCheck:
     """How a set of arrival times looks: what a fit should reproduce."""
 
     rate_per_s: float
-    burstiness_cv: float
+    burstiness_cv: float | None  # None: fewer than two gaps
     dispersion: float | None  # variance/mean of requests per complete window
     peak_per_window: int
     low_per_window: int | None  # fewest requests in a complete window
@@ -76,22 +77,24 @@ def fit_arrivals(arrival_s: np.ndarray, window_s: float, source: str, seed: int 
         raise InputError(source, f"{len(t)} requests at one instant",
                          "a trace whose arrivals span some time, to fit a rate to")
     trace_check = check(t, window_s, duration_s)
+    # Two requests have one gap and no spread to measure: take them as Poisson.
+    c = 1.0 if trace_check.burstiness_cv is None else trace_check.burstiness_cv
     windows = int(duration_s // window_s)
     limit = None
     if windows >= MIN_WINDOWS:
-        limit = trace_check.burstiness_cv**2 * (1 + 3 * np.sqrt(2 / (windows - 1)))
+        limit = c**2 * (1 + 3 * np.sqrt(2 / (windows - 1)))
     diagnosis = ArrivalDiagnosis(trace_check, duration_s, window_s, windows, limit, _tick_s(t))
     rate = sig((len(t) - 1) / duration_s)
     specs = [
         {"process": "poisson", "rate_per_s": rate},
-        {"process": "gamma", "rate_per_s": rate, "cv": sig(trace_check.burstiness_cv, 3)},
+        {"process": "gamma", "rate_per_s": rate, "cv": sig(max(c, MIN_CV), 3)},
         _rate_curve(t, window_s, duration_s),
     ]
     fits = [ArrivalFit(model, spec, _check_model(spec, window_s, duration_s, seed))
             for model, spec in zip(ARRIVAL_MODELS, specs, strict=True)]
     if not diagnosis.stationary:
         chosen = fits[2]
-    elif abs(trace_check.burstiness_cv - 1) <= POISSON_CV_TOLERANCE:
+    elif abs(c - 1) <= POISSON_CV_TOLERANCE:
         chosen = fits[0]
     else:
         chosen = fits[1]
@@ -101,18 +104,23 @@ def fit_arrivals(arrival_s: np.ndarray, window_s: float, source: str, seed: int 
 def check(t: np.ndarray, window_s: float, duration_s: float) -> ArrivalCheck:
     """Arrival times t (from 0) over [0, duration_s], measured."""
     windows = int(duration_s // window_s)
-    counts = np.bincount(np.floor(t / window_s).astype(np.int64))
+    counts = np.bincount(np.floor(t / window_s).astype(np.int64), minlength=max(windows, 1))
     complete = counts[:windows]
+    dispersion = None
+    if windows >= 2 and complete.mean() > 0:
+        dispersion = float(complete.var(ddof=1) / complete.mean())
     return ArrivalCheck(
-        rate_per_s=(len(t) - 1) / duration_s,
+        rate_per_s=max(len(t) - 1, 0) / duration_s,
         burstiness_cv=_burstiness_cv(t, window_s, duration_s),
-        dispersion=float(complete.var(ddof=1) / complete.mean()) if windows >= 2 else None,
+        dispersion=dispersion,
         peak_per_window=int(counts.max()),
         low_per_window=int(complete.min()) if windows else None,
     )
 
 
-def _burstiness_cv(t: np.ndarray, window_s: float, duration_s: float) -> float:
+def _burstiness_cv(t: np.ndarray, window_s: float, duration_s: float) -> float | None:
+    if len(t) < 3:
+        return None
     tick_s = _tick_s(t)
     if tick_s is not None:
         per_tick = np.bincount(np.rint(t / tick_s).astype(np.int64))
@@ -126,9 +134,10 @@ def _burstiness_cv(t: np.ndarray, window_s: float, duration_s: float) -> float:
 
 def _tick_s(t: np.ndarray) -> float | None:
     gaps = np.diff(t)
-    if np.mean(gaps == 0) <= QUANTISED_ZERO_GAPS:
+    positive = gaps[gaps > 0]
+    if positive.size == 0 or np.mean(gaps == 0) <= QUANTISED_ZERO_GAPS:
         return None
-    return float(np.median(gaps[gaps > 0]))
+    return float(np.median(positive))
 
 
 def _rate_curve(t: np.ndarray, window_s: float, duration_s: float) -> dict:

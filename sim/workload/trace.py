@@ -290,18 +290,19 @@ def _assemble(buf: np.ndarray, fields: _Fields, layout: Layout, name: str, fmt: 
     line = fields.line
     back = np.flatnonzero(np.diff(arrival_s) < 0)
     if back.size:
-        warnings.warn(f"{name}: timestamps are not in order ({back.size:,} rows go back in "
-                      f"time, the first at line {line[back[0] + 1]}); replaying them sorted "
-                      "by time", TraceWarning, stacklevel=2)
+        warnings.warn(f"{name}: timestamps are not in order (the first going back in time "
+                      f"at line {line[back[0] + 1]}, {back.size:,} in all); replaying them "
+                      "sorted by time", TraceWarning, stacklevel=2)
         order = np.argsort(arrival_s, kind="stable")
         arrival_s, line = arrival_s[order], line[order]
         tokens = {role: values[order] for role, values in tokens.items()}
     empty = (tokens["prompt_tokens"] == 0) | (tokens["output_tokens"] == 0)
     if empty.any():
         dropped = np.flatnonzero(empty)
-        warnings.warn(f"{name}: {dropped.size:,} requests with 0 prompt or 0 output tokens "
-                      f"(the first at line {line[dropped[0]]}) are left out: a request needs "
-                      "at least one of each", TraceWarning, stacklevel=2)
+        warnings.warn(f"{name}: left out {dropped.size:,} of {len(empty):,} requests, those "
+                      f"with 0 prompt or 0 output tokens (the first at line "
+                      f"{line[dropped[0]]}): a request needs at least one of each",
+                      TraceWarning, stacklevel=2)
         keep = ~empty
         if not keep.any():
             raise InputError(name, "no request with tokens",
