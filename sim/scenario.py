@@ -204,7 +204,7 @@ ArrivalSpec = Annotated[PoissonArrivals | GammaArrivals, Field(discriminator="pr
 TRACE_FORMATS = ("auto", "azure", "mooncake", "burstgpt", "csv")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Trace:
     """A trace file's requests, sorted by arrival; times are seconds after the first one."""
 
@@ -213,6 +213,15 @@ class Trace:
     output_tokens: np.ndarray  # int64 ≥ 1
     source: str  # the file, for messages
     format: str  # the format it was read as
+
+    def __eq__(self, other: object) -> bool:  # arrays compare whole, so scenarios can too
+        if not isinstance(other, Trace):
+            return NotImplemented
+        columns = ("arrival_s", "prompt_tokens", "output_tokens")
+        return (self.source, self.format) == (other.source, other.format) and all(
+            np.array_equal(getattr(self, c), getattr(other, c)) for c in columns)
+
+    __hash__ = None  # mutable arrays inside
 
 
 class TraceColumns(Strict):

@@ -80,6 +80,13 @@ def test_replay_of_a_fixture_reproduces_it(name: str) -> None:
     assert d["latency_s"]["ttft"]["p50"] > 0
 
 
+def test_scenarios_with_traces_compare_by_content() -> None:
+    data = scenario({"path": str(FIXTURES / "azure_small.csv")}, 60.0)
+    assert sim.load_scenario(data) == sim.load_scenario(data)
+    other = scenario({"path": str(FIXTURES / "mooncake_small.jsonl")}, 60.0)
+    assert sim.load_scenario(data) != sim.load_scenario(other)
+
+
 def test_trace_path_is_relative_to_the_scenario_file(tmp_path: Path) -> None:
     (tmp_path / "traces").mkdir()
     (tmp_path / "traces" / "t.jsonl").write_bytes((FIXTURES / "mooncake_small.jsonl")
