@@ -175,12 +175,12 @@ class PoissonArrivals(Strict):
                 raise PydanticCustomError("order", "one shape", {
                     "field": "rate_curve", "expected": "either profile or rate_curve, not both"})
         if self.rate_curve is not None:
-            pairs = all(len(point) == 2 for point in self.rate_curve)
-            times = [point[0] for point in self.rate_curve]
-            ordered = all(b >= a for a, b in pairwise(times)) and times[-1] > times[0]
-            area = sum((b[0] - a[0]) * (a[1] + b[1])
-                       for a, b in pairwise(self.rate_curve)) if pairs else 0.0
-            if not (pairs and ordered and area > 0):
+            curve = self.rate_curve
+            pairs = all(len(point) == 2 for point in curve)
+            ordered = pairs and curve[-1][0] > curve[0][0] and all(
+                b[0] >= a[0] for a, b in pairwise(curve))
+            area = sum((b[0] - a[0]) * (a[1] + b[1]) for a, b in pairwise(curve)) if pairs else 0
+            if not (ordered and area > 0):
                 raise PydanticCustomError("order", "not a rate curve", {
                     "field": "rate_curve", "expected": "[t_s, rate_per_s] pairs with t_s "
                     "non-decreasing (repeat a time for a step), a positive span and a "
