@@ -13,13 +13,14 @@ import os
 import sys
 
 import sim
-from sim.cli.common import Parser
+from sim.cli.common import Parser, one_line_warnings
 from sim.errors import InputError
 
 # One line per command: the module sim.cli.<name>, in the order `--help` lists them.
 COMMANDS = (
     "run",
     "catalog",
+    "trace",
     "calibrate",
     "validate",
 )
@@ -34,6 +35,8 @@ examples:
       simulate every decode step one by one (slow; for checking the fast mode)
   tokenfactory catalog
       list the GPUs and models scenarios can name
+  tokenfactory trace fit AzureLLMInferenceTrace_conv.csv -o workload.yaml
+      fit arrivals and lengths to a request trace; `tokenfactory trace --help` for more
   tokenfactory validate MEASUREMENTS.yaml --csv validation.csv --plot validation.png
       simulate published benchmark rows and report the error per row (see validate --help)
 
@@ -66,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra_argv = extra
     try:
-        return args.execute(args)
+        with one_line_warnings(getattr(args, "quiet", False)):
+            return args.execute(args)
     except InputError as exc:
         sys.stderr.write(f"tokenfactory: error: {exc}\n")
         return 2

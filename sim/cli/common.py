@@ -8,6 +8,7 @@ import math
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,6 +60,22 @@ def write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def one_line_warnings(quiet: bool) -> Iterator[None]:
+    """Show each warning raised below the CLI (through `warnings`) as one line on stderr,
+    or none with --quiet."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        sys.stderr.write(f"tokenfactory: warning: {text}\n")
+
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        warnings.showwarning = show
+        yield
 
 
 def finite(value: Any) -> Any:
