@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,8 @@ import pytest
 import yaml
 from builders import scenario
 
-from sim.cli import main
+import sim
+from sim.cli import build_parser, main
 from sim.montecarlo.stats import median_ci_ranks
 
 UNCERTAINTY = {
@@ -231,3 +234,19 @@ def test_cli_prints_the_capacity_a_table_and_the_convergence_warning(
                                          (100, (40, 61))])
 def test_median_interval_ranks_match_the_binomial_tables(n: int, ranks) -> None:
     assert median_ci_ranks(n) == ranks
+
+
+def test_readme_sweep_commands_parse_and_name_bundled_scenarios() -> None:
+    """The README's sweep commands are too slow to run here (```text blocks); check that each
+    parses with today's flags and names a scenario that exists and validates."""
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```text[ \t]*\n(.*?)^```", text, flags=re.M | re.S)
+    commands = [line[2:].split("#")[0].strip() for block in blocks
+                for line in block.splitlines() if line.startswith("$ tokenfactory ")]
+    assert sum(c.startswith("tokenfactory sweep ") for c in commands) >= 3
+    assert any("--replay" in c for c in commands)
+    parser = build_parser()
+    for command in commands:
+        args = parser.parse_args(shlex.split(command)[1:])
+        assert sim.load_scenario(repo / args.scenario).sweep is not None
