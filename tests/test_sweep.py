@@ -250,3 +250,33 @@ def test_readme_sweep_commands_parse_and_name_bundled_scenarios() -> None:
     for command in commands:
         args = parser.parse_args(shlex.split(command)[1:])
         assert sim.load_scenario(repo / args.scenario).sweep is not None
+
+
+def test_step_time_error_defaults_to_the_profiles_fit_error_when_known(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sim import profiles
+    from sim.montecarlo import plan
+
+    data = scenario(duration_s=10.0, warmup_s=1.0,
+                    sweep={"grid": {"deployment.replicas": [1]}, "replications": 4})
+    unknown = plan.build(data, Path.cwd())  # roofline: no fit error, so nothing is sampled
+    assert "step_time_scale" not in unknown.uncertainty
+    assert any("no measured fit error" in note for note in unknown.notes)
+
+    real = profiles.resolve
+
+    def measured(s):
+        model = real(s)
+        model.provenance = profiles.Provenance("measured-h100", "measured", 8.0)
+        return model
+
+    monkeypatch.setattr(profiles, "resolve", measured)
+    known = plan.build(data, Path.cwd())
+    assert known.uncertainty["step_time_scale"] == {"dist": "lognormal", "mean": 1.0,
+                                                    "sigma": 0.08}
+    scales = [run.scenario.step_time_scale for run in known.runs]
+    assert len(set(scales)) == 4 and all(0.5 < s < 1.5 for s in scales)
+    # Given explicitly, the user's distribution wins.
+    data["uncertainty"] = {"step_time_scale": {"dist": "choice", "values": [1.0]}}
+    explicit = plan.build(data, Path.cwd())
+    assert {run.scenario.step_time_scale for run in explicit.runs} == {1.0}
