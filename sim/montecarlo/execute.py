@@ -73,7 +73,9 @@ def execute(runs: Iterable[RunSpec], executor: Executor) -> Iterator[tuple[RunSp
 
 @contextmanager
 def open_executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[Executor]:
-    """Local worker processes (default: one per CPU), or a Dask scheduler's executor."""
+    """Local worker processes (default: one per CPU), or a Dask scheduler's executor.
+    Workers are spawned, so a script that uses this needs the `if __name__ == "__main__":`
+    guard (the CLI and notebooks need nothing)."""
     if scheduler is None:
         # 'spawn' starts clean interpreters: safe whatever threads the caller has running.
         context = multiprocessing.get_context("spawn")
