@@ -53,8 +53,14 @@ def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResul
     decode_s = sum(r.decode_s for r in reps)
     slo = scenario.slo
     attained = metrics.slo_attainment(m_lat, slo.ttft_s, slo.tpot_s)
-    price = cost_model.token_cost(scenario.gpu_count, scenario.cost.gpu_hour_usd, window_s,
+    # Goodput: tokens of the requests finished in the window that met both latency targets.
+    good = finished_in_window & metrics.slo_attainment(lat, slo.ttft_s, slo.tpot_s)
+    goodput_tokens = float(workload.prompt_tokens[good].sum() + workload.output_tokens[good].sum())
+    busy_fraction = busy_s / (n_replicas * window_s)
+    hour = cost_model.gpu_hour(scenario.cost, busy_fraction)
+    price = cost_model.token_cost(scenario.gpu_count, hour.usd, window_s,
                                   prefill_s, decode_s, in_window_input, in_window_output)
+    tokens_per_s = (in_window_input + in_window_output) / window_s
     n_measured = int(measured.sum())
     data = {
         "scenario": scenario.name,
@@ -80,9 +86,10 @@ def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResul
             "requests_per_s": float(finished_in_window.sum()) / window_s,
             "input_tokens_per_s": in_window_input / window_s,
             "output_tokens_per_s": in_window_output / window_s,
+            "goodput_tokens_per_s": goodput_tokens / window_s,
         },
         "utilization": {
-            "busy_fraction": busy_s / (n_replicas * window_s),
+            "busy_fraction": busy_fraction,
             "batch_size_mean": sum(r.batch_s for r in reps) / busy_s if busy_s > 0 else 0.0,
             "kv_cache_fraction_mean": sum(r.kv_token_s for r in reps)
             / (n_replicas * window_s * kv_capacity_tokens),
@@ -102,7 +109,14 @@ def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResul
                 "input": price.input_usd_per_million,
                 "output": price.output_usd_per_million,
                 "blended": price.blended_usd_per_million,
+                "goodput": cost_model.per_million(price.window_usd, goodput_tokens),
             },
+            "model": "rental" if scenario.cost.tco is None else "tco",
+            "gpu_hour_usd": hour.usd,
+            "gpu_hour_usd_by_item": hour.usd_by_item,
+            "facility_w_per_gpu": hour.facility_w,
+            "energy_j_per_token": cost_model.energy_j_per_token(
+                hour.facility_w, scenario.gpu_count, tokens_per_s),
         },
         "tokens": {
             "input": int(workload.prompt_tokens[completed].sum()),
@@ -124,6 +138,7 @@ def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResul
             "name": provenance.name,
             "source": provenance.source,
             "fit_error_pct": provenance.fit_error_pct,
+            "step_time_scale": scenario.step_time_scale,
             "details": dict(provenance.details),
         },
         "sim": {

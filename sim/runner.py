@@ -14,6 +14,8 @@ from sim.engine import EngineConfig, simulate
 from sim.engine.simulation import Progress
 from sim.memory import kv_capacity_tokens
 from sim.profile_select import resolve as resolve_step_model
+from sim.profile_table import TableStep
+from sim.profiles import StepTimeModel
 from sim.scenario import Scenario, load_scenario
 from sim.workload import generate
 
@@ -36,6 +38,8 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
     streams = dict(zip(SEED_STREAMS, children, strict=True))
 
     step_model = resolve_step_model(scenario)
+    if scenario.step_time_scale != 1.0:
+        step_model = ScaledStep(step_model, scenario.step_time_scale)
     capacity = kv_capacity_tokens(scenario)
     workload = generate(scenario.workload, scenario.duration_s, streams)
     d = scenario.deployment
@@ -57,3 +61,24 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
     wall_s = time.perf_counter() - started
     return result.build(scenario, seed, workload, engine, step_model.provenance, capacity,
                         wall_s, exact)
+
+
+class ScaledStep:
+    """A step-time model with every time multiplied by `scale`: the model's own error, which
+    a Monte Carlo sweep samples as `step_time_scale`. A common factor keeps the
+    F(B) + c × KV form of decode steps that event skipping relies on."""
+
+    def __init__(self, inner: StepTimeModel | TableStep, scale: float) -> None:
+        self.inner = inner
+        self.scale = scale
+        self.per_kv_token_s = inner.per_kv_token_s * scale
+        self.provenance = inner.provenance
+
+    def decode_fixed_s(self, batch: int) -> float:
+        return self.inner.decode_fixed_s(batch) * self.scale
+
+    def step_s(self, prefill_tokens: int, prefill_attn_pairs: float, decode_seqs: int,
+               decode_kv_tokens: int) -> tuple[float, float]:
+        prefill_s, decode_s = self.inner.step_s(prefill_tokens, prefill_attn_pairs, decode_seqs,
+                                                decode_kv_tokens)
+        return prefill_s * self.scale, decode_s * self.scale

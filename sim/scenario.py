@@ -31,6 +31,7 @@ from sim import catalog, profile_table
 from sim.catalog import GpuSpec, ModelSpec
 from sim.config_base import NonNeg, Pos, PosInt, Strict
 from sim.errors import MISSING, InputError
+from sim.sampling import DISTRIBUTIONS, UncertainSpec
 
 SCHEDULERS = ("chunked-prefill", "prefill-first", "static")
 ROUTERS = ("round-robin", "least-loaded", "power-of-two", "random")
@@ -354,8 +355,84 @@ class Slo(Strict):
     percentile: Annotated[float, Field(gt=0, le=100)] = 99.0
 
 
+class Tco(Strict):
+    """Owning the GPUs: capital spread over the years they serve, plus running costs.
+    Formulas in `sim.cost`."""
+
+    capex_per_gpu_usd: NonNeg  # purchase price of one GPU
+    server_network_share_usd: NonNeg = 0.0  # one GPU's share of server, network, install
+    amortization_years: Pos
+    power_busy_w: NonNeg  # one GPU's draw while its replica runs steps
+    power_idle_w: NonNeg  # ... and while it waits for work
+    pue: Annotated[float, Field(ge=1, allow_inf_nan=False)]  # facility watts per IT watt
+    usd_per_kwh: NonNeg
+    hosting_usd_per_gpu_year: NonNeg = 0.0  # rack space, colocation, staff
+    maintenance_fraction_per_year: NonNeg = 0.0  # of capex, per year (support, spares)
+
+    @model_validator(mode="after")
+    def _idle_below_busy(self) -> Tco:
+        if self.power_idle_w > self.power_busy_w:
+            raise PydanticCustomError("order", "idle power above busy power", {
+                "field": "power_idle_w",
+                "expected": f"a number ≤ power_busy_w ({self.power_busy_w:g})"})
+        return self
+
+
 class Cost(Strict):
-    gpu_hour_usd: NonNeg
+    """Exactly one way to pay: `gpu_hour_usd`, named rental `prices` with the chosen `price`,
+    or owned hardware (`tco`)."""
+
+    gpu_hour_usd: NonNeg | None = None
+    prices: dict[str, NonNeg] | None = None  # e.g. {on_demand: 3.9, reserved: 2.35}
+    price: str | None = None  # which of `prices` this scenario pays
+    tco: Tco | None = None
+
+    @model_validator(mode="after")
+    def _one_model(self) -> Cost:
+        given = [k for k in ("gpu_hour_usd", "prices", "tco") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise PydanticCustomError("order", "one cost model", {
+                "field": given[1] if len(given) > 1 else "gpu_hour_usd",
+                "expected": "exactly one of gpu_hour_usd, prices (with price), or tco"})
+        if self.prices is not None and self.price not in self.prices:
+            raise PydanticCustomError("order", "price not among prices", {
+                "field": "price", "expected": "one of " + ", ".join(self.prices)})
+        if self.price is not None and self.prices is None:
+            raise PydanticCustomError("order", "price without prices", {
+                "field": "prices", "expected": "a mapping of named $/GPU-hour prices"})
+        return self
+
+    @property
+    def rental_gpu_hour_usd(self) -> float | None:
+        """The rental price of one GPU-hour, or None when the GPUs are owned."""
+        if self.prices is not None:
+            return self.prices[self.price]
+        return self.gpu_hour_usd
+
+
+# ---- Monte Carlo: the sweep and its uncertain inputs (read by `tokenfactory sweep`) --------
+
+
+class Sweep(Strict):
+    """The points a sweep runs (a utilisation list or a grid over key paths), and how often.
+    `tokenfactory run` ignores this block; `sim.montecarlo` validates the key paths."""
+
+    utilization: Annotated[list[Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]],
+                           Field(min_length=1)] | None = None
+    grid: Annotated[dict[str, Annotated[list[Any], Field(min_length=1)]],
+                    Field(min_length=1)] | None = None
+    replications: PosInt = 10
+    sampling: Literal["lhs", "mc"] = "lhs"  # Latin hypercube or plain Monte Carlo
+    slo_confidence: Annotated[float, Field(gt=0, le=1)] = 0.95  # P(SLO met) for "feasible"
+
+    @model_validator(mode="after")
+    def _one_axis(self) -> Sweep:
+        if (self.utilization is None) == (self.grid is None):
+            raise PydanticCustomError("order", "one axis", {
+                "field": "utilization",
+                "expected": "exactly one of utilization: [fractions] "
+                            "or grid: {key.path: [values]}"})
+        return self
 
 
 class Scenario(Strict):
@@ -371,6 +448,9 @@ class Scenario(Strict):
     workload: Workload
     slo: Slo
     cost: Cost
+    step_time_scale: Pos = 1.0  # multiplies every step time: the step-time model's own error
+    sweep: Sweep | None = None
+    uncertainty: dict[str, UncertainSpec] | None = None  # key path → distribution
 
     @field_validator("model", mode="before")
     @classmethod
@@ -426,14 +506,15 @@ def _by_name(value: Any, known: Mapping[str, BaseModel]) -> Any:
 # ---- loading -------------------------------------------------------------------------------
 
 
-def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
-    """Validate a scenario from a YAML path or a mapping; raise `InputError` on any problem."""
+def load_scenario(source: str | Path | Mapping[str, Any], *,
+                  base_dir: Path | None = None) -> Scenario:
+    """Validate a scenario from a YAML path or a mapping; raise `InputError` on any problem.
+    Relative data paths in a mapping resolve against `base_dir` (default: the working dir)."""
     if isinstance(source, Mapping):
-        raw, base_dir = dict(source), Path.cwd()
+        raw, base_dir = dict(source), base_dir or Path.cwd()
     else:
         path = Path(source)
-        raw, base_dir = _read_yaml(path), path.parent
-        raw.setdefault("name", path.stem)
+        raw, base_dir = read_mapping(path), path.parent
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
@@ -450,6 +531,13 @@ def _resolve_paths(scenario: Scenario, base_dir: Path) -> Scenario:
             raise InputError("profile", profile, "a profile name or an existing profile file")
         return scenario.model_copy(update={"profile": str(path.resolve())})
     return scenario
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """The scenario file's raw mapping (its name defaults to the file's stem), unvalidated."""
+    raw = _read_yaml(path)
+    raw.setdefault("name", path.stem)
+    return raw
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -543,6 +631,8 @@ _EXPECTED = {
     "dict_type": "a mapping",
     "model_type": "a mapping",
     "model_attributes_type": "a mapping",
+    "list_type": "a list",
+    "too_short": "at least {min_length} item",
     "missing": "a value (this key is required)",
     "unknown_key": "no such key here; accepted keys: {accepted}",
     "unknown_name": "one of {accepted}",
@@ -571,7 +661,8 @@ def _describe(error: Any, raw: Mapping[str, Any]) -> InputError:
         tag = ctx.get("discriminator", "").strip("'")
         path = [*path, tag]
         value = _at(raw, path)
-        ctx["expected_tags"] = ", ".join(_TAGS.get(tag, ()))
+        tags = DISTRIBUTIONS if path[:1] == ["uncertainty"] else _TAGS.get(tag, ())
+        ctx["expected_tags"] = ", ".join(tags)
     template = _EXPECTED.get(kind)
     try:
         expected = template.format(**ctx) if template else error["msg"]

@@ -59,6 +59,9 @@ def format_summary(d: dict[str, Any]) -> str:
         f"cost         fleet {_usd(cost['fleet_usd_per_hour'])}/hour",
         f"             per 1M tokens: input {_usd(per_m['input'])}   output "
         f"{_usd(per_m['output'])}   blended {_usd(per_m['blended'])}",
+        f"             per 1M tokens within the SLO (goodput): {_usd(per_m['goodput'])}"
+        + ("" if cost["energy_j_per_token"] is None
+           else f"   energy {cost['energy_j_per_token']:.3f} J/token"),
         "",
         f"simulated in {d['sim']['wall_s']:.2f} s wall ({d['sim']['events']:,} events)",
     ]

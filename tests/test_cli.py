@@ -190,7 +190,7 @@ def test_run_without_requests_writes_null_not_nan(tmp_path: Path,
     assert d["requests"]["arrived"] == 0
     assert d["latency_s"]["ttft"] == {s: None for s in STATS}
     assert d["cost"]["usd_per_million_tokens"] == {"input": None, "output": None,
-                                                   "blended": None}
+                                                   "blended": None, "goodput": None}
     assert d["slo"]["attainment"] is None
     assert "nan" not in out.lower()
 

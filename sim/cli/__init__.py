@@ -19,6 +19,7 @@ from sim.errors import InputError
 # One line per command: the module sim.cli.<name>, in the order `--help` lists them.
 COMMANDS = (
     "run",
+    "sweep",
     "catalog",
     "trace",
     "calibrate",
@@ -33,6 +34,8 @@ examples:
       same with another seed, and write the machine-readable result
   tokenfactory run scenarios/rag-70b-h100-tp4.yaml --exact
       simulate every decode step one by one (slow; for checking the fast mode)
+  tokenfactory sweep scenarios/chat-8b-h100-sweep.yaml -o out/sweep
+      utilisation sweep with sampled inputs: runs.csv, summary.json, cost chart
   tokenfactory catalog
       list the GPUs and models scenarios can name
   tokenfactory trace fit AzureLLMInferenceTrace_conv.csv -o workload.yaml

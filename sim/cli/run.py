@@ -7,6 +7,9 @@ from pathlib import Path
 
 import sim
 from sim.cli.common import check_output_path, non_negative_int, progress_bar, write_json
+from sim.errors import InputError
+from sim.montecarlo import replay
+from sim.montecarlo.execute import metrics_row
 from sim.summary import format_summary
 
 
@@ -27,18 +30,34 @@ def add_parser(sub) -> argparse.ArgumentParser:
     run.add_argument("--exact", action="store_true",
                      help="simulate decode steps one at a time instead of skipping over runs of "
                      "them; same results, slower")
+    run.add_argument("--replay", metavar="DIR/runs.csv:ROW",
+                     help="re-run one run of a sweep alone (its row's grid values, sampled inputs "
+                     "and seed) and check its metrics match the row")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return run
 
 
 def execute(args: argparse.Namespace) -> int:
     check_output_path("--json", args.json)
-    scenario = sim.load_scenario(args.scenario)
+    seed, row = args.seed, None
+    if args.replay is None:
+        scenario = sim.load_scenario(args.scenario)
+    elif args.seed is not None:
+        raise InputError("--seed", args.seed, "no --seed with --replay (the row has its seed)")
+    else:
+        scenario, seed, row = replay.load(args.scenario, args.replay)
     with progress_bar("simulating", "req", args.quiet) as progress:
-        result = sim.run(scenario, seed=args.seed, exact=args.exact, progress=progress)
+        result = sim.run(scenario, seed=seed, exact=args.exact, progress=progress)
     data = result.to_dict()
     if args.json is not None:
         write_json(args.json, data)
     if not args.quiet:
         print(format_summary(data))
-    return 0
+    if row is None:
+        return 0
+    differ = replay.mismatches(row, metrics_row(data))
+    if not args.quiet:
+        print(f"\nreplay of {args.replay}: " + (
+            f"differs from the row in {', '.join(differ)}" if differ
+            else "every metric identical to the row"))
+    return 1 if differ else 0
