@@ -10,7 +10,7 @@ from sim.cli.common import check_output_path, write_bytes, write_text
 from sim.errors import InputError
 from sim.report import html, markdown
 from sim.report.document import compose
-from sim.report.load import from_run_data, load
+from sim.report.load import Results, from_run_data, load
 
 FORMATS = ("html", "md")
 
@@ -44,9 +44,10 @@ def report_format(path: Path, given: str | None = None) -> str:
 
 def execute(args: argparse.Namespace) -> int:
     fmt = args.format or (report_format(args.output) if args.output else "html")
+    results = load(args.results)  # the input is judged first: its error is the useful one
     output = args.output or _default_output(args.results, fmt)
     check_output_path("-o", output)
-    written = write_report(args.results, output, fmt)
+    written = _write(results, output, fmt)
     if not args.quiet:
         print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
@@ -61,7 +62,11 @@ def _default_output(results: Path, fmt: str) -> Path:
 def write_report(source: Path | dict[str, Any], output: Path, fmt: str) -> list[Path]:
     """Read `source` (a results path, or a run's result already in memory), write the report;
     the paths written (the Markdown twin's folder of figures and data second)."""
-    results = from_run_data(source) if isinstance(source, dict) else load(source)
+    return _write(from_run_data(source) if isinstance(source, dict) else load(source),
+                  output, fmt)
+
+
+def _write(results: Results, output: Path, fmt: str) -> list[Path]:
     document = compose(results)
     if fmt == "html":
         write_text(output, html.render(document))

@@ -16,7 +16,7 @@ from sim.report.analysis import Swing, recommended_option
 
 BLUE, ORANGE, GREEN, RED, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#7f7f7f"
 OPTION_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
-OPTION_HATCHES = ("", "//", "..", "xx", "\\\\", "oo")
+DOLLARS = FuncFormatter(lambda v, _: f"${v:,.0f}")
 
 
 def _figure(width: float = 11, height: float = 6, **grid: Any) -> tuple[Figure, Any]:
@@ -198,8 +198,9 @@ def fleet_plan_chart(plan: dict[str, Any]) -> Figure:
     fig, (top, bottom) = _figure(11, 7.5, nrows=2, ncols=1, sharex=True)
     top.bar(x, [o["gpus"] for o in chosen], color=BLUE, width=0.6, label="GPUs (recommended)")
     for i, option in enumerate(chosen):
-        top.text(i, option["gpus"], f"{option['gpus']} × {option['option']}\n"
-                 f"({option['replicas']} replicas)", ha="center", va="bottom", fontsize=10)
+        top.text(i, option["gpus"] / 2, f"{option['gpus']} × {option['option']}\n"
+                 f"({option['replicas']} replicas)", ha="center", va="center", fontsize=11,
+                 color="white", fontweight="bold")
     top.set_ylim(0, max(o["gpus"] for o in chosen) * 1.35)
     top.set_ylabel("GPUs", fontsize=13)
     top.set_title("Fleet per period: recommended option", fontsize=15)
@@ -219,6 +220,7 @@ def fleet_plan_chart(plan: dict[str, Any]) -> Figure:
                     ha="center", va="bottom", fontsize=11)
     bottom.set_ylim(0, max(o["usd_per_month"] for o in chosen) * 1.2)
     bottom.set_ylabel("USD per month", fontsize=13)
+    bottom.yaxis.set_major_formatter(DOLLARS)
     bottom.set_xticks(x, names, fontsize=12)
     bottom.set_xlabel("period", fontsize=13)
     _style(bottom)
@@ -243,7 +245,7 @@ def option_chart(plan: dict[str, Any], confidence: float | None) -> Figure:
             ax.bar(xpos, option["usd_per_month"], width=width * 0.9,
                    color="white" if short else OPTION_COLOURS[k % len(OPTION_COLOURS)],
                    edgecolor=OPTION_COLOURS[k % len(OPTION_COLOURS)], linewidth=2,
-                   hatch=OPTION_HATCHES[k % len(OPTION_HATCHES)] if not short else "xx",
+                   hatch="xx" if short else None,
                    label=name if i == 0 else None)
             ax.text(xpos, option["usd_per_month"], f"{option['slo_met_probability']:.0%}",
                     ha="center", va="bottom", fontsize=10)
@@ -252,7 +254,9 @@ def option_chart(plan: dict[str, Any], confidence: float | None) -> Figure:
     ax.set_xticks(x, [str(p["period"]) for p in periods], fontsize=12)
     ax.set_xlabel("period (label over each bar: P(SLO met))", fontsize=13)
     ax.set_ylabel("USD per month", fontsize=13)
-    note = "" if confidence is None else f"; white = P(SLO met) below {confidence:.0%}"
+    ax.yaxis.set_major_formatter(DOLLARS)
+    note = "" if confidence is None else \
+        f"; white, cross-hatched = P(SLO met) below {confidence:.0%}"
     ax.set_title(f"Options compared{note}", fontsize=15)
     _style(ax)
     ax.legend(fontsize=11, loc="upper left", title="option")
