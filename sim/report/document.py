@@ -139,11 +139,11 @@ def _sweep(results: Results) -> tuple[Section, Section, Section]:
     head = Section(SECTIONS[0], summary.sweep_summary(s, config, point, feasible, swings))
     head.blocks.append(Table("sweep_points.csv", "Every swept point (medians over replications)",
                              ["point", *s["sweep"]["keys"], "P50 $/1M", "P5 $/1M", "P95 $/1M",
-                              "TTFT p99 (s)", "TPOT p99 (s)", "P(SLO met)", "feasible"],
+                              "TTFT p99 (ms)", "TPOT p99 (ms)", "P(SLO met)", "feasible"],
                              [[p["point"], *(p[k] for k in s["sweep"]["keys"]),
                                *(p["usd_per_million_tokens"]["blended"][q]
                                  for q in ("p50", "p5", "p95")),
-                               p["ttft_p99_s"]["p50"], p["tpot_p99_s"]["p50"],
+                               _ms(p["ttft_p99_s"]["p50"]), _ms(p["tpot_p99_s"]["p50"]),
                                p["slo_met_probability"], p["slo_feasible"]]
                               for p in s["points"]]))
 
@@ -204,6 +204,10 @@ def _sweep(results: Results) -> tuple[Section, Section, Section]:
         Code("Scenario as run (from sweep.json; each run also sets its runs.csv columns)",
              "yaml", _yaml(config))])
     return head, charts, assumptions
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1e3, 1)
 
 
 def _waterfall_table(steps: list[tuple[str, float]]) -> Table:
