@@ -53,11 +53,15 @@ def latency_vs_load(summary: dict[str, Any], slo: dict[str, Any]) -> Figure:
     fig, axes = _figure(12, 5.5, nrows=1, ncols=2)
     for ax, metric, target, name in ((axes[0], "ttft_p99_s", slo.get("ttft_s"), "TTFT"),
                                      (axes[1], "tpot_p99_s", slo.get("tpot_s"), "TPOT")):
-        ax.fill_between(x, _values(points, metric, "p5") * 1e3,
-                        _values(points, metric, "p95") * 1e3, color=BLUE, alpha=0.2,
-                        linewidth=0, label="P5–P95 over replications")
+        low, high = _values(points, metric, "p5") * 1e3, _values(points, metric, "p95") * 1e3
+        if labels is None:
+            ax.fill_between(x, low, high, color=BLUE, alpha=0.2, linewidth=0,
+                            label="P5–P95 over replications")
+        else:  # separate configurations: bars, no line pretending to join them
+            ax.vlines(x, low, high, color=BLUE, alpha=0.4, linewidth=6,
+                      label="P5–P95 over replications")
         ax.plot(x, _values(points, metric, "p50") * 1e3, color=BLUE, marker="o", linewidth=2,
-                label="median")
+                linestyle="-" if labels is None else "none", label="median")
         if target is not None:
             ax.axhline(target * 1e3, color=RED, linestyle="--", linewidth=2,
                        label=f"SLO {target * 1e3:g} ms")
@@ -67,7 +71,8 @@ def latency_vs_load(summary: dict[str, Any], slo: dict[str, Any]) -> Figure:
         ax.set_ylabel(f"{name} p99 (ms, log scale)", fontsize=13)
         ax.set_xlabel(x_label if labels is None else "grid point", fontsize=12)
         if labels is not None:
-            ax.set_xticks(x, labels, fontsize=10, rotation=30, ha="right")
+            ax.set_xticks(x, [label.replace("\n", ", ") for label in labels], fontsize=10,
+                          rotation=35, ha="right", rotation_mode="anchor")
         _style(ax)
         ax.legend(fontsize=11, loc="upper left")
     return fig

@@ -3,6 +3,7 @@ saying what to buy, what a token costs, how likely the SLO is to hold and what c
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from sim.report.analysis import Swing, recommended_option
@@ -28,8 +29,9 @@ def slo_words(slo: dict[str, Any]) -> str:
 def fleet_words(config: dict[str, Any]) -> str:
     d = config.get("deployment", {})
     gpu, model = _name(config.get("gpu")), _name(config.get("model"))
-    tp = d.get("tensor_parallel", 1)
-    return f"{d.get('replicas', '?')} replicas of {model} on {gpu} (tensor parallel {tp})"
+    tp, replicas = d.get("tensor_parallel", 1), d.get("replicas", "?")
+    plural = "" if replicas == 1 else "s"
+    return f"{replicas} replica{plural} of {model} on {gpu} (tensor parallel {tp})"
 
 
 def _name(entry: Any) -> str:
@@ -44,8 +46,24 @@ def point_words(summary: dict[str, Any], point: dict[str, Any]) -> str:
     return ", ".join(f"{k} = {point[k]}" for k in summary["sweep"]["keys"])
 
 
+def with_point(config: dict[str, Any], point: dict[str, Any],
+               keys: list[str]) -> dict[str, Any]:
+    """The scenario mapping with a grid point's key paths set, so the fleet it describes is
+    the one that point ran (a grid may sweep deployment.replicas or gpu)."""
+    result = copy.deepcopy(config)
+    for key in keys:
+        *parents, leaf = key.split(".")
+        node = result
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = point[key]
+    return result
+
+
 def sweep_summary(summary: dict[str, Any], config: dict[str, Any], point: dict[str, Any],
                   feasible: bool, swings: list[Swing]) -> list[str]:
+    if summary["sweep"]["axis"] == "grid":
+        config = with_point(config, point, summary["sweep"]["keys"])
     blended = point["usd_per_million_tokens"]["blended"]
     confidence = summary["slo_confidence"]
     n = len(summary["points"])
