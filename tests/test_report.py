@@ -109,7 +109,7 @@ def test_sweep_report_html_has_every_section_and_figure(swept: Path) -> None:
                    "Where the cost of the median run"):
         assert figure in text
     assert "Recommendation:" in text or "No swept point meets the SLO" in text
-    assert "P95" in text and "Main risk" in text or "moves the P50 cost" in text
+    assert "P95" in text and ("Main risk" in text or "moves the P50 cost" in text)
     assert "runs.csv" in text and "summary.json" in text and "sweep.json" in text
     assert "<details" in text and "data:text/csv;base64," in text
     assert "@media print" in text and "break-before: page" in text

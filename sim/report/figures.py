@@ -179,7 +179,8 @@ def waterfall_chart(steps: list[tuple[str, float]], title: str) -> Figure:
     for i, (label, usd) in enumerate(steps):
         colour = GREY if "idle" in label else BLUE
         ax.bar(i, usd, bottom=total, color=colour, width=0.6)
-        ax.text(i, total + usd, f"${usd:.3g}", ha="center", va="bottom", fontsize=11)
+        text = f"${usd:.3g}" if usd >= 1e-3 else f"${usd:.4f}"  # never a bare "$0"
+        ax.text(i, total + usd, text, ha="center", va="bottom", fontsize=11)
         total += usd
     ax.bar(len(steps), total, color=GREEN, width=0.6)
     ax.text(len(steps), total, f"${total:.4g}", ha="center", va="bottom", fontsize=12,
