@@ -24,6 +24,7 @@ COMMANDS = (
     "trace",
     "calibrate",
     "validate",
+    "report",
 )
 
 EXAMPLES = """\
@@ -42,6 +43,8 @@ examples:
       fit arrivals and lengths to a request trace; `tokenfactory trace --help` for more
   tokenfactory validate MEASUREMENTS.yaml --csv validation.csv --plot validation.png
       simulate published benchmark rows and report the error per row (see validate --help)
+  tokenfactory report out/sweep
+      capacity-review report of a sweep, run or plan folder: one self-contained HTML file
 
 A scenario is a YAML file; see scenarios/ and the README for every key.
 """

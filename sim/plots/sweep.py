@@ -21,7 +21,7 @@ def chart_name(summary: dict[str, Any]) -> str:
         else "cost_by_grid_point.png"
 
 
-def _x_axis(summary: dict[str, Any]) -> tuple[np.ndarray, list[str] | None, str]:
+def x_axis(summary: dict[str, Any]) -> tuple[np.ndarray, list[str] | None, str]:
     """x positions, tick labels (None: a numeric axis) and the axis label."""
     points, keys = summary["points"], summary["sweep"]["keys"]
     if summary["sweep"]["axis"] == "utilization":
@@ -43,7 +43,7 @@ def _band(points: list[dict[str, Any]], kind: str, stat: str) -> np.ndarray:
 
 def cost_figure(summary: dict[str, Any]) -> Figure:
     points = summary["points"]
-    x, tick_labels, x_label = _x_axis(summary)
+    x, tick_labels, x_label = x_axis(summary)
     fig = Figure(figsize=(11, 6.5), dpi=150, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
