@@ -3,6 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+
+# The layout of the result files (run JSON, sweep summary.json and sweep.json). Reports
+# refuse files with another number: raise it when a key they read is renamed or removed.
+FORMAT_VERSION = 1
+
+
+def software_version() -> str:
+    try:
+        return version("tokenfactory")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def stamp() -> dict[str, object]:
+    """What every result file carries so a reader can tell which code wrote it."""
+    return {"format_version": FORMAT_VERSION, "tokenfactory": software_version()}
+
+
+def created_utc() -> str:
+    """When a file was written; added by the commands, so results themselves stay
+    identical for identical inputs."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

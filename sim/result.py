@@ -11,7 +11,7 @@ import numpy as np
 from sim import cost as cost_model
 from sim import metrics
 from sim.engine import EngineResult
-from sim.provenance import Provenance
+from sim.provenance import Provenance, stamp
 from sim.scenario import Scenario
 from sim.workload import Workload
 
@@ -171,5 +171,9 @@ def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResul
             "window_s": [window_start, window_end],
             "mode": "exact" if exact else "event-skipping",
         },
+        # Which code wrote this and the scenario as validated (defaults filled in), so a
+        # report can show what was run without the YAML file.
+        "provenance": {**stamp(), "scenario": scenario.model_dump(mode="json",
+                                                                 exclude_none=True)},
     }
     return Result(scenario, seed, workload, engine, lat, measured, data)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,8 @@ import pytest
 import yaml
 from builders import scenario
 
-from sim.cli import main
+import sim
+from sim.cli import build_parser, main
 from sim.montecarlo.stats import median_ci_ranks
 
 UNCERTAINTY = {
@@ -231,3 +234,42 @@ def test_cli_prints_the_capacity_a_table_and_the_convergence_warning(
                                          (100, (40, 61))])
 def test_median_interval_ranks_match_the_binomial_tables(n: int, ranks) -> None:
     assert median_ci_ranks(n) == ranks
+
+
+def test_readme_sweep_commands_parse_and_name_bundled_scenarios() -> None:
+    """The README's sweep commands are too slow to run here (```text blocks); check that each
+    parses with today's flags and names a scenario that exists and validates."""
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```text[ \t]*\n(.*?)^```", text, flags=re.M | re.S)
+    commands = [line[2:].split("#")[0].strip() for block in blocks
+                for line in block.splitlines() if line.startswith("$ tokenfactory ")]
+    assert sum(c.startswith("tokenfactory sweep ") for c in commands) >= 3
+    assert any("--replay" in c for c in commands)
+    parser = build_parser()
+    for command in commands:
+        args = parser.parse_args(shlex.split(command)[1:])
+        assert sim.load_scenario(repo / args.scenario).sweep is not None
+
+
+def test_step_time_error_defaults_to_the_profiles_fit_error_when_known() -> None:
+    from sim.montecarlo import plan
+
+    sweep = {"grid": {"deployment.replicas": [1]}, "replications": 4}
+    plain = scenario(duration_s=10.0, warmup_s=1.0, profile="roofline", sweep=sweep)
+    unknown = plan.build(plain, Path.cwd())  # plain roofline: no fit error, nothing sampled
+    assert "step_time_scale" not in unknown.uncertainty
+    assert any("no measured fit error" in note for note in unknown.notes)
+
+    data = scenario(duration_s=10.0, warmup_s=1.0, model="llama-3.1-70b",
+                    deployment={"tensor_parallel": 4}, sweep=sweep)
+    error_pct = sim.run(data).to_dict()["profile"]["fit_error_pct"]  # a measured profile's
+    known = plan.build(data, Path.cwd())
+    assert known.uncertainty["step_time_scale"] == {"dist": "lognormal", "mean": 1.0,
+                                                    "sigma": error_pct / 100}
+    scales = [run.scenario.step_time_scale for run in known.runs]
+    assert len(set(scales)) == 4 and all(0.5 < s < 1.5 for s in scales)
+    # Given explicitly, the user's distribution wins.
+    data["uncertainty"] = {"step_time_scale": {"dist": "choice", "values": [1.0]}}
+    explicit = plan.build(data, Path.cwd())
+    assert {run.scenario.step_time_scale for run in explicit.runs} == {1.0}

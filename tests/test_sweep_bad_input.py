@@ -14,6 +14,7 @@ import yaml
 from builders import scenario
 
 from sim.cli import main
+from sim.montecarlo import capacity
 
 SWEEP = {"utilization": [0.5], "replications": 2}
 GRID = {"grid": {"deployment.replicas": [1, 2]}, "replications": 2}
@@ -188,3 +189,18 @@ def test_bad_sweep_input_through_a_real_process(tmp_path: Path) -> None:
 
 def test_case_ids_are_unique() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+def test_a_fleet_that_never_saturates_is_reported_not_probed_forever(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Steps that take no time: no arrival rate saturates the fleet. A lower probe limit than
+    # the real one keeps the test quick; the logic is the same.
+    monkeypatch.setattr(capacity, "MAX_PROBE_REQUESTS", 50_000)
+    data = _sweep(profile={"kind": "linear", "base_s": 0.0})
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert main(["sweep", str(path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "sweep.utilization" in err and "finite saturation throughput" in err
+    assert not (tmp_path / "out").exists()

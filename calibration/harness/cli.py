@@ -16,7 +16,7 @@ from calibration.harness import csvio, grid
 from calibration.harness.estimate import STARTUP_S, estimate
 from calibration.harness.shapes import LayerShape, shard, tiny_model
 from sim import catalog
-from sim.cli.common import Parser
+from sim.cli.common import Parser, non_negative_int, positive_int
 from sim.errors import InputError
 
 PROG = "python -m calibration.harness"
@@ -39,26 +39,6 @@ examples:
   python -m calibration.harness --all --estimate h100-sxm
       how long that would take on an H100, without running anything
 """
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ 1")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ 0")
-    return value
 
 
 def positive_float(text: str) -> float:

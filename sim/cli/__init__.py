@@ -13,7 +13,7 @@ import os
 import sys
 
 import sim
-from sim.cli.common import Parser
+from sim.cli.common import Parser, one_line_warnings
 from sim.errors import InputError
 
 # One line per command: the module sim.cli.<name>, in the order `--help` lists them.
@@ -21,10 +21,12 @@ COMMANDS = (
     "run",
     "sweep",
     "catalog",
+    "trace",
     "calibrate",
     "validate",
     "plan",
     "stress",
+    "report",
 )
 
 EXAMPLES = """\
@@ -43,8 +45,12 @@ examples:
       the fleet under demand × 1.25/1.5/2 and a replica down: attainment, extra GPUs
   tokenfactory catalog
       list the GPUs and models scenarios can name
+  tokenfactory trace fit AzureLLMInferenceTrace_conv.csv -o workload.yaml
+      fit arrivals and lengths to a request trace; `tokenfactory trace --help` for more
   tokenfactory validate MEASUREMENTS.yaml --csv validation.csv --plot validation.png
       simulate published benchmark rows and report the error per row (see validate --help)
+  tokenfactory report out/sweep
+      capacity-review report of a sweep, run or plan folder: one self-contained HTML file
 
 A scenario is a YAML file; see scenarios/ and the README for every key.
 """
@@ -75,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra_argv = extra
     try:
-        return args.execute(args)
+        with one_line_warnings(getattr(args, "quiet", False)):
+            return args.execute(args)
     except InputError as exc:
         sys.stderr.write(f"tokenfactory: error: {exc}\n")
         return 2

@@ -8,7 +8,8 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,14 +25,23 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ 0")
-    return value
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer ≥ `minimum`, else an error naming the value."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ {minimum}")
+        return value
+
+    return parse
+
+
+non_negative_int = int_at_least(0)
+positive_int = int_at_least(1)
 
 
 def check_output_path(flag: str, path: Path | None) -> None:
@@ -59,6 +69,22 @@ def write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def one_line_warnings(quiet: bool) -> Iterator[None]:
+    """Show each warning raised below the CLI (through `warnings`) as one line on stderr,
+    or none with --quiet."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        sys.stderr.write(f"tokenfactory: warning: {text}\n")
+
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        warnings.showwarning = show
+        yield
 
 
 def finite(value: Any) -> Any:

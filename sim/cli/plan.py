@@ -9,15 +9,14 @@ import io
 from pathlib import Path
 from typing import Any
 
-from sim.cli.common import non_negative_int, write_json, write_text
-from sim.cli.sweep import positive_int
+from sim.cli.common import non_negative_int, positive_int, write_bytes, write_json, write_text
 from sim.errors import InputError
 from sim.montecarlo.execute import open_executor
 from sim.planning.planner import plan
 from sim.planning.report import CSV_COLUMNS, csv_rows, format_table
 from sim.planning.runs import InlineExecutor
+from sim.plots import png_bytes
 from sim.plots.plan import cost_figure, fleet_figure
-from sim.plots.sweep import save_png
 from sim.scenario import read_mapping
 
 FILES = ("plan.json", "plan.csv", "fleet_plan.png", "cost_per_token_by_option.png")
@@ -57,8 +56,8 @@ def execute(args: argparse.Namespace) -> int:
     out.mkdir(exist_ok=True)
     write_json(out / "plan.json", document)
     write_text(out / "plan.csv", to_csv(csv_rows(document)))
-    save_png(fleet_figure(document), out / "fleet_plan.png")
-    save_png(cost_figure(document), out / "cost_per_token_by_option.png")
+    write_bytes(out / "fleet_plan.png", png_bytes(fleet_figure(document)))
+    write_bytes(out / "cost_per_token_by_option.png", png_bytes(cost_figure(document)))
     if not args.quiet:
         print(describe(document))
         print(f"wrote {', '.join(str(out / name) for name in FILES)}")

@@ -6,10 +6,18 @@ import argparse
 from pathlib import Path
 
 import sim
-from sim.cli.common import check_output_path, non_negative_int, progress_bar, write_json
+from sim.cli.common import (
+    check_output_path,
+    finite,
+    non_negative_int,
+    progress_bar,
+    write_json,
+)
+from sim.cli.report import report_format, write_report
 from sim.errors import InputError
 from sim.montecarlo import replay
 from sim.montecarlo.execute import metrics_row
+from sim.provenance import created_utc
 from sim.summary import format_summary
 
 
@@ -33,12 +41,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
     run.add_argument("--replay", metavar="DIR/runs.csv:ROW",
                      help="re-run one run of a sweep alone (its row's grid values, sampled inputs "
                      "and seed) and check its metrics match the row")
+    run.add_argument("--report", type=Path, metavar="FILE",
+                     help="also write the capacity-review report of this run to FILE "
+                     "(.html, or .md for Markdown with its figures beside it)")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return run
 
 
 def execute(args: argparse.Namespace) -> int:
     check_output_path("--json", args.json)
+    check_output_path("--report", args.report)
     seed, row = args.seed, None
     if args.replay is None:
         scenario = sim.load_scenario(args.scenario)
@@ -49,8 +61,11 @@ def execute(args: argparse.Namespace) -> int:
     with progress_bar("simulating", "req", args.quiet) as progress:
         result = sim.run(scenario, seed=seed, exact=args.exact, progress=progress)
     data = result.to_dict()
+    data["provenance"]["created_utc"] = created_utc()
     if args.json is not None:
         write_json(args.json, data)
+    if args.report is not None:  # from the same numbers --json holds, made JSON-safe
+        write_report(finite(data), args.report, report_format(args.report))
     if not args.quiet:
         print(format_summary(data))
     if row is None:

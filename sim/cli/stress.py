@@ -7,14 +7,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sim.cli.common import non_negative_int, write_json, write_text
+from sim.cli.common import non_negative_int, positive_int, write_bytes, write_json, write_text
 from sim.cli.plan import check_new_dir, to_csv
-from sim.cli.sweep import positive_int
 from sim.montecarlo.execute import open_executor
 from sim.planning.runs import InlineExecutor
 from sim.planning.stress import stress
+from sim.plots import png_bytes
 from sim.plots.stress import attainment_figure
-from sim.plots.sweep import save_png
 from sim.scenario import read_mapping
 
 FILES = ("stress.json", "stress.csv", "stress_attainment.png")
@@ -56,7 +55,7 @@ def execute(args: argparse.Namespace) -> int:
     out.mkdir(exist_ok=True)
     write_json(out / "stress.json", document)
     write_text(out / "stress.csv", to_csv(csv_rows(document), CSV_COLUMNS))
-    save_png(attainment_figure(document), out / "stress_attainment.png")
+    write_bytes(out / "stress_attainment.png", png_bytes(attainment_figure(document)))
     if not args.quiet:
         print(describe(document))
         print(f"wrote {', '.join(str(out / name) for name in FILES)}")

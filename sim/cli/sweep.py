@@ -8,13 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sim.cli.common import non_negative_int, progress_bar, write_json
+from sim.cli.common import non_negative_int, progress_bar, write_bytes, write_json
+from sim.cli.report import write_report
 from sim.errors import InputError
 from sim.montecarlo import files, stats
 from sim.montecarlo.execute import execute as execute_runs
 from sim.montecarlo.execute import open_executor
 from sim.montecarlo.plan import Plan, build
-from sim.plots.sweep import chart_name, cost_figure, save_png
+from sim.plots import png_bytes
+from sim.plots.sweep import chart_name, cost_figure
+from sim.profile_select import resolve as resolve_step_model
+from sim.provenance import created_utc, stamp
 from sim.scenario import read_mapping
 
 INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
@@ -58,6 +62,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     sweep.add_argument("--resume", type=Path, metavar="DIR",
                        help="continue an interrupted sweep in DIR: only runs missing from "
                        "DIR/runs.csv are run")
+    sweep.add_argument("--report", action="store_true",
+                       help="also write DIR/report.html, the capacity-review report "
+                       "(the same as tokenfactory report DIR afterwards)")
     sweep.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return sweep
 
@@ -91,7 +98,7 @@ def execute(args: argparse.Namespace) -> int:
         header = files.columns(plan)
         out.mkdir(exist_ok=True)
         if not resume:
-            write_json(out / files.MANIFEST_JSON, files.manifest(plan))
+            write_json(out / files.MANIFEST_JSON, _manifest(plan, raw))
         runs_file = files.RunsFile(out / files.RUNS_CSV, header, resume=resume)
         todo = [spec for spec in plan.runs if spec.index not in runs_file.rows]
         total, done = len(plan.runs), len(plan.runs) - len(todo)
@@ -116,12 +123,24 @@ def execute(args: argparse.Namespace) -> int:
     summary = stats.summarise(plan, files.parsed(header, rows))
     write_json(out / files.SUMMARY_JSON, summary)
     chart = out / chart_name(summary)
-    save_png(cost_figure(summary), chart)
+    write_bytes(chart, png_bytes(cost_figure(summary)))
     say(format_table(plan, summary))
     for warning in summary["warnings"]:
         say(f"warning: {warning}")
     say(f"wrote {out / files.RUNS_CSV}, {out / files.SUMMARY_JSON} and {chart}")
+    if args.report:
+        say(f"wrote {write_report(out, out / 'report.html', 'html')[0]}")
     return 0
+
+
+def _manifest(plan: Plan, raw: dict[str, Any]) -> dict[str, Any]:
+    """sweep.json: the plan's manifest plus what a report shows as the sweep's provenance:
+    the scenario as written, the step-time profile of its first run, version and date."""
+    profile = resolve_step_model(plan.runs[0].scenario).provenance
+    return {**files.manifest(plan), **stamp(), "created_utc": created_utc(),
+            "scenario_config": raw,
+            "profile": {"name": profile.name, "source": profile.source,
+                        "fit_error_pct": profile.fit_error_pct}}
 
 
 def _resume_dir(args: argparse.Namespace) -> Path:

@@ -80,7 +80,8 @@ def execute(args: argparse.Namespace) -> int:
     if args.csv is not None:
         write_text(args.csv, to_csv(everything))
     if args.plot is not None:
-        from sim.plots.validation import png_bytes, validation_figure
+        from sim.plots import png_bytes
+        from sim.plots.validation import validation_figure
 
         write_bytes(args.plot, png_bytes(validation_figure(everything)))
     if not args.quiet:

@@ -16,12 +16,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sim.errors import InputError
 from sim.montecarlo.overrides import validated
 from sim.runner import run
 
 RATE_KEY = "workload.arrival.rate_per_s"
 BEHIND_FRACTION = 0.8  # delivering less than this share of the offered rate: saturated
 GROWTH = 4.0
+MAX_PROBE_REQUESTS = 5_000_000  # a fleet that keeps up with this many is not going to saturate
 
 
 @dataclass(frozen=True)
@@ -56,3 +58,7 @@ def measure(raw: Mapping[str, Any], base_dir: Path, seed: int) -> Capacity:
                             thr["output_tokens_per_s"], rate,
                             scenario.duration_s - scenario.warmup_s, seed)
         rate *= GROWTH
+        if rate * scenario.duration_s > MAX_PROBE_REQUESTS:
+            raise InputError("sweep.utilization", raw["sweep"]["utilization"],
+                             f"a fleet with a finite saturation throughput (it kept up with "
+                             f"{rate / GROWTH:.4g} req/s; does its profile give steps a time?)")

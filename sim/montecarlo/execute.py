@@ -36,12 +36,19 @@ METRICS: dict[str, tuple[str, ...]] = {
     "tpot_p50_s": ("latency_s", "tpot", "p50"),
     "tpot_p99_s": ("latency_s", "tpot", "p99"),
     "busy_fraction": ("utilization", "busy_fraction"),
+    "gpu_hour_usd": ("cost", "gpu_hour_usd"),
     "slo_attainment": ("slo", "attainment"),
     "slo_met": ("slo", "met"),
     "requests_completed": ("requests", "completed"),
     "requests_unfinished": ("requests", "unfinished"),
     "preempted": ("requests", "preempted"),
 }
+
+# What a GPU-hour was made of (cost.gpu_hour_usd_by_item), one column per item: rental for
+# rented GPUs, the TCO items for owned ones, empty where an item does not apply. Reports
+# draw the cost waterfall of a sweep's median run from these.
+COST_ITEMS = ("rental", "capex", "maintenance", "hosting", "power")
+ITEM_COLUMNS = tuple(f"gpu_hour_usd_{item}" for item in COST_ITEMS)
 
 
 def metrics_row(result: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +59,8 @@ def metrics_row(result: dict[str, Any]) -> dict[str, Any]:
         for part in path:
             value = value[part]
         row[column] = value
+    by_item = result["cost"]["gpu_hour_usd_by_item"]
+    row.update({f"gpu_hour_usd_{item}": by_item.get(item) for item in COST_ITEMS})
     return row
 
 
@@ -73,7 +82,9 @@ def execute(runs: Iterable[RunSpec], executor: Executor) -> Iterator[tuple[RunSp
 
 @contextmanager
 def open_executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[Executor]:
-    """Local worker processes (default: one per CPU), or a Dask scheduler's executor."""
+    """Local worker processes (default: one per CPU), or a Dask scheduler's executor.
+    Workers are spawned, so a script that uses this needs the `if __name__ == "__main__":`
+    guard (the CLI and notebooks need nothing)."""
     if scheduler is None:
         # 'spawn' starts clean interpreters: safe whatever threads the caller has running.
         context = multiprocessing.get_context("spawn")

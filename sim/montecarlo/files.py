@@ -24,7 +24,7 @@ from typing import Any
 
 from sim.errors import InputError
 from sim.montecarlo.capacity import Capacity
-from sim.montecarlo.execute import METRICS
+from sim.montecarlo.execute import ITEM_COLUMNS, METRICS
 from sim.montecarlo.plan import Plan, RunSpec
 
 RUNS_CSV = "runs.csv"
@@ -34,7 +34,8 @@ SUMMARY_JSON = "summary.json"
 
 def columns(plan: Plan) -> list[str]:
     point_keys = [*plan.label_keys, *(k for k in plan.overrides[0] if k not in plan.labels[0])]
-    return ["run", "point", "replication", "seed", *point_keys, *plan.sampled_keys, *METRICS]
+    return ["run", "point", "replication", "seed", *point_keys, *plan.sampled_keys, *METRICS,
+            *ITEM_COLUMNS]
 
 
 def manifest(plan: Plan) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sim.errors import InputError
 from sim.montecarlo import files
-from sim.montecarlo.execute import METRICS
+from sim.montecarlo.execute import ITEM_COLUMNS, METRICS
 from sim.montecarlo.plan import scenario_for
 from sim.scenario import Scenario, read_mapping
 
@@ -41,4 +41,4 @@ def load(scenario_path: Path, target: str) -> tuple[Scenario, int, dict[str, str
 
 def mismatches(row: Mapping[str, str], metrics: Mapping[str, Any]) -> list[str]:
     """The metric columns whose recorded cell differs from this run's value."""
-    return [name for name in METRICS if row[name] != files.cell(metrics[name])]
+    return [name for name in (*METRICS, *ITEM_COLUMNS) if row[name] != files.cell(metrics[name])]

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-import sim
 from sim.montecarlo.plan import Plan
+from sim.provenance import stamp
 
 PERCENTILES = (5, 25, 50, 75, 95)
 CONFIDENCE = 0.95
@@ -119,7 +119,7 @@ def summarise(plan: Plan, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "notes": plan.notes,
         "warnings": _warnings(plan, points),
         "points": points,
-        "tokenfactory": sim.__version__,
+        **stamp(),
     }
 
 

@@ -9,8 +9,6 @@ and tests, and the caller decides where the PNG goes.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -47,12 +45,6 @@ def validation_figure(comparisons: list[Comparison]) -> Figure:
                    ncols=len(handles), frameon=False)
     fig.suptitle(f"tokenfactory validate: simulated vs measured ({len(points)} comparisons)")
     return fig
-
-
-def png_bytes(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.canvas.print_png(buffer)
-    return buffer.getvalue()
 
 
 def _panel(ax, panel: list[Comparison], colours: dict[str, tuple], is_latency: bool) -> None:

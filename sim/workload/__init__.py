@@ -9,6 +9,8 @@ import numpy as np
 from sim.scenario import Workload as WorkloadSpec
 from sim.workload.arrivals import arrival_times
 from sim.workload.lengths import mean_tokens, sample_lengths
+from sim.workload.rate import is_time_varying, nhpp_arrival_times
+from sim.workload.replay import replay
 
 __all__ = ["Workload", "generate", "mean_tokens"]
 
@@ -29,8 +31,15 @@ class Workload:
 
 def generate(spec: WorkloadSpec, duration_s: float, seeds: dict[str, np.random.SeedSequence]
              ) -> Workload:
-    """Draw arrivals and lengths, each from its own seed stream so one does not shift another."""
-    arrival_s = arrival_times(spec.arrival, duration_s, np.random.default_rng(seeds["arrivals"]))
+    """Draw arrivals and lengths, each from its own seed stream so one does not shift another
+    (or replay a trace, thinned or replicated with the arrivals stream)."""
+    if spec.trace is not None:
+        trace = replay(spec.trace, duration_s, np.random.default_rng(seeds["arrivals"]))
+        none = {"prompt_tokens": 0, "output_tokens": 0}
+        return Workload(trace.arrival_s, trace.prompt_tokens, trace.output_tokens, none,
+                        dict(none))
+    draw = nhpp_arrival_times if is_time_varying(spec.arrival) else arrival_times
+    arrival_s = draw(spec.arrival, duration_s, np.random.default_rng(seeds["arrivals"]))
     n = len(arrival_s)
     prompt = sample_lengths(spec.prompt_tokens, np.random.default_rng(seeds["prompt_tokens"]), n)
     output = sample_lengths(spec.output_tokens, np.random.default_rng(seeds["output_tokens"]), n)

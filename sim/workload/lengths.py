@@ -14,11 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.scenario import (
+    EmpiricalCdfLengths,
     EmpiricalLengths,
     FixedLengths,
     GeometricLengths,
     LengthSpec,
     LognormalLengths,
+    LognormalMixtureLengths,
     UniformLengths,
 )
 
@@ -52,12 +54,28 @@ def _empirical(spec: EmpiricalLengths, rng: np.random.Generator, n: int) -> np.n
     return rng.choice(spec.values, size=n).astype(np.float64)
 
 
+def _lognormal_mixture(spec: LognormalMixtureLengths, rng: np.random.Generator,
+                       n: int) -> np.ndarray:
+    weights = np.asarray(spec.weights) / np.sum(spec.weights)
+    sigmas = np.asarray(spec.sigmas)
+    mus = np.log(spec.means) - sigmas**2 / 2.0
+    component = rng.choice(len(weights), size=n, p=weights)
+    return np.rint(np.exp(rng.normal(mus[component], sigmas[component])))
+
+
+def _empirical_cdf(spec: EmpiricalCdfLengths, rng: np.random.Generator, n: int) -> np.ndarray:
+    tokens, probs = np.asarray(spec.cdf, dtype=np.float64).T
+    return np.rint(np.interp(rng.random(n), probs, tokens))  # inverse CDF
+
+
 SAMPLERS: dict[str, Callable[..., np.ndarray]] = {
     "fixed": _fixed,
     "uniform": _uniform,
     "lognormal": _lognormal,
     "geometric": _geometric,
     "empirical": _empirical,
+    "lognormal_mixture": _lognormal_mixture,
+    "empirical_cdf": _empirical_cdf,
 }
 
 
@@ -81,4 +99,12 @@ def mean_tokens(spec: LengthSpec) -> float:
         return (spec.low + spec.high) / 2.0
     if isinstance(spec, LognormalLengths | GeometricLengths):
         return float(spec.mean)
+    if isinstance(spec, LognormalMixtureLengths):
+        return float(np.dot(spec.weights, spec.means) / np.sum(spec.weights))
+    if isinstance(spec, EmpiricalCdfLengths):
+        # The first point's probability is a point mass; between points the quantile
+        # function is linear, so each piece contributes its probability × its mid-length.
+        tokens, probs = np.asarray(spec.cdf, dtype=np.float64).T
+        pieces = np.diff(probs) * (tokens[1:] + tokens[:-1]) / 2.0
+        return float(probs[0] * tokens[0] + pieces.sum())
     return float(np.mean(spec.values))

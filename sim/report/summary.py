@@ -1,0 +1,166 @@
+"""The executive summary: a few sentences filled in from the numbers (templates, no model),
+saying what to buy, what a token costs, how likely the SLO is to hold and what could break."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sim.report.analysis import Swing, recommended_option
+
+
+def usd(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"${value:,.{digits}g}"
+
+
+def ms(value_s: float | None) -> str:
+    return "—" if value_s is None else f"{value_s * 1e3:,.0f} ms"
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def slo_words(slo: dict[str, Any]) -> str:
+    q = slo.get("percentile", 99)
+    return f"TTFT p{q} ≤ {ms(slo.get('ttft_s'))} and TPOT p{q} ≤ {ms(slo.get('tpot_s'))}"
+
+
+def fleet_words(config: dict[str, Any]) -> str:
+    d = config.get("deployment", {})
+    gpu, model = _name(config.get("gpu")), _name(config.get("model"))
+    tp, replicas = d.get("tensor_parallel", 1), d.get("replicas", "?")
+    plural = "" if replicas == 1 else "s"
+    return f"{replicas} replica{plural} of {model} on {gpu} (tensor parallel {tp})"
+
+
+def _name(entry: Any) -> str:
+    return entry.get("name", "?") if isinstance(entry, dict) else str(entry)
+
+
+def point_words(summary: dict[str, Any], point: dict[str, Any]) -> str:
+    if summary["sweep"]["axis"] == "utilization":
+        rate = point.get("workload.arrival.rate_per_s")
+        extra = "" if rate is None else f" ({rate:.3g} req/s)"
+        return f"{point['utilization']:.0%} utilisation{extra}"
+    return ", ".join(f"{k} = {point[k]}" for k in summary["sweep"]["keys"])
+
+
+def with_point(config: dict[str, Any], point: dict[str, Any],
+               keys: list[str]) -> dict[str, Any]:
+    """The scenario mapping with a grid point's key paths set, so the fleet it describes is
+    the one that point ran (a grid may sweep deployment.replicas or gpu)."""
+    result = copy.deepcopy(config)
+    for key in keys:
+        *parents, leaf = key.split(".")
+        node = result
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = point[key]
+    return result
+
+
+def sweep_summary(summary: dict[str, Any], config: dict[str, Any], point: dict[str, Any],
+                  feasible: bool, swings: list[Swing]) -> list[str]:
+    if summary["sweep"]["axis"] == "grid":
+        config = with_point(config, point, summary["sweep"]["keys"])
+    blended = point["usd_per_million_tokens"]["blended"]
+    confidence = summary["slo_confidence"]
+    n = len(summary["points"])
+    if feasible:
+        lead = (f"Recommendation: run {fleet_words(config)} at {point_words(summary, point)}, "
+                f"the cheapest of the {n} swept points at which the SLO ({slo_words(config['slo'])}"
+                f") holds in at least {confidence:.0%} of replications.")
+    else:
+        lead = (f"No swept point meets the SLO ({slo_words(config['slo'])}) in {confidence:.0%} "
+                f"of replications; the most reliable is {point_words(summary, point)}, where it "
+                f"holds in {pct(point['slo_met_probability'])}. Add capacity or relax the SLO.")
+    text = [lead,
+            f"There a delivered 1M tokens (blended input and output) costs {usd(blended['p50'])} "
+            f"at the median and {usd(blended['p95'])} at P95 (P5 {usd(blended['p5'])}), over "
+            f"{point['runs']} replications with the uncertain inputs sampled; the SLO held in "
+            f"{pct(point['slo_met_probability'])} of them."]
+    text.append(_sweep_risk(summary, point, swings))
+    return text
+
+
+def _sweep_risk(summary: dict[str, Any], point: dict[str, Any], swings: list[Swing]) -> str:
+    parts = []
+    later = [p for p in summary["points"] if p["point"] > point["point"]]
+    if summary["sweep"]["axis"] == "utilization" and later:
+        nxt = later[0]
+        parts.append(f"Main risk: demand above plan. At the next point, "
+                     f"{point_words(summary, nxt)}, the SLO holds in only "
+                     f"{pct(nxt['slo_met_probability'])} of replications (median p99: TTFT "
+                     f"{ms(nxt['ttft_p99_s']['p50'])}, TPOT {ms(nxt['tpot_p99_s']['p50'])}).")
+    if swings:
+        top = swings[0]
+        parts.append(f"Of the uncertain inputs, {top.key} moves the P50 cost most: from "
+                     f"{usd(top.usd_at_low)} at its P5 ({top.low_value:.4g}) to "
+                     f"{usd(top.usd_at_high)} at its P95 ({top.high_value:.4g}).")
+    conv = point["convergence"]
+    if conv["half_width_pct"] is None:
+        parts.append(f"With {point['runs']} replications the median cost has no 95% "
+                     "interval yet (at least 6 are needed): treat it as indicative.")
+    elif not conv["converged"]:
+        parts.append(f"The median cost is known to ±{conv['half_width_pct']:.1f}% (95%); "
+                     f"about {conv['replications_for_2pct']} replications would give ±2%.")
+    return " ".join(parts) if parts else "No point of the sweep is close to breaking the SLO."
+
+
+def run_summary(run: dict[str, Any]) -> list[str]:
+    slo, lat, cost = run["slo"], run["latency_s"], run["cost"]
+    q = slo.get("percentile", 99)
+    f = run["fleet"]
+    fleet = (f"{f['replicas']} replicas of {f['model']} on {f['gpus']} × {f['gpu']} "
+             f"(tensor parallel {f['tensor_parallel']})")
+    verdict = {True: "meets", False: "does not meet", None: "cannot be judged against"}
+    ttft, tpot = lat["ttft"].get(f"p{q}"), lat["tpot"].get(f"p{q}")
+    blended = cost["usd_per_million_tokens"]["blended"]
+    text = [f"The fleet as configured, {fleet}, {verdict[slo['met']]} the SLO "
+            f"({slo_words(slo)}): TTFT p{q} is {ms(ttft)} and TPOT p{q} {ms(tpot)}; "
+            f"{pct(slo['attainment'])} of requests met both targets.",
+            f"A delivered 1M tokens (blended) costs {usd(blended)} in this run "
+            f"(input {usd(cost['usd_per_million_tokens']['input'])}, output "
+            f"{usd(cost['usd_per_million_tokens']['output'])}); the fleet costs "
+            f"{usd(cost['fleet_usd_per_hour'])} an hour. One run has one cost: its P50 is this "
+            "number and it has no P95 — run a sweep for the spread."]
+    margins = [(value / target, name) for value, target, name in
+               ((ttft, slo.get("ttft_s"), f"TTFT p{q}"), (tpot, slo.get("tpot_s"), f"TPOT p{q}"))
+               if value is not None and target]
+    if margins:
+        ratio, name = max(margins)
+        busy = run["utilization"]["busy_fraction"]
+        text.append(f"Main risk: {name} is at {ratio:.0%} of its target, the tightest of the "
+                    f"latency targets; GPUs were busy {pct(busy)} of the time, and the "
+                    "simulated latencies are only as good as the step-time profile "
+                    f"({run['profile']['source']}).")
+    return text
+
+
+def plan_summary(plan: dict[str, Any], confidence: float | None) -> list[str]:
+    periods = plan["periods"]
+    chosen = [recommended_option(p) for p in periods]
+    lines = ["Recommendation, period by period: " + "; ".join(
+        f"{p['period']}: {o['gpus']} GPUs as {o['replicas']} replicas of {o['option']}, "
+        f"{usd(o['usd_per_month'], 6)}/month, P(SLO met) {pct(o['slo_met_probability'])}"
+        for p, o in zip(periods, chosen, strict=True)) + "."]
+    first, last = chosen[0], chosen[-1]
+    lines.append(f"Over {len(periods)} periods the fleet goes from {first['gpus']} to "
+                 f"{last['gpus']} GPUs and from {usd(first['usd_per_month'], 6)} to "
+                 f"{usd(last['usd_per_month'], 6)} a month.")
+    costs = [o.get("usd_per_million_tokens") for o in chosen]
+    if all(isinstance(c, dict) for c in costs):
+        lines.append("Cost per 1M tokens (P50 / P95): " + "; ".join(
+            f"{p['period']} {usd(c.get('p50'))} / {usd(c.get('p95'))}"
+            for p, c in zip(periods, costs, strict=True)) + ".")
+    else:
+        lines.append("plan.json gives no cost per 1M tokens for its options, so none is "
+                     "quoted here.")
+    weakest_period, weakest = min(zip(periods, chosen, strict=True),
+                                  key=lambda pair: pair[1]["slo_met_probability"])
+    target = "" if confidence is None else f" against the {confidence:.0%} required"
+    lines.append(f"Main risk: {weakest_period['period']}, where the recommended fleet meets the "
+                 f"SLO with probability {pct(weakest['slo_met_probability'])}{target}; demand "
+                 "above that period's forecast peak is not covered.")
+    return lines

@@ -1,0 +1,67 @@
+"""Trace replay: cut a time window out of a trace, speed it up, thin or replicate it.
+
+The rule, in trace seconds (after the trace's first request): requests in
+[start_s, start_s + duration_s) are replayed (default: the whole trace), arriving at
+(t − start_s) / speedup simulated seconds. `scale` then changes the rate but keeps the burst
+structure: each request is kept ⌊scale⌋ times and once more with probability
+scale − ⌊scale⌋, so `scale: 0.5` keeps a random half and `scale: 2.5` replays each request
+twice or three times. The original keeps its time; each extra copy arrives up to one mean
+inter-arrival gap later (uniformly). As with generated arrivals, only requests arriving
+before the scenario's duration_s are simulated; a warning counts any that are cut.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.scenario import TraceSpec
+from sim.workload.trace import TraceWarning
+
+
+@dataclass(frozen=True)
+class Replayed:
+    arrival_s: np.ndarray
+    prompt_tokens: np.ndarray
+    output_tokens: np.ndarray
+
+
+def replay(spec: TraceSpec, horizon_s: float, rng: np.random.Generator) -> Replayed:
+    """The requests of `spec.requests` that the scenario simulates over [0, horizon_s)."""
+    trace = spec.requests
+    t = trace.arrival_s
+    lo = int(np.searchsorted(t, spec.start_s, side="left"))
+    hi = len(t) if spec.duration_s is None else int(
+        np.searchsorted(t, spec.start_s + spec.duration_s, side="left"))
+    arrival_s = (t[lo:hi] - spec.start_s) / spec.speedup
+    index = np.arange(lo, hi)
+    if spec.scale != 1.0:
+        arrival_s, index = _rescale(arrival_s, index, spec.scale, rng)
+    inside = arrival_s < horizon_s
+    cut = int(np.count_nonzero(~inside))
+    if cut:
+        warnings.warn(f"{trace.source}: {cut:,} of {len(arrival_s):,} replayed requests "
+                      f"arrive at or after duration_s ({horizon_s:g} s) and are not simulated; "
+                      "raise duration_s or set workload.trace.duration_s", TraceWarning,
+                      stacklevel=2)
+        arrival_s, index = arrival_s[inside], index[inside]
+    return Replayed(arrival_s, trace.prompt_tokens[index], trace.output_tokens[index])
+
+
+def _rescale(arrival_s: np.ndarray, index: np.ndarray, scale: float,
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    n = len(arrival_s)
+    whole = int(np.floor(scale))
+    copies = whole + (rng.random(n) < scale - whole)
+    source = np.repeat(np.arange(n), copies)
+    # Rank of each copy among its request's copies: 0 is the original.
+    rank = np.arange(len(source)) - np.repeat(np.cumsum(copies) - copies, copies)
+    times = arrival_s[source]
+    extra = rank > 0
+    if extra.any():
+        mean_gap_s = (arrival_s[-1] - arrival_s[0]) / (n - 1) if n > 1 else 0.0
+        times[extra] += rng.uniform(0.0, mean_gap_s, int(extra.sum()))
+    order = np.argsort(times, kind="stable")
+    return times[order], index[source[order]]
