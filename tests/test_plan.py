@@ -142,12 +142,14 @@ def test_plan_files_and_the_same_answer_on_one_or_two_workers(tmp_path: Path,
     assert main(["plan", str(path), "-o", str(tmp_path / "two"), "--workers", "2",
                  "--quiet"]) == 0
     assert capsys.readouterr().out == ""
-    one = (tmp_path / "one" / "plan.json").read_text(encoding="utf-8")
-    two = (tmp_path / "two" / "plan.json").read_text(encoding="utf-8")
+    one, two = (json.loads((tmp_path / d / "plan.json").read_text(encoding="utf-8"))
+                for d in ("one", "two"))
+    for document in (one, two):
+        assert document["provenance"].pop("created_utc")  # when: the one thing that differs
     assert one == two
     for name in ("plan.csv", "fleet_plan.png", "cost_per_token_by_option.png"):
         assert (tmp_path / "one" / name).stat().st_size > 0
-    document = json.loads(one)
+    document = one
     # The contract: periods → period, recommended, options → the five keys.
     for period in document["periods"]:
         assert {"period", "recommended", "options"} <= set(period)
@@ -163,7 +165,9 @@ def test_plan_files_and_the_same_answer_on_one_or_two_workers(tmp_path: Path,
             price = 3.0 if entry["option"] == "small" else 4.5
             assert entry["usd_per_month"] == pytest.approx(entry["gpus"] * price * 730)
     average = document["periods"][1]["options"][0]
-    assert average["usd_per_million_tokens"]["average"]["p50"] is not None
+    assert average["usd_per_million_tokens_average"]["p50"] is not None
+    assert average["usd_per_million_tokens"]["p50"] < average["usd_per_million_tokens_average"][
+        "p50"]  # the same fleet costs more per token when it is less busy
     assert average["utilization"]["average"] == pytest.approx(
         average["utilization"]["peak"] * 5.0 / 9.0)
     with (tmp_path / "one" / "plan.csv").open(encoding="utf-8", newline="") as handle:
@@ -187,3 +191,35 @@ def test_growth_forecast_with_a_day_shape_and_the_reserved_mix(tmp_path: Path) -
     for m in document["mix"]:
         assert m["break_even_utilization"] == pytest.approx(2 / 3)
         assert m["usd_total"] <= min(m["usd_all_on_demand"], m["usd_all_reserved"])
+
+
+def test_a_spike_never_gets_a_smaller_fleet(tmp_path: Path) -> None:
+    periods = [{"name": "a", "peak_rate_per_s": 12.0}, {"name": "b", "peak_rate_per_s": 20.0}]
+    calm = _replicas(plan(_plan_data(periods), tmp_path, InlineExecutor()))
+    data = _plan_data(periods)
+    data["plan"]["spikes"] = [{"multiplier": 2.5, "duration_s": 20.0, "at_s": 20.0}]
+    document = plan(data, tmp_path, InlineExecutor())
+    spiky = _replicas(document)
+    assert all(spiky[key] >= calm[key] for key in calm)
+    assert any(spiky[key] > calm[key] for key in calm)
+    assert "spikes" in document["notes"][0]
+
+
+def test_a_period_nothing_can_serve_is_reported_not_crashed(tmp_path: Path, capsys) -> None:
+    # Two replicas at most: the second period's load is out of reach for both options.
+    data = _plan_data([{"name": "ok", "peak_rate_per_s": 8.0},
+                       {"name": "too-much", "peak_rate_per_s": 200.0}])
+    data["plan"]["max_replicas"] = 2
+    path = _write(tmp_path, data)
+    assert main(["plan", str(path), "-o", str(tmp_path / "out"), "--workers", "1",
+                 "--report"]) == 0
+    printed = capsys.readouterr().out
+    assert "report.html" in printed
+    document = json.loads((tmp_path / "out" / "plan.json").read_text(encoding="utf-8"))
+    ok, too_much = document["periods"]
+    assert ok["recommended"] is not None and too_much["recommended"] is None
+    for entry in too_much["options"]:
+        assert entry["replicas"] is None and entry["feasible"] is False
+        assert entry["search"]["fleets_tried"][-1] == 2  # it went up to the limit
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "No option meets the SLO" in html and "too-much" in html

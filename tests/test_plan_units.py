@@ -12,7 +12,7 @@ import pytest
 from sim.planning import forecast, mix
 from sim.planning.options import merge_patch
 from sim.planning.search import erlang_c, first_guess, smallest_feasible
-from sim.planning.spec import PlanSpec, Shape
+from sim.planning.spec import PlanSpec, Shape, Spike
 
 
 @pytest.mark.parametrize("limit", [1, 7, 40])
@@ -147,3 +147,30 @@ def test_merge_patch_is_rfc_7386() -> None:
     base = {"x": {"y": 1}}
     merge_patch(base, {"x": {"y": 2}})
     assert base == {"x": {"y": 1}}  # the base is not changed
+
+
+def _rate_at(arrival: dict, t_s: float) -> float:
+    from sim.scenario import PoissonArrivals
+    from sim.workload import rate
+
+    return float(rate.rate_per_s(PoissonArrivals(**arrival), np.array([t_s]))[0])
+
+
+def test_shaped_runs_put_the_shape_peak_mid_window_at_the_period_peak() -> None:
+    diurnal = Shape(profile="diurnal", peak_to_trough=4.0, peak_hour=18.5)
+    shaping = forecast.Shaping(diurnal, (), warmup_s=60.0, duration_s=600.0)
+    arrival = shaping.arrival(50.0)
+    assert _rate_at(arrival, 330.0) == pytest.approx(50.0)  # the middle of [60, 600)
+    assert _rate_at(arrival, 0.0) < 50.0 and _rate_at(arrival, 599.0) < 50.0
+    assert arrival["rate_per_s"] == pytest.approx(50.0 * 5 / 8)  # the day's mean
+    # A steep rate curve: the run sees the stretch around its highest point, flat past its end.
+    curve = Shape(rate_curve=[[0, 10.0], [1000, 40.0], [1100, 20.0]])
+    stepped = forecast.Shaping(curve, (), warmup_s=0.0, duration_s=400.0).arrival(80.0)
+    assert stepped["rate_curve"][0] == [0.0, pytest.approx(10 + 30 * 800 / 1000)]
+    assert stepped["rate_curve"][-1] == [400.0, 20.0]
+    assert _rate_at(stepped, 200.0) == pytest.approx(80.0)
+    assert _rate_at(stepped, 300.0) == pytest.approx(40.0)
+    spikes = forecast.Shaping(None, (Spike(multiplier=3.0, duration_s=30.0),), 60.0, 600.0)
+    assert spikes.arrival(5.0) == {"process": "poisson", "rate_per_s": 5.0, "spikes": [
+        {"at_s": 60.0, "duration_s": 30.0, "multiplier": 3.0}]}
+    assert forecast.Shaping(None, (), 60.0, 600.0).stationary

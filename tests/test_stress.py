@@ -20,7 +20,7 @@ def _stressed(tmp: Path) -> dict:
     data = scenario(seed=2, **{**FLEET, "duration_s": 250.0, "warmup_s": 10.0})
     data["deployment"]["replicas"] = 2
     data["stress"] = {"multipliers": [1.5, 2.0], "replicas_down": 1, "draws": 3,
-                      "confidence": 0.6}
+                      "confidence": 0.6, "spike": {"multiplier": 3.0, "duration_s": 60.0}}
     path = tmp / "stress.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     assert main(["stress", str(path), "-o", str(tmp / "out"), "--workers", "1", "--quiet"]) == 0
@@ -36,7 +36,8 @@ def stressed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 def test_twice_the_demand_needs_more_gpus(stressed) -> None:
     _, document = stressed
     cases = {c["case"]: c for c in document["cases"]}
-    assert list(cases) == ["forecast", "demand ×1.5", "demand ×2", "1 replica down"]
+    assert list(cases) == ["forecast", "demand ×1.5", "demand ×2", "spike ×3 for 60 s",
+                           "1 replica down"]
     needed = [cases[name]["replicas_needed"] for name in ("forecast", "demand ×1.5",
                                                           "demand ×2")]
     assert needed == sorted(needed)
@@ -48,6 +49,13 @@ def test_twice_the_demand_needs_more_gpus(stressed) -> None:
         assert case["extra_gpus"] == extra
         assert case["headroom_usd_per_year"] == pytest.approx(extra * 2.5 * 8760)
     assert cases["demand ×2"]["slo_met_probability"] <= cases["forecast"]["slo_met_probability"]
+    spike = cases["spike ×3 for 60 s"]
+    assert spike["replicas_needed"] > cases["forecast"]["replicas_needed"]
+    # The spike fills the first minute of the window; its backlog drains over the next
+    # minutes, and the last one has recovered.
+    series = spike["attainment_by_minute"]
+    assert series[-1] > max(series[:2])
+    assert min(series) < 1.0
     assert cases["demand ×2"]["max_queue"]["p50"] >= cases["forecast"]["max_queue"]["p50"]
 
 

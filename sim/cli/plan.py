@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.cli.common import non_negative_int, positive_int, write_bytes, write_json, write_text
+from sim.cli.report import write_report
 from sim.errors import InputError
 from sim.montecarlo.execute import open_executor
 from sim.planning.planner import plan
@@ -17,6 +18,7 @@ from sim.planning.report import CSV_COLUMNS, csv_rows, format_table
 from sim.planning.runs import InlineExecutor
 from sim.plots import png_bytes
 from sim.plots.plan import cost_figure, fleet_figure
+from sim.provenance import created_utc
 from sim.scenario import read_mapping
 
 FILES = ("plan.json", "plan.csv", "fleet_plan.png", "cost_per_token_by_option.png")
@@ -40,6 +42,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="local worker processes (default: one per CPU; 1 runs in-process)")
     p.add_argument("--seed", type=non_negative_int, metavar="N",
                    help="override the scenario's seed (every draw's seed derives from it)")
+    p.add_argument("--report", action="store_true",
+                   help="also write DIR/report.html, the capacity-review report "
+                   "(the same as tokenfactory report DIR afterwards)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return p
 
@@ -53,6 +58,7 @@ def execute(args: argparse.Namespace) -> int:
     else:
         with open_executor(args.workers) as executor:
             document = plan(raw, args.scenario.parent, executor, seed=args.seed)
+    document["provenance"]["created_utc"] = created_utc()
     out.mkdir(exist_ok=True)
     write_json(out / "plan.json", document)
     write_text(out / "plan.csv", to_csv(csv_rows(document)))
@@ -61,6 +67,10 @@ def execute(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(describe(document))
         print(f"wrote {', '.join(str(out / name) for name in FILES)}")
+    if args.report:
+        written = write_report(out, out / "report.html", "html")[0]
+        if not args.quiet:
+            print(f"wrote {written}")
     return 0
 
 

@@ -14,6 +14,7 @@ from sim.planning.runs import InlineExecutor
 from sim.planning.stress import stress
 from sim.plots import png_bytes
 from sim.plots.stress import attainment_figure
+from sim.provenance import created_utc
 from sim.scenario import read_mapping
 
 FILES = ("stress.json", "stress.csv", "stress_attainment.png")
@@ -52,6 +53,7 @@ def execute(args: argparse.Namespace) -> int:
     else:
         with open_executor(args.workers) as executor:
             document = stress(raw, args.scenario.parent, executor, seed=args.seed)
+    document["provenance"]["created_utc"] = created_utc()
     out.mkdir(exist_ok=True)
     write_json(out / "stress.json", document)
     write_text(out / "stress.csv", to_csv(csv_rows(document), CSV_COLUMNS))

@@ -7,21 +7,24 @@ above another's gets higher rates in every draw — the common random numbers th
 search carry what it learned at one load to a higher one. The fan in the plan's figure is
 the multiplier's P5–P95 from its quantile function, not from the draws.
 
-Within a day, `profile: diurnal` has rate ∝ 1 + a·cos(2π(h − peak_hour)/24) with
-a = (p − 1)/(p + 1) for peak_to_trough p, so its average is (p + 1)/(2p) of its peak; a
-`rate_curve` is linear between its points, and its average over its span ÷ its highest
-point is the ratio.
+Within a day the shape uses the arrival keys of the same names (`sim.workload.rate`):
+`profile: diurnal` has rate ∝ 1 + a·cos(2π(h − peak_hour)/24) with a = (p − 1)/(p + 1) for
+peak_to_trough p, so its average is (p + 1)/(2p) of its peak; a `rate_curve` is linear
+between its points, and its average over its span ÷ its highest point is the ratio.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from sim.errors import InputError
-from sim.planning.spec import Period, PlanSpec, Shape
+from sim.planning.spec import Period, PlanSpec, Shape, Spike
+from sim.scenario import PoissonArrivals
+from sim.workload import rate
 
 BAND_QUANTILES = (0.05, 0.5, 0.95)
 DAY_POINTS = 1440  # one a minute over a day (or over a rate curve's span)
@@ -65,14 +68,23 @@ def _month_name(start: str, k: int) -> str:
     return f"{months // 12:04d}-{months % 12 + 1:02d}"
 
 
+def as_arrival(shape: Shape, mean_rate_per_s: float, start_hour: float = 0.0,
+               rate_curve: list[list[float]] | None = None) -> PoissonArrivals:
+    """The shape as the traces' time-varying Poisson arrival keys."""
+    if shape.profile == "diurnal":
+        return PoissonArrivals(process="poisson", rate_per_s=mean_rate_per_s,
+                               profile="diurnal", peak_to_trough=shape.peak_to_trough,
+                               peak_hour=shape.peak_hour, start_hour=start_hour % 24.0)
+    return PoissonArrivals(process="poisson", rate_per_s=mean_rate_per_s,
+                           rate_curve=rate_curve or shape.rate_curve)
+
+
 def average_to_peak(shape: Shape) -> float:
     """The within-day average rate as a fraction of the peak."""
     if shape.profile == "diurnal":
         p = shape.peak_to_trough
         return (p + 1.0) / (2.0 * p)
-    times, rates = np.asarray(shape.rate_curve, dtype=float).T
-    area = np.sum(np.diff(times) * (rates[1:] + rates[:-1]) / 2.0)
-    return float(area / (times[-1] - times[0]) / rates.max())
+    return rate.curve_mean(shape.rate_curve) / max(r for _, r in shape.rate_curve)
 
 
 def day_fractions(shape: Shape | None) -> np.ndarray:
@@ -81,14 +93,64 @@ def day_fractions(shape: Shape | None) -> np.ndarray:
     if shape is None:
         return np.ones(DAY_POINTS)
     if shape.profile == "diurnal":
-        p = shape.peak_to_trough
-        a = (p - 1.0) / (p + 1.0)
-        hours = np.arange(DAY_POINTS) * 24.0 / DAY_POINTS
-        rate = 1.0 + a * np.cos(2.0 * np.pi * (hours - shape.peak_hour) / 24.0)
-        return rate / (1.0 + a)
-    times, rates = np.asarray(shape.rate_curve, dtype=float).T
-    t = times[0] + (np.arange(DAY_POINTS) + 0.5) * (times[-1] - times[0]) / DAY_POINTS
-    return np.interp(t, times, rates) / rates.max()
+        t = np.arange(DAY_POINTS) * rate.DAY_S / DAY_POINTS
+    else:
+        times = [p[0] for p in shape.rate_curve]
+        t = times[0] + (np.arange(DAY_POINTS) + 0.5) * (times[-1] - times[0]) / DAY_POINTS
+    # At a mean rate of 1 the peak is 1 ÷ (average ÷ peak).
+    return rate.rate_per_s(as_arrival(shape, 1.0), t) * average_to_peak(shape)
+
+
+@dataclass(frozen=True)
+class Shaping:
+    """How a period's peak becomes a run's arrivals. Without a shape or spikes: a stationary
+    process at the peak rate. With a shape: the traces' time-varying Poisson process, placed
+    so the shape's peak falls in the middle of the metrics window, and scaled so the peak is
+    the period's peak rate (a diurnal day changes little over a run, a steep rate curve
+    more). Spikes multiply on top, at times measured from the start of the run."""
+
+    shape: Shape | None
+    spikes: tuple[Spike, ...]
+    warmup_s: float
+    duration_s: float
+
+    @property
+    def stationary(self) -> bool:
+        return self.shape is None and not self.spikes
+
+    def arrival(self, peak_rate_per_s: float) -> dict[str, Any]:
+        """The workload.arrival mapping of a run at this peak rate."""
+        middle_s = (self.warmup_s + self.duration_s) / 2.0
+        if self.shape is None:
+            arrival = {"process": "poisson", "rate_per_s": peak_rate_per_s}
+        elif self.shape.profile == "diurnal":
+            mean = peak_rate_per_s * average_to_peak(self.shape)
+            spec = as_arrival(self.shape, mean, self.shape.peak_hour - middle_s / 3600.0)
+            arrival = spec.model_dump(exclude_none=True, exclude={"spikes"})
+        else:
+            window = _curve_window(self.shape.rate_curve, middle_s, self.duration_s)
+            top = max(r for _, r in self.shape.rate_curve)
+            mean = peak_rate_per_s * rate.curve_mean(window) / top
+            arrival = as_arrival(self.shape, mean, rate_curve=window).model_dump(
+                exclude_none=True, exclude={"spikes"})
+        if self.spikes:
+            arrival["spikes"] = [{"at_s": self.warmup_s if s.at_s is None else s.at_s,
+                                  "duration_s": s.duration_s, "multiplier": s.multiplier}
+                                 for s in self.spikes]
+        return arrival
+
+
+def _curve_window(points: list[list[float]], middle_s: float,
+                  duration_s: float) -> list[list[float]]:
+    """The stretch of a rate curve that a run of duration_s sees when the curve's highest
+    point falls at middle_s of the run, as points from t = 0 (flat beyond the curve's ends)."""
+    times = np.array([p[0] for p in points])
+    rates = np.array([p[1] for p in points])
+    lo = float(times[int(np.argmax(rates))]) - middle_s
+    hi = lo + duration_s
+    inner = [[float(t) - lo, float(r)] for t, r in points if lo < t < hi]
+    return [[0.0, float(np.interp(lo, times, rates))], *inner,
+            [duration_s, float(np.interp(hi, times, rates))]]
 
 
 def demands(spec: PlanSpec, u: np.ndarray) -> list[Demand]:

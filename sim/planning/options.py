@@ -19,11 +19,14 @@ from typing import Any
 from sim.errors import MISSING, InputError
 from sim.memory import kv_capacity_tokens
 from sim.montecarlo.overrides import validated
+from sim.planning.forecast import Shaping
 from sim.planning.spec import PlanSpec
 from sim.profile_select import resolve as resolve_step_model
 from sim.scenario import Scenario, load_scenario
+from sim.workload import rate
 
 PLANNING_BLOCKS = ("plan", "stress", "sweep")  # not part of what a single run simulates
+ARRIVAL_KEY = "workload.arrival"
 RATE_KEY = "workload.arrival.rate_per_s"
 REPLICAS_KEY = "deployment.replicas"
 MAX_REPLICAS_KEY = "deployment.autoscaling.max_replicas"
@@ -36,6 +39,7 @@ class Option:
     raw: dict[str, Any]  # the scenario with the option, run settings and target slo merged
     scenario: Scenario
     base_dir: Path
+    shaping: Shaping | None = None  # how the peak runs' arrivals vary in time
 
     @property
     def autoscaled(self) -> bool:
@@ -49,16 +53,21 @@ class Option:
         floor = 1 if d.autoscaling is None else d.autoscaling.min_replicas
         return floor if d.outage is None else max(floor, d.outage.replicas + 1)
 
-    def candidate(self, replicas: int, rate_per_s: float,
-                  sampled: Mapping[str, Any]) -> Scenario:
+    def candidate(self, replicas: int, rate_per_s: float, sampled: Mapping[str, Any],
+                  shaped: bool = False) -> Scenario:
         """This option with `replicas` replicas (an autoscaled one: its ceiling, and its
-        starting fleet) at an arrival rate, with one draw's sampled inputs."""
-        values: dict[str, Any] = {REPLICAS_KEY: replicas, RATE_KEY: rate_per_s, **sampled}
+        starting fleet) at an arrival rate — stationary, or `shaped` (the rate is then the
+        peak of the plan's day shape and spikes) — with one draw's sampled inputs."""
+        values: dict[str, Any] = {REPLICAS_KEY: replicas, **sampled}
+        if shaped and self.shaping is not None and not self.shaping.stationary:
+            values[ARRIVAL_KEY] = self.shaping.arrival(rate_per_s)
+        else:
+            values[RATE_KEY] = rate_per_s
         if self.autoscaled:
             values[MAX_REPLICAS_KEY] = replicas
         where = {key: f"uncertainty.{key}" for key in sampled}
         where.update({REPLICAS_KEY: "plan.max_replicas", RATE_KEY: "plan.periods",
-                      MAX_REPLICAS_KEY: "plan.max_replicas"})
+                      ARRIVAL_KEY: "plan.shape", MAX_REPLICAS_KEY: "plan.max_replicas"})
         return validated(self.raw, values, where, self.base_dir)
 
 
@@ -79,9 +88,21 @@ def load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path) -> list[Option]
     """Every option merged, validated and resolved; the first problem raises `InputError`."""
     common = {k: v for k, v in raw.items() if k not in PLANNING_BLOCKS}
     common = _with_settings(common, spec, base_dir)
-    if common.get("workload", {}).get("arrival") is None:
+    base = load_scenario(common, base_dir=base_dir)
+    arrival = base.workload.arrival
+    if arrival is None:
         raise InputError("workload.arrival", MISSING, "an arrival process whose rate_per_s "
                          "the plan can set (plans size fleets for forecast rates)")
+    if rate.is_time_varying(arrival):
+        raise InputError("workload.arrival", common["workload"]["arrival"], "a stationary "
+                         "arrival process: the plan sets the rate of each period (give the "
+                         "day's shape as plan.shape and spikes as plan.spikes)")
+    shaping = Shaping(spec.shape, tuple(spec.spikes), base.warmup_s, base.duration_s)
+    if not shaping.stationary and arrival.process != "poisson":
+        raise InputError("plan.shape" if spec.shape is not None else "plan.spikes",
+                         (spec.shape or spec.spikes[0]).model_dump(exclude_none=True),
+                         "Poisson arrivals (a day shape and spikes make a time-varying "
+                         f"Poisson process; workload.arrival.process is {arrival.process})")
     names: set[str] = set()
     options = []
     for index, patch in enumerate(spec.options):
@@ -98,7 +119,7 @@ def load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path) -> list[Option]
             resolve_step_model(scenario)
         except InputError as exc:
             raise _blame(exc, body, index) from None
-        options.append(Option(index, name, merged, scenario, base_dir))
+        options.append(Option(index, name, merged, scenario, base_dir, shaping))
     return options
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-import sim
 from sim.errors import MISSING, InputError
 from sim.montecarlo.plan import _int_seed
 from sim.planning import forecast, mix
@@ -23,6 +22,7 @@ from sim.planning.report import periods_document
 from sim.planning.runs import Draws, Evaluator
 from sim.planning.sizing import OptionSizing, size_all
 from sim.planning.spec import Mix, PlanSpec
+from sim.provenance import stamp
 from sim.scenario import load_scenario
 
 
@@ -64,7 +64,9 @@ def plan(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
                        for p in periods for i in range(len(sizings))),
                    "capacity_probes": len(sizings)},
         "notes": notes + mix_notes,
-        "tokenfactory": sim.__version__,
+        # The scenario as validated (defaults filled in) and which code wrote the plan.
+        "scenario_config": base.model_dump(mode="json", exclude_none=True),
+        "provenance": stamp(),
     }
 
 
@@ -78,9 +80,14 @@ def _option_summary(sizing: OptionSizing) -> dict[str, Any]:
 
 
 def _notes(spec: PlanSpec, sizings: list[OptionSizing]) -> list[str]:
-    notes = ["each period is sized at its peak rate as a stationary arrival process over the "
-             "run (the within-day shape sets the average rate and the reserved/on-demand mix, "
-             "not the sizing runs)"]
+    if spec.shape is None:
+        notes = ["each period is sized at its peak rate as a stationary arrival process"
+                 + (" with the plan's spikes on top" if spec.spikes else "")]
+    else:
+        notes = ["each period is sized on the day shape around its peak (the shape's "
+                 "highest rate at the middle of the metrics window, equal to the period's "
+                 "peak)" + (", with the plan's spikes on top" if spec.spikes else "")
+                 + "; the average-load runs are stationary at the day's average rate"]
     if any(s.option.autoscaled for s in sizings):
         notes.append("autoscaled options: replicas is the ceiling the autoscaler may reach; "
                      "$/month is charged for the replicas it kept provisioned on average in "
@@ -97,8 +104,9 @@ def _mixes(spec: PlanSpec, sizings: list[OptionSizing]) -> tuple[list[dict], lis
         option = sizing.option
         prices = option.scenario.cost.prices or {}
         if names.reserved not in prices or names.on_demand not in prices:
-            notes.append(f"no reserved/on-demand mix for {option.name}: its cost.prices lack "
-                         f"{names.reserved!r} and {names.on_demand!r}")
+            if spec.mix is not None:  # asked for by name: say why there is none
+                notes.append(f"no reserved/on-demand mix for {option.name}: its cost.prices "
+                             f"lack {names.reserved!r} or {names.on_demand!r}")
             continue
         replicas = [p.replicas for p in sizing.periods]
         if any(n is None for n in replicas):

@@ -67,8 +67,8 @@ def option_entry(sizing: OptionSizing, sized: Sized) -> dict[str, Any]:
         "feasible": True,
         "gpu_hour_usd": hour_usd,
         "gpus_paid_mean": gpus_paid,
-        "usd_per_million_tokens": {"peak": _cost_band(peak),
-                                   "average": _cost_band(sized.average_rows)},
+        "usd_per_million_tokens": _cost_band(peak),  # at the peak
+        "usd_per_million_tokens_average": _cost_band(sized.average_rows),
         "utilization": {"peak": demand.peak_rate_per_s / (n * capacity),
                         "average": None if average is None else average / (n * capacity)},
         "busy_fraction_peak": median(row["busy_fraction"] for row in peak),
@@ -98,8 +98,8 @@ def csv_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for period in document["periods"]:
         for e in period["options"]:
-            cost = e.get("usd_per_million_tokens") or {}
-            peak, average = cost.get("peak") or {}, cost.get("average") or {}
+            peak = e.get("usd_per_million_tokens") or {}
+            average = e.get("usd_per_million_tokens_average") or {}
             util = e.get("utilization") or {}
             rows.append({
                 "period": period["period"], "option": e["option"],
@@ -134,7 +134,7 @@ def format_table(document: dict[str, Any]) -> str:
     cells = []
     for period in document["periods"]:
         for e in period["options"]:
-            cost = (e.get("usd_per_million_tokens") or {}).get("peak") or {}
+            cost = e.get("usd_per_million_tokens") or {}
             util = (e.get("utilization") or {}).get("peak")
             p = e["slo_met_probability"]
             mark = "*" if e["option"] == period["recommended"] else " "

@@ -90,10 +90,12 @@ class Evaluator:
         self.lock = threading.Lock()
 
     def rows(self, option: Option, replicas: int, rates: Sequence[float],
-             sampled: Sequence[dict[str, Any]], stop_early: bool = False) -> list[dict]:
-        """The draws' rows for this fleet at these per-draw rates: all of them, or with
-        `stop_early` only until the target is out of reach."""
-        key = (option.index, replicas, tuple(rates))
+             sampled: Sequence[dict[str, Any]], stop_early: bool = False,
+             shaped: bool = False) -> list[dict]:
+        """The draws' rows for this fleet at these per-draw rates (peak rates of the day
+        shape when `shaped`): all of them, or with `stop_early` only until the target is out
+        of reach."""
+        key = (option.index, replicas, tuple(rates), shaped)
         with self.lock:
             done = list(self.cache.get(key, []))
         total = len(self.draws.seeds)
@@ -102,7 +104,8 @@ class Evaluator:
                 break
             batch = range(len(done), min(len(done) + CHUNK, total))
             futures = [self.executor.submit(
-                run_draw, option.candidate(replicas, rates[d], sampled[d]), self.draws.seeds[d])
+                run_draw, option.candidate(replicas, rates[d], sampled[d], shaped),
+                self.draws.seeds[d])
                 for d in batch]
             for future in futures:
                 done.append(future.result())
@@ -114,7 +117,8 @@ class Evaluator:
 
     def feasible(self, option: Option, replicas: int, rates: Sequence[float],
                  sampled: Sequence[dict[str, Any]]) -> bool:
-        rows = self.rows(option, replicas, rates, sampled, stop_early=True)
+        """Whether the fleet meets the target at these per-draw peak rates."""
+        rows = self.rows(option, replicas, rates, sampled, stop_early=True, shaped=True)
         return met_count(rows) >= self.needed
 
 

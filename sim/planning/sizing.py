@@ -91,7 +91,7 @@ def size_option(option: Option, demands: Sequence[Demand], target: Target, limit
         peak_rows, average_rows = [], None
         if found.replicas is not None:
             known.append((rates, found.replicas - 1, False))
-            peak_rows = evaluator.rows(option, found.replicas, rates, sampled)
+            peak_rows = evaluator.rows(option, found.replicas, rates, sampled, shaped=True)
             if demand.average_draws is not None:
                 average_rows = evaluator.rows(option, found.replicas, demand.average_draws,
                                               sampled)

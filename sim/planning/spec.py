@@ -4,6 +4,7 @@
       periods: [{name, peak_rate_per_s, average_rate_per_s?, uncertainty?}]   # or growth:
       growth: {start: {name, peak_rate_per_s, ...}, months: 12, growth_per_month: 0.08}
       shape: {profile: diurnal, peak_to_trough: 3, peak_hour: 15}    # or rate_curve: [[t_s, r]]
+      spikes: [{multiplier: 2, duration_s: 60, at_s: 120}]          # in every sizing run
       options: [{name, <any scenario keys, merged into the scenario>}]
       target: {confidence: 0.95, draws: 8, slo: {...}?, utilization: 0.8}
       run: {duration_s?, warmup_s?}          # shorter runs for the search
@@ -103,10 +104,19 @@ class Mix(Strict):
     on_demand: str = "on_demand"
 
 
+class Spike(Strict):
+    """The arrival rate × `multiplier` for `duration_s`, from `at_s` seconds into the run."""
+
+    multiplier: Annotated[float, Field(gt=1, allow_inf_nan=False)]
+    duration_s: Pos
+    at_s: NonNeg | None = None  # default: the start of the metrics window
+
+
 class PlanSpec(Strict):
     periods: Annotated[list[Period], Field(min_length=1)] | None = None
     growth: Growth | None = None
     shape: Shape | None = None
+    spikes: list[Spike] = []
     options: Annotated[list[dict[str, Any]], Field(min_length=1)]
     target: Target = Target()
     run: RunSettings = RunSettings()
@@ -120,12 +130,6 @@ class PlanSpec(Strict):
                 "field": "periods", "expected": "exactly one of periods: [{name, "
                 "peak_rate_per_s}, ...] or growth: {start, months, growth_per_month}"})
         return self
-
-
-class Spike(Strict):
-    multiplier: Annotated[float, Field(gt=1, allow_inf_nan=False)]
-    duration_s: Pos
-    at_s: NonNeg | None = None  # default: the start of the metrics window
 
 
 class StressSpec(Strict):

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-import sim
 from sim import metrics
 from sim.cost import HOURS_PER_YEAR
 from sim.errors import InputError
@@ -33,6 +32,7 @@ from sim.planning.options import PLANNING_BLOCKS, Option, merge_patch
 from sim.planning.runs import Draws, Evaluator, draw_row, met_count
 from sim.planning.sizing import replica_capacity, size_option
 from sim.planning.spec import StressSpec, Target
+from sim.provenance import stamp
 from sim.runner import run
 from sim.scenario import PoissonArrivals, Scenario, load_scenario
 
@@ -122,7 +122,7 @@ def stress(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
     return {"scenario": base.name, "seed": seed, "replicas": replicas, "tensor_parallel": tp,
             "arrival_rate_per_s": rate, "confidence": spec.confidence, "draws": spec.draws,
             "capacity_per_replica": capacity.to_dict(), "cases": results,
-            "tokenfactory": sim.__version__}
+            "provenance": stamp()}
 
 
 def _case_entry(case: Case, rows: list[dict[str, Any]], needed: int | None, replicas: int,

@@ -13,6 +13,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
            "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+DODGE = 0.07  # x offset between options' markers, in periods
 
 
 def _periods(document: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
@@ -57,20 +58,32 @@ def fleet_figure(document: dict[str, Any]) -> Figure:
     demand.set_title(f"{document['scenario']}: demand forecast and the fewest GPUs meeting "
                      f"the SLO with P ≥ {document['target']['confidence']:.0%}", fontsize=14)
 
+    count = len(document["options"])
+    infeasible_seen = False
     for i, option in enumerate(document["options"]):
         colour, marker = COLOURS[i % len(COLOURS)], MARKERS[i % len(MARKERS)]
         y = _series(document, i, lambda e: e["gpus"])
-        gpus.plot(x, y, color=colour, marker=marker, linewidth=1.8, markersize=6,
+        dodged = x + (i - (count - 1) / 2) * DODGE  # equal counts stay visible side by side
+        gpus.plot(dodged, y, color=colour, marker=marker, linewidth=1.8, markersize=6,
                   label=option["option"])
         chosen = np.array([p["recommended"] == option["option"] for p in periods])
-        gpus.plot(x[chosen], y[chosen], linestyle="none", marker=marker, markersize=13,
+        gpus.plot(dodged[chosen], y[chosen], linestyle="none", marker=marker, markersize=13,
                   markerfacecolor="none", markeredgecolor=colour, markeredgewidth=2)
+        missing = np.isnan(y)
+        if missing.any():
+            infeasible_seen = True
+            gpus.plot(dodged[missing], np.zeros(missing.sum()), linestyle="none", marker="x",
+                      markersize=11, markeredgewidth=2.5, color=colour, clip_on=False)
     gpus.plot([], [], linestyle="none", marker="o", markersize=12, markerfacecolor="none",
               markeredgecolor="black", label="recommended (cheapest feasible)")
+    if infeasible_seen:
+        gpus.plot([], [], linestyle="none", marker="x", markersize=10, markeredgewidth=2.5,
+                  color="black", label="no fleet within max_replicas meets the target")
     gpus.set_ylabel("GPUs", fontsize=13)
-    gpus.set_ylim(bottom=0)
+    top = np.nanmax([[e["gpus"] or 0 for e in p["options"]] for p in periods])
+    gpus.set_ylim(0, max(top, 1) * 1.3)
     gpus.yaxis.set_major_locator(MaxNLocator(integer=True))
-    gpus.legend(fontsize=10, loc="upper left")
+    gpus.legend(fontsize=10, loc="best")
     gpus.grid(True, alpha=0.3)
     _period_axis(gpus, x, names)
     for ax in (demand, gpus):
@@ -87,15 +100,15 @@ def cost_figure(document: dict[str, Any]) -> Figure:
     for i, option in enumerate(document["options"]):
         colour, marker = COLOURS[i % len(COLOURS)], MARKERS[i % len(MARKERS)]
 
-        def cost(kind: str, stat: str):
-            return lambda e: ((e.get("usd_per_million_tokens") or {}).get(kind) or {}).get(stat)
+        def cost(key: str, stat: str):
+            return lambda e: (e.get(key) or {}).get(stat)
 
-        p50, p95 = _series(document, i, cost("peak", "p50")), _series(document, i, cost("peak",
-                                                                                        "p95"))
+        p50 = _series(document, i, cost("usd_per_million_tokens", "p50"))
+        p95 = _series(document, i, cost("usd_per_million_tokens", "p95"))
         ax.fill_between(x, p50, p95, color=colour, alpha=0.15, linewidth=0)
         ax.plot(x, p50, color=colour, marker=marker, linewidth=2,
                 label=f"{option['option']}: at peak, P50 (band to P95)")
-        average = _series(document, i, cost("average", "p50"))
+        average = _series(document, i, cost("usd_per_million_tokens_average", "p50"))
         if np.isfinite(average).any():
             has_average = True
             ax.plot(x, average, color=colour, marker=marker, linestyle="--", linewidth=1.3,

@@ -95,8 +95,11 @@ def waterfall(by_item: dict[str, float | None], busy_fraction: float,
     return steps
 
 
-def recommended_option(period: dict[str, Any]) -> dict[str, Any]:
-    """A plan period's recommended option (the cheapest one if plan.json names none)."""
+def recommended_option(period: dict[str, Any]) -> dict[str, Any] | None:
+    """A plan period's recommended option (the cheapest priced one if plan.json names none;
+    None when no option met the target in that period, so none has a price)."""
     by_name = {o["option"]: o for o in period["options"]}
-    return by_name.get(period.get("recommended"),
-                       min(period["options"], key=lambda o: o["usd_per_month"]))
+    if period.get("recommended") in by_name:
+        return by_name[period["recommended"]]
+    priced = [o for o in period["options"] if o["usd_per_month"] is not None]
+    return min(priced, key=lambda o: o["usd_per_month"], default=None)

@@ -263,7 +263,7 @@ def _plan(results: Results) -> tuple[Section, Section, Section]:
         "plan_options.csv", "Every option in every period",
         ["period", "option", "recommended", "replicas", "gpus", "usd_per_month",
          "slo_met_probability"],
-        [[p["period"], o["option"], o["option"] == analysis.recommended_option(p)["option"],
+        [[p["period"], o["option"], o is analysis.recommended_option(p),
           o["replicas"], o["gpus"], o["usd_per_month"], o["slo_met_probability"]]
          for p in plan["periods"] for o in p["options"]]))
     charts = Section(SECTIONS[1], [

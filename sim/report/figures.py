@@ -199,7 +199,8 @@ def fleet_plan_chart(plan: dict[str, Any]) -> Figure:
     and its monthly cost."""
     periods = plan["periods"]
     names = [str(p["period"]) for p in periods]
-    chosen = [recommended_option(p) for p in periods]
+    none = {"option": "no feasible option", "gpus": 0, "replicas": 0, "usd_per_month": 0.0}
+    chosen = [recommended_option(p) or none for p in periods]
     x = np.arange(len(periods))
     fig, (top, bottom) = _figure(11, 7.5, nrows=2, ncols=1, sharex=True)
     top.bar(x, [o["gpus"] for o in chosen], color=BLUE, width=0.6, label="GPUs (recommended)")
@@ -207,7 +208,7 @@ def fleet_plan_chart(plan: dict[str, Any]) -> Figure:
         top.text(i, option["gpus"] / 2, f"{option['gpus']} × {option['option']}\n"
                  f"({option['replicas']} replicas)", ha="center", va="center", fontsize=11,
                  color="white", fontweight="bold")
-    top.set_ylim(0, max(o["gpus"] for o in chosen) * 1.35)
+    top.set_ylim(0, max(1, *(o["gpus"] for o in chosen)) * 1.35)
     top.set_ylabel("GPUs", fontsize=13)
     top.set_title("Fleet per period: recommended option", fontsize=15)
     rates = [p.get("peak_rate_per_s") for p in periods]
@@ -224,7 +225,7 @@ def fleet_plan_chart(plan: dict[str, Any]) -> Figure:
     for i, option in enumerate(chosen):
         bottom.text(i, option["usd_per_month"], f"${option['usd_per_month']:,.0f}",
                     ha="center", va="bottom", fontsize=11)
-    bottom.set_ylim(0, max(o["usd_per_month"] for o in chosen) * 1.2)
+    bottom.set_ylim(0, max(1.0, *(o["usd_per_month"] for o in chosen)) * 1.2)
     bottom.set_ylabel("USD per month", fontsize=13)
     bottom.yaxis.set_major_formatter(DOLLARS)
     bottom.set_xticks(x, names, fontsize=12)
@@ -244,7 +245,7 @@ def option_chart(plan: dict[str, Any], confidence: float | None) -> Figure:
     for k, name in enumerate(options):
         for i, period in enumerate(periods):
             option = next((o for o in period["options"] if o["option"] == name), None)
-            if option is None:
+            if option is None or option["usd_per_month"] is None:  # absent, or not feasible
                 continue
             short = confidence is not None and option["slo_met_probability"] < confidence
             xpos = x[i] - 0.4 + width * (k + 0.5)
@@ -255,7 +256,8 @@ def option_chart(plan: dict[str, Any], confidence: float | None) -> Figure:
                    label=name if i == 0 else None)
             ax.text(xpos, option["usd_per_month"], f"{option['slo_met_probability']:.0%}",
                     ha="center", va="bottom", fontsize=10)
-    top = max(o["usd_per_month"] for p in periods for o in p["options"])
+    top = max([1.0, *(o["usd_per_month"] for p in periods for o in p["options"]
+                      if o["usd_per_month"] is not None)])
     ax.set_ylim(0, top * 1.18)
     ax.set_xticks(x, [str(p["period"]) for p in periods], fontsize=12)
     ax.set_xlabel("period (label over each bar: P(SLO met))", fontsize=13)

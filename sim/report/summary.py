@@ -139,8 +139,14 @@ def run_summary(run: dict[str, Any]) -> list[str]:
 
 
 def plan_summary(plan: dict[str, Any], confidence: float | None) -> list[str]:
-    periods = plan["periods"]
-    chosen = [recommended_option(p) for p in periods]
+    picks = [(p, recommended_option(p)) for p in plan["periods"]]
+    missing = [str(p["period"]) for p, o in picks if o is None]
+    short = "" if not missing else (f"No option meets the SLO with the required confidence "
+                                    f"(within the plan's replica limit) in: {', '.join(missing)}.")
+    periods = [p for p, o in picks if o is not None]
+    chosen = [o for _, o in picks if o is not None]
+    if not chosen:
+        return [short]
     lines = ["Recommendation, period by period: " + "; ".join(
         f"{p['period']}: {o['gpus']} GPUs as {o['replicas']} replicas of {o['option']}, "
         f"{usd(o['usd_per_month'], 6)}/month, P(SLO met) {pct(o['slo_met_probability'])}"
@@ -163,4 +169,4 @@ def plan_summary(plan: dict[str, Any], confidence: float | None) -> list[str]:
     lines.append(f"Main risk: {weakest_period['period']}, where the recommended fleet meets the "
                  f"SLO with probability {pct(weakest['slo_met_probability'])}{target}; demand "
                  "above that period's forecast peak is not covered.")
-    return lines
+    return [*lines, short] if missing else lines
