@@ -51,7 +51,8 @@ DelaySpec = Annotated[Lognormal | Uniform | Triangular, Field(discriminator="dis
 
 class Autoscaling(Strict):
     """Every `interval_s` the autoscaler compares the fleet's load with `target` and asks for
-    replicas (they serve after `provisioning_delay_s`) or drains one (released once empty).
+    replicas (they serve after `provisioning_delay_s`) or, once it has wanted fewer at every
+    tick of the last `scale_in_stabilization_s`, drains one (released once empty).
 
     * `target-utilization`: wanted replicas = ⌈outstanding requests ÷ (target × max_num_seqs)⌉,
       `target` being the wanted share of each replica's sequence slots in use.
@@ -65,6 +66,7 @@ class Autoscaling(Strict):
     max_replicas: PosInt
     provisioning_delay_s: NonNeg | DelaySpec = 120.0
     interval_s: Pos = 30.0
+    scale_in_stabilization_s: NonNeg = 300.0  # scale in only after wanting fewer this long
 
     @model_validator(mode="after")
     def _consistent(self) -> Autoscaling:

@@ -8,6 +8,7 @@ autoscaler asks for replicas, from the autoscaling stream.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -43,6 +44,7 @@ def build(scenario: Scenario, streams: dict[str, np.random.SeedSequence]) -> Fle
         scaling = AutoscalePlan(
             policy=a.policy, target=a.target, min_replicas=a.min_replicas,
             max_replicas=a.max_replicas, interval_s=a.interval_s,
+            scale_in_ticks=max(1, math.ceil(a.scale_in_stabilization_s / a.interval_s - 1e-9)),
             max_num_seqs=d.scheduler.max_num_seqs,
             provisioning_delay_s=_delay_sampler(a.provisioning_delay_s,
                                                 np.random.default_rng(streams["autoscaling"])))

@@ -112,16 +112,21 @@ def test_outage_takes_its_replicas_for_exactly_its_duration() -> None:
     assert a["replicas_billed_mean"] == 4.0  # a failed replica is still paid for
 
 
-def test_idle_autoscaled_fleet_scales_in_one_replica_per_tick_and_pays_for_what_it_held() -> None:
-    # Almost no traffic: every tick wants min_replicas and drains one idle replica, released
-    # at once, so 4 → 3 → 2 → 1 at 30, 60, 90 s: 4·30 + 3·30 + 2·30 + 1·510 replica-seconds.
+@pytest.mark.parametrize(("stabilization_s", "first_s"), [(0.0, 30.0), (300.0, 300.0),
+                                                          (100.0, 120.0)])
+def test_idle_autoscaled_fleet_scales_in_one_replica_per_tick_and_pays_for_what_it_held(
+        stabilization_s: float, first_s: float) -> None:
+    # Almost no traffic: every tick wants min_replicas. Once the stabilisation window is full
+    # of such ticks (⌈window ÷ 30 s⌉ of them), each tick drains one idle replica, released at
+    # once: 4 → 3 → 2 → 1 at first_s, first_s + 30, first_s + 60.
     data = scenario(duration_s=600.0, warmup_s=0.0,
                     workload__arrival={"process": "poisson", "rate_per_s": 1e-6},
                     deployment={"replicas": 4, "tensor_parallel": 2, "autoscaling": {
                         "policy": "target-utilization", "target": 0.5, "min_replicas": 1,
-                        "max_replicas": 6, "interval_s": 30.0}})
+                        "max_replicas": 6, "interval_s": 30.0,
+                        "scale_in_stabilization_s": stabilization_s}})
     d = sim.run(data).to_dict()
-    replica_s = 4 * 30 + 3 * 30 + 2 * 30 + 1 * 510
+    replica_s = 4 * first_s + 3 * 30 + 2 * 30 + 1 * (600 - first_s - 60)
     assert d["availability"]["replicas_billed_mean"] == pytest.approx(replica_s / 600)
     assert d["availability"]["scale_downs"] == 3
     assert d["cost"]["gpu_hours"] == pytest.approx(2 * replica_s / 3600)

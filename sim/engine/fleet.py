@@ -24,9 +24,11 @@ second chain of timeouts, one tick every `interval_s`:
   nothing waits and the outstanding requests fill at most half the slots of one replica fewer.
 
 It asks for new replicas at once (they serve after a drawn provisioning delay; draining ones
-are recalled first) and drains one replica per tick when it wants fewer, releasing drained
-replicas once they are empty. Nothing here runs unless the scenario asks for it: a static
-fleet routes through the plain router with no per-request or per-step extra work.
+are recalled first); it drains one replica per tick only when every tick of the last
+`scale_in_stabilization_s` wanted fewer (a stabilisation window, as Kubernetes' HPA has, so a
+momentary lull does not give back capacity it will need a provisioning delay to regain), and
+releases drained replicas once they are empty. Nothing here runs unless the scenario asks for
+it: a static fleet routes through the plain router with no per-request or per-step extra work.
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ class Fleet:
         self.n_billed: list[int] = []
         self._record(0.0)
         self.next_event = 0
+        # The replicas wanted at the last few ticks: scale in only when all wanted fewer.
+        self.recent_wanted: deque[int] = deque(
+            maxlen=1 if plan.autoscaling is None else plan.autoscaling.scale_in_ticks)
         if len(plan.event_s):
             env.timeout(float(plan.event_s[0])).callbacks.append(self._on_event)
         if plan.autoscaling is not None:
@@ -216,9 +221,10 @@ class Fleet:
                 self._release(s, now)
         current = sum(p and not d for p, d in zip(self.provisioned, self.draining, strict=True))
         wanted = min(max(self._wanted(current), cfg.min_replicas), cfg.max_replicas)
+        self.recent_wanted.append(wanted)
         if wanted > current:
             self._scale_out(wanted - current, now)
-        elif wanted < current:
+        elif len(self.recent_wanted) == cfg.scale_in_ticks and max(self.recent_wanted) < current:
             self._scale_in(now)
         self._record(now)
         if not self._finished():

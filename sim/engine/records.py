@@ -36,6 +36,7 @@ class AutoscalePlan:
     min_replicas: int
     max_replicas: int
     interval_s: float
+    scale_in_ticks: int  # ticks in a row wanting fewer replicas before one is drained
     max_num_seqs: int
     provisioning_delay_s: Callable[[], float]  # draws one delay (from its own seed stream)
 
