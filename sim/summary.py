@@ -65,4 +65,26 @@ def format_summary(d: dict[str, Any]) -> str:
         "",
         f"simulated in {d['sim']['wall_s']:.2f} s wall ({d['sim']['events']:,} events)",
     ]
+    fleet_line = _fleet_changes(d)
+    if fleet_line:
+        lines[-2:-2] = ["", *fleet_line]
     return "\n".join(lines)
+
+
+def _fleet_changes(d: dict[str, Any]) -> list[str]:
+    """Availability and what moved, for a fleet that changed during the run (else nothing)."""
+    a = d["availability"]
+    events = {"failures": a["failures"], "spot preemptions": a["spot_preemptions"],
+              "outages": a["outages"], "scale-ups": a["scale_ups"],
+              "scale-downs": a["scale_downs"]}
+    if not any(events.values()):
+        return []
+    happened = ", ".join(f"{n} {name}" for name, n in events.items() if n)
+    fraction = "—" if a["fraction"] is None else f"{a['fraction']:.2%}"
+    requeued = d["requests"]["requeued"]
+    within = d["slo"]["attainment_requeued"]
+    return [f"fleet        availability {fraction}   replicas serving "
+            f"{a['replicas_working_mean']:.2f}, paid for {a['replicas_billed_mean']:.2f} on "
+            f"average ({happened})",
+            f"             {requeued:,} re-queued from replicas that went away"
+            + ("" if within is None else f"   ({within:.2%} of those within the SLO)")]

@@ -180,3 +180,12 @@ def _spot_windows(result: sim.Result) -> list[tuple[int, float, float]]:
     notices = kinds == 2
     return [(int(s), float(t), float(t) + spot.notice_s)
             for s, t in zip(slots[notices], times[notices], strict=True)]
+
+
+def test_the_summary_tells_what_the_fleet_went_through() -> None:
+    from sim.summary import format_summary
+
+    changed = format_summary(sim.run(dynamic("failures", "chunked-prefill")).to_dict())
+    assert "availability" in changed and "re-queued" in changed and "failures" in changed
+    static = format_summary(sim.run(scenario()).to_dict())
+    assert "availability" not in static

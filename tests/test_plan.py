@@ -223,3 +223,23 @@ def test_a_period_nothing_can_serve_is_reported_not_crashed(tmp_path: Path, caps
         assert entry["search"]["fleets_tried"][-1] == 2  # it went up to the limit
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "No option meets the SLO" in html and "too-much" in html
+
+
+def test_autoscaled_and_failing_options_are_sized_and_priced(tmp_path: Path) -> None:
+    # An autoscaled option is sized by its ceiling and pays for the replicas it held; a
+    # failing one pays for its whole fleet while some of it is down.
+    data = _plan_data([{"name": "a", "peak_rate_per_s": 16.0, "average_rate_per_s": 6.0}])
+    data["plan"]["options"] = [
+        {"name": "static"},
+        {"name": "scaled", "deployment": {"autoscaling": {
+            "policy": "queue", "target": 1, "min_replicas": 1, "max_replicas": 1,
+            "provisioning_delay_s": 5.0, "interval_s": 5.0, "scale_in_stabilization_s": 10.0}}},
+        {"name": "failing", "deployment": {"failures": {"mtbf_h": 0.01, "mttr_h": 0.002}}}]
+    document = plan(data, tmp_path, InlineExecutor())
+    static, scaled, failing = document["periods"][0]["options"]
+    assert scaled["replicas"] >= static["replicas"]
+    assert scaled["gpus_paid_mean"] < scaled["gpus"]  # scaled in at the average load
+    assert scaled["usd_per_month"] == pytest.approx(scaled["gpus_paid_mean"] * 3.0 * 730)
+    assert failing["replicas"] >= static["replicas"]
+    assert failing["usd_per_month"] == pytest.approx(failing["gpus"] * 3.0 * 730)
+    assert "autoscaled options" in " ".join(document["notes"])

@@ -93,6 +93,9 @@ CASES = [
     Case("diurnal-without-peak-hour", _plan(shape={"profile": "diurnal",
                                                    "peak_to_trough": 2}),
          "plan.shape.peak_hour", "missing", ("diurnal",)),
+    Case("uncertain-rate", {**_plan(), "uncertainty": {"workload.arrival.rate_per_s": {
+        "dist": "uniform", "low": 1, "high": 2}}}, "uncertainty.workload.arrival.rate_per_s",
+         "'uniform'", ("plan.periods[i].uncertainty",)),
     Case("output-not-empty", _plan(), "-o", "out", ("empty",), setup={"out/keep.txt": "x"}),
     Case("stress-down-the-whole-fleet",
          {**scenario(duration_s=10.0, warmup_s=1.0), "stress": {"replicas_down": 2}},

@@ -104,7 +104,7 @@ def progress_bar(desc: str, unit: str, quiet: bool) -> Iterator:
     with tqdm(total=1, unit=unit, desc=desc, disable=True if quiet else None, file=sys.stderr,
               leave=False) as bar:
 
-        def update(done: int, total: int) -> None:
+        def update(done: int, total: int | None) -> None:  # None: total unknown
             bar.total = total
             bar.n = done
             bar.refresh()

@@ -6,10 +6,18 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import itertools
 from pathlib import Path
 from typing import Any
 
-from sim.cli.common import non_negative_int, positive_int, write_bytes, write_json, write_text
+from sim.cli.common import (
+    non_negative_int,
+    positive_int,
+    progress_bar,
+    write_bytes,
+    write_json,
+    write_text,
+)
 from sim.cli.report import write_report
 from sim.errors import InputError
 from sim.montecarlo.execute import open_executor
@@ -53,11 +61,19 @@ def execute(args: argparse.Namespace) -> int:
     raw = read_mapping(args.scenario)
     out = args.output or Path(f"{raw['name']}-plan")
     check_new_dir(out)
-    if args.workers == 1:
-        document = plan(raw, args.scenario.parent, InlineExecutor(), seed=args.seed)
-    else:
-        with open_executor(args.workers) as executor:
-            document = plan(raw, args.scenario.parent, executor, seed=args.seed)
+    with progress_bar("plan", "run", args.quiet) as update:
+        runs = itertools.count(1)  # advanced from the options' threads; next() is atomic
+
+        def on_run() -> None:
+            update(next(runs), None)
+
+        if args.workers == 1:
+            document = plan(raw, args.scenario.parent, InlineExecutor(), seed=args.seed,
+                            on_run=on_run)
+        else:
+            with open_executor(args.workers) as executor:
+                document = plan(raw, args.scenario.parent, executor, seed=args.seed,
+                                on_run=on_run)
     document["provenance"]["created_utc"] = created_utc()
     out.mkdir(exist_ok=True)
     write_json(out / "plan.json", document)

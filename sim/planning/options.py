@@ -97,6 +97,12 @@ def load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path) -> list[Option]
         raise InputError("workload.arrival", common["workload"]["arrival"], "a stationary "
                          "arrival process: the plan sets the rate of each period (give the "
                          "day's shape as plan.shape and spikes as plan.spikes)")
+    for key in base.uncertainty or {}:
+        if key in (RATE_KEY, REPLICAS_KEY) or key.startswith(ARRIVAL_KEY + "."):
+            raise InputError(f"uncertainty.{key}", base.uncertainty[key].model_dump(),
+                             "a key the plan does not set itself (it sets the arrival rate "
+                             "and the replicas; demand's uncertainty goes in "
+                             "plan.periods[i].uncertainty)")
     shaping = Shaping(spec.shape, tuple(spec.spikes), base.warmup_s, base.duration_s)
     if not shaping.stationary and arrival.process != "poisson":
         raise InputError("plan.shape" if spec.shape is not None else "plan.spikes",
