@@ -6,6 +6,7 @@ up under stress.
 rates; `options` merges each candidate deployment into the scenario; `search` finds the
 fewest replicas (pure: a monotone predicate in, the boundary out); `runs` executes and
 caches Monte Carlo draws; `sizing` puts them together per option; `mix` chooses reserved
-against on-demand capacity; `stress` runs the stress cases; `report` writes the files'
-contents. Nothing here prints: the CLI (`tokenfactory plan`, `tokenfactory stress`) does.
+against on-demand capacity; `planner` runs a whole plan; `stress` runs the stress cases;
+`report` writes the files' contents. Nothing here prints: the CLI (`tokenfactory plan`,
+`tokenfactory stress`) does.
 """

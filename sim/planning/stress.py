@@ -25,7 +25,7 @@ import numpy as np
 
 from sim import metrics
 from sim.cost import HOURS_PER_YEAR
-from sim.errors import InputError
+from sim.errors import MISSING, InputError
 from sim.montecarlo.plan import _int_seed
 from sim.planning.forecast import Demand
 from sim.planning.options import PLANNING_BLOCKS, Option, merge_patch
@@ -66,10 +66,11 @@ def cases(spec: StressSpec, scenario: Scenario) -> list[Case]:
     out = [Case("forecast", "forecast", 1.0, {})]
     out += [Case(f"demand ×{k:g}", "demand", k, {}) for k in spec.multipliers if k != 1.0]
     if spec.spike is not None:
-        if "spikes" not in PoissonArrivals.model_fields or scenario.workload.arrival.process \
-                != "poisson":
-            raise InputError("stress.spike", spec.spike.model_dump(), "Poisson arrivals that "
-                             "support workload.arrival.spikes (time-varying demand)")
+        arrival = scenario.workload.arrival
+        if not isinstance(arrival, PoissonArrivals):
+            raise InputError("stress.spike", spec.spike.model_dump(exclude_none=True),
+                             "Poisson arrivals (a spike is workload.arrival.spikes, which "
+                             "only a Poisson process has)")
         at_s = scenario.warmup_s if spec.spike.at_s is None else spec.spike.at_s
         spike = {"at_s": at_s, "duration_s": spec.spike.duration_s,
                  "multiplier": spec.spike.multiplier}
@@ -87,6 +88,10 @@ def stress(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
            seed: int | None = None) -> dict[str, Any]:
     base = load_scenario(raw, base_dir=base_dir)
     spec = base.stress or StressSpec()
+    if base.workload.arrival is None:
+        raise InputError("workload.arrival", MISSING, "an arrival process whose rate the "
+                         "stress cases scale (a replayed trace has none: fit one with "
+                         "tokenfactory trace fit)")
     if seed is None:
         seed = base.seed if base.seed is not None else int(
             np.random.SeedSequence().entropy % 2**63)
