@@ -88,7 +88,7 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
     if seed is None:
         seed = base.seed if base.seed is not None else int(
             np.random.SeedSequence().entropy % 2**63)
-    specs, notes = _uncertain_inputs(base)
+    specs, notes = uncertain_inputs(base)
     where = {key: f"uncertainty.{key}" for key in specs}
     for key, spec in specs.items():  # each input alone first, so its own key is blamed
         for value in spec.probes():
@@ -102,7 +102,7 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
                              f"sets it (sweep a grid over {RATE_KEY} to sample demand)")
         where[RATE_KEY] = "sweep.utilization"
         validated(raw, {RATE_KEY: 1.0}, where, base_dir)
-        capacity = capacity or measure(raw, base_dir, _int_seed(capacity_seq))
+        capacity = capacity or measure(raw, base_dir, int_seed(capacity_seq))
         notes.insert(0, f"utilization = arrival rate ÷ the nominal scenario's "
                         f"{capacity.describe()}")
         labels = [{"utilization": u} for u in sweep.utilization]
@@ -121,7 +121,7 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
         overrides = labels
 
     draws = sample(specs, replications, sweep.sampling, np.random.default_rng(sampling_seq))
-    seeds = [_int_seed(s) for s in runs_seq.spawn(len(overrides) * replications)]
+    seeds = [int_seed(s) for s in runs_seq.spawn(len(overrides) * replications)]
     plan = Plan(
         name=base.name, seed=seed, replications=replications, sampling=sweep.sampling,
         axis="utilization" if sweep.utilization is not None else "grid", labels=labels,
@@ -139,7 +139,7 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
     return plan
 
 
-def _uncertain_inputs(base: Scenario) -> tuple[dict[str, Any], list[str]]:
+def uncertain_inputs(base: Scenario) -> tuple[dict[str, Any], list[str]]:
     """The uncertainty block, plus the step-time error from the profile's fit when known."""
     specs = dict(base.uncertainty or {})
     if STEP_SCALE_KEY in specs:
@@ -178,6 +178,6 @@ def fingerprint(raw: Mapping[str, Any], seed: int, replications: int) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _int_seed(sequence: np.random.SeedSequence) -> int:
+def int_seed(sequence: np.random.SeedSequence) -> int:
     """A 64-bit integer seed for `sim.run`, recorded in runs.csv."""
     return int(sequence.generate_state(1, dtype=np.uint64)[0])

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from sim.errors import MISSING, InputError
-from sim.montecarlo.plan import _int_seed
+from sim.montecarlo.plan import int_seed
 from sim.planning import forecast, mix
 from sim.planning import options as option_specs
 from sim.planning.report import periods_document
@@ -42,7 +42,7 @@ def plan(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
     demands = forecast.demands(spec, draws.demand_u)
     evaluator = Evaluator(executor, draws, spec.target.confidence, on_run)
     sizings = size_all(options, demands, spec.target, spec.max_replicas, evaluator, draws,
-                       _int_seed(probe_seq))
+                       int_seed(probe_seq))
     periods = periods_document(demands, sizings)
     notes = _notes(spec, sizings)
     mixes, mix_notes = _mixes(spec, sizings)

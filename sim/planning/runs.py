@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from sim.montecarlo.execute import metrics_row
-from sim.montecarlo.plan import _int_seed, _uncertain_inputs
+from sim.montecarlo.plan import int_seed, uncertain_inputs
 from sim.planning.options import Option
 from sim.runner import run
 from sim.sampling import sample, uniforms
@@ -67,11 +67,11 @@ class Draws:
     def spawn(cls, seed: np.random.SeedSequence, count: int) -> Draws:
         runs, demand, inputs = seed.spawn(3)
         u = uniforms(count, 1, "lhs", np.random.default_rng(demand))[:, 0]
-        return cls(tuple(_int_seed(s) for s in runs.spawn(count)), u, inputs)
+        return cls(tuple(int_seed(s) for s in runs.spawn(count)), u, inputs)
 
     def sampled(self, option: Option) -> tuple[list[dict[str, Any]], list[str]]:
         """Per draw, the option's sampled inputs; and notes on what was sampled."""
-        specs, notes = _uncertain_inputs(option.scenario)
+        specs, notes = uncertain_inputs(option.scenario)
         draws = sample(specs, len(self.seeds), "lhs", np.random.default_rng(self.inputs_seed))
         return draws, notes
 

@@ -26,7 +26,7 @@ import numpy as np
 from sim import metrics
 from sim.cost import HOURS_PER_YEAR
 from sim.errors import MISSING, InputError
-from sim.montecarlo.plan import _int_seed
+from sim.montecarlo.plan import int_seed
 from sim.planning.forecast import Demand
 from sim.planning.options import PLANNING_BLOCKS, Option, merge_patch
 from sim.planning.runs import Draws, Evaluator, draw_row, met_count
@@ -112,7 +112,7 @@ def stress(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
         merged = merge_patch(common, case.patch)
         option = Option(index, case.name, merged, load_scenario(merged, base_dir=base_dir),
                         base_dir)
-        capacity = capacity or replica_capacity(option, _int_seed(probe_seq))
+        capacity = capacity or replica_capacity(option, int_seed(probe_seq))
         sampled, _ = draws.sampled(option)
         rates = tuple(rate * case.multiplier for _ in draws.seeds)
         futures = [executor.submit(stress_draw, option.candidate(replicas, rates[d],
