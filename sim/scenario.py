@@ -8,7 +8,6 @@ reported as an `InputError` naming the key path, the value and what is accepted,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
@@ -31,9 +30,10 @@ from sim import catalog, profile_table
 from sim.catalog import GpuSpec, ModelSpec
 from sim.config_base import NonNeg, Pos, PosInt, Strict
 from sim.dynamics_config import Autoscaling, Failures, Outage, Spot
-from sim.errors import MISSING, InputError
+from sim.errors import InputError
 from sim.planning.spec import PlanSpec, StressSpec
-from sim.sampling import DISTRIBUTIONS, UncertainSpec
+from sim.sampling import UncertainSpec
+from sim.scenario_errors import translate
 
 SCHEDULERS = ("chunked-prefill", "prefill-first", "static")
 ROUTERS = ("round-robin", "least-loaded", "power-of-two", "random")
@@ -530,6 +530,14 @@ def _by_name(value: Any, known: Mapping[str, BaseModel]) -> Any:
     return value
 
 
+# The values each tagged union's key accepts, for error messages.
+DISCRIMINATOR_VALUES = {
+    "dist": LENGTH_DISTS,
+    "process": ("poisson", "gamma"),
+    "kind": ("constant", "linear", "roofline"),
+}
+
+
 # ---- loading -------------------------------------------------------------------------------
 
 
@@ -545,7 +553,7 @@ def load_scenario(source: str | Path | Mapping[str, Any], *,
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise _translate(exc, raw) from None
+        raise translate(exc, raw, DISCRIMINATOR_VALUES) from None
     return _resolve_paths(_load_trace(_load_empirical(scenario, base_dir), base_dir), base_dir)
 
 
@@ -636,124 +644,3 @@ def read_lengths_file(path: Path, key: str) -> np.ndarray:
     if not values:
         raise InputError(str(path), "no values", "at least one token count")
     return np.asarray(values, dtype=np.int64)
-
-
-# ---- error translation ---------------------------------------------------------------------
-
-_EXPECTED = {
-    "greater_than": "a number > {gt}",
-    "greater_than_equal": "a number ≥ {ge}",
-    "less_than": "a number < {lt}",
-    "less_than_equal": "a number ≤ {le}",
-    "int_type": "an integer",
-    "int_parsing": "an integer",
-    "int_from_float": "an integer",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "finite_number": "a finite number",
-    "string_type": "a string",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-    "literal_error": "one of {expected}",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-    "list_type": "a list",
-    "too_short": "at least {min_length} item",
-    "missing": "a value (this key is required)",
-    "unknown_key": "no such key here; accepted keys: {accepted}",
-    "unknown_name": "one of {accepted}",
-    "union_tag_invalid": "one of {expected_tags}",
-    "union_tag_not_found": "a mapping with a {discriminator} key: one of {expected_tags}",
-    "order": "{expected}",
-    "cdf": "{expected}",
-}
-
-
-def _translate(exc: ValidationError, raw: Mapping[str, Any]) -> InputError:
-    """Pick the most specific pydantic error and phrase it as key path, value, accepted."""
-    candidates = [_describe(error, raw) for error in exc.errors()]
-    return max(candidates, key=lambda e: e.where.count("."))
-
-
-def _describe(error: Any, raw: Mapping[str, Any]) -> InputError:
-    path, value = _walk(raw, error["loc"])
-    ctx = {k: _pretty(v) for k, v in (error.get("ctx") or {}).items()}
-    kind = error["type"]
-    extra_key = {"unknown_key": "key", "order": "field"}.get(kind)
-    if extra_key:
-        path = [*path, ctx[extra_key]]
-        value = _at(raw, path)
-    elif kind in ("union_tag_invalid", "union_tag_not_found"):
-        tag = ctx.get("discriminator", "").strip("'")
-        path = [*path, tag]
-        value = _at(raw, path)
-        tags = DISTRIBUTIONS if path[:1] == ["uncertainty"] else _TAGS.get(tag, ())
-        ctx["expected_tags"] = ", ".join(tags)
-    template = _EXPECTED.get(kind)
-    try:
-        expected = template.format(**ctx) if template else error["msg"]
-    except (KeyError, IndexError):
-        expected = error["msg"]
-    return InputError(_key_path(path), value, expected)
-
-
-def _key_path(path: list) -> str:
-    """Dotted, as the sweep keys are written (`sweep.utilization.1`); inside the plan and
-    stress blocks list items are `[i]`, as their keys are documented (`plan.options[1].gpu`)."""
-    if not path:
-        return "scenario"
-    bracketed = path[0] in ("plan", "stress")
-    text = str(path[0])
-    for part in path[1:]:
-        text += f"[{part}]" if bracketed and isinstance(part, int) else f".{part}"
-    return text
-
-
-def _pretty(value: Any) -> Any:
-    return f"{value:g}" if isinstance(value, float) else value
-
-
-_TAGS = {
-    "dist": LENGTH_DISTS,
-    "process": ("poisson", "gamma"),
-    "kind": ("constant", "linear", "roofline"),
-}
-# pydantic names the members of a union in error locations: 'str', 'tagged-union[...]', ...
-_UNION_LABEL = re.compile(r"^(str|int|float|bool|none|[a-z-]+\[.*\]|[A-Z]\w*)$")
-
-
-def _walk(raw: Any, loc: tuple) -> tuple[list, Any]:
-    """Follow `loc` through the raw input, dropping pydantic's union-branch labels."""
-    path: list = []
-    node = raw
-    for part in loc:
-        in_mapping = isinstance(node, Mapping) and part in node
-        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        if in_mapping or in_list:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, Mapping | list):
-            if part in _branch_labels(node) or _UNION_LABEL.match(str(part)):
-                continue
-            path.append(part)
-            node = MISSING
-    return path, node
-
-
-def _branch_labels(node: Any) -> set:
-    # Discriminated unions insert the tag value (e.g. 'lognormal') into the error location.
-    if isinstance(node, Mapping):
-        return {node.get("dist"), node.get("process"), node.get("kind")} - {None}
-    return set()
-
-
-def _at(raw: Any, path: list) -> Any:
-    node = raw
-    for part in path:
-        in_mapping = isinstance(node, Mapping) and part in node
-        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        if not (in_mapping or in_list):
-            return MISSING
-        node = node[part]
-    return node
