@@ -17,13 +17,7 @@ from __future__ import annotations
 
 from sim.memory import kv_bytes_per_token
 from sim.provenance import Provenance
-from sim.scenario import (
-    DTYPE_BYTES,
-    ConstantProfile,
-    LinearProfile,
-    RooflineProfile,
-    Scenario,
-)
+from sim.scenario import DTYPE_BYTES, ConstantProfile, LinearProfile, RooflineProfile, Scenario
 
 PCIE_GEN4_GB_S = 64.0  # bidirectional x16, for GPUs the catalogue gives no interconnect for
 

@@ -150,8 +150,8 @@ def test_merge_patch_is_rfc_7386() -> None:
 
 
 def _rate_at(arrival: dict, t_s: float) -> float:
-    from sim.scenario import PoissonArrivals
     from sim.workload import rate
+    from sim.workload_spec import PoissonArrivals
 
     return float(rate.rate_per_s(PoissonArrivals(**arrival), np.array([t_s]))[0])
 

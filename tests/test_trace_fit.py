@@ -12,14 +12,14 @@ import yaml
 
 import sim
 from sim.cli import main
-from sim.scenario import Trace
-from sim.scenario import Workload as WorkloadSpec
 from sim.workload import generate
 from sim.workload.fit import fit_workload
 from sim.workload.fitarrivals import fit_arrivals
 from sim.workload.fitlengths import fit_lengths, sample_model
 from sim.workload.stats import ranks, trace_stats
 from sim.workload.trace import read_trace
+from sim.workload_spec import Trace
+from sim.workload_spec import Workload as WorkloadSpec
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -8,12 +8,12 @@ from pathlib import Path
 import sim
 from sim.cli.common import check_output_path, write_bytes, write_json, write_text
 from sim.errors import InputError
-from sim.scenario import TRACE_FORMATS, Trace
 from sim.tracesummary import fit_header, format_fit, format_stats
 from sim.workload.fit import fit_workload, workload_yaml
 from sim.workload.fitlengths import LENGTH_MODELS, fit_lengths
 from sim.workload.stats import trace_stats
 from sim.workload.trace import ROLES, read_trace
+from sim.workload_spec import TRACE_FORMATS, Trace
 
 LENGTH_TOLERANCE = 0.10  # a length model within 10 % at p50, p90 and p99 is good enough
 

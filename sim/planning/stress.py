@@ -34,7 +34,8 @@ from sim.planning.sizing import replica_capacity, size_option
 from sim.planning.spec import StressSpec, Target
 from sim.provenance import stamp
 from sim.runner import run
-from sim.scenario import PoissonArrivals, Scenario, load_scenario
+from sim.scenario import Scenario, load_scenario
+from sim.workload_spec import PoissonArrivals
 
 
 @dataclass(frozen=True)

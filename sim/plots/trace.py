@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from sim.scenario import Trace
 from sim.workload.fitlengths import LengthFit, sample_model
+from sim.workload_spec import Trace
 
 MODEL_SAMPLES = 200_000
 

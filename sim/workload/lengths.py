@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.scenario import (
+from sim.workload_spec import (
     EmpiricalCdfLengths,
     EmpiricalLengths,
     FixedLengths,

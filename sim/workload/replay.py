@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.scenario import TraceSpec
 from sim.workload.trace import TraceWarning
+from sim.workload_spec import TraceSpec
 
 
 @dataclass(frozen=True)

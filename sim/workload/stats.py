@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sim.scenario import Trace
+from sim.workload_spec import Trace
 
 PERCENTILES = (50, 90, 99)
 

@@ -35,8 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from sim.errors import InputError
-from sim.scenario import MAX_TOKEN_COUNT, Trace
+from sim.scenario import MAX_TOKEN_COUNT
 from sim.workload import textcolumns as tc
+from sim.workload_spec import Trace
 
 
 class TraceWarning(UserWarning):
