@@ -34,6 +34,13 @@ class Strict(BaseModel):
         return data
 
 
+def check_order(low: float, high: float, field: str, below: str) -> None:
+    """`high` must not be under `low`; the error names `field` and says what it accepts."""
+    if high < low:
+        raise PydanticCustomError("order", f"{field} must be ≥ {below}",
+                                  {"field": field, "expected": f"a number ≥ {below} ({low:g})"})
+
+
 Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 PosInt = Annotated[int, Field(gt=0)]

@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from sim.config_base import NonNeg, Pos, Strict
+from sim.config_base import NonNeg, Pos, Strict, check_order
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -64,7 +64,7 @@ class Uniform(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> Uniform:
-        _check_order(self.low, self.high, "high", "low")
+        check_order(self.low, self.high, "high", "low")
         return self
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
@@ -82,8 +82,8 @@ class Triangular(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> Triangular:
-        _check_order(self.low, self.mode, "mode", "low")
-        _check_order(self.mode, self.high, "high", "mode")
+        check_order(self.low, self.mode, "mode", "low")
+        check_order(self.mode, self.high, "high", "mode")
         return self
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
@@ -127,12 +127,6 @@ class Choice(Strict):
 UncertainSpec = Annotated[Normal | Lognormal | Uniform | Triangular | Choice,
                           Field(discriminator="dist")]
 DISTRIBUTIONS = ("normal", "lognormal", "uniform", "triangular", "choice")
-
-
-def _check_order(low: float, high: float, field: str, below: str) -> None:
-    if high < low:
-        raise PydanticCustomError("order", f"{field} must be ≥ {below}",
-                                  {"field": field, "expected": f"a number ≥ {below} ({low:g})"})
 
 
 def uniforms(n: int, inputs: int, method: str, rng: np.random.Generator) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from sim.config_base import NonNeg, Pos, PosInt, Strict
+from sim.config_base import NonNeg, Pos, PosInt, Strict, check_order
 
 # ---- lengths -------------------------------------------------------------------------------
 
@@ -35,9 +35,7 @@ class UniformLengths(_Lengths):
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformLengths:
-        if self.high < self.low:
-            raise PydanticCustomError(
-                "order", "high must be ≥ low", {"field": "high", "expected": f"≥ low ({self.low})"})
+        check_order(self.low, self.high, "high", "low")
         return self
 
 

@@ -20,10 +20,9 @@ from sim.cli.common import (
 )
 from sim.cli.report import write_report
 from sim.errors import InputError
-from sim.montecarlo.execute import open_executor
 from sim.planning.planner import plan
 from sim.planning.report import CSV_COLUMNS, csv_rows, format_table
-from sim.planning.runs import InlineExecutor
+from sim.planning.runs import planning_executor
 from sim.plots import png_bytes
 from sim.plots.plan import cost_figure, fleet_figure
 from sim.provenance import created_utc
@@ -67,13 +66,8 @@ def execute(args: argparse.Namespace) -> int:
         def on_run() -> None:
             update(next(runs), None)
 
-        if args.workers == 1:
-            document = plan(raw, args.scenario.parent, InlineExecutor(), seed=args.seed,
-                            on_run=on_run)
-        else:
-            with open_executor(args.workers) as executor:
-                document = plan(raw, args.scenario.parent, executor, seed=args.seed,
-                                on_run=on_run)
+        with planning_executor(args.workers) as executor:
+            document = plan(raw, args.scenario.parent, executor, seed=args.seed, on_run=on_run)
     document["provenance"]["created_utc"] = created_utc()
     out.mkdir(exist_ok=True)
     write_json(out / "plan.json", document)

@@ -9,8 +9,7 @@ from typing import Any
 
 from sim.cli.common import non_negative_int, positive_int, write_bytes, write_json, write_text
 from sim.cli.plan import check_new_dir, to_csv
-from sim.montecarlo.execute import open_executor
-from sim.planning.runs import InlineExecutor
+from sim.planning.runs import planning_executor
 from sim.planning.stress import stress
 from sim.plots import png_bytes
 from sim.plots.stress import attainment_figure
@@ -48,11 +47,8 @@ def execute(args: argparse.Namespace) -> int:
     raw = read_mapping(args.scenario)
     out = args.output or Path(f"{raw['name']}-stress")
     check_new_dir(out)
-    if args.workers == 1:
-        document = stress(raw, args.scenario.parent, InlineExecutor(), seed=args.seed)
-    else:
-        with open_executor(args.workers) as executor:
-            document = stress(raw, args.scenario.parent, executor, seed=args.seed)
+    with planning_executor(args.workers) as executor:
+        document = stress(raw, args.scenario.parent, executor, seed=args.seed)
     document["provenance"]["created_utc"] = created_utc()
     out.mkdir(exist_ok=True)
     write_json(out / "stress.json", document)

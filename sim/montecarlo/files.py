@@ -73,6 +73,7 @@ def cell(value: Any) -> str:
 
 
 def parse_cell(text: str) -> Any:
+    """runs.csv cells: empty is None, numbers and booleans as JSON, anything else text."""
     if text == "":
         return None
     try:

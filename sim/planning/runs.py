@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from sim.montecarlo.execute import metrics_row
+from sim.montecarlo.execute import metrics_row, open_executor
 from sim.montecarlo.plan import int_seed, uncertain_inputs
 from sim.planning.options import Option
 from sim.runner import run
@@ -55,6 +56,16 @@ class InlineExecutor(Executor):
         except BaseException as exc:  # handed to whoever reads the future, as a pool does
             future.set_exception(exc)
         return future
+
+
+@contextmanager
+def planning_executor(workers: int | None) -> Iterator[Executor]:
+    """One worker runs in-process (no start-up cost, same results); more use worker processes."""
+    if workers == 1:
+        yield InlineExecutor()
+        return
+    with open_executor(workers) as executor:
+        yield executor
 
 
 @dataclass(frozen=True)

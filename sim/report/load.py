@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import InputError
+from sim.montecarlo.files import parse_cell
 from sim.provenance import FORMAT_VERSION
 
 PLAN_JSON, PLAN_CSV = "plan.json", "plan.csv"
@@ -127,23 +128,13 @@ def _sweep(folder: Path) -> Results:
         text = (folder / RUNS_CSV).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         raise InputError("report", str(folder / RUNS_CSV), "a readable runs.csv") from None
-    rows = [{k: _cell(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
+    rows = [{k: parse_cell(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
     if not rows:
         raise InputError("report", str(folder / RUNS_CSV), "at least one run's row")
     sources = {name: (folder / name).read_bytes() for name in (SUMMARY_JSON, SWEEP_JSON)}
     sources[RUNS_CSV] = text.encode("utf-8")
     return Results("sweep", str(summary.get("scenario", folder.name)), summary=summary,
                    manifest=manifest, rows=rows, sources=sources)
-
-
-def _cell(text: str) -> Any:
-    """runs.csv cells: empty is None, numbers and booleans as JSON, anything else text."""
-    if text == "":
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _plan(folder: Path) -> Results:
