@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from sim.montecarlo import stats
-    from sim.montecarlo.plan import build
+    from sim.montecarlo.design import build
     from sim.scenario import read_mapping
 
     raw = read_mapping(SCENARIO)

@@ -58,10 +58,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
 
+    from sim.scenario.traces import read_trace
+    from sim.scenario.workload import WorkloadSpec
     from sim.workload.fit import fit_workload
     from sim.workload.rate import nhpp_arrival_times
-    from sim.workload.trace import read_trace
-    from sim.workload_spec import Workload as WorkloadSpec
 
     trace = read_trace(args.trace)
     base = yaml.safe_load(args.scenario.read_text(encoding="utf-8"))

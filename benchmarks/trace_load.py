@@ -67,8 +67,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import sim
+    from sim.scenario.traces import read_trace
     from sim.workload import generate
-    from sim.workload.trace import read_trace
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "azure_1m.csv"

@@ -10,10 +10,10 @@ import yaml
 from builders import scenario
 
 import sim
-from sim import profile_table
+from sim.calibrate.measurements import Measurements, format_measurements, parse_measurements
 from sim.cli import main
-from sim.measurements import Measurements, format_measurements, parse_measurements
-from sim.profile_select import resolve
+from sim.runner.build import step_model as resolve
+from sim.steptime import library as profile_table
 
 VIDUR = Path(__file__).resolve().parents[2] / "shared" / "data" / "published" / "vidur"
 REPO = Path(__file__).resolve().parents[1]
@@ -128,6 +128,19 @@ def test_shipped_profiles_fit_their_measurements(name: str) -> None:
     assert profile.provenance["source"].startswith("Vidur")
 
 
+def _same(rebuilt: object, shipped: object) -> bool:
+    """Equal, floats to 1e-12 relative: the least-squares fits round differently in the last
+    bit on different BLAS kernels, which is no change to a profile."""
+    if isinstance(rebuilt, dict) and isinstance(shipped, dict):
+        return rebuilt.keys() == shipped.keys() and all(
+            _same(rebuilt[k], shipped[k]) for k in rebuilt)
+    if isinstance(rebuilt, list) and isinstance(shipped, list):
+        return len(rebuilt) == len(shipped) and all(map(_same, rebuilt, shipped))
+    if isinstance(rebuilt, float) and isinstance(shipped, float):
+        return rebuilt == pytest.approx(shipped, rel=1e-12, abs=0.0)
+    return rebuilt == shipped
+
+
 @pytest.mark.skipif(not VIDUR.is_dir(), reason="Vidur's published timings (../shared) absent")
 def test_shipped_profiles_rebuild_identically_from_the_published_timings(tmp_path: Path) -> None:
     from calibration.sources.build import build
@@ -135,10 +148,10 @@ def test_shipped_profiles_rebuild_identically_from_the_published_timings(tmp_pat
     build(VIDUR, tmp_path)
     shipped = REPO / "calibration"
     for path in (tmp_path / "profiles").glob("*.yaml"):
-        assert yaml.safe_load(path.read_text()) == yaml.safe_load(
-            (shipped / "profiles" / path.name).read_text()), path.name
-    assert yaml.safe_load((tmp_path / "roofline_fits.yaml").read_text()) == yaml.safe_load(
-        (shipped / "roofline_fits.yaml").read_text())
+        assert _same(yaml.safe_load(path.read_text()), yaml.safe_load(
+            (shipped / "profiles" / path.name).read_text())), path.name
+    assert _same(yaml.safe_load((tmp_path / "roofline_fits.yaml").read_text()), yaml.safe_load(
+        (shipped / "roofline_fits.yaml").read_text()))
     assert {p.name for p in (tmp_path / "profiles").glob("*.yaml")} == {
         p.name for p in (shipped / "profiles").glob("*.yaml")}
 

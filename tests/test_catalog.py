@@ -9,8 +9,8 @@ import yaml
 from builders import scenario
 
 import sim
-from sim import catalog
-from sim.memory import kv_capacity_tokens
+from sim.hardware import catalog
+from sim.runner.build import kv_capacity as kv_capacity_tokens
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "shared" / "data" / "published"
 REQUIRED_GPUS = {"h100-sxm", "h200", "a100-80gb", "b200", "l40s", "mi300x"}

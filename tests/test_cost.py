@@ -6,7 +6,7 @@ import pytest
 from builders import scenario
 
 import sim
-from sim.cost import token_cost
+from sim.metrics.cost import token_cost
 
 
 def test_worked_example_from_the_readme() -> None:

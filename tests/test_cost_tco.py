@@ -7,10 +7,10 @@ import pytest
 from builders import scenario
 
 import sim
-from sim.cost import energy_j_per_token, gpu_hour, per_million, token_cost
-from sim.scenario import Cost
+from sim.metrics.cost import energy_j_per_token, gpu_hour, per_million, token_cost
+from sim.scenario.schema import Cost
 
-# The worked example of the sim.cost docstring and the README.
+# The worked example of the sim.metrics.cost docstring and the README.
 WORKED_TCO = {
     "capex_per_gpu_usd": 30_000, "server_network_share_usd": 13_800, "amortization_years": 5,
     "maintenance_fraction_per_year": 0.04, "hosting_usd_per_gpu_year": 876,

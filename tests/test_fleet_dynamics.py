@@ -168,7 +168,7 @@ def test_spot_notice_sends_no_new_requests_to_the_noticed_replica() -> None:
 def _spot_windows(result: sim.Result) -> list[tuple[int, float, float]]:
     """(slot, notice, reclaim) of every spot cycle, from the same draws the run used."""
     from sim.engine.faults import spot_events
-    from sim.runner import SEED_STREAMS
+    from sim.runner.single import SEED_STREAMS
 
     spot = result.scenario.deployment.spot
     seqs = dict(zip(SEED_STREAMS, np.random.SeedSequence(result.seed).spawn(len(SEED_STREAMS)),
@@ -183,7 +183,7 @@ def _spot_windows(result: sim.Result) -> list[tuple[int, float, float]]:
 
 
 def test_the_summary_tells_what_the_fleet_went_through() -> None:
-    from sim.summary import format_summary
+    from sim.report.run_text import format_summary
 
     changed = format_summary(sim.run(dynamic("failures", "chunked-prefill")).to_dict())
     assert "availability" in changed and "re-queued" in changed and "failures" in changed

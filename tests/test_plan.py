@@ -17,8 +17,8 @@ from builders import scenario
 from sim.cli import main
 from sim.planning import forecast
 from sim.planning import options as option_specs
+from sim.planning.document import CSV_COLUMNS
 from sim.planning.planner import plan
-from sim.planning.report import CSV_COLUMNS
 from sim.planning.runs import Draws, Evaluator, InlineExecutor, met_count
 from sim.scenario import load_scenario
 

@@ -12,7 +12,7 @@ import pytest
 from sim.planning import forecast, mix
 from sim.planning.options import merge_patch
 from sim.planning.search import erlang_c, first_guess, smallest_feasible
-from sim.planning.spec import PlanSpec, Shape, Spike
+from sim.scenario.planning import PlanSpec, Shape, Spike
 
 
 @pytest.mark.parametrize("limit", [1, 7, 40])
@@ -150,8 +150,8 @@ def test_merge_patch_is_rfc_7386() -> None:
 
 
 def _rate_at(arrival: dict, t_s: float) -> float:
+    from sim.scenario.workload import PoissonArrivals
     from sim.workload import rate
-    from sim.workload_spec import PoissonArrivals
 
     return float(rate.rate_per_s(PoissonArrivals(**arrival), np.array([t_s]))[0])
 

@@ -6,7 +6,7 @@ import pytest
 from builders import scenario
 
 import sim
-from sim.profile_select import resolve
+from sim.runner.build import step_model as resolve
 
 LINEAR = {"kind": "linear", "base_s": 0.004, "per_prefill_token_s": 2e-6,
           "per_decode_seq_s": 1e-4, "per_kv_token_s": 2e-8}

@@ -12,8 +12,8 @@ import yaml
 from builders import scenario
 from test_plan import FLEET
 
-from sim import metrics
 from sim.cli import main
+from sim.metrics import latency as metrics
 
 
 def _stressed(tmp: Path) -> dict:

@@ -253,7 +253,7 @@ def test_readme_sweep_commands_parse_and_name_bundled_scenarios() -> None:
 
 
 def test_step_time_error_defaults_to_the_profiles_fit_error_when_known() -> None:
-    from sim.montecarlo import plan
+    from sim.montecarlo import design as plan
 
     sweep = {"grid": {"deployment.replicas": [1]}, "replications": 4}
     plain = scenario(duration_s=10.0, warmup_s=1.0, profile="roofline", sweep=sweep)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from sim.sampling import (
+from sim.scenario.uncertain import (
     Choice,
     Lognormal,
     Normal,

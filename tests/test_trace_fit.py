@@ -12,14 +12,13 @@ import yaml
 
 import sim
 from sim.cli import main
+from sim.scenario.traces import read_trace
+from sim.scenario.workload import Trace, WorkloadSpec
 from sim.workload import generate
 from sim.workload.fit import fit_workload
 from sim.workload.fitarrivals import fit_arrivals
 from sim.workload.fitlengths import fit_lengths, sample_model
 from sim.workload.stats import ranks, trace_stats
-from sim.workload.trace import read_trace
-from sim.workload_spec import Trace
-from sim.workload_spec import Workload as WorkloadSpec
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -12,9 +12,9 @@ import math
 import numpy as np
 import pytest
 
+from sim.scenario.workload import WorkloadSpec
 from sim.workload import generate, mean_tokens
 from sim.workload.lengths import sample_lengths
-from sim.workload_spec import Workload as WorkloadSpec
 
 
 def _arrivals(arrival: dict, horizon_s: float, seed: int = 0) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sim.errors import InputError
-from sim.workload.trace import TraceWarning, read_trace, sniff
+from sim.scenario.traces import TraceWarning, read_trace, sniff
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"

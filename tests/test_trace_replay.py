@@ -16,9 +16,9 @@ import yaml
 
 import sim
 from sim.cli import main
+from sim.scenario.traces import TraceWarning, read_trace
+from sim.scenario.workload import TraceSpec
 from sim.workload.replay import replay
-from sim.workload.trace import TraceWarning, read_trace
-from sim.workload_spec import TraceSpec
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim.scenario.workload import WorkloadSpec
 from sim.workload import generate, mean_tokens
 from sim.workload.lengths import sample_lengths
-from sim.workload_spec import Workload as WorkloadSpec
 
 
 def _spec(arrival: dict, prompt: dict | None = None, output: dict | None = None) -> WorkloadSpec:

@@ -15,9 +15,9 @@ from pathlib import Path
 from calibration.harness import csvio, grid
 from calibration.harness.estimate import STARTUP_S, estimate
 from calibration.harness.shapes import LayerShape, shard, tiny_model
-from sim import catalog
 from sim.cli.common import Parser, non_negative_int, positive_int
 from sim.errors import InputError
+from sim.hardware import catalog
 
 PROG = "python -m calibration.harness"
 ALL_JOBS = (("llama-3.1-8b", 1), ("llama-3.1-70b", 2), ("llama-3.1-70b", 4),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from calibration.harness import grid
 from calibration.harness.shapes import LayerShape
-from sim.catalog import GpuSpec
+from sim.hardware.catalog import GpuSpec
 
 GEMM_EFFICIENCY = 0.6
 ATTENTION_EFFICIENCY = 0.4  # torch SDPA's FlashAttention-2 on Hopper

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim.catalog import ModelSpec
 from sim.errors import InputError
+from sim.hardware.catalog import ModelSpec
 
 TINY = "tiny"
 

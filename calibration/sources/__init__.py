@@ -1,1 +1,1 @@
-"""Importers that turn published operator timings into `sim.measurements.Measurements`."""
+"""Importers that turn published operator timings into `sim.calibrate.measurements.Measurements`."""

@@ -16,11 +16,11 @@ from pathlib import Path
 import yaml
 
 from calibration.sources import vidur
-from sim import catalog
-from sim.catalog import GpuSpec, ModelSpec
-from sim.profile_fit import fit_profile, smooth_table
-from sim.profile_table import Table
-from sim.roofline_fit import LinearSet, fit_efficiency
+from sim.calibrate.fit import fit_profile, smooth_table
+from sim.calibrate.roofline import LinearSet, fit_efficiency
+from sim.hardware import catalog
+from sim.hardware.catalog import GpuSpec, ModelSpec
+from sim.steptime.library import Table
 
 # (Vidur file, catalogue model whose layers have exactly those shapes, models it stands for)
 SETS = [
@@ -87,7 +87,7 @@ def build(vidur_dir: Path, out: Path) -> list[Path]:
 
     fits_doc = {
         "about": "Roofline efficiencies fitted to measured linear-layer timings "
-                 "(sim.roofline_fit); rebuilt by calibration/sources/build.py.",
+                 "(sim.calibrate.roofline); rebuilt by calibration/sources/build.py.",
         "source": vidur.SOURCE,
         "fits": {g: {"compute_efficiency": f.compute_efficiency,
                      "bandwidth_efficiency": f.bandwidth_efficiency,

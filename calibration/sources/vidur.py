@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.measurements import Measurements
+from sim.calibrate.measurements import Measurements
 
 SOURCE = "Vidur operator profiles (github.com/microsoft/vidur, MIT, data/profiling @7d47513)"
 # Vidur's operator names → ours; `layer_linear` is their sum.

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import yaml
 
-from sim import catalog
+from sim.calibrate.fit import check_compatible, fit_profile, merge
+from sim.calibrate.measurements import read_measurements
+from sim.calibrate.roofline import EfficiencyFit
 from sim.cli.common import check_output_path, write_text
 from sim.errors import InputError
-from sim.measurements import read_measurements
-from sim.profile_fit import check_compatible, fit_profile, merge
-from sim.roofline_fit import EfficiencyFit, fitted_efficiency
-from sim.scenario import RooflineProfile
+from sim.hardware import catalog
+from sim.scenario.schema import RooflineProfile
+from sim.steptime.fitted import fitted_efficiency
 
 EPILOG = """\
 examples:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sim import catalog
+from sim.hardware import catalog
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

@@ -20,12 +20,12 @@ from sim.cli.common import (
 )
 from sim.cli.report import write_report
 from sim.errors import InputError
+from sim.planning.document import CSV_COLUMNS, csv_rows, format_table
 from sim.planning.planner import plan
-from sim.planning.report import CSV_COLUMNS, csv_rows, format_table
 from sim.planning.runs import planning_executor
-from sim.plots import png_bytes
-from sim.plots.plan import cost_figure, fleet_figure
 from sim.provenance import created_utc
+from sim.report.plots import png_bytes
+from sim.report.plots.plan import cost_figure, fleet_figure
 from sim.scenario import read_mapping
 
 FILES = ("plan.json", "plan.csv", "fleet_plan.png", "cost_per_token_by_option.png")

@@ -6,19 +6,13 @@ import argparse
 from pathlib import Path
 
 import sim
-from sim.cli.common import (
-    check_output_path,
-    finite,
-    non_negative_int,
-    progress_bar,
-    write_json,
-)
+from sim.cli.common import check_output_path, finite, non_negative_int, progress_bar, write_json
 from sim.cli.report import report_format, write_report
 from sim.errors import InputError
-from sim.montecarlo import replay
+from sim.montecarlo import rerun
 from sim.montecarlo.execute import metrics_row
 from sim.provenance import created_utc
-from sim.summary import format_summary
+from sim.report.run_text import format_summary
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -57,7 +51,7 @@ def execute(args: argparse.Namespace) -> int:
     elif args.seed is not None:
         raise InputError("--seed", args.seed, "no --seed with --replay (the row has its seed)")
     else:
-        scenario, seed, row = replay.load(args.scenario, args.replay)
+        scenario, seed, row = rerun.load(args.scenario, args.replay)
     with progress_bar("simulating", "req", args.quiet) as progress:
         result = sim.run(scenario, seed=seed, exact=args.exact, progress=progress)
     data = result.to_dict()
@@ -70,7 +64,7 @@ def execute(args: argparse.Namespace) -> int:
         print(format_summary(data))
     if row is None:
         return 0
-    differ = replay.mismatches(row, metrics_row(data))
+    differ = rerun.mismatches(row, metrics_row(data))
     if not args.quiet:
         print(f"\nreplay of {args.replay}: " + (
             f"differs from the row in {', '.join(differ)}" if differ

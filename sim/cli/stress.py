@@ -11,9 +11,9 @@ from sim.cli.common import non_negative_int, positive_int, write_bytes, write_js
 from sim.cli.plan import check_new_dir, to_csv
 from sim.planning.runs import planning_executor
 from sim.planning.stress import stress
-from sim.plots import png_bytes
-from sim.plots.stress import attainment_figure
 from sim.provenance import created_utc
+from sim.report.plots import png_bytes
+from sim.report.plots.stress import attainment_figure
 from sim.scenario import read_mapping
 
 FILES = ("stress.json", "stress.csv", "stress_attainment.png")

@@ -12,13 +12,13 @@ from sim.cli.common import non_negative_int, progress_bar, write_bytes, write_js
 from sim.cli.report import write_report
 from sim.errors import InputError
 from sim.montecarlo import files, stats
+from sim.montecarlo.design import Plan, build
 from sim.montecarlo.execute import execute as execute_runs
 from sim.montecarlo.execute import open_executor
-from sim.montecarlo.plan import Plan, build
-from sim.plots import png_bytes
-from sim.plots.sweep import chart_name, cost_figure
-from sim.profile_select import resolve as resolve_step_model
 from sim.provenance import created_utc, stamp
+from sim.report.plots import png_bytes
+from sim.report.plots.sweep import chart_name, cost_figure
+from sim.runner import build as run_inputs
 from sim.scenario import read_mapping
 
 INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
@@ -136,7 +136,7 @@ def execute(args: argparse.Namespace) -> int:
 def _manifest(plan: Plan, raw: dict[str, Any]) -> dict[str, Any]:
     """sweep.json: the plan's manifest plus what a report shows as the sweep's provenance:
     the scenario as written, the step-time profile of its first run, version and date."""
-    profile = resolve_step_model(plan.runs[0].scenario).provenance
+    profile = run_inputs.step_model(plan.runs[0].scenario).provenance
     return {**files.manifest(plan), **stamp(), "created_utc": created_utc(),
             "scenario_config": raw,
             "profile": {"name": profile.name, "source": profile.source,

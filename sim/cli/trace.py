@@ -8,12 +8,12 @@ from pathlib import Path
 import sim
 from sim.cli.common import check_output_path, write_bytes, write_json, write_text
 from sim.errors import InputError
-from sim.tracesummary import fit_header, format_fit, format_stats
+from sim.report.trace_text import fit_header, format_fit, format_stats
+from sim.scenario.traces import ROLES, read_trace
+from sim.scenario.workload import TRACE_FORMATS, Trace
 from sim.workload.fit import fit_workload, workload_yaml
 from sim.workload.fitlengths import LENGTH_MODELS, fit_lengths
 from sim.workload.stats import trace_stats
-from sim.workload.trace import ROLES, read_trace
-from sim.workload_spec import TRACE_FORMATS, Trace
 
 LENGTH_TOLERANCE = 0.10  # a length model within 10 % at p50, p90 and p99 is good enough
 
@@ -152,8 +152,8 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _figures(trace: Trace) -> dict[str, bytes]:
     # matplotlib loads only when figures are asked for.
-    from sim.plots import png_bytes
-    from sim.plots.trace import arrival_rate_figure, lengths_figure
+    from sim.report.plots import png_bytes
+    from sim.report.plots.trace import arrival_rate_figure, lengths_figure
 
     title = Path(trace.source).name
     fits = {"prompt_tokens": fit_lengths(trace.prompt_tokens, LENGTH_TOLERANCE),

@@ -23,7 +23,7 @@ from sim.validation import (
     read_sweeps,
     to_csv,
 )
-from sim.validation.summary import TARGET_PCT
+from sim.validation.breakdown import TARGET_PCT
 
 EPILOG = """\
 examples:
@@ -80,8 +80,8 @@ def execute(args: argparse.Namespace) -> int:
     if args.csv is not None:
         write_text(args.csv, to_csv(everything))
     if args.plot is not None:
-        from sim.plots import png_bytes
-        from sim.plots.validation import validation_figure
+        from sim.report.plots import png_bytes
+        from sim.report.plots.validation import validation_figure
 
         write_bytes(args.plot, png_bytes(validation_figure(everything)))
     if not args.quiet:

@@ -13,15 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.records import (
-    FAIL,
-    NOTICE,
-    OUTAGE_END,
-    OUTAGE_START,
-    RECLAIM,
-    REPAIR,
-    RESTORE,
-)
+from sim.engine.records import FAIL, NOTICE, OUTAGE_END, OUTAGE_START, RECLAIM, REPAIR, RESTORE
 
 SECONDS_PER_HOUR = 3600.0
 

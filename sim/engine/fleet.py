@@ -48,7 +48,7 @@ from sim.engine.records import (
     RECLAIM,
     REPAIR,
     RESTORE,
-    FleetPlan,
+    FleetSchedule,
     FleetTimeline,
 )
 from sim.engine.replica import Replica
@@ -58,7 +58,7 @@ SCALE_IN_FILL = 0.5  # queue policy: scale in when one replica fewer would be at
 
 
 class Fleet:
-    def __init__(self, env: simpy.Environment, plan: FleetPlan, replicas: list[Replica],
+    def __init__(self, env: simpy.Environment, plan: FleetSchedule, replicas: list[Replica],
                  loads: list[int], route: Callable[[int, list[int]], int], routed: list[int],
                  requeues: list[int], arrivals_left: Callable[[], bool],
                  horizon_s: float) -> None:

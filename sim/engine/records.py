@@ -10,19 +10,20 @@ import numpy as np
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Plain settings the engine needs; built from a scenario by `sim.runner`."""
+    """Plain settings the engine needs; built from a scenario by `sim.runner.single`."""
 
     replicas: int
     policy: str  # chunked-prefill | prefill-first | static
     max_num_seqs: int
     max_batched_tokens: int
     kv_capacity_tokens: int
+    kv_block_tokens: int  # paged-KV block: each sequence reserves one as slack
     router: str
     window_start_s: float  # metrics window: counters below only see [start, end)
     window_end_s: float
     stop_s: float | None  # stop here even if requests remain (None: run until all finish)
     exact: bool = False  # simulate every decode step instead of skipping blocks of them
-    fleet: FleetPlan | None = None  # failures, preemption, outages, autoscaling (None: static)
+    fleet: FleetSchedule | None = None  # failures, preemption, outages, autoscaling (None: static)
 
 
 # Fleet events, pre-generated: what happens to which replica slot, and when.
@@ -30,7 +31,7 @@ FAIL, REPAIR, NOTICE, RECLAIM, RESTORE, OUTAGE_START, OUTAGE_END = range(7)
 
 
 @dataclass(frozen=True)
-class AutoscalePlan:
+class AutoscaleSettings:
     policy: str  # target-utilization | queue
     target: float
     min_replicas: int
@@ -42,7 +43,7 @@ class AutoscalePlan:
 
 
 @dataclass(frozen=True)
-class FleetPlan:
+class FleetSchedule:
     """A fleet that changes while it runs. Slots are the replicas that may ever exist; the
     first `initial` serve from the start. Events are sorted by time (ties in slot order)."""
 
@@ -51,7 +52,7 @@ class FleetPlan:
     event_s: np.ndarray  # float, sorted
     event_slot: np.ndarray  # int
     event_kind: np.ndarray  # int: FAIL, REPAIR, ... above
-    autoscaling: AutoscalePlan | None = None
+    autoscaling: AutoscaleSettings | None = None
 
 
 @dataclass(frozen=True)

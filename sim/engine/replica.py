@@ -1,14 +1,9 @@
 """One model replica: iteration-level scheduling, KV-cache accounting and event skipping.
 
-A replica runs one engine step at a time. At each step boundary its scheduler policy looks at
-the waiting queue, the sequences still prefilling and the sequences decoding, and plans the
-next step:
-
-* `chunked-prefill`: every decoding sequence gets one token; what is left of the token budget
-  (`max_batched_tokens`) goes to prefill chunks, continuing ones first, then newly admitted
-  requests in arrival order, while `max_num_seqs` and the KV cache allow.
-* `prefill-first`: a step is all prefill (when anything can be prefilled) or all decode.
-* `static`: a batch is admitted only when the previous one has completely finished.
+A replica runs one engine step at a time. At each step boundary its scheduler policy
+(`sim.engine.scheduler`) looks at the waiting queue, the sequences still prefilling and the
+sequences decoding, and starts the next step with the mechanisms here: admission under the
+KV budget, eviction, a prefill (or mixed) step, or a run of pure decode steps.
 
 **Event skipping.** While a replica only decodes, nothing changes between steps except that
 each sequence's context grows by one token, so step i of the run takes F(B) + c·(KV₀ + i·B)
@@ -37,13 +32,10 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from types import MethodType
 
 from sim.engine.records import EngineConfig, ReplicaCounters, WindowCounters
-from sim.memory import KV_BLOCK_TOKENS
-
-# A sequence reserves its context plus one slack block; a newly admitted one reserves its
-# prompt, the token its prefill produces, and the slack.
-ADMIT_EXTRA_TOKENS = KV_BLOCK_TOKENS + 1
+from sim.engine.scheduler import POLICIES
 
 
 class RequestTable:
@@ -72,8 +64,14 @@ class Replica:
         self.window = window
         self.loads = loads  # outstanding requests per replica: the router's view, shared
         self.exact = cfg.exact
-        self.chunked = cfg.policy == "chunked-prefill"
-        self.static = cfg.policy == "static"
+        policy = POLICIES[cfg.policy]
+        self._plan = MethodType(policy.plan, self)
+        self._could_join = MethodType(policy.could_join, self)
+        # A sequence reserves its context plus one slack block (a bound on its partly filled
+        # last page); a newly admitted one its prompt, the token its prefill produces, and the
+        # slack.
+        self.slack = cfg.kv_block_tokens
+        self.admit_extra = cfg.kv_block_tokens + 1
         self.max_seqs = cfg.max_num_seqs
         self.max_tokens = cfg.max_batched_tokens
         self.cap = cfg.kv_capacity_tokens
@@ -114,19 +112,6 @@ class Replica:
             self._plan(self.env.now)
         elif was_empty and self.block is not None and not self.truncated and self._could_join(rid):
             self._cut_block(self.env.now)
-
-    def _could_join(self, rid: int) -> bool:
-        """Whether the next step boundary might admit `rid`; erring towards yes is safe.
-
-        Nothing inside a decode run frees a slot or KV, so a request that cannot join at
-        the run's start cannot join before it ends."""
-        batch = self.n_decoding
-        if self.static or len(self.running) >= self.max_seqs:
-            return False
-        if self.chunked and self.max_tokens <= batch:
-            return False
-        need = self.table.prefill_len[rid] + ADMIT_EXTRA_TOKENS
-        return self.kv_used + batch + need <= self.cap
 
     def _cut_block(self, now: float) -> None:
         """End the decode run at the end of the step now in progress."""
@@ -200,7 +185,7 @@ class Replica:
             if t.first_token_s[rid] != t.first_token_s[rid]:  # NaN: first time
                 t.first_token_s[rid] = now
             if generated >= t.output[rid]:
-                self.kv_used -= prompt + generated + KV_BLOCK_TOKENS
+                self.kv_used -= prompt + generated + self.slack
                 self._done(rid, now)
                 continue
             finish = self.dstep + t.output[rid] - generated
@@ -222,7 +207,7 @@ class Replica:
             context = t.prompt[rid] + t.output[rid]
             self.n_decoding -= 1
             self.decode_ctx -= context
-            self.kv_used -= context + KV_BLOCK_TOKENS
+            self.kv_used -= context + self.slack
             self._done(rid, now)
 
     def _done(self, rid: int, now: float) -> None:
@@ -230,37 +215,16 @@ class Replica:
         self.table.finish_s[rid] = now
         self.loads[self.index] -= 1
 
-    # ---- planning -------------------------------------------------------------------------
+    # ---- mechanisms the scheduler policies use ----------------------------------------------
 
-    def _plan(self, now: float) -> None:
-        if self.chunked:
-            if self.kv_used + self.n_decoding > self.cap:
-                self._make_room()
-            budget = self.max_tokens - self.n_decoding
-            if self.waiting:
-                self._admit(self.n_decoding, now)
-            if self.prefilling and budget > 0:
-                self._start_step(budget, True, now)
-                return
-        else:
-            if self.waiting and not (self.static and self.running):
-                self._admit(self.n_decoding, now)
-            if self.prefilling:
-                self._start_step(self.max_tokens, False, now)
-                return
-            if self.kv_used + self.n_decoding > self.cap:
-                self._make_room()
-        if self.n_decoding:
-            self._start_block(now)
-
-    def _admit(self, growth: int, now: float) -> None:
+    def admit(self, growth: int, now: float) -> None:
         """Admit waiting requests in order while a sequence slot and KV cache are free.
 
         `growth` keeps room for the decoding sequences' next token (a one-step watermark)."""
-        t, waiting, running = self.table, self.waiting, self.running
+        t, waiting, running, extra = self.table, self.waiting, self.running, self.admit_extra
         while waiting and len(running) < self.max_seqs:
             rid = waiting[0]
-            need = t.prefill_len[rid] + ADMIT_EXTRA_TOKENS
+            need = t.prefill_len[rid] + extra
             if self.kv_used + growth + need > self.cap:
                 return
             waiting.popleft()
@@ -270,7 +234,7 @@ class Replica:
             if t.admit_s[rid] != t.admit_s[rid]:  # NaN: first admission
                 t.admit_s[rid] = now
 
-    def _make_room(self) -> None:
+    def make_room(self) -> None:
         """Evict the newest sequences until the next decode step's growth fits."""
         while self.n_decoding and self.kv_used + self.n_decoding > self.cap:
             self._preempt(next(reversed(self.running)))
@@ -283,17 +247,17 @@ class Replica:
             t.finish_step[rid] = -1  # its heap entry is now stale
             self.n_decoding -= 1
             self.decode_ctx -= t.prompt[rid] + generated
-            self.kv_used -= t.prompt[rid] + generated + KV_BLOCK_TOKENS
+            self.kv_used -= t.prompt[rid] + generated + self.slack
             t.prefill_len[rid] = t.prompt[rid] + generated
         else:  # still prefilling
             self.prefilling.remove(rid)
-            self.kv_used -= t.prefill_len[rid] + ADMIT_EXTRA_TOKENS
+            self.kv_used -= t.prefill_len[rid] + self.admit_extra
         t.prefill_done[rid] = 0
         t.preemptions[rid] += 1
         self.preemptions += 1
         self.waiting.appendleft(rid)
 
-    def _start_step(self, budget: int, decodes: bool, now: float) -> None:
+    def start_step(self, budget: int, decodes: bool, now: float) -> None:
         t = self.table
         chunks = []
         prefill_tokens = 0
@@ -315,7 +279,7 @@ class Replica:
         self.step_start = now
         self._schedule(self.step_parts[0] + self.step_parts[1])
 
-    def _start_block(self, now: float) -> None:
+    def start_block(self, now: float) -> None:
         heap, t = self.heap, self.table
         while t.finish_step[heap[0][1]] != heap[0][0]:  # drop entries of preempted sequences
             heapq.heappop(heap)

@@ -19,17 +19,17 @@ import simpy
 
 from sim.engine.fleet import Fleet, static_timeline
 from sim.engine.records import EngineConfig, EngineResult, WindowCounters
-from sim.engine.replica import ADMIT_EXTRA_TOKENS, Replica, RequestTable
+from sim.engine.replica import Replica, RequestTable
 from sim.engine.router import make_router
-from sim.workload import Workload
+from sim.engine.seams import Requests, StepModel
 
 Progress = Callable[[int, int], None]  # (requests arrived so far, total)
 
 PROGRESS_SLICES = 50
 
 
-def simulate(cfg: EngineConfig, workload: Workload, step_model, router_rng: np.random.Generator,
-             progress: Progress | None = None) -> EngineResult:
+def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
+             router_rng: np.random.Generator, progress: Progress | None = None) -> EngineResult:
     """Run the workload through the fleet; deterministic for a given router generator."""
     env = simpy.Environment()
     n = len(workload)
@@ -38,7 +38,7 @@ def simulate(cfg: EngineConfig, workload: Workload, step_model, router_rng: np.r
     slots = cfg.replicas if cfg.fleet is None else cfg.fleet.slots
     route = make_router(cfg.router, slots, router_rng, n)
     # Larger than a whole replica's KV cache: could never run, so never admitted.
-    rejected = (workload.prompt_tokens + workload.output_tokens + ADMIT_EXTRA_TOKENS - 1
+    rejected = (workload.prompt_tokens + workload.output_tokens + cfg.kv_block_tokens
                 > cfg.kv_capacity_tokens)
     rejected_list = rejected.tolist()
 

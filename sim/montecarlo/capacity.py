@@ -18,7 +18,7 @@ from typing import Any
 
 from sim.errors import InputError
 from sim.montecarlo.overrides import validated
-from sim.runner import run
+from sim.runner.single import run
 
 RATE_KEY = "workload.arrival.rate_per_s"
 BEHIND_FRACTION = 0.8  # delivering less than this share of the offered rate: saturated

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from sim.errors import InputError
-from sim.montecarlo.plan import RunSpec
-from sim.runner import run
+from sim.montecarlo.design import RunSpec
+from sim.runner.single import run
 
 # runs.csv metric columns: name → path into the result dictionary (the --json contract).
 METRICS: dict[str, tuple[str, ...]] = {

@@ -24,8 +24,8 @@ from typing import Any
 
 from sim.errors import InputError
 from sim.montecarlo.capacity import Capacity
+from sim.montecarlo.design import Plan, RunSpec
 from sim.montecarlo.execute import ITEM_COLUMNS, METRICS
-from sim.montecarlo.plan import Plan, RunSpec
 
 RUNS_CSV = "runs.csv"
 MANIFEST_JSON = "sweep.json"

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.montecarlo.plan import Plan
+from sim.montecarlo.design import Plan
 from sim.provenance import stamp
 
 PERCENTILES = (5, 25, 50, 75, 95)

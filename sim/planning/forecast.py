@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from sim.errors import InputError
-from sim.planning.spec import Period, PlanSpec, Shape, Spike
+from sim.scenario.planning import Period, PlanSpec, Shape, Spike
+from sim.scenario.workload import PoissonArrivals
 from sim.workload import rate
-from sim.workload_spec import PoissonArrivals
 
 BAND_QUANTILES = (0.05, 0.5, 0.95)
 DAY_POINTS = 1440  # one a minute over a day (or over a rate curve's span)

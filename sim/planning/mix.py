@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.cost import HOURS_PER_YEAR
+from sim.metrics.cost import HOURS_PER_YEAR
 
 HOURS_PER_MONTH = HOURS_PER_YEAR / 12.0  # each period is a month of 730 hours
 

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import MISSING, InputError
-from sim.memory import kv_capacity_tokens
 from sim.montecarlo.overrides import validated
 from sim.planning.forecast import Shaping
-from sim.planning.spec import PlanSpec
-from sim.profile_select import resolve as resolve_step_model
+from sim.runner import build as run_inputs
 from sim.scenario import Scenario, load_scenario
+from sim.scenario.planning import PlanSpec
 from sim.workload import rate
 
 PLANNING_BLOCKS = ("plan", "stress", "sweep")  # not part of what a single run simulates
@@ -121,8 +120,8 @@ def load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path) -> list[Option]
         merged = merge_patch(common, body)
         try:
             scenario = load_scenario(merged, base_dir=base_dir)
-            kv_capacity_tokens(scenario)
-            resolve_step_model(scenario)
+            run_inputs.kv_capacity(scenario)
+            run_inputs.step_model(scenario)
         except InputError as exc:
             raise _blame(exc, body, index) from None
         options.append(Option(index, name, merged, scenario, base_dir, shaping))

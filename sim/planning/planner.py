@@ -15,15 +15,15 @@ from typing import Any
 import numpy as np
 
 from sim.errors import MISSING, InputError
-from sim.montecarlo.plan import int_seed
+from sim.montecarlo.design import int_seed
 from sim.planning import forecast, mix
 from sim.planning import options as option_specs
-from sim.planning.report import periods_document
+from sim.planning.document import periods_document
 from sim.planning.runs import Draws, Evaluator
 from sim.planning.sizing import OptionSizing, size_all
-from sim.planning.spec import Mix, PlanSpec
 from sim.provenance import stamp
 from sim.scenario import load_scenario
+from sim.scenario.planning import Mix, PlanSpec
 
 
 def plan(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,

@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from sim.montecarlo.design import int_seed, uncertain_inputs
 from sim.montecarlo.execute import metrics_row, open_executor
-from sim.montecarlo.plan import int_seed, uncertain_inputs
 from sim.planning.options import Option
-from sim.runner import run
-from sim.sampling import sample, uniforms
+from sim.runner.single import run
 from sim.scenario import Scenario
+from sim.scenario.uncertain import sample, uniforms
 
 CHUNK = 4
 

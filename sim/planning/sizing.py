@@ -24,7 +24,7 @@ from sim.planning.forecast import Demand
 from sim.planning.options import Option, merge_patch
 from sim.planning.runs import Draws, Evaluator
 from sim.planning.search import Guess, first_guess, smallest_feasible
-from sim.planning.spec import Target
+from sim.scenario.planning import Target
 
 STATIC_PROBE = {"deployment": {"replicas": 1, "failures": None, "spot": None, "outage": None,
                                "autoscaling": None}}

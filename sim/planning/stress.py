@@ -23,19 +23,19 @@ from typing import Any
 
 import numpy as np
 
-from sim import metrics
-from sim.cost import HOURS_PER_YEAR
 from sim.errors import MISSING, InputError
-from sim.montecarlo.plan import int_seed
+from sim.metrics import latency as metrics
+from sim.metrics.cost import HOURS_PER_YEAR
+from sim.montecarlo.design import int_seed
 from sim.planning.forecast import Demand
 from sim.planning.options import PLANNING_BLOCKS, Option, merge_patch
 from sim.planning.runs import Draws, Evaluator, draw_row, met_count
 from sim.planning.sizing import replica_capacity, size_option
-from sim.planning.spec import StressSpec, Target
 from sim.provenance import stamp
-from sim.runner import run
+from sim.runner.single import run
 from sim.scenario import Scenario, load_scenario
-from sim.workload_spec import PoissonArrivals
+from sim.scenario.planning import StressSpec, Target
+from sim.scenario.workload import PoissonArrivals
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from typing import Any
 
 import yaml
 
-from sim.plots import png_bytes
-from sim.plots.sweep import cost_figure
 from sim.provenance import software_version
-from sim.report import analysis, figures, summary
+from sim.report import analysis, figures, narrative
 from sim.report.load import Results
+from sim.report.plots import png_bytes
+from sim.report.plots.sweep import cost_figure
 
 SECTIONS = ("Executive summary", "Charts", "Assumptions and provenance", "Data")
 # What each step-time source makes of the simulated numbers.
@@ -134,9 +134,9 @@ def _sweep(results: Results) -> tuple[Section, Section, Section]:
     base = point["usd_per_million_tokens"]["blended"]["p50"]
     sampled = [k for k in s["uncertainty"] if rows and k in rows[0]]
     swings = analysis.tornado(rows, sampled, base) if base is not None else []
-    where = summary.point_words(s, point)
+    where = narrative.point_words(s, point)
 
-    head = Section(SECTIONS[0], summary.sweep_summary(s, config, point, feasible, swings))
+    head = Section(SECTIONS[0], narrative.sweep_summary(s, config, point, feasible, swings))
     head.blocks.append(Table("sweep_points.csv", "Every swept point (medians over replications)",
                              ["point", *s["sweep"]["keys"], "P50 $/1M", "P5 $/1M", "P95 $/1M",
                               "TTFT p99 (ms)", "TPOT p99 (ms)", "P(SLO met)", "feasible"],
@@ -219,7 +219,7 @@ def _waterfall_table(steps: list[tuple[str, float]]) -> Table:
 def _run(results: Results) -> tuple[Section, Section, Section]:
     run = results.run
     cost = run["cost"]
-    head = Section(SECTIONS[0], summary.run_summary(run))
+    head = Section(SECTIONS[0], narrative.run_summary(run))
     lat = run["latency_s"]
     head.blocks.append(Table("latency.csv", "Latency (seconds)",
                              ["metric", "mean", "p50", "p90", "p99"],
@@ -258,7 +258,7 @@ def _run(results: Results) -> tuple[Section, Section, Section]:
 def _plan(results: Results) -> tuple[Section, Section, Section]:
     plan = results.plan
     confidence = (plan.get("target") or {}).get("confidence")
-    head = Section(SECTIONS[0], summary.plan_summary(plan, confidence))
+    head = Section(SECTIONS[0], narrative.plan_summary(plan, confidence))
     head.blocks.append(Table(
         "plan_options.csv", "Every option in every period",
         ["period", "option", "recommended", "replicas", "gpus", "usd_per_month",

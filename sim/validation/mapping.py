@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sim import catalog
+from sim.hardware import catalog
 
 
 class Uncovered(Exception):

@@ -26,7 +26,7 @@ import numpy as np
 
 import sim
 from sim.errors import InputError
-from sim.memory import kv_capacity_tokens
+from sim.runner.build import kv_capacity
 from sim.validation.mapping import Plan, Uncovered
 
 OVERLOAD = 3.0  # arrival rate / estimated service rate for offline and closed-loop rows
@@ -73,7 +73,7 @@ def simulate(plan: Plan, capacity_req_s: float | None) -> Simulated:
     cache."""
     base = _mapping(plan, rate_per_s=1.0, warmup_s=0.0, duration_s=1.0, drain_s=None)
     try:
-        kv_tokens = kv_capacity_tokens(sim.load_scenario(base))
+        kv_tokens = kv_capacity(sim.load_scenario(base))
     except InputError as exc:
         raise Uncovered(f"model does not fit: {exc.expected}") from None
     if plan.prompt_tokens.get("dist") == "fixed" and \

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.scenario.workload import WorkloadSpec
 from sim.workload.arrivals import arrival_times
 from sim.workload.lengths import mean_tokens, sample_lengths
 from sim.workload.rate import is_time_varying, nhpp_arrival_times
 from sim.workload.replay import replay
-from sim.workload_spec import Workload as WorkloadSpec
 
 __all__ = ["Workload", "generate", "mean_tokens"]
 

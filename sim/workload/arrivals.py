@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sim.workload_spec import ArrivalSpec, GammaArrivals, PoissonArrivals
+from sim.scenario.workload import ArrivalSpec, GammaArrivals, PoissonArrivals
 
 GapSampler = Callable[[np.random.Generator, int], np.ndarray]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sim.scenario.workload import Trace
 from sim.workload.fitarrivals import ArrivalDiagnosis, ArrivalFit, fit_arrivals
 from sim.workload.fitlengths import LENGTH_MODELS, LengthFit, choose, fit_lengths
-from sim.workload_spec import Trace
 
 YAML_WIDTH = 96
 

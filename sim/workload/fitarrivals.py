@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.errors import InputError
+from sim.scenario.workload import WorkloadSpec
 from sim.workload.arrivals import arrival_times
 from sim.workload.rate import curve_mean, is_time_varying, nhpp_arrival_times
 from sim.workload.yamlnumbers import bare, sig
-from sim.workload_spec import Workload as WorkloadSpec
 
 ARRIVAL_MODELS = ("poisson", "gamma", "rate_curve")
 POISSON_CV_TOLERANCE = 0.1

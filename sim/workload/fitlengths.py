@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.scenario.workload import WorkloadSpec
 from sim.workload.lengths import sample_lengths
 from sim.workload.yamlnumbers import bare, sig
-from sim.workload_spec import Workload as WorkloadSpec
 
 LENGTH_MODELS = ("lognormal", "lognormal_mixture", "empirical_cdf")
 QUANTILES = (50, 90, 99)

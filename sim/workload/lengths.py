@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.workload_spec import (
+from sim.scenario.workload import (
     EmpiricalCdfLengths,
     EmpiricalLengths,
     FixedLengths,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.workload_spec import PoissonArrivals
+from sim.scenario.workload import PoissonArrivals
 
 DAY_S = 86_400.0
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.workload.trace import TraceWarning
-from sim.workload_spec import TraceSpec
+from sim.scenario.traces import TraceWarning
+from sim.scenario.workload import TraceSpec
 
 
 @dataclass(frozen=True)

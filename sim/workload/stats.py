@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sim.workload_spec import Trace
+from sim.scenario.workload import Trace
 
 PERCENTILES = (50, 90, 99)
 

@@ -1,0 +1,43 @@
+"""What the engine asks of the objects it is given: typed seams, no implementations.
+
+The engine imports nothing of the rest of the simulator; a step-time model and a workload
+reach it as objects with these shapes (`sim.steptime` and `sim.workload` provide them, tests
+can pass their own).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+# (prefill_s, decode_s): one step's seconds charged to prefill and to decode; their sum is
+# the step's duration. A plain tuple: it is built on the engine's hottest path.
+StepSplit = tuple[float, float]
+
+
+class StepModel(Protocol):
+    """Seconds for one engine step.
+
+    A pure-decode step of B sequences reading KV tokens of context costs
+    `decode_fixed_s(B) + per_kv_token_s × KV`: that form is what lets the engine skip over a
+    run of decode steps in closed form (`sim.engine.replica`).
+    """
+
+    per_kv_token_s: float
+
+    def decode_fixed_s(self, batch: int) -> float: ...
+
+    def step_s(self, prefill_tokens: int, prefill_attn_pairs: float, decode_seqs: int,
+               decode_kv_tokens: int) -> StepSplit: ...
+
+
+class Requests(Protocol):
+    """Request i arrives at arrival_s[i] (sorted) with prompt_tokens[i] and wants
+    output_tokens[i]."""
+
+    arrival_s: np.ndarray
+    prompt_tokens: np.ndarray
+    output_tokens: np.ndarray
+
+    def __len__(self) -> int: ...

@@ -1,0 +1,183 @@
+"""A sweep's plan: every run it will make, fully validated before the first one starts.
+
+A sweep is grid points × R replications. Each point is a utilisation (arrival rate = that
+fraction of the measured capacity) or one combination of `grid` values. Each replication r
+draws every uncertain input once (Latin hypercube or plain Monte Carlo over the R
+replications) and uses that draw at every grid point: common random numbers, so differences
+between points come from the grid, not from different price or length draws. Every run gets
+its own seed, spawned from the scenario's seed:
+
+    SeedSequence(seed).spawn(3) → capacity probe, input sampling, runs
+    runs.spawn(points × R)[point × R + replication] → the run's seed
+
+so any run can be repeated alone from its row in runs.csv, and the plan is the same whichever
+executor runs it and however often it is resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.errors import MISSING, InputError
+from sim.montecarlo.capacity import RATE_KEY, Capacity, measure
+from sim.montecarlo.overrides import validated
+from sim.runner import build as run_inputs
+from sim.scenario import Scenario, load_scenario
+from sim.scenario.uncertain import Lognormal, sample
+
+STEP_SCALE_KEY = "step_time_scale"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: where it sits in the sweep, its seed, and the scenario it simulates."""
+
+    index: int  # point × replications + replication: its row in runs.csv
+    point: int
+    replication: int
+    seed: int
+    values: dict[str, Any]  # scenario key path → value this run sets (grid and sampled)
+    scenario: Scenario
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    seed: int
+    replications: int
+    sampling: str
+    axis: str  # utilization | grid
+    labels: list[dict[str, Any]]  # per point: what the user swept (utilization or grid values)
+    overrides: list[dict[str, Any]]  # per point: scenario key path → value it sets
+    sampled_keys: tuple[str, ...]
+    uncertainty: dict[str, dict[str, Any]]  # key path → distribution, as sampled
+    capacity: Capacity | None
+    slo_confidence: float
+    fingerprint: str  # scenario, seed and replications: what --resume must match
+    notes: list[str] = field(default_factory=list)
+    runs: list[RunSpec] = field(default_factory=list)
+
+    @property
+    def label_keys(self) -> tuple[str, ...]:
+        return tuple(self.labels[0])
+
+    @property
+    def override_keys(self) -> tuple[str, ...]:
+        """The columns of runs.csv that are scenario key paths (what a replay sets)."""
+        return (*self.overrides[0], *self.sampled_keys)
+
+
+def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = None,
+          seed: int | None = None, capacity: Capacity | None = None) -> Plan:
+    """Validate the sweep and uncertainty blocks and every run's scenario; measure the
+    capacity for a utilisation sweep unless it is given (a resumed sweep reuses its own)."""
+    base = load_scenario(raw, base_dir=base_dir)
+    sweep = base.sweep
+    if sweep is None:
+        raise InputError("sweep", MISSING, "a sweep: block with utilization: [fractions] or "
+                         "grid: {key.path: [values]} (see the README)")
+    replications = replications or sweep.replications
+    if seed is None:
+        seed = base.seed if base.seed is not None else int(
+            np.random.SeedSequence().entropy % 2**63)
+    specs, notes = uncertain_inputs(base)
+    where = {key: f"uncertainty.{key}" for key in specs}
+    for key, spec in specs.items():  # each input alone first, so its own key is blamed
+        for value in spec.probes():
+            validated(raw, {key: value}, where, base_dir)
+
+    capacity_seq, sampling_seq, runs_seq = np.random.SeedSequence(seed).spawn(3)
+    if sweep.utilization is not None:
+        if RATE_KEY in specs:
+            raise InputError(where[RATE_KEY], specs[RATE_KEY].model_dump(exclude_none=True),
+                             "no uncertainty on the arrival rate in a utilization sweep, which "
+                             f"sets it (sweep a grid over {RATE_KEY} to sample demand)")
+        where[RATE_KEY] = "sweep.utilization"
+        validated(raw, {RATE_KEY: 1.0}, where, base_dir)
+        capacity = capacity or measure(raw, base_dir, int_seed(capacity_seq))
+        notes.insert(0, f"utilization = arrival rate ÷ the nominal scenario's "
+                        f"{capacity.describe()}")
+        labels = [{"utilization": u} for u in sweep.utilization]
+        overrides = [{RATE_KEY: u * capacity.requests_per_s} for u in sweep.utilization]
+    else:
+        for key, values in sweep.grid.items():
+            if key in specs:
+                raise InputError(where[key], specs[key].model_dump(exclude_none=True),
+                                 f"a key the grid does not also set (sweep.grid.{key})")
+            where[key] = f"sweep.grid.{key}"
+            for value in values:
+                validated(raw, {key: value}, where, base_dir)
+        keys = list(sweep.grid)
+        labels = [dict(zip(keys, combo, strict=True))
+                  for combo in itertools.product(*sweep.grid.values())]
+        overrides = labels
+
+    draws = sample(specs, replications, sweep.sampling, np.random.default_rng(sampling_seq))
+    seeds = [int_seed(s) for s in runs_seq.spawn(len(overrides) * replications)]
+    plan = Plan(
+        name=base.name, seed=seed, replications=replications, sampling=sweep.sampling,
+        axis="utilization" if sweep.utilization is not None else "grid", labels=labels,
+        overrides=overrides, sampled_keys=tuple(specs),
+        uncertainty={k: s.model_dump(exclude_none=True) for k, s in specs.items()},
+        capacity=capacity,
+        slo_confidence=sweep.slo_confidence, fingerprint=fingerprint(raw, seed, replications),
+        notes=notes)
+    for point, point_values in enumerate(overrides):
+        for rep, draw in enumerate(draws):
+            index = point * replications + rep
+            values = {**point_values, **draw}
+            scenario = _run_scenario(raw, values, where, base_dir)
+            plan.runs.append(RunSpec(index, point, rep, seeds[index], values, scenario))
+    return plan
+
+
+def uncertain_inputs(base: Scenario) -> tuple[dict[str, Any], list[str]]:
+    """The uncertainty block, plus the step-time error from the profile's fit when known."""
+    specs = dict(base.uncertainty or {})
+    if STEP_SCALE_KEY in specs:
+        return specs, []
+    provenance = run_inputs.step_model(base).provenance
+    if provenance.fit_error_pct is None:
+        return specs, [f"step_time_scale not sampled: the {provenance.name} profile has no "
+                       f"measured fit error (give uncertainty.step_time_scale to add one)"]
+    sigma = provenance.fit_error_pct / 100
+    specs[STEP_SCALE_KEY] = Lognormal(dist="lognormal", mean=1.0, sigma=sigma)
+    return specs, [f"step_time_scale ~ lognormal(mean 1, sigma {sigma:g}) from the "
+                   f"{provenance.name} profile's fit error of {provenance.fit_error_pct:g}%"]
+
+
+def _run_scenario(raw: Mapping[str, Any], values: Mapping[str, Any], where: Mapping[str, str],
+                  base_dir: Path) -> Scenario:
+    try:
+        return validated(raw, values, where, base_dir)
+    except InputError as exc:
+        if not exc.where.startswith("uncertainty."):
+            raise
+        raise InputError(exc.where, exc.value, f"{exc.expected} (a value drawn from this "
+                         "distribution; nothing is clipped, so choose one that stays in "
+                         "range)") from None
+
+
+def scenario_for(raw: Mapping[str, Any], base_dir: Path,
+                 values: Mapping[str, Any]) -> Scenario:
+    """The scenario of one recorded run: the sweep's values applied to the scenario file."""
+    return validated(raw, values, {key: f"runs.csv column {key}" for key in values}, base_dir)
+
+
+def fingerprint(raw: Mapping[str, Any], seed: int, replications: int) -> str:
+    text = json.dumps({"scenario": raw, "seed": seed, "replications": replications},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def int_seed(sequence: np.random.SeedSequence) -> int:
+    """A 64-bit integer seed for `sim.run`, recorded in runs.csv."""
+    return int(sequence.generate_state(1, dtype=np.uint64)[0])

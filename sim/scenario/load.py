@@ -1,0 +1,125 @@
+"""Loading a scenario: one YAML file (or mapping) → one validated, frozen `Scenario`.
+
+This is the only place that reads the files a scenario refers to (length files, traces),
+each once per process: a trace named by several scenarios of a sweep is parsed once and
+shared (the arrays are read-only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import ValidationError
+
+from sim.errors import InputError
+from sim.scenario.base import MAX_TOKEN_COUNT
+from sim.scenario.schema import DISCRIMINATOR_VALUES, Scenario
+from sim.scenario.traces import read_trace
+from sim.scenario.translate import translate
+from sim.scenario.workload import EmpiricalLengths
+
+
+def load_scenario(source: str | Path | Mapping[str, Any], *,
+                  base_dir: Path | None = None) -> Scenario:
+    """Validate a scenario from a YAML path or a mapping; raise `InputError` on any problem.
+    Relative data paths in a mapping resolve against `base_dir` (default: the working dir)."""
+    if isinstance(source, Mapping):
+        raw, base_dir = dict(source), base_dir or Path.cwd()
+    else:
+        path = Path(source)
+        raw, base_dir = read_mapping(path), path.parent
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise translate(exc, raw, DISCRIMINATOR_VALUES) from None
+    return _resolve_paths(_load_trace(_load_empirical(scenario, base_dir), base_dir), base_dir)
+
+
+def _resolve_paths(scenario: Scenario, base_dir: Path) -> Scenario:
+    """A profile given as a file path is read relative to the scenario's folder."""
+    profile = scenario.profile
+    if isinstance(profile, str) and profile.endswith(".yaml"):
+        path = Path(profile) if Path(profile).is_absolute() else base_dir / profile
+        if not path.is_file():
+            raise InputError("profile", profile, "a profile name or an existing profile file")
+        return scenario.model_copy(update={"profile": str(path.resolve())})
+    return scenario
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """The scenario file's raw mapping (its name defaults to the file's stem), unvalidated."""
+    raw = _read_yaml(path)
+    raw.setdefault("name", path.stem)
+    return raw
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(str(path), "no such file", "a readable scenario YAML file") from None
+    except OSError as exc:
+        raise InputError(str(path), exc.strerror, "a readable scenario YAML file") from None
+    except UnicodeDecodeError:
+        raise InputError(str(path), "not UTF-8 text", "a UTF-8 scenario YAML file") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or "unparseable"
+        raise InputError(where, problem, "valid YAML") from None
+    if not isinstance(raw, dict):
+        raise InputError(str(path), raw, "a YAML mapping of scenario keys at the top level")
+    return raw
+
+
+def _load_empirical(scenario: Scenario, base_dir: Path) -> Scenario:
+    updates = {}
+    for field in ("prompt_tokens", "output_tokens"):
+        spec = getattr(scenario.workload, field)
+        if isinstance(spec, EmpiricalLengths):
+            path = Path(spec.path) if Path(spec.path).is_absolute() else base_dir / spec.path
+            values = read_lengths_file(path, f"workload.{field}.path")
+            updates[field] = spec.model_copy(update={"values": values})
+    if not updates:
+        return scenario
+    workload = scenario.workload.model_copy(update=updates)
+    return scenario.model_copy(update={"workload": workload})
+
+
+def _load_trace(scenario: Scenario, base_dir: Path) -> Scenario:
+    spec = scenario.workload.trace
+    if spec is None:
+        return scenario
+    path = Path(spec.path) if Path(spec.path).is_absolute() else base_dir / spec.path
+    columns = None if spec.columns is None else spec.columns.model_dump()
+    requests = read_trace(path, spec.format, columns, spec.timestamp_unit,
+                          key="workload.trace.path")
+    trace = spec.with_requests(requests)
+    workload = scenario.workload.model_copy(update={"trace": trace})
+    return scenario.model_copy(update={"workload": workload})
+
+
+def read_lengths_file(path: Path, key: str) -> np.ndarray:
+    """Token counts, one positive integer per line; blank lines and '#' comments skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        raise InputError(key, str(path), "a readable UTF-8 file of token counts") from None
+    values = []
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_TOKEN_COUNT:
+            raise InputError(f"{path}:{number}", text,
+                             f"a positive integer token count ≤ {MAX_TOKEN_COUNT:,}")
+        values.append(int(text))
+    if not values:
+        raise InputError(str(path), "no values", "at least one token count")
+    return np.asarray(values, dtype=np.int64)

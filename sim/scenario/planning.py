@@ -1,0 +1,143 @@
+"""The `plan:` and `stress:` blocks of a scenario (read by `tokenfactory plan` / `stress`).
+
+    plan:
+      periods: [{name, peak_rate_per_s, average_rate_per_s?, uncertainty?}]   # or growth:
+      growth: {start: {name, peak_rate_per_s, ...}, months: 12, growth_per_month: 0.08}
+      shape: {profile: diurnal, peak_to_trough: 3, peak_hour: 15}    # or rate_curve: [[t_s, r]]
+      spikes: [{multiplier: 2, duration_s: 60, at_s: 120}]          # in every sizing run
+      options: [{name, <any scenario keys, merged into the scenario>}]
+      target: {confidence: 0.95, draws: 8, slo: {...}?, utilization: 0.8}
+      run: {duration_s?, warmup_s?}          # shorter runs for the search
+      max_replicas: 256
+      mix: {reserved: reserved, on_demand: on_demand}   # names among the options' cost.prices
+
+A period's `uncertainty` is a distribution of a multiplier on its rates (e.g. lognormal
+with mean 1), one of the sweep's distributions (`sim.scenario.uncertain`).
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from sim.scenario.base import NonNeg, Pos, PosInt, Strict
+from sim.scenario.uncertain import UncertainSpec
+
+Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+
+
+class Period(Strict):
+    name: str
+    peak_rate_per_s: Pos
+    average_rate_per_s: Pos | None = None  # the period's mean rate (cost at average load)
+    uncertainty: UncertainSpec | None = None  # multiplier on both rates, drawn per draw
+
+    @model_validator(mode="after")
+    def _average_below_peak(self) -> Period:
+        if self.average_rate_per_s is not None and self.average_rate_per_s > self.peak_rate_per_s:
+            raise PydanticCustomError("order", "average above peak", {
+                "field": "average_rate_per_s",
+                "expected": f"a rate ≤ peak_rate_per_s ({self.peak_rate_per_s:g})"})
+        return self
+
+
+class Growth(Strict):
+    """`months` periods from `start`, each `growth_per_month` above the one before."""
+
+    start: Period
+    months: PosInt = 12
+    growth_per_month: Annotated[float, Field(gt=-1, allow_inf_nan=False)]
+
+
+class Shape(Strict):
+    """Demand within a day, as the arrival keys of the same names describe it: `profile:
+    diurnal` (1 + a·cos, peak_to_trough = highest ÷ lowest rate) or a `rate_curve` of
+    [t_s, rate] points (linear in between). Only its average ÷ peak ratio and its
+    hour-by-hour form are used here."""
+
+    profile: Literal["diurnal"] | None = None
+    peak_to_trough: Annotated[float, Field(ge=1, allow_inf_nan=False)] | None = None
+    peak_hour: Annotated[float, Field(ge=0, lt=24)] | None = None
+    rate_curve: Annotated[list[list[NonNeg]], Field(min_length=2)] | None = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Shape:
+        if (self.profile is None) == (self.rate_curve is None):
+            raise PydanticCustomError("order", "one shape", {
+                "field": "profile", "expected": "exactly one of profile: diurnal (with "
+                "peak_to_trough and peak_hour) or rate_curve: [[t_s, rate], ...]"})
+        if self.profile is not None:
+            for field in ("peak_to_trough", "peak_hour"):
+                if getattr(self, field) is None:
+                    raise PydanticCustomError("order", "needed", {
+                        "field": field, "expected": "a value (profile: diurnal needs it)"})
+        if self.rate_curve is not None:
+            pairs = all(len(p) == 2 for p in self.rate_curve)
+            times = [p[0] for p in self.rate_curve] if pairs else []
+            ordered = pairs and all(b >= a for a, b in pairwise(times)) and times[-1] > times[0]
+            if not (ordered and max(p[1] for p in self.rate_curve) > 0):
+                raise PydanticCustomError("order", "not a rate curve", {
+                    "field": "rate_curve", "expected": "[t_s, rate] pairs with t_s "
+                    "non-decreasing, a positive span and a positive rate somewhere"})
+        return self
+
+
+class Target(Strict):
+    confidence: Fraction = 0.95  # P(SLO met at the period's peak) required
+    draws: PosInt = 8  # Monte Carlo draws per candidate fleet
+    slo: dict[str, Any] | None = None  # overrides the scenario's slo keys
+    utilization: Fraction = 0.8  # the first guess sizes the fleet to this share of capacity
+
+
+class RunSettings(Strict):
+    """Shorter runs for the search than the scenario's own (a stated trade of precision)."""
+
+    duration_s: Pos | None = None
+    warmup_s: NonNeg | None = None
+
+
+class Mix(Strict):
+    reserved: str = "reserved"  # names of two of each option's cost.prices
+    on_demand: str = "on_demand"
+
+
+class Spike(Strict):
+    """The arrival rate × `multiplier` for `duration_s`, from `at_s` seconds into the run."""
+
+    multiplier: Annotated[float, Field(gt=1, allow_inf_nan=False)]
+    duration_s: Pos
+    at_s: NonNeg | None = None  # default: the start of the metrics window
+
+
+class PlanSpec(Strict):
+    periods: Annotated[list[Period], Field(min_length=1)] | None = None
+    growth: Growth | None = None
+    shape: Shape | None = None
+    spikes: list[Spike] = []
+    options: Annotated[list[dict[str, Any]], Field(min_length=1)]
+    target: Target = Target()
+    run: RunSettings = RunSettings()
+    max_replicas: PosInt = 256  # the search gives up above this many replicas
+    mix: Mix | None = None
+
+    @model_validator(mode="after")
+    def _one_forecast(self) -> PlanSpec:
+        if (self.periods is None) == (self.growth is None):
+            raise PydanticCustomError("order", "one forecast", {
+                "field": "periods", "expected": "exactly one of periods: [{name, "
+                "peak_rate_per_s}, ...] or growth: {start, months, growth_per_month}"})
+        return self
+
+
+class StressSpec(Strict):
+    """Stress cases for the scenario's own fleet and load."""
+
+    multipliers: list[Pos] = [1.25, 1.5, 2.0]  # demand × k
+    spike: Spike | None = None
+    replicas_down: PosInt | None = 1  # loss of capacity for the whole metrics window
+    confidence: Fraction = 0.95
+    draws: PosInt = 4
+    max_replicas: PosInt = 256

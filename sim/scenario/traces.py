@@ -1,0 +1,313 @@
+"""Request traces: read a production trace file into arrays of arrival times and lengths.
+
+Formats (`FORMATS`; `auto` decides from the file):
+
+* `azure` — Azure LLM inference traces (CSV): `TIMESTAMP` as `YYYY-MM-DD HH:MM:SS.fffffff`,
+  `ContextTokens`, `GeneratedTokens`.
+* `mooncake` — Mooncake / Kimi JSON lines: `timestamp` in ms, `input_length`,
+  `output_length` (`hash_ids` and any other key are ignored).
+* `burstgpt` — BurstGPT CSV: `Timestamp` in s, `Request tokens`, `Response tokens`.
+* `csv` — any CSV with a header: columns named by `columns`, times in `timestamp_unit`.
+
+`auto` picks `mooncake` for a file that starts with `{` (or ends in .jsonl/.json), `azure` or
+`burstgpt` for a CSV header holding their columns, and `csv` otherwise.
+
+Rules every format shares: times become seconds after the trace's first request; a negative
+or non-numeric timestamp, a non-integer token count, a missing column or an empty file is an
+`InputError` naming the file, line and column; out-of-order rows are sorted (stably) with a
+`TraceWarning`; rows with 0 prompt or 0 output tokens (failed requests, as BurstGPT logs
+them) are dropped with a `TraceWarning`, since a request needs at least one of each.
+
+Files are parsed as numpy byte arrays (`sim.scenario.textcolumns`): a million CSV rows take
+well under a second and no Python object per row. JSON lines are not parsed as JSON: each key
+is found by its quoted name and the number after its colon is read, so a line that holds a
+key's quoted name twice (say, inside a string) is reported rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sim.errors import InputError
+from sim.scenario import textcolumns as tc
+from sim.scenario.base import MAX_TOKEN_COUNT
+from sim.scenario.workload import Trace
+
+
+class TraceWarning(UserWarning):
+    """A trace was usable but not as written (rows re-ordered or dropped)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a format keeps the three things a replay needs."""
+
+    lines: str  # "csv" (a header, then comma-separated fields) or "jsonl" (one object a line)
+    timestamp: str
+    prompt_tokens: str
+    output_tokens: str
+    timestamp_unit: str  # s | ms | us | datetime
+
+
+FORMATS: dict[str, Layout] = {
+    "azure": Layout("csv", "TIMESTAMP", "ContextTokens", "GeneratedTokens", "datetime"),
+    "mooncake": Layout("jsonl", "timestamp", "input_length", "output_length", "ms"),
+    "burstgpt": Layout("csv", "Timestamp", "Request tokens", "Response tokens", "s"),
+    "csv": Layout("csv", "timestamp", "prompt_tokens", "output_tokens", "s"),
+}
+UNIT_DIVISOR = {"s": 1.0, "ms": 1e3, "us": 1e6}  # trace units per second
+ROLES = ("timestamp", "prompt_tokens", "output_tokens")
+_JSON_VALUE_END = tc.byte_class(b",} \t\r]")
+JSON_NUMBER_BYTES = 32  # longer than any number a trace holds
+SNIFF_BYTES = 65_536  # enough for any header line
+
+
+def read_trace(path: Path, fmt: str = "auto", columns: Mapping[str, str] | None = None,
+               timestamp_unit: str | None = None, key: str = "trace") -> Trace:
+    """Read a trace file; `key` names the setting that pointed at it, for a missing file."""
+    buf, size = _read_padded(path, key)
+    name = str(path)
+    if size == 0 or buf[:size].max() <= ord(" "):  # nothing but blanks (a max makes no copy)
+        raise InputError(name, "empty file", "a trace with at least one request")
+    guessed = fmt == "auto" and not (columns or timestamp_unit)
+    if fmt == "auto":
+        fmt = sniff(path, bytes(buf[: min(size, SNIFF_BYTES)])) if guessed else "csv"
+    layout = FORMATS[fmt]
+    if columns or timestamp_unit:
+        given = dict(columns or {})
+        layout = Layout(layout.lines, *(given.get(r, getattr(layout, r)) for r in ROLES),
+                        timestamp_unit or layout.timestamp_unit)
+    lines = _Lines(buf, size)
+    if layout.lines == "csv":
+        fields = _csv_fields(buf, lines, layout, name, guessed)
+    else:
+        fields = _jsonl_fields(buf, lines, layout, name)
+    return _assemble(buf, fields, layout, name, fmt)
+
+
+def sniff(path: Path, data: bytes) -> str:
+    """The format of a file from its first bytes, header and extension."""
+    if data.lstrip()[:1] == b"{" or path.suffix.lower() in (".jsonl", ".json"):
+        return "mooncake"
+    header = set(_header_names(data.lstrip(b"\r\n").split(b"\n", 1)[0]))
+    for fmt in ("azure", "burstgpt"):
+        layout = FORMATS[fmt]
+        if {layout.timestamp, layout.prompt_tokens, layout.output_tokens} <= header:
+            return fmt
+    return "csv"
+
+
+def _read_padded(path: Path, key: str) -> tuple[np.ndarray, int]:
+    """The file's bytes, read straight into a numpy array followed by PAD_BYTES zeros (one
+    copy of the file in memory), and the file's size. A UTF-8 byte-order mark is blanked."""
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            buf = np.zeros(size + tc.PAD_BYTES, dtype=np.uint8)
+            size = handle.readinto(memoryview(buf)[:size])
+    except FileNotFoundError:
+        raise InputError(key, str(path), "an existing trace file") from None
+    except OSError as exc:
+        raise InputError(key, str(path), f"a readable trace file ({exc.strerror})") from None
+    if bytes(buf[:3]) == b"\xef\xbb\xbf":
+        buf[:3] = ord(" ")  # fields and lines are trimmed of spaces anyway
+    return buf, size
+
+
+def _header_names(line: bytes) -> list[str]:
+    text = line.rstrip(b"\r").decode("utf-8", errors="replace")
+    return [name.strip().strip('"').strip() for name in text.split(",")]
+
+
+class _Lines:
+    """Start and end offsets of every line (without its newline or a trailing CR)."""
+
+    def __init__(self, buf: np.ndarray, size: int) -> None:
+        newlines = np.flatnonzero(buf[:size] == ord("\n"))
+        self.starts = np.concatenate(([0], newlines + 1))
+        self.ends = np.concatenate((newlines, [size]))
+        has_cr = (self.ends > self.starts) & (buf[np.maximum(self.ends - 1, 0)] == ord("\r"))
+        self.ends = self.ends - has_cr
+        self.nonempty = np.flatnonzero(self.ends > self.starts)  # line indices, 0-based
+
+    def of(self, offsets: np.ndarray) -> np.ndarray:
+        """The line index holding each byte offset."""
+        return np.searchsorted(self.starts, offsets, side="right") - 1
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """Per request: its 1-based line number and the byte span of each role's field."""
+
+    line: np.ndarray
+    spans: dict[str, tuple[np.ndarray, np.ndarray]]
+    names: dict[str, str]  # role → column or key name, for messages
+
+
+def _csv_fields(buf: np.ndarray, lines: _Lines, layout: Layout, name: str, guessed: bool
+                ) -> _Fields:
+    if lines.nonempty.size < 2:
+        raise InputError(name, "no requests", "a header line and at least one request line")
+    header_line = lines.nonempty[0]
+    header = _header_names(bytes(buf[lines.starts[header_line]:lines.ends[header_line]]))
+    wanted = {role: getattr(layout, role) for role in ROLES}
+    for role, column in wanted.items():
+        if column not in header:
+            expected = (_known_headers() if guessed else
+                        f"a header with a column named {column!r} ({role})")
+            raise InputError(f"{name}:{header_line + 1}", ",".join(header), expected
+                             + "; name your columns with trace.columns (or --columns)")
+    rows = lines.nonempty[1:]
+    ncols = len(header)
+    commas = np.flatnonzero(buf[: lines.ends[-1]] == ord(","))
+    comma_line = lines.of(commas)
+    per_line = np.bincount(comma_line, minlength=len(lines.starts))
+    wrong = np.flatnonzero(per_line[rows] != ncols - 1)
+    if wrong.size:
+        i = rows[wrong[0]]
+        raise InputError(f"{name}:{i + 1}", tc.field_text(buf, lines.starts[i], lines.ends[i]),
+                         f"{ncols} comma-separated fields, like the header (quoted commas are "
+                         "not supported)")
+    # Every request line has exactly ncols − 1 commas (blank lines have none), so the commas
+    # after the header reshape into a table.
+    table = commas[comma_line > header_line].reshape(len(rows), ncols - 1)
+    spans = {}
+    for role, column in wanted.items():
+        k = header.index(column)
+        starts = lines.starts[rows] if k == 0 else table[:, k - 1] + 1
+        ends = lines.ends[rows] if k == ncols - 1 else table[:, k]
+        spans[role] = _trim(buf, starts, ends)
+    return _Fields(rows + 1, spans, wanted)
+
+
+def _known_headers() -> str:
+    known = "; ".join(f"{fmt}: {', '.join(getattr(layout, r) for r in ROLES)}"
+                      for fmt, layout in FORMATS.items() if layout.lines == "csv")
+    return f"a header with the columns of a known CSV trace format ({known})"
+
+
+def _jsonl_fields(buf: np.ndarray, lines: _Lines, layout: Layout, name: str) -> _Fields:
+    rows = lines.nonempty
+    starts, ends = _trim(buf, lines.starts[rows], lines.ends[rows])
+    bad = np.flatnonzero((buf[starts] != ord("{")) | (buf[ends - 1] != ord("}")))
+    if bad.size:
+        i = rows[bad[0]]
+        raise InputError(f"{name}:{i + 1}", tc.field_text(buf, lines.starts[i], lines.ends[i]),
+                         "one JSON object per line")
+    wanted = {role: getattr(layout, role) for role in ROLES}
+    quotes = np.flatnonzero(buf[: lines.ends[-1]] == ord('"'))
+    spans = {}
+    for role, key in wanted.items():
+        hits = _starting(buf, quotes, f'"{key}"'.encode())
+        count = np.bincount(lines.of(hits), minlength=len(lines.starts))[rows]
+        wrong = np.flatnonzero(count != 1)
+        if wrong.size:
+            i = rows[wrong[0]]
+            problem = "no such key" if count[wrong[0]] == 0 else "the key more than once"
+            raise InputError(f"{name}:{i + 1}:{key}", problem,
+                             f"a {key!r} key on every line ({role})")
+        colon = _skip_spaces(buf, hits + len(key) + 2)
+        not_colon = np.flatnonzero(buf[colon] != ord(":"))
+        if not_colon.size:
+            i = rows[not_colon[0]]
+            raise InputError(f"{name}:{i + 1}:{key}",
+                             tc.field_text(buf, lines.starts[i], lines.ends[i]),
+                             f'"{key}": followed by a number')
+        value = _skip_spaces(buf, colon + 1)
+        window = np.lib.stride_tricks.sliding_window_view(buf, JSON_NUMBER_BYTES)[value]
+        is_end = _JSON_VALUE_END[window]
+        # No end in sight: longer than any number, so give it a width the parsers reject.
+        spans[role] = (value, value + np.where(is_end.any(axis=1), is_end.argmax(axis=1),
+                                               tc.PAD_BYTES))
+    return _Fields(rows + 1, spans, wanted)
+
+
+def _starting(buf: np.ndarray, candidates: np.ndarray, pattern: bytes) -> np.ndarray:
+    """Those of the `candidates` offsets where `pattern` starts (checked byte by byte)."""
+    hits = candidates
+    for j, byte in enumerate(pattern):
+        hits = hits[buf[hits + j] == byte]
+    return hits
+
+
+def _skip_spaces(buf: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    offsets = offsets.copy()
+    while True:
+        space = (buf[offsets] == ord(" ")) | (buf[offsets] == ord("\t"))
+        if not space.any():
+            return offsets
+        offsets += space
+
+
+def _trim(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Drop spaces around each field."""
+    starts, ends = starts.copy(), ends.copy()
+    while (lead := (starts < ends) & (buf[starts] == ord(" "))).any():
+        starts += lead
+    while (trail := (ends > starts) & (buf[ends - 1] == ord(" "))).any():
+        ends -= trail
+    return starts, ends
+
+
+def _assemble(buf: np.ndarray, fields: _Fields, layout: Layout, name: str, fmt: str) -> Trace:
+    def fail(role: str, index: int, expected: str) -> InputError:
+        start, end = (int(a[index]) for a in fields.spans[role])
+        return InputError(f"{name}:{fields.line[index]}:{fields.names[role]}",
+                          tc.field_text(buf, start, end), expected)
+
+    tokens = {}
+    for role in ("prompt_tokens", "output_tokens"):
+        values, bad = tc.parse_ints(buf, *fields.spans[role])
+        if bad is None:
+            over = np.flatnonzero(values > MAX_TOKEN_COUNT)
+            bad = int(over[0]) if over.size else None
+        if bad is not None:
+            raise fail(role, bad, f"a token count: an integer from 0 to {MAX_TOKEN_COUNT:,}")
+        tokens[role] = values
+
+    unit = layout.timestamp_unit
+    if unit == "datetime":
+        stamps, bad = tc.parse_datetimes_ns(buf, *fields.spans["timestamp"])
+        if bad is not None:
+            raise fail("timestamp", bad, "a date and time: YYYY-MM-DD HH:MM:SS[.fraction], "
+                       "no time zone")
+        arrival_s = (stamps - stamps.min()) / 1e9
+    else:
+        stamps, bad = tc.parse_floats(buf, *fields.spans["timestamp"])
+        if bad is None:
+            negative = np.flatnonzero(~(stamps >= 0) | ~np.isfinite(stamps))
+            bad = int(negative[0]) if negative.size else None
+        if bad is not None:
+            raise fail("timestamp", bad, f"a time ≥ 0 in {unit} (a number)")
+        arrival_s = (stamps - stamps.min()) / UNIT_DIVISOR[unit]
+
+    line = fields.line
+    back = np.flatnonzero(np.diff(arrival_s) < 0)
+    if back.size:
+        warnings.warn(f"{name}: timestamps are not in order (the first going back in time "
+                      f"at line {line[back[0] + 1]}, {back.size:,} in all); replaying them "
+                      "sorted by time", TraceWarning, stacklevel=2)
+        order = np.argsort(arrival_s, kind="stable")
+        arrival_s, line = arrival_s[order], line[order]
+        tokens = {role: values[order] for role, values in tokens.items()}
+    empty = (tokens["prompt_tokens"] == 0) | (tokens["output_tokens"] == 0)
+    if empty.any():
+        dropped = np.flatnonzero(empty)
+        warnings.warn(f"{name}: left out {dropped.size:,} of {len(empty):,} requests, those "
+                      f"with 0 prompt or 0 output tokens (the first at line "
+                      f"{line[dropped[0]]}): a request needs at least one of each",
+                      TraceWarning, stacklevel=2)
+        keep = ~empty
+        if not keep.any():
+            raise InputError(name, "no request with tokens",
+                             "at least one request with prompt and output tokens ≥ 1")
+        arrival_s = arrival_s[keep] - arrival_s[keep][0]
+        tokens = {role: values[keep] for role, values in tokens.items()}
+    return Trace(arrival_s, tokens["prompt_tokens"], tokens["output_tokens"], name, fmt)

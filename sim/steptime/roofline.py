@@ -1,0 +1,90 @@
+"""The roofline step model: bytes over bandwidth and FLOPs over peak, for any GPU and model.
+
+Used for GPUs known only by their spec sheet (plain efficiencies) and, with efficiencies
+fitted on measurements of a GPU or a measured relative (`sim.steptime.fitted`), for models
+no measured profile covers.
+"""
+
+from __future__ import annotations
+
+from sim.engine.seams import StepSplit
+from sim.hardware.catalog import GpuSpec, ModelSpec
+from sim.hardware.memory import DTYPE_BYTES
+from sim.provenance import Provenance
+from sim.scenario.schema import RooflineProfile
+
+PCIE_GEN4_GB_S = 64.0  # bidirectional x16, for GPUs the catalogue gives no interconnect for
+
+
+class RooflineStep:
+    """Time from bytes moved and FLOPs done, for any GPU and model in the catalogue.
+
+    Per step of T tokens on a replica of tp GPUs:
+      linear layers  max(weight bytes read / (tp·BW·η_bw), 2·active params·T / (tp·peak·η_c))
+      prefill attn   4·layers·heads·head_dim·pairs / (tp·peak·η_c)
+      decode attn    kv_bytes_per_token·KV tokens / (tp·BW·η_bw)
+      all-reduce     2 per layer of T·hidden·2 bytes, ring over the interconnect (tp > 1)
+      overhead       a fixed per-step cost (scheduling, sampling) plus one per layer (launches)
+    MoE layers read only the experts the step's tokens touch: 1 − (1 − k/E)^T of them.
+    """
+
+    def __init__(self, spec: RooflineProfile, m: ModelSpec, gpu: GpuSpec, tp: int, dtype: str,
+                 provenance: Provenance | None = None) -> None:
+        bytes_per_param = DTYPE_BYTES[dtype]
+        tflops = gpu.fp8_tflops if dtype == "fp8" and gpu.fp8_tflops else gpu.bf16_tflops
+        self.flops_per_s = tp * tflops * 1e12 * spec.compute_efficiency
+        self.bytes_per_s = tp * gpu.memory_bandwidth_tb_s * 1e12 * spec.bandwidth_efficiency
+        self.overhead_s = spec.overhead_s + m.layers * spec.layer_overhead_s
+
+        lm_head = m.vocab * m.hidden
+        embedding = 0 if m.tied_embeddings else lm_head  # a lookup: only T rows are read
+        expert_params = m.layers * 3 * m.hidden * m.ffn_intermediate
+        self.expert_fraction_per_token = m.experts_per_token / m.experts
+        self.is_moe = m.is_moe
+        all_experts = expert_params * m.experts if m.is_moe else 0
+        self.dense_bytes = (m.params - embedding - all_experts) * bytes_per_param
+        self.expert_bytes = expert_params * m.experts * bytes_per_param if m.is_moe else 0.0
+        self.flops_per_token = 2.0 * (m.active_params - embedding - lm_head)
+        self.flops_per_logit = 2.0 * lm_head
+        self.attn_flops_per_pair = 4.0 * m.layers * m.heads * m.head_dim
+        self.per_kv_token_s = m.kv_bytes_per_token(bytes_per_param) / self.bytes_per_s
+
+        if tp > 1:
+            # Catalogue figures are bidirectional; a ring all-reduce sends one way per link.
+            one_way_gb_s = (gpu.interconnect_gb_s or PCIE_GEN4_GB_S) / 2
+            link_bytes_per_s = one_way_gb_s * 1e9 * spec.interconnect_efficiency
+            ring = 2.0 * (tp - 1) / tp
+            self.allreduce_per_token_s = 2 * m.layers * ring * m.hidden * 2.0 / link_bytes_per_s
+            self.allreduce_fixed_s = 2 * m.layers * spec.allreduce_latency_s
+        else:
+            self.allreduce_per_token_s = self.allreduce_fixed_s = 0.0
+        self.provenance = provenance or Provenance(
+            "roofline", "roofline", None,
+            {"gpu": gpu.name, "model": m.name, "tensor_parallel": tp, "dtype": dtype,
+             **spec.model_dump(exclude={"kind"})},
+        )
+
+    def _linear_s(self, tokens: int, logits: int) -> float:
+        weight_bytes = self.dense_bytes
+        if self.is_moe:
+            touched = 1.0 - (1.0 - self.expert_fraction_per_token) ** tokens
+            weight_bytes += self.expert_bytes * touched
+        memory_s = weight_bytes / self.bytes_per_s
+        flops = self.flops_per_token * tokens + self.flops_per_logit * logits
+        compute_s = flops / self.flops_per_s
+        comm_s = self.allreduce_fixed_s + self.allreduce_per_token_s * tokens
+        return max(memory_s, compute_s) + comm_s
+
+    def decode_fixed_s(self, batch: int) -> float:
+        return self.overhead_s + self._linear_s(batch, batch)
+
+    def step_s(self, prefill_tokens: int, prefill_attn_pairs: float, decode_seqs: int,
+               decode_kv_tokens: int) -> StepSplit:
+        tokens = prefill_tokens + decode_seqs
+        logits = decode_seqs + (1 if prefill_tokens else 0)
+        shared_s = self.overhead_s + self._linear_s(tokens, logits)
+        share = prefill_tokens / tokens
+        attn_s = self.attn_flops_per_pair * prefill_attn_pairs / self.flops_per_s
+        prefill_s = shared_s * share + attn_s
+        decode_s = shared_s * (1.0 - share) + self.per_kv_token_s * decode_kv_tokens
+        return prefill_s, decode_s
