@@ -6,9 +6,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 
+import numpy as np
+
 # The layout of the result files (run JSON, sweep summary.json and sweep.json). Reports
 # refuse files with another number: raise it when a key they read is renamed or removed.
 FORMAT_VERSION = 1
+
+
+def resolve_seed(given: int | None, scenario_seed: int | None) -> int:
+    """The seed a run, sweep or plan uses: the one given (a `--seed` flag), else the
+    scenario's, else one drawn from the OS and recorded, so the run can always be repeated."""
+    if given is not None:
+        return given
+    if scenario_seed is not None:
+        return scenario_seed
+    return int(np.random.SeedSequence().entropy % 2**63)
 
 
 def software_version() -> str:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+FIXTURES = TESTS / "fixtures"
+SHARED_DATA = REPO.parent / "shared" / "data"  # the shared measured data, where it is present
 
 BASE: dict[str, Any] = {
     "name": "test",

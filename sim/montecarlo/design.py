@@ -29,6 +29,7 @@ import numpy as np
 from sim.errors import MISSING, InputError
 from sim.montecarlo.capacity import RATE_KEY, Capacity, measure
 from sim.montecarlo.overrides import validated
+from sim.provenance import resolve_seed
 from sim.runner import build as run_inputs
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.uncertain import Lognormal, sample
@@ -85,9 +86,7 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
         raise InputError("sweep", MISSING, "a sweep: block with utilization: [fractions] or "
                          "grid: {key.path: [values]} (see the README)")
     replications = replications or sweep.replications
-    if seed is None:
-        seed = base.seed if base.seed is not None else int(
-            np.random.SeedSequence().entropy % 2**63)
+    seed = resolve_seed(seed, base.seed)
     specs, notes = uncertain_inputs(base)
     where = {key: f"uncertainty.{key}" for key in specs}
     for key, spec in specs.items():  # each input alone first, so its own key is blamed

@@ -21,7 +21,7 @@ from sim.planning import options as option_specs
 from sim.planning.document import periods_document
 from sim.planning.runs import Draws, Evaluator
 from sim.planning.sizing import OptionSizing, size_all
-from sim.provenance import stamp
+from sim.provenance import resolve_seed, stamp
 from sim.scenario import load_scenario
 from sim.scenario.planning import Mix, PlanSpec
 
@@ -33,9 +33,7 @@ def plan(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
     if spec is None:
         raise InputError("plan", MISSING, "a plan: block with periods (or growth), options "
                          "and target (see the README)")
-    if seed is None:
-        seed = base.seed if base.seed is not None else int(
-            np.random.SeedSequence().entropy % 2**63)
+    seed = resolve_seed(seed, base.seed)
     options = option_specs.load(raw, spec, base_dir)
     draws_seq, probe_seq = np.random.SeedSequence(seed).spawn(2)
     draws = Draws.spawn(draws_seq, spec.target.draws)

@@ -31,7 +31,7 @@ from sim.planning.forecast import Demand
 from sim.planning.options import PLANNING_BLOCKS, Option, merge_patch
 from sim.planning.runs import Draws, Evaluator, draw_row, met_count
 from sim.planning.sizing import replica_capacity, size_option
-from sim.provenance import stamp
+from sim.provenance import resolve_seed, stamp
 from sim.runner.single import run
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.planning import StressSpec, Target
@@ -93,9 +93,7 @@ def stress(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
         raise InputError("workload.arrival", MISSING, "an arrival process whose rate the "
                          "stress cases scale (a replayed trace has none: fit one with "
                          "tokenfactory trace fit)")
-    if seed is None:
-        seed = base.seed if base.seed is not None else int(
-            np.random.SeedSequence().entropy % 2**63)
+    seed = resolve_seed(seed, base.seed)
     common = {k: v for k, v in raw.items() if k not in PLANNING_BLOCKS}
     the_cases = cases(spec, base)
     if spec.replicas_down is not None and spec.replicas_down >= base.deployment.replicas:

@@ -11,6 +11,7 @@ import numpy as np
 
 from sim.engine import simulate
 from sim.engine.simulation import Progress
+from sim.provenance import resolve_seed
 from sim.runner import build, fleet_events, result
 from sim.scenario import Scenario, load_scenario
 from sim.workload import generate
@@ -27,10 +28,7 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
     and recorded in the result so the run can be repeated."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    if seed is None:
-        seed = scenario.seed
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % 2**63)
+    seed = resolve_seed(seed, scenario.seed)
     children = np.random.SeedSequence(seed).spawn(len(SEED_STREAMS))
     streams = dict(zip(SEED_STREAMS, children, strict=True))
 

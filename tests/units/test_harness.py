@@ -18,12 +18,13 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the harness needs torch: pip install '.[calibrate]'")
 
+from builders import REPO  # noqa: E402
+
 from calibration.harness import attention, csvio, grid, layers, timing  # noqa: E402
 from calibration.harness.cli import main  # noqa: E402
 from calibration.harness.shapes import shard, tiny_model  # noqa: E402
 from sim.hardware import catalog  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 TINY_TPS = (1, 2)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from builders import FIXTURES, SHARED_DATA
 
 from sim.cli import main
 from sim.validation import read_measurements, read_sweeps
@@ -24,10 +25,9 @@ from sim.validation.mapping import Uncovered, measured_metrics, plan_row
 from sim.validation.simulate import _window_tokens_per_s
 from sim.validation.sweeps import knee_load
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MEASUREMENTS = FIXTURES / "validate_measurements.yaml"
 SWEEPS = FIXTURES / "validate_sweeps.yaml"
-PUBLISHED = Path(__file__).resolve().parents[2] / "shared" / "data" / "published"
+PUBLISHED = SHARED_DATA / "published"
 CONTRACT = ["id", "metric", "measured", "simulated", "error_pct", "status"]
 
 

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from builders import REPO
 
 import sim
 from sim.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 SLOW_S = 15.0  # a README command slower than this is a finding to report, not to skip
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from builders import scenario
+from builders import REPO, SHARED_DATA, scenario
 
 import sim
 from sim.calibrate.measurements import Measurements, format_measurements, parse_measurements
@@ -15,8 +15,7 @@ from sim.cli import main
 from sim.runner.build import step_model as resolve
 from sim.steptime import library as profile_table
 
-VIDUR = Path(__file__).resolve().parents[2] / "shared" / "data" / "published" / "vidur"
-REPO = Path(__file__).resolve().parents[1]
+VIDUR = SHARED_DATA / "published" / "vidur"
 
 # A synthetic GPU: per-layer linear time, decode attention a + s·B + c·KV, prefill a + p·pairs.
 TRUE_DECODE = (2e-6, 3e-8, 4e-10)

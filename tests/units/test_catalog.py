@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
-from builders import scenario
+from builders import SHARED_DATA, scenario
 
 import sim
 from sim.hardware import catalog
 from sim.runner.build import kv_capacity as kv_capacity_tokens
 
-PUBLISHED = Path(__file__).resolve().parents[2] / "shared" / "data" / "published"
+PUBLISHED = SHARED_DATA / "published"
 REQUIRED_GPUS = {"h100-sxm", "h200", "a100-80gb", "b200", "l40s", "mi300x"}
 REQUIRED_MODELS = {"llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "qwen2.5-72b",
                    "mixtral-8x7b"}

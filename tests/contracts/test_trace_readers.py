@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import FIXTURES, SHARED_DATA
 
 from sim.errors import InputError
 from sim.scenario.traces import TraceWarning, read_trace, sniff
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
+TRACES = SHARED_DATA / "traces"
 AZURE_CONV = TRACES / "AzureLLMInferenceTrace_conv.csv"
 MOONCAKE_CONV = TRACES / "mooncake_conversation_trace.jsonl"
 

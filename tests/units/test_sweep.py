@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from builders import scenario
+from builders import REPO, scenario
 
 import sim
 from sim.cli import build_parser, main
@@ -239,7 +239,7 @@ def test_median_interval_ranks_match_the_binomial_tables(n: int, ranks) -> None:
 def test_readme_sweep_commands_parse_and_name_bundled_scenarios() -> None:
     """The README's sweep commands are too slow to run here (```text blocks); check that each
     parses with today's flags and names a scenario that exists and validates."""
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO
     text = (repo / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"^```text[ \t]*\n(.*?)^```", text, flags=re.M | re.S)
     commands = [line[2:].split("#")[0].strip() for block in blocks

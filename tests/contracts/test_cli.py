@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from builders import REPO
 
 import sim
 from sim.cli import main
@@ -305,7 +306,7 @@ def test_examples_in_help_name_bundled_scenarios(capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO
     named = set(re.findall(r"scenarios/[\w.-]+\.yaml", out))
     assert named
     for rel in named:

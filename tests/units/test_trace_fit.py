@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from builders import FIXTURES, SHARED_DATA
 
 import sim
 from sim.cli import main
@@ -20,8 +21,7 @@ from sim.workload.fitarrivals import fit_arrivals
 from sim.workload.fitlengths import fit_lengths, sample_model
 from sim.workload.stats import ranks, trace_stats
 
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TRACES = SHARED_DATA / "traces"
 
 
 def need(name: str) -> Path:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from builders import FIXTURES, SHARED_DATA
 
 import sim
 from sim.cli import main
@@ -20,8 +21,7 @@ from sim.scenario.traces import TraceWarning, read_trace
 from sim.scenario.workload import TraceSpec
 from sim.workload.replay import replay
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
+TRACES = SHARED_DATA / "traces"
 
 
 def need(name: str) -> Path:

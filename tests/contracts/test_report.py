@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from builders import scenario
+from builders import FIXTURES, scenario
 from matplotlib.image import imread
 
 from sim.cli import main
 from sim.report.document import SECTIONS
 
-PLAN_FIXTURE = Path(__file__).parent / "fixtures" / "report_plan"
+PLAN_FIXTURE = FIXTURES / "report_plan"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "source", "wbr"}
 
