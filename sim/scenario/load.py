@@ -1,8 +1,8 @@
 """Loading a scenario: one YAML file (or mapping) → one validated, frozen `Scenario`.
 
 This is the only place that reads the files a scenario refers to (length files, traces),
-each once per process: a trace named by several scenarios of a sweep is parsed once and
-shared (the arrays are read-only).
+each once per process while it is unchanged (`sim.scenario.files`): a file named by every
+scenario of a sweep is parsed once and shared (the arrays are read-only).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import yaml
 from pydantic import ValidationError
 
 from sim.errors import InputError
+from sim.scenario import files
 from sim.scenario.base import MAX_TOKEN_COUNT
 from sim.scenario.schema import DISCRIMINATOR_VALUES, Scenario
-from sim.scenario.traces import read_trace
+from sim.scenario.traces import read_trace_file
 from sim.scenario.translate import translate
 from sim.scenario.workload import EmpiricalLengths
 
@@ -98,15 +99,27 @@ def _load_trace(scenario: Scenario, base_dir: Path) -> Scenario:
         return scenario
     path = Path(spec.path) if Path(spec.path).is_absolute() else base_dir / spec.path
     columns = None if spec.columns is None else spec.columns.model_dump()
-    requests = read_trace(path, spec.format, columns, spec.timestamp_unit,
-                          key="workload.trace.path")
-    trace = spec.with_requests(requests)
+    requests, file = read_trace_file(path, spec.format, columns, spec.timestamp_unit,
+                                     key="workload.trace.path")
+    trace = spec.with_requests(requests, file)
     workload = scenario.workload.model_copy(update={"trace": trace})
     return scenario.model_copy(update={"workload": workload})
 
 
+LENGTHS_CACHE_ENTRIES = 16  # distinct length files kept parsed per process
+_LENGTHS: files.FileCache[np.ndarray] = files.FileCache(LENGTHS_CACHE_ENTRIES)
+
+
 def read_lengths_file(path: Path, key: str) -> np.ndarray:
-    """Token counts, one positive integer per line; blank lines and '#' comments skipped."""
+    """Token counts, one positive integer per line; blank lines and '#' comments skipped.
+    An unchanged file is parsed once per process; the array is read-only, being shared."""
+    stamp = files.stamp(path)
+    if stamp is None:  # the read fails and says why
+        return _parse_lengths(path, key)
+    return _LENGTHS.get(stamp, lambda: _parse_lengths(path, key))
+
+
+def _parse_lengths(path: Path, key: str) -> np.ndarray:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
@@ -122,4 +135,6 @@ def read_lengths_file(path: Path, key: str) -> np.ndarray:
         values.append(int(text))
     if not values:
         raise InputError(str(path), "no values", "at least one token count")
-    return np.asarray(values, dtype=np.int64)
+    tokens = np.asarray(values, dtype=np.int64)
+    tokens.flags.writeable = False
+    return tokens

@@ -29,19 +29,72 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from sim.errors import InputError
+from sim.scenario import files
 from sim.scenario import textcolumns as tc
 from sim.scenario.base import MAX_TOKEN_COUNT
-from sim.scenario.workload import Trace
 
 
 class TraceWarning(UserWarning):
     """A trace was usable but not as written (rows re-ordered or dropped)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """A trace file's requests, sorted by arrival; times are seconds after the first one.
+    Read from a file, the arrays are read-only: every scenario replaying it shares them."""
+
+    arrival_s: np.ndarray  # float64
+    prompt_tokens: np.ndarray  # int64 ≥ 1
+    output_tokens: np.ndarray  # int64 ≥ 1
+    source: str  # the file, for messages
+    format: str  # the format it was read as
+
+    def __eq__(self, other: object) -> bool:  # arrays compare whole, so scenarios can too
+        if not isinstance(other, Trace):
+            return NotImplemented
+        columns = ("arrival_s", "prompt_tokens", "output_tokens")
+        return (self.source, self.format) == (other.source, other.format) and all(
+            np.array_equal(getattr(self, c), getattr(other, c)) for c in columns)
+    # Defining __eq__ leaves the class unhashable (__hash__ None): it holds arrays.
+
+
+@dataclass(frozen=True)
+class TraceFile:
+    """How a trace was read: the file, as it was then, and the reading options. All another
+    process needs to read the same requests again (`requests_for`); it compares by path and
+    options, not by the stamp, since scenarios compare by content."""
+
+    path: str  # absolute
+    fmt: str
+    columns: tuple[tuple[str, str], ...]  # role → header name, sorted by role
+    timestamp_unit: str | None
+    source: str  # the name the requests carry (the path as the scenario gave it)
+    stamp: files.FileStamp = field(compare=False)  # the file when it was read
+
+    @property
+    def cache_key(self) -> tuple[object, ...]:
+        """What the parse depends on: the file as it is and the options; not the name,
+        which is swapped in afterwards."""
+        return (self.stamp, self.fmt, self.columns, self.timestamp_unit)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A parse as cached: the requests, and the warnings it gave without the file's name
+    (repeated, under the caller's name for the file, whenever it is asked for again)."""
+
+    trace: Trace
+    notes: tuple[str, ...]
+
+
+TRACE_CACHE_ENTRIES = 8  # distinct traces kept parsed per process (a sweep uses one)
+_PARSED: files.FileCache[_Parsed] = files.FileCache(TRACE_CACHE_ENTRIES)
 
 
 @dataclass(frozen=True)
@@ -70,7 +123,61 @@ SNIFF_BYTES = 65_536  # enough for any header line
 
 def read_trace(path: Path, fmt: str = "auto", columns: Mapping[str, str] | None = None,
                timestamp_unit: str | None = None, key: str = "trace") -> Trace:
-    """Read a trace file; `key` names the setting that pointed at it, for a missing file."""
+    """Read a trace file; `key` names the setting that pointed at it, for a missing file.
+    An unchanged file is parsed once per process; its arrays are read-only, being shared."""
+    return read_trace_file(path, fmt, columns, timestamp_unit, key)[0]
+
+
+def read_trace_file(path: Path, fmt: str = "auto", columns: Mapping[str, str] | None = None,
+                    timestamp_unit: str | None = None, key: str = "trace"
+                    ) -> tuple[Trace, TraceFile | None]:
+    """`read_trace`, and how the trace was read (None when the file cannot be stat-ed, as
+    it may be that the parse, reading it anyway, raises the error that says why). Warnings
+    are given on every call, cached or not, as if the file were read again."""
+    name = str(path)
+    options = (fmt, tuple(sorted(dict(columns or {}).items())), timestamp_unit)
+    stamp = files.stamp(path)
+    if stamp is None:
+        file = None
+        parsed = _parse(path, fmt, columns, timestamp_unit, key)
+    else:
+        file = TraceFile(stamp.path, *options, name, stamp)
+        parsed = _PARSED.get(file.cache_key,
+                             lambda: _parse(path, fmt, columns, timestamp_unit, key))
+    for note in parsed.notes:
+        warnings.warn(f"{name}: {note}", TraceWarning, stacklevel=2)
+    return _named(parsed.trace, name), file
+
+
+def requests_for(file: TraceFile, key: str = "workload.trace.path") -> Trace:
+    """The requests `file` describes, for a scenario unpickled in another process: from this
+    process's cache, parsing the file at most once. `InputError` naming `key` when the file
+    is gone or has changed since it was read (the run would replay other requests)."""
+    stamp = files.stamp(Path(file.path))
+    if stamp is None:
+        raise InputError(key, file.path, "an existing trace file (it was there when the "
+                         "scenario was loaded)")
+    if stamp != file.stamp:
+        raise InputError(key, file.path, "the trace file as it was when the scenario was "
+                         "loaded (it has changed since: load the scenario again)")
+    parsed = _PARSED.get(file.cache_key, lambda: _parse(
+        Path(file.path), file.fmt, dict(file.columns), file.timestamp_unit, key))
+    return _named(parsed.trace, file.source)  # its warnings were given where it was loaded
+
+
+def clear_cache() -> None:
+    """Forget every parsed trace: the next read of each file parses it again."""
+    _PARSED.clear()
+
+
+def _named(trace: Trace, name: str) -> Trace:
+    """The cached requests under the caller's name for the file (arrays shared)."""
+    return trace if trace.source == name else replace(trace, source=name)
+
+
+def _parse(path: Path, fmt: str, columns: Mapping[str, str] | None,
+           timestamp_unit: str | None, key: str) -> _Parsed:
+    """Parse the file (no cache): its requests, read-only, and its warnings' texts."""
     buf, size = _read_padded(path, key)
     name = str(path)
     if size == 0 or buf[:size].max() <= ord(" "):  # nothing but blanks (a max makes no copy)
@@ -81,14 +188,18 @@ def read_trace(path: Path, fmt: str = "auto", columns: Mapping[str, str] | None 
     layout = FORMATS[fmt]
     if columns or timestamp_unit:
         given = dict(columns or {})
-        layout = Layout(layout.lines, *(given.get(r, getattr(layout, r)) for r in ROLES),
-                        timestamp_unit or layout.timestamp_unit)
+        layout = replace(layout, **{r: given.get(r, getattr(layout, r)) for r in ROLES},
+                         timestamp_unit=timestamp_unit or layout.timestamp_unit)
     lines = _Lines(buf, size)
     if layout.lines == "csv":
         fields = _csv_fields(buf, lines, layout, name, guessed)
     else:
         fields = _jsonl_fields(buf, lines, layout, name)
-    return _assemble(buf, fields, layout, name, fmt)
+    notes: list[str] = []
+    trace = _assemble(buf, fields, layout, name, fmt, notes)
+    for array in (trace.arrival_s, trace.prompt_tokens, trace.output_tokens):
+        array.flags.writeable = False  # shared by every scenario that replays the file
+    return _Parsed(trace, tuple(notes))
 
 
 def sniff(path: Path, data: bytes) -> str:
@@ -110,7 +221,7 @@ def _read_padded(path: Path, key: str) -> tuple[np.ndarray, int]:
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             buf = np.zeros(size + tc.PAD_BYTES, dtype=np.uint8)
-            size = handle.readinto(memoryview(buf)[:size])
+            size = handle.readinto(buf.data[:size])
     except FileNotFoundError:
         raise InputError(key, str(path), "an existing trace file") from None
     except OSError as exc:
@@ -256,7 +367,9 @@ def _trim(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
     return starts, ends
 
 
-def _assemble(buf: np.ndarray, fields: _Fields, layout: Layout, name: str, fmt: str) -> Trace:
+def _assemble(buf: np.ndarray, fields: _Fields, layout: Layout, name: str, fmt: str,
+              notes: list[str]) -> Trace:
+    """The requests, sorted and without empty ones; what was changed goes to `notes`."""
     def fail(role: str, index: int, expected: str) -> InputError:
         start, end = (int(a[index]) for a in fields.spans[role])
         return InputError(f"{name}:{fields.line[index]}:{fields.names[role]}",
@@ -291,19 +404,18 @@ def _assemble(buf: np.ndarray, fields: _Fields, layout: Layout, name: str, fmt: 
     line = fields.line
     back = np.flatnonzero(np.diff(arrival_s) < 0)
     if back.size:
-        warnings.warn(f"{name}: timestamps are not in order (the first going back in time "
-                      f"at line {line[back[0] + 1]}, {back.size:,} in all); replaying them "
-                      "sorted by time", TraceWarning, stacklevel=2)
+        notes.append(f"timestamps are not in order (the first going back in time at line "
+                     f"{line[back[0] + 1]}, {back.size:,} in all); replaying them sorted by "
+                     "time")
         order = np.argsort(arrival_s, kind="stable")
         arrival_s, line = arrival_s[order], line[order]
         tokens = {role: values[order] for role, values in tokens.items()}
     empty = (tokens["prompt_tokens"] == 0) | (tokens["output_tokens"] == 0)
     if empty.any():
         dropped = np.flatnonzero(empty)
-        warnings.warn(f"{name}: left out {dropped.size:,} of {len(empty):,} requests, those "
-                      f"with 0 prompt or 0 output tokens (the first at line "
-                      f"{line[dropped[0]]}): a request needs at least one of each",
-                      TraceWarning, stacklevel=2)
+        notes.append(f"left out {dropped.size:,} of {len(empty):,} requests, those with 0 "
+                     f"prompt or 0 output tokens (the first at line {line[dropped[0]]}): a "
+                     "request needs at least one of each")
         keep = ~empty
         if not keep.any():
             raise InputError(name, "no request with tokens",

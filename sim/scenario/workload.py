@@ -1,34 +1,71 @@
 """The `workload:` block of a scenario: arrivals, length distributions, trace replay.
 
-Validated here like every other block (`Strict` models, errors naming the key); the numbers
-are drawn in `sim.workload`, and trace files are read at scenario-loading time.
+Validated here like every other block (`Strict` models, errors naming the key). A length
+distribution knows how to draw from itself and its own mean and variance (`sim.workload`
+adds the cap, the floor at 1 token and the counts, the same for every one); arrivals are
+drawn in `sim.workload`, and trace files are read at scenario-loading time.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from abc import abstractmethod
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from sim.errors import InputError
 from sim.scenario.base import NonNeg, Pos, PosInt, Strict, check_order
+from sim.scenario.traces import Trace, TraceFile, requests_for  # Trace: still importable here
 
 # ---- lengths -------------------------------------------------------------------------------
 
 
 class _Lengths(Strict):
+    """A token-length distribution: it draws raw samples (`draw`) and knows its mean and
+    variance, so capacity estimates need no sampling. Cutting at `max_tokens`, raising what
+    rounds below 1 token, and counting both are shared (`sim.workload.lengths`). The moments
+    are of the distribution as written: before rounding, the floor and the cap."""
+
     max_tokens: PosInt | None = None  # named cap: longer samples are cut to it and counted
+
+    @abstractmethod
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n samples in tokens, before the floor and the cap (floats or integers)."""
+
+    @property
+    @abstractmethod
+    def mean_tokens(self) -> float:
+        """The mean, in tokens (exact, not sampled)."""
+
+    @property
+    @abstractmethod
+    def variance_tokens(self) -> float:
+        """The variance, in tokens² (exact, not sampled)."""
 
 
 class FixedLengths(_Lengths):
     dist: Literal["fixed"]
     value: PosInt
 
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.full(n, self.value, dtype=np.float64)
+
+    @property
+    def mean_tokens(self) -> float:
+        return float(self.value)
+
+    @property
+    def variance_tokens(self) -> float:
+        return 0.0
+
 
 class UniformLengths(_Lengths):
+    """Every whole number of tokens from low to high (both included) equally likely."""
+
     dist: Literal["uniform"]
     low: PosInt
     high: PosInt
@@ -38,22 +75,76 @@ class UniformLengths(_Lengths):
         check_order(self.low, self.high, "high", "low")
         return self
 
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.integers(self.low, self.high, size=n, endpoint=True)
+
+    @property
+    def mean_tokens(self) -> float:
+        return (self.low + self.high) / 2.0
+
+    @property
+    def variance_tokens(self) -> float:
+        values = self.high - self.low + 1  # a discrete uniform over this many
+        return (values**2 - 1) / 12.0
+
 
 class LognormalLengths(_Lengths):
     dist: Literal["lognormal"]
     mean: Pos  # mean of the distribution, in tokens (not the log-space mu)
     sigma: NonNeg  # standard deviation of log(tokens)
 
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        # `mean` is the distribution's mean, so mu = ln(mean) − sigma²/2.
+        mu = np.log(self.mean) - self.sigma**2 / 2.0
+        return np.rint(rng.lognormal(mu, self.sigma, n))
+
+    @property
+    def mean_tokens(self) -> float:
+        return float(self.mean)
+
+    @property
+    def variance_tokens(self) -> float:
+        return float(self.mean**2 * np.expm1(self.sigma**2))
+
 
 class GeometricLengths(_Lengths):
     dist: Literal["geometric"]
     mean: Annotated[float, Field(ge=1)]  # support 1, 2, ...; success probability 1/mean
 
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.geometric(1.0 / self.mean, n)
+
+    @property
+    def mean_tokens(self) -> float:
+        return float(self.mean)
+
+    @property
+    def variance_tokens(self) -> float:
+        return float(self.mean * (self.mean - 1.0))  # (1 − p) / p² with p = 1 / mean
+
 
 class EmpiricalLengths(_Lengths):
+    """Each sample is one of the file's values, all equally likely (repeats count)."""
+
     dist: Literal["empirical"]
     path: str  # text file, one positive integer per line ('#' comments allowed)
     values: np.ndarray | None = Field(default=None, exclude=True)
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.choice(self._values(), size=n)
+
+    @property
+    def mean_tokens(self) -> float:
+        return float(np.mean(self._values()))
+
+    @property
+    def variance_tokens(self) -> float:
+        return float(np.var(self._values()))  # of the values themselves: they are the law
+
+    def _values(self) -> np.ndarray:
+        if self.values is None:
+            raise ValueError(f"the token counts of {self.path} are read by load_scenario")
+        return self.values
 
 
 class LognormalMixtureLengths(_Lengths):
@@ -73,6 +164,25 @@ class LognormalMixtureLengths(_Lengths):
                     "order", "one entry per component",
                     {"field": field, "expected": f"{len(self.weights)} entries, one per weight"})
         return self
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        weights = np.asarray(self.weights) / np.sum(self.weights)
+        sigmas = np.asarray(self.sigmas)
+        mus = np.log(self.means) - sigmas**2 / 2.0
+        component = rng.choice(len(weights), size=n, p=weights)
+        return np.rint(np.exp(rng.normal(mus[component], sigmas[component])))
+
+    @property
+    def mean_tokens(self) -> float:
+        return float(np.dot(self.weights, self.means) / np.sum(self.weights))
+
+    @property
+    def variance_tokens(self) -> float:
+        # E[X²] of a lognormal with mean m and log-space spread s is m² exp(s²).
+        weights = np.asarray(self.weights) / np.sum(self.weights)
+        means, sigmas = np.asarray(self.means), np.asarray(self.sigmas)
+        second_moment = float(np.sum(weights * means**2 * np.exp(sigmas**2)))
+        return second_moment - self.mean_tokens**2
 
 
 class EmpiricalCdfLengths(_Lengths):
@@ -97,6 +207,28 @@ class EmpiricalCdfLengths(_Lengths):
                 {"expected": "[tokens, probability] pairs with tokens ≥ 1 and non-decreasing, "
                  "probabilities increasing and the last one 1"})
         return points
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        tokens, probs = np.asarray(self.cdf, dtype=np.float64).T
+        return np.rint(np.interp(rng.random(n), probs, tokens))  # inverse CDF
+
+    @property
+    def mean_tokens(self) -> float:
+        # The first point's probability is a point mass; between points the quantile
+        # function is linear (the length uniform between the two points' lengths), so each
+        # piece contributes its probability × its mid-length.
+        tokens, probs = np.asarray(self.cdf, dtype=np.float64).T
+        pieces = np.diff(probs) * (tokens[1:] + tokens[:-1]) / 2.0
+        return float(probs[0] * tokens[0] + pieces.sum())
+
+    @property
+    def variance_tokens(self) -> float:
+        # A piece uniform on [a, b] has E[X²] = (a² + ab + b²) / 3.
+        tokens, probs = np.asarray(self.cdf, dtype=np.float64).T
+        a, b = tokens[:-1], tokens[1:]
+        pieces = np.diff(probs) * (a * a + a * b + b * b) / 3.0
+        second_moment = float(probs[0] * tokens[0] ** 2 + pieces.sum())
+        return second_moment - self.mean_tokens**2
 
 
 LengthSpec = Annotated[
@@ -179,26 +311,6 @@ ArrivalSpec = Annotated[PoissonArrivals | GammaArrivals, Field(discriminator="pr
 TRACE_FORMATS = ("auto", "azure", "mooncake", "burstgpt", "csv")
 
 
-@dataclass(frozen=True, eq=False)
-class Trace:
-    """A trace file's requests, sorted by arrival; times are seconds after the first one."""
-
-    arrival_s: np.ndarray  # float64
-    prompt_tokens: np.ndarray  # int64 ≥ 1
-    output_tokens: np.ndarray  # int64 ≥ 1
-    source: str  # the file, for messages
-    format: str  # the format it was read as
-
-    def __eq__(self, other: object) -> bool:  # arrays compare whole, so scenarios can too
-        if not isinstance(other, Trace):
-            return NotImplemented
-        columns = ("arrival_s", "prompt_tokens", "output_tokens")
-        return (self.source, self.format) == (other.source, other.format) and all(
-            np.array_equal(getattr(self, c), getattr(other, c)) for c in columns)
-
-    __hash__ = None  # mutable arrays inside
-
-
 class TraceColumns(Strict):
     """Which header names hold what, for `format: csv`."""
 
@@ -222,17 +334,41 @@ class TraceSpec(Strict):
     columns: TraceColumns | None = None
     timestamp_unit: Literal["s", "ms", "us", "datetime"] | None = None
     _requests: Trace | None = PrivateAttr(default=None)  # not a YAML key: see with_requests
+    _file: TraceFile | None = PrivateAttr(default=None)  # how they were read: __getstate__
 
     @property
     def requests(self) -> Trace | None:
         """The file's requests, once load_scenario has read them."""
+        if self._requests is None and self._file is not None:  # unpickled, file unreadable
+            self._requests = requests_for(self._file)  # raises the InputError saying why
         return self._requests
 
-    def with_requests(self, requests: Trace) -> TraceSpec:
-        """A copy of this spec holding the requests read from its file."""
+    def with_requests(self, requests: Trace, file: TraceFile | None = None) -> TraceSpec:
+        """A copy of this spec holding the requests read from its file; given how they were
+        read (`file`), it pickles without them."""
         spec = self.model_copy()
         spec._requests = requests
+        spec._file = file
         return spec
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickled without the requests when it knows how they were read: a sweep sends every
+        run's scenario to a worker process, and a long trace's arrays would travel with each
+        run; the worker reads them back from its own per-process cache instead (once)."""
+        state = super().__getstate__()
+        private = state.get("__pydantic_private__")
+        if private and private.get("_file") is not None:
+            state["__pydantic_private__"] = {**private, "_requests": None}
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """Unpickled: the requests again, so that it compares equal to the pickled spec. A
+        file that cannot be read here is reported when the requests are asked for (by the
+        run), not while unpickling, where a worker process could only crash."""
+        super().__setstate__(state)
+        if self._requests is None and self._file is not None:
+            with contextlib.suppress(InputError):
+                self._requests = requests_for(self._file)
 
     @model_validator(mode="after")
     def _csv_only(self) -> TraceSpec:

@@ -38,8 +38,13 @@ def generate(spec: WorkloadSpec, duration_s: float, seeds: dict[str, np.random.S
         none = {"prompt_tokens": 0, "output_tokens": 0}
         return Workload(trace.arrival_s, trace.prompt_tokens, trace.output_tokens, none,
                         dict(none))
-    draw = nhpp_arrival_times if is_time_varying(spec.arrival) else arrival_times
-    arrival_s = draw(spec.arrival, duration_s, np.random.default_rng(seeds["arrivals"]))
+    # WorkloadSpec's validator: without a trace, arrival and both lengths are given.
+    assert spec.arrival and spec.prompt_tokens and spec.output_tokens
+    rng = np.random.default_rng(seeds["arrivals"])
+    if is_time_varying(spec.arrival):
+        arrival_s = nhpp_arrival_times(spec.arrival, duration_s, rng)
+    else:
+        arrival_s = arrival_times(spec.arrival, duration_s, rng)
     n = len(arrival_s)
     prompt = sample_lengths(spec.prompt_tokens, np.random.default_rng(seeds["prompt_tokens"]), n)
     output = sample_lengths(spec.output_tokens, np.random.default_rng(seeds["output_tokens"]), n)

@@ -69,6 +69,7 @@ def sample_model(spec: dict, n: int, seed: int) -> np.ndarray:
     parsed = WorkloadSpec.model_validate(
         {"arrival": {"process": "poisson", "rate_per_s": 1.0}, "prompt_tokens": spec,
          "output_tokens": spec}).prompt_tokens
+    assert parsed is not None  # given just above
     return sample_lengths(parsed, np.random.default_rng(seed), n).tokens
 
 
@@ -107,6 +108,7 @@ def _best_mixture(tokens: np.ndarray, cap: int, tolerance: float, seed: int) -> 
             return fit
         if best is None or fit.worst_quantile_error < best.worst_quantile_error:
             best = fit
+    assert best is not None  # the loop ran at least once
     return best
 
 

@@ -31,6 +31,7 @@ class Replayed:
 def replay(spec: TraceSpec, horizon_s: float, rng: np.random.Generator) -> Replayed:
     """The requests of `spec.requests` that the scenario simulates over [0, horizon_s)."""
     trace = spec.requests
+    assert trace is not None, "load_scenario attaches a trace's requests to its spec"
     t = trace.arrival_s
     lo = int(np.searchsorted(t, spec.start_s, side="left"))
     hi = len(t) if spec.duration_s is None else int(
