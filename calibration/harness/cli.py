@@ -15,7 +15,7 @@ from pathlib import Path
 from calibration.harness import csvio, grid
 from calibration.harness.estimate import STARTUP_S, estimate
 from calibration.harness.shapes import LayerShape, shard, tiny_model
-from sim.cli.common import Parser, non_negative_int, positive_int
+from sim.cli.common import Parser, non_negative_int, positive_int, positive_number
 from sim.errors import InputError
 from sim.hardware import catalog
 
@@ -39,16 +39,6 @@ examples:
   python -m calibration.harness --all --estimate h100-sxm
       how long that would take on an H100, without running anything
 """
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="untimed calls per point first (default 10 on cuda, 2 on cpu)")
     parser.add_argument("--max-tokens", type=positive_int,
                         help="leave out grid points with more tokens than this in any dimension")
-    parser.add_argument("--kv-budget-gib", type=positive_float, default=16.0,
+    parser.add_argument("--kv-budget-gib", type=positive_number(), default=16.0,
                         help="leave out decode points whose KV cache exceeds this (default 16)")
-    parser.add_argument("--time-budget-s", type=positive_float,
+    parser.add_argument("--time-budget-s", type=positive_number(),
                         help="trim repeats (never below 3) when the run would take longer "
                         f"than this; default none, {ALL_BUDGET_S:.0f} with --all")
     parser.add_argument("--out", type=Path, default=Path("out/measurements"),

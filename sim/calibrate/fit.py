@@ -20,7 +20,6 @@ from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.memory import DTYPE_BYTES
 from sim.steptime.library import ProfileFile, StepCoefficients, Table
 
-REQUIRED_OPS = ("layer_linear",)
 STEP_CONTEXT_TOKENS = 1024  # per sequence, for the composed-step error of decode steps
 
 
@@ -41,7 +40,9 @@ def merge(sets: list[Measurements]) -> Measurements:
         return sets[0]
     cat = {f: np.concatenate([getattr(m, f) for m in sets])
            for f in ("op", "tokens", "batch", "context_tokens", "seconds")}
-    return Measurements(header=dict(sets[0].header), **cat)
+    return Measurements(header=dict(sets[0].header), op=cat["op"], tokens=cat["tokens"],
+                        batch=cat["batch"], context_tokens=cat["context_tokens"],
+                        seconds=cat["seconds"])
 
 
 def fit_profile(m: Measurements, name: str, gpu: GpuSpec, model: ModelSpec,
@@ -105,7 +106,7 @@ def fit_profile(m: Measurements, name: str, gpu: GpuSpec, model: ModelSpec,
         decode_attention_s=dec_a, decode_attention_s_per_seq=dec_seq,
         decode_attention_s_per_kv_token=dec_kv, overhead_s=overhead_s)
     errors["step"] = _composed_step_error(linear_fit, decode_fit, step)
-    provenance = {k: v for k, v in m.header.items() if v}
+    provenance: dict[str, str | dict[str, str]] = {k: v for k, v in m.header.items() if v}
     provenance["components"] = components
     return ProfileFile(name=name, gpu=gpu.name, model=model.name, tensor_parallel=tp,
                        dtype=dtype, source="measured", provenance=provenance, step=step,
@@ -247,9 +248,11 @@ class _Roofline:
         return Table(x=xs, y=ys)
 
     def prefill_s_per_pair(self) -> float:
+        assert self.model.head_dim is not None  # ModelSpec derives it at construction
         return 4.0 * self.model.heads * self.model.head_dim / self.tp / self.peak
 
     def decode_s_per_kv_token(self) -> float:
+        assert self.model.head_dim is not None  # ModelSpec derives it at construction
         per_layer = 2.0 * self.model.kv_heads * self.model.head_dim * self.bpp
         return per_layer / self.tp / self.bw
 

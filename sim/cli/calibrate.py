@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -14,8 +16,11 @@ from sim.calibrate.roofline import EfficiencyFit
 from sim.cli.common import check_output_path, write_text
 from sim.errors import InputError
 from sim.hardware import catalog
+from sim.report.calibrate_text import format_fit_errors
 from sim.scenario.schema import RooflineProfile
 from sim.steptime.fitted import fitted_efficiency
+
+HARNESS = "calibration.harness"  # run with `python -m`, never imported
 
 EPILOG = """\
 examples:
@@ -60,12 +65,13 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def _measure(args: argparse.Namespace) -> int:
+    """The harness runs as its own program: the simulator never imports it (nor torch), and
+    its exit status, output and errors are the command's."""
     if importlib.util.find_spec("torch") is None:
         raise InputError("calibrate measure", "PyTorch not installed",
                          "an environment with torch (pip install 'tokenfactory[calibrate]')")
-    from calibration.harness.cli import main as harness_main
-
-    return harness_main(args.extra_argv)
+    return subprocess.run([sys.executable, "-m", HARNESS, *args.extra_argv],
+                          check=False).returncode
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -97,8 +103,7 @@ def _fit(args: argparse.Namespace) -> int:
     profile = fit_profile(m, name, gpus[gpu_key], models[m.header["model"]], efficiency,
                           overhead_s, where=names[0])
     write_text(args.output, yaml.safe_dump(profile.model_dump(), sort_keys=False, width=100))
-    for op, error in profile.fit_error.items():
-        print(f"{op:<14} MAPE {error['mape_pct']:6.2f}%  median {error['median_pct']:6.2f}%  "
-              f"worst {error['worst_pct']:6.2f}%  ({error['points']} points, {error['method']})")
+    if profile.fit_error:
+        print(format_fit_errors(profile.fit_error))
     print(f"wrote {args.output} (profile {name}, source {profile.source})")
     return 0

@@ -4,26 +4,29 @@ forecast; writes plan.json, plan.csv, fleet_plan.png and cost_per_token_by_optio
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import itertools
 from pathlib import Path
-from typing import Any
 
 from sim.cli.common import (
-    non_negative_int,
-    positive_int,
+    add_dir_report,
+    add_output_dir,
+    add_quiet,
+    add_seed,
+    add_workers,
+    output_dir,
     progress_bar,
+    to_csv,
     write_bytes,
     write_json,
     write_text,
+    wrote,
 )
-from sim.cli.report import write_report
-from sim.errors import InputError
-from sim.planning.document import CSV_COLUMNS, csv_rows, format_table
+from sim.cli.report import write_dir_report
+from sim.planning.document import CSV_COLUMNS, csv_rows
 from sim.planning.planner import plan
 from sim.planning.runs import planning_executor
 from sim.provenance import created_utc
+from sim.report.plan_text import describe
 from sim.report.plots import png_bytes
 from sim.report.plots.plan import cost_figure, fleet_figure
 from sim.scenario import read_mapping
@@ -43,23 +46,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
         epilog="example:\n  tokenfactory plan scenarios/chat-8b-plan.yaml -o out/plan "
         "--workers 2")
     p.add_argument("scenario", type=Path, help="scenario YAML file with a plan: block")
-    p.add_argument("-o", "--output", type=Path, metavar="DIR",
-                   help="new or empty directory for the results (default: ./NAME-plan)")
-    p.add_argument("--workers", type=positive_int, metavar="N",
-                   help="local worker processes (default: one per CPU; 1 runs in-process)")
-    p.add_argument("--seed", type=non_negative_int, metavar="N",
-                   help="override the scenario's seed (every draw's seed derives from it)")
-    p.add_argument("--report", action="store_true",
-                   help="also write DIR/report.html, the capacity-review report "
-                   "(the same as tokenfactory report DIR afterwards)")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_output_dir(p, "plan")
+    add_workers(p)
+    add_seed(p, "every draw's seed derives from it")
+    add_dir_report(p)
+    add_quiet(p)
     return p
 
 
 def execute(args: argparse.Namespace) -> int:
     raw = read_mapping(args.scenario)
-    out = args.output or Path(f"{raw['name']}-plan")
-    check_new_dir(out)
+    out = output_dir(args.output, raw, "plan")
     with progress_bar("plan", "run", args.quiet) as update:
         runs = itertools.count(1)  # advanced from the options' threads; next() is atomic
 
@@ -71,56 +68,14 @@ def execute(args: argparse.Namespace) -> int:
     document["provenance"]["created_utc"] = created_utc()
     out.mkdir(exist_ok=True)
     write_json(out / "plan.json", document)
-    write_text(out / "plan.csv", to_csv(csv_rows(document)))
+    write_text(out / "plan.csv", to_csv(csv_rows(document), CSV_COLUMNS))
     write_bytes(out / "fleet_plan.png", png_bytes(fleet_figure(document)))
     write_bytes(out / "cost_per_token_by_option.png", png_bytes(cost_figure(document)))
     if not args.quiet:
         print(describe(document))
-        print(f"wrote {', '.join(str(out / name) for name in FILES)}")
+        print(wrote(out / name for name in FILES))
     if args.report:
-        written = write_report(out, out / "report.html", "html")[0]
+        written = write_dir_report(out)
         if not args.quiet:
-            print(f"wrote {written}")
+            print(wrote([written]))
     return 0
-
-
-def check_new_dir(out: Path) -> None:
-    """Refuse before any work rather than mix two runs' files or fail at the end."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("-o", str(out), "a new or empty directory")
-    if not out.parent.is_dir():
-        raise InputError("-o", str(out), "a directory whose parent exists")
-
-
-def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...] = CSV_COLUMNS) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def describe(document: dict[str, Any]) -> str:
-    t = document["target"]
-    search = document["search"]
-    lines = [f"plan {document['scenario']} (seed {document['seed']}): P(SLO met at peak) ≥ "
-             f"{t['confidence']:.0%} over {t['draws']} draws; SLO TTFT ≤ {t['slo']['ttft_s']} s,"
-             f" TPOT ≤ {t['slo']['tpot_s']} s at p{t['slo']['percentile']:g}; runs of "
-             f"{document['run']['duration_s']:g} s ({document['run']['warmup_s']:g} s warm-up)"]
-    for option in document["options"]:
-        cap = option["capacity_per_replica"]
-        lines.append(f"  {option['option']}: {option['tensor_parallel']} × {option['gpu']}, "
-                     f"{option['dtype']}, {option['scheduler']}; capacity "
-                     f"{cap['requests_per_s']:.4g} req/s per replica")
-    lines += ["", format_table(document), "",
-              f"search: {search['simulations']} runs to size, {search['average_load_simulations']}"
-              f" at the average load, {search['capacity_probes']} capacity probes "
-              "(* = recommended, the cheapest feasible option)"]
-    for m in document["mix"]:
-        lines.append(f"mix {m['option']}: reserve {m['reserved_gpus']} GPUs, rest on demand: "
-                     f"${m['usd_total']:,.0f} over the forecast (all on demand "
-                     f"${m['usd_all_on_demand']:,.0f}, all reserved ${m['usd_all_reserved']:,.0f}"
-                     f"); break-even utilisation {m['break_even_utilization']:.0%}")
-    lines += [f"note: {note}" for note in document["notes"]]
-    return "\n".join(lines)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sim.cli.common import check_output_path, write_bytes, write_text
+from sim.cli.common import add_quiet, check_output_path, write_bytes, write_text, wrote
 from sim.errors import InputError
 from sim.report import html, markdown
 from sim.report.document import compose
@@ -33,7 +33,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "file, NAME-report.html beside it)")
     report.add_argument("--format", choices=FORMATS,
                         help="html (default, or from -o's suffix) or md")
-    report.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_quiet(report)
     return report
 
 
@@ -49,7 +49,7 @@ def execute(args: argparse.Namespace) -> int:
     check_output_path("-o", output)
     written = _write(results, output, fmt)
     if not args.quiet:
-        print(f"wrote {', '.join(str(p) for p in written)}")
+        print(wrote(written))
     return 0
 
 
@@ -64,6 +64,11 @@ def write_report(source: Path | dict[str, Any], output: Path, fmt: str) -> list[
     the paths written (the Markdown twin's folder of figures and data second)."""
     return _write(from_run_data(source) if isinstance(source, dict) else load(source),
                   output, fmt)
+
+
+def write_dir_report(out: Path) -> Path:
+    """--report of the commands that fill a directory: DIR/report.html from DIR's files."""
+    return write_report(out, out / "report.html", "html")[0]
 
 
 def _write(results: Results, output: Path, fmt: str) -> list[Path]:

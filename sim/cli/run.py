@@ -6,7 +6,15 @@ import argparse
 from pathlib import Path
 
 import sim
-from sim.cli.common import check_output_path, finite, non_negative_int, progress_bar, write_json
+from sim.cli.common import (
+    add_quiet,
+    add_seed,
+    check_output_path,
+    finite,
+    progress_bar,
+    write_json,
+)
+from sim.cli.registry_help import policies_and_routers
 from sim.cli.report import report_format, write_report
 from sim.errors import InputError
 from sim.montecarlo import rerun
@@ -23,12 +31,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description="Simulate one scenario: requests arrive over duration_s, are routed to "
         "replicas, batched step by step, and drained (or cut at drain_s). Metrics count requests "
         "arriving after warmup_s; throughput and cost count what finished inside the window.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=policies_and_routers() + "\n" + EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("scenario", type=Path, help="scenario YAML file")
     run.add_argument("--json", type=Path, metavar="FILE",
                      help="also write the full result (the documented JSON contract) to FILE")
-    run.add_argument("--seed", type=non_negative_int, metavar="N",
-                     help="override the scenario's seed (same seed → identical result)")
+    add_seed(run, "same seed → identical result")
     run.add_argument("--exact", action="store_true",
                      help="simulate decode steps one at a time instead of skipping over runs of "
                      "them; same results, slower")
@@ -38,7 +46,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     run.add_argument("--report", type=Path, metavar="FILE",
                      help="also write the capacity-review report of this run to FILE "
                      "(.html, or .md for Markdown with its figures beside it)")
-    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_quiet(run)
     return run
 
 
@@ -64,7 +72,7 @@ def execute(args: argparse.Namespace) -> int:
         print(format_summary(data))
     if row is None:
         return 0
-    differ = rerun.mismatches(row, metrics_row(data))
+    differ = rerun.mismatches(row, metrics_row(result.record))
     if not args.quiet:
         print(f"\nreplay of {args.replay}: " + (
             f"differs from the row in {', '.join(differ)}" if differ

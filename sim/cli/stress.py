@@ -7,13 +7,24 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sim.cli.common import non_negative_int, positive_int, write_bytes, write_json, write_text
-from sim.cli.plan import check_new_dir, to_csv
+from sim.cli.common import (
+    add_output_dir,
+    add_quiet,
+    add_seed,
+    add_workers,
+    output_dir,
+    to_csv,
+    write_bytes,
+    write_json,
+    write_text,
+    wrote,
+)
 from sim.planning.runs import planning_executor
 from sim.planning.stress import stress
 from sim.provenance import created_utc
 from sim.report.plots import png_bytes
 from sim.report.plots.stress import attainment_figure
+from sim.report.stress_text import describe
 from sim.scenario import read_mapping
 
 FILES = ("stress.json", "stress.csv", "stress_attainment.png")
@@ -33,20 +44,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  tokenfactory stress scenarios/chat-8b-plan.yaml -o out/stress")
     p.add_argument("scenario", type=Path, help="scenario YAML file (a stress: block optional)")
-    p.add_argument("-o", "--output", type=Path, metavar="DIR",
-                   help="new or empty directory for the results (default: ./NAME-stress)")
-    p.add_argument("--workers", type=positive_int, metavar="N",
-                   help="local worker processes (default: one per CPU; 1 runs in-process)")
-    p.add_argument("--seed", type=non_negative_int, metavar="N",
-                   help="override the scenario's seed")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_output_dir(p, "stress")
+    add_workers(p)
+    add_seed(p)
+    add_quiet(p)
     return p
 
 
 def execute(args: argparse.Namespace) -> int:
     raw = read_mapping(args.scenario)
-    out = args.output or Path(f"{raw['name']}-stress")
-    check_new_dir(out)
+    out = output_dir(args.output, raw, "stress")
     with planning_executor(args.workers) as executor:
         document = stress(raw, args.scenario.parent, executor, seed=args.seed)
     document["provenance"]["created_utc"] = created_utc()
@@ -56,7 +63,7 @@ def execute(args: argparse.Namespace) -> int:
     write_bytes(out / "stress_attainment.png", png_bytes(attainment_figure(document)))
     if not args.quiet:
         print(describe(document))
-        print(f"wrote {', '.join(str(out / name) for name in FILES)}")
+        print(wrote(out / name for name in FILES))
     return 0
 
 
@@ -68,27 +75,3 @@ def csv_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
             "violation_minutes_max": c["violation_minutes"]["max"],
             "max_queue_p50": c["max_queue"]["p50"], "max_queue_max": c["max_queue"]["max"]})
     return rows
-
-
-def describe(document: dict[str, Any]) -> str:
-    lines = [f"stress {document['scenario']} (seed {document['seed']}): "
-             f"{document['replicas']} replicas × {document['tensor_parallel']} GPUs at "
-             f"{document['arrival_rate_per_s']:g} req/s; P(SLO met) over {document['draws']} "
-             f"draws; the SLO must hold with P ≥ {document['confidence']:.0%}", ""]
-    titles = ["case", "P(SLO)", "attained", "violation min", "worst queue", "replicas needed",
-              "extra GPUs", "headroom $/year"]
-    cells = []
-    for c in document["cases"]:
-        cells.append([
-            c["case"], f"{c['slo_met_probability']:.0%}", f"{c['slo_attainment_p50']:.2%}",
-            f"{c['violation_minutes']['p50']:g} (max {c['violation_minutes']['max']})",
-            f"{c['max_queue']['p50']:g} (max {c['max_queue']['max']})",
-            "—" if c["replicas_needed"] is None else str(c["replicas_needed"]),
-            "—" if c["extra_gpus"] is None else str(c["extra_gpus"]),
-            "—" if c["headroom_usd_per_year"] is None else f"${c['headroom_usd_per_year']:,.0f}",
-        ])
-    widths = [max(len(t), *(len(r[i]) for r in cells)) for i, t in enumerate(titles)]
-    for row in [titles, *cells]:
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-    return "\n".join(lines)

@@ -8,8 +8,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sim.cli.common import non_negative_int, progress_bar, write_bytes, write_json
-from sim.cli.report import write_report
+from sim.cli.common import (
+    add_dir_report,
+    add_output_dir,
+    add_quiet,
+    add_seed,
+    add_workers,
+    output_dir,
+    positive_int,
+    progress_bar,
+    write_bytes,
+    write_json,
+    wrote,
+)
+from sim.cli.report import write_dir_report
 from sim.errors import InputError
 from sim.montecarlo import files, stats
 from sim.montecarlo.design import Plan, build
@@ -18,17 +30,12 @@ from sim.montecarlo.execute import open_executor
 from sim.provenance import created_utc, stamp
 from sim.report.plots import png_bytes
 from sim.report.plots.sweep import chart_name, cost_figure
+from sim.report.sweep_text import format_table
 from sim.runner import build as run_inputs
 from sim.scenario import read_mapping
 
 INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
-SHORT_TITLES = {"workload.arrival.rate_per_s": "req/s"}
-
-
-def positive_int(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer ≥ 1")
-    return int(text)
+NOT_EMPTY_HINT = " (use --resume DIR to continue a sweep there)"
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -46,26 +53,20 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "  tokenfactory sweep scenarios/chat-8b-h100-sweep.yaml --scheduler tcp://HOST:8786\n"
         "\nRe-run any row alone: tokenfactory run SCENARIO --replay out/sweep/runs.csv:ROW")
     sweep.add_argument("scenario", type=Path, help="scenario YAML file with a sweep: block")
-    sweep.add_argument("-o", "--output", type=Path, metavar="DIR",
-                       help="new or empty directory for the results (default: "
-                       "./NAME-sweep, NAME being the scenario's name)")
+    add_output_dir(sweep, "sweep", ", NAME being the scenario's name")
     where = sweep.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=positive_int, metavar="N",
-                       help="local worker processes (default: one per CPU)")
+    add_workers(where, in_process=False)
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="run on the Dask cluster whose scheduler is at ADDRESS "
                        "(e.g. tcp://HOST:8786; needs pip install 'tokenfactory[cluster]')")
     sweep.add_argument("--replications", type=positive_int, metavar="R",
                        help="runs per point, overriding sweep.replications")
-    sweep.add_argument("--seed", type=non_negative_int, metavar="N",
-                       help="override the scenario's seed (every run's seed derives from it)")
+    add_seed(sweep, "every run's seed derives from it")
     sweep.add_argument("--resume", type=Path, metavar="DIR",
                        help="continue an interrupted sweep in DIR: only runs missing from "
                        "DIR/runs.csv are run")
-    sweep.add_argument("--report", action="store_true",
-                       help="also write DIR/report.html, the capacity-review report "
-                       "(the same as tokenfactory report DIR afterwards)")
-    sweep.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_dir_report(sweep)
+    add_quiet(sweep)
     return sweep
 
 
@@ -76,8 +77,7 @@ def execute(args: argparse.Namespace) -> int:
         out = _resume_dir(args)
         previous = files.read_manifest(out, "--resume")
     else:
-        out = args.output or Path(f"{raw['name']}-sweep")
-        _check_new_dir(out)
+        out = output_dir(args.output, raw, "sweep", NOT_EMPTY_HINT)
     say = (lambda text: None) if args.quiet else print
     # Connect first: an unreachable scheduler is bad input, reported before any work.
     with open_executor(args.workers, args.scheduler) as executor:
@@ -129,7 +129,7 @@ def execute(args: argparse.Namespace) -> int:
         say(f"warning: {warning}")
     say(f"wrote {out / files.RUNS_CSV}, {out / files.SUMMARY_JSON} and {chart}")
     if args.report:
-        say(f"wrote {write_report(out, out / 'report.html', 'html')[0]}")
+        say(wrote([write_dir_report(out)]))
     return 0
 
 
@@ -151,50 +151,3 @@ def _resume_dir(args: argparse.Namespace) -> Path:
         raise InputError("--resume", str(args.resume), "a directory written by tokenfactory "
                          f"sweep (with {files.RUNS_CSV})")
     return args.resume
-
-
-def _check_new_dir(out: Path) -> None:
-    """Refuse before any work rather than mix two sweeps' files or fail at the end."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("-o", str(out), "a new or empty directory (use --resume DIR to "
-                         "continue a sweep there)")
-    if not out.parent.is_dir():
-        raise InputError("-o", str(out), "a directory whose parent exists")
-
-
-def _usd(value: float | None) -> str:
-    return "—" if value is None else f"${value:,.4f}"
-
-
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value * 1e3:,.0f}"
-
-
-def format_table(plan: Plan, summary: dict[str, Any]) -> str:
-    """One line per point: medians over the replications, with the P5–P95 band of cost."""
-    keys = [*plan.label_keys, *(k for k in plan.overrides[0] if k not in plan.labels[0])]
-    cells = []
-    for p in summary["points"]:
-        cost = p["usd_per_million_tokens"]
-        conv = p["convergence"]["half_width_pct"]
-        probability = p["slo_met_probability"]
-        cells.append([
-            *(f"{p[k]:.4g}" if isinstance(p[k], float) else str(p[k]) for k in keys),
-            _usd(cost["blended"]["p50"]),
-            f"{_usd(cost['blended']['p5'])}–{_usd(cost['blended']['p95'])}",
-            _usd(cost["goodput"]["p50"]),
-            _ms(p["ttft_p99_s"]["p50"]),
-            _ms(p["tpot_p99_s"]["p50"]),
-            "—" if probability is None else f"{probability:.0%}",
-            "—" if conv is None else f"±{conv:.1f}%",
-        ])
-    titles = [*(SHORT_TITLES.get(k, k) for k in keys), "$/1M blended", "P5–P95",
-              "$/1M goodput", "TTFT p99 ms", "TPOT p99 ms", "P(SLO met)", "median CI95"]
-    widths = [max(len(t), *(len(row[i]) for row in cells)) for i, t in enumerate(titles)]
-    lines = [f"sweep {summary['scenario']}: {len(summary['points'])} points × "
-             f"{summary['replications']} replications = {summary['runs']} runs "
-             f"(seed {summary['seed']}, {summary['sampling']} sampling); medians over "
-             "replications", ""]
-    for row in [titles, *cells]:
-        lines.append("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-    return "\n".join(lines)

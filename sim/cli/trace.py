@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 
 import sim
-from sim.cli.common import check_output_path, write_bytes, write_json, write_text
+from sim.cli.common import (
+    check_output_path,
+    positive_number,
+    write_bytes,
+    write_json,
+    write_text,
+)
 from sim.errors import InputError
 from sim.report.trace_text import fit_header, format_fit, format_stats
 from sim.scenario.traces import ROLES, read_trace
@@ -74,7 +80,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     _trace_arguments(fit)
     fit.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
                      help="the workload YAML to write")
-    fit.add_argument("--window-s", type=_positive_seconds, default=60.0, metavar="S",
+    fit.add_argument("--window-s", type=positive_number("number of seconds"), default=60.0,
+                     metavar="S",
                      help="window for the stationarity check and the rate curve's steps "
                      "(default 60)")
     fit.add_argument("--lengths", choices=("auto", *LENGTH_MODELS), default="auto",
@@ -106,16 +113,6 @@ def _columns(text: str) -> dict[str, str]:
                 f"{part!r}: expected ROLE=NAME with ROLE one of {', '.join(ROLES)}")
         mapping[role.strip()] = name.strip()
     return mapping
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
-    return value
 
 
 def _read(args: argparse.Namespace) -> Trace:

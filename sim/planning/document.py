@@ -1,5 +1,5 @@
-"""What `tokenfactory plan` writes: plan.json (the contract, extended), plan.csv (one row per
-period and option) and the printed table.
+"""What `tokenfactory plan` writes: plan.json (the contract, extended) and plan.csv (one row
+per period and option); the printed table is sim.report.plan_text's.
 
 Per period and option: the fewest replicas (and GPUs) meeting the target, the fleet's
 $/month (GPUs × $/GPU-hour × 730 h; for an autoscaled option the GPUs it kept provisioned
@@ -121,35 +121,3 @@ def csv_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
                 "simulations": e["search"]["simulations"],
             })
     return rows
-
-
-def _usd(value: float | None, digits: int = 0) -> str:
-    return "—" if value is None else f"${value:,.{digits}f}"
-
-
-def format_table(document: dict[str, Any]) -> str:
-    """One line per period and option; the recommended option marked with *."""
-    titles = ["period", "peak/s", "option", "replicas", "GPUs", "$/month", "$/1M p50",
-              "$/1M p95", "util", "P(SLO)", "tried", "runs"]
-    cells = []
-    for period in document["periods"]:
-        for e in period["options"]:
-            cost = e.get("usd_per_million_tokens") or {}
-            util = (e.get("utilization") or {}).get("peak")
-            p = e["slo_met_probability"]
-            mark = "*" if e["option"] == period["recommended"] else " "
-            cells.append([
-                period["period"], f"{period['peak_rate_per_s']:.4g}", mark + e["option"],
-                "—" if e["replicas"] is None else str(e["replicas"]),
-                "—" if e["gpus"] is None else str(e["gpus"]),
-                _usd(e["usd_per_month"]), _usd(cost.get("p50"), 4), _usd(cost.get("p95"), 4),
-                "—" if util is None else f"{util:.0%}", "—" if p is None else f"{p:.0%}",
-                ",".join(str(n) for n in e["search"]["fleets_tried"]),
-                str(e["search"]["simulations"] + e["search"]["average_load_simulations"]),
-            ])
-    widths = [max(len(t), *(len(row[i]) for row in cells)) for i, t in enumerate(titles)]
-    lines = []
-    for row in [titles, *cells]:
-        lines.append("  ".join(c.ljust(w) if i in (0, 2, 10) else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-    return "\n".join(lines)

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sim.report.text import Column, ms, or_dash, table, usd
 
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value * 1e3:,.1f}"
-
-
-def _usd(value: float | None) -> str:
-    return "—" if value is None else f"${value:,.4f}"
+LATENCY_COLUMNS = (Column("latency (ms)", "<", 14), *(Column(t, ">", 10)
+                                                      for t in ("mean", "p50", "p90", "p99")))
 
 
 def format_summary(d: dict[str, Any]) -> str:
@@ -36,14 +33,10 @@ def format_summary(d: dict[str, Any]) -> str:
     if capped:
         lines.append("         capped at max_tokens: "
                      + ", ".join(f"{k} {v:,}" for k, v in capped.items()))
-    lines += [
-        "",
-        f"{'latency (ms)':<14}{'mean':>10}{'p50':>10}{'p90':>10}{'p99':>10}",
-    ]
-    for key, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E"), ("queue", "queue")):
-        s = lat[key]
-        lines.append(f"{label:<14}{_ms(s['mean']):>10}{_ms(s['p50']):>10}"
-                     f"{_ms(s['p90']):>10}{_ms(s['p99']):>10}")
+    latency = [[label, *(ms(lat[key][stat]) for stat in ("mean", "p50", "p90", "p99"))]
+               for key, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E"),
+                                  ("queue", "queue"))]
+    lines += ["", *table(LATENCY_COLUMNS, latency, gap=0)]
     attainment = slo["attainment"]
     verdict = {True: "MET", False: "MISSED", None: "not judged (no request measured)"}
     lines += [
@@ -56,10 +49,10 @@ def format_summary(d: dict[str, Any]) -> str:
         f"p{slo['percentile']:g}: {verdict[slo['met']]}"
         + ("" if attainment is None else f"   ({attainment:.2%} of requests within both)"),
         "",
-        f"cost         fleet {_usd(cost['fleet_usd_per_hour'])}/hour",
-        f"             per 1M tokens: input {_usd(per_m['input'])}   output "
-        f"{_usd(per_m['output'])}   blended {_usd(per_m['blended'])}",
-        f"             per 1M tokens within the SLO (goodput): {_usd(per_m['goodput'])}"
+        f"cost         fleet {usd(cost['fleet_usd_per_hour'])}/hour",
+        f"             per 1M tokens: input {usd(per_m['input'])}   output "
+        f"{usd(per_m['output'])}   blended {usd(per_m['blended'])}",
+        f"             per 1M tokens within the SLO (goodput): {usd(per_m['goodput'])}"
         + ("" if cost["energy_j_per_token"] is None
            else f"   energy {cost['energy_j_per_token']:.3f} J/token"),
         "",
@@ -80,7 +73,7 @@ def _fleet_changes(d: dict[str, Any]) -> list[str]:
     if not any(events.values()):
         return []
     happened = ", ".join(f"{n} {name}" for name, n in events.items() if n)
-    fraction = "—" if a["fraction"] is None else f"{a['fraction']:.2%}"
+    fraction = or_dash(a["fraction"], ".2%")
     requeued = d["requests"]["requeued"]
     within = d["slo"]["attainment_requeued"]
     return [f"fleet        availability {fraction}   replicas serving "

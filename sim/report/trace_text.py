@@ -3,14 +3,26 @@ the comment header of a fitted workload file (text only; the CLI decides where i
 
 from __future__ import annotations
 
+from sim.report.text import Column, or_dash, table
 from sim.workload.fit import WorkloadFit
 from sim.workload.fitarrivals import ArrivalCheck
 from sim.workload.fitlengths import QUANTILES, LengthFit
 from sim.workload.stats import TraceStats
 
+TOKEN_COLUMNS = (Column("tokens", "<", 12), *(Column(t, ">", 10)
+                                              for t in ("mean", "p50", "p90", "p99", "max")),
+                 Column("min", ">", 8))
 
-def _opt(value: float | int | None, spec: str) -> str:
-    return "—" if value is None else format(value, spec)
+
+def _arrival_columns(window: str) -> tuple[Column, ...]:
+    return (Column("arrival model", "<", 16), Column("req/s", ">", 9), Column("c", ">", 8),
+            Column("IoD/" + window, ">", 10), Column("peak/" + window, ">", 10),
+            Column("low/" + window, ">", 9))
+
+
+def _length_columns(role: str) -> tuple[Column, ...]:
+    return (Column(role, "<", 20), *(Column(f"p{q}", ">", 9) for q in QUANTILES),
+            Column("mean", ">", 9))
 
 
 def format_stats(s: TraceStats, source: str, fmt: str) -> str:
@@ -18,22 +30,21 @@ def format_stats(s: TraceStats, source: str, fmt: str) -> str:
     lines = [
         f"trace        {source} ({fmt})",
         f"requests     {s.requests:,} over {s.duration_s:,.1f} s ({minutes:,.1f} min)",
-        f"rate         {_opt(s.rate_per_s, ',.3f')} req/s mean; peaks {s.peak_per_s:,} in a "
-        f"second, {s.peak_per_minute:,} in a minute, {_opt(s.peak_per_hour, ',')} in an hour; "
-        f"quietest complete minute {_opt(s.min_per_minute, ',')}",
-        f"burstiness   CV of inter-arrival gaps {_opt(s.interarrival_cv, '.3f')}, IoD of "
+        f"rate         {or_dash(s.rate_per_s, ',.3f')} req/s mean; peaks {s.peak_per_s:,} in a "
+        f"second, {s.peak_per_minute:,} in a minute, {or_dash(s.peak_per_hour, ',')} in an hour; "
+        f"quietest complete minute {or_dash(s.min_per_minute, ',')}",
+        f"burstiness   CV of inter-arrival gaps {or_dash(s.interarrival_cv, '.3f')}, IoD of "
         f"requests per second {s.dispersion_1s:.3f} (both 1 for Poisson)",
     ]
     if s.zero_gap_fraction and s.zero_gap_fraction > 0.5:
         lines.append(f"             {s.zero_gap_fraction:.1%} of gaps are exactly 0: timestamps "
                      "come in ticks, so the CV and IoD above measure the ticks")
-    lines += ["", f"{'tokens':<12}{'mean':>10}{'p50':>10}{'p90':>10}{'p99':>10}{'max':>10}"
-              f"{'min':>8}"]
-    for name, ls in (("prompt", s.prompt), ("output", s.output)):
-        lines.append(f"{name:<12}{ls.mean:>10,.1f}{ls.p50:>10,.1f}{ls.p90:>10,.1f}"
-                     f"{ls.p99:>10,.1f}{ls.max:>10,}{ls.min:>8,}")
-    lines.append(f"prompt–output correlation: Pearson {_opt(s.correlation_pearson, '+.3f')}, "
-                 f"Spearman {_opt(s.correlation_spearman, '+.3f')}")
+    tokens = [[name, *(f"{v:,.1f}" for v in (ls.mean, ls.p50, ls.p90, ls.p99)),
+               f"{ls.max:,}", f"{ls.min:,}"]
+              for name, ls in (("prompt", s.prompt), ("output", s.output))]
+    lines += ["", *table(TOKEN_COLUMNS, tokens, gap=0)]
+    lines.append(f"prompt–output correlation: Pearson {or_dash(s.correlation_pearson, '+.3f')}, "
+                 f"Spearman {or_dash(s.correlation_spearman, '+.3f')}")
     return "\n".join(lines)
 
 
@@ -60,33 +71,27 @@ def format_fit(fit: WorkloadFit) -> str:
     if d.tick_s is not None:
         lines.append(f"  (timestamps come in {d.tick_s:g} s ticks: c is measured from the "
                      "requests per tick; the fitted models spread arrivals out)")
-    lines += ["", f"{'arrival model':<16}{'req/s':>9}{'c':>8}{'IoD/' + w:>10}"
-              f"{'peak/' + w:>10}{'low/' + w:>9}"]
-    lines.append(_arrival_row("trace", d.trace))
-    for a in fit.arrivals:
-        mark = " *" if a is fit.arrival else ""
-        lines.append(_arrival_row(a.model + mark, a.check))
+    arrivals = [_arrival_cells("trace", d.trace)]
+    arrivals += [_arrival_cells(a.model + (" *" if a is fit.arrival else ""), a.check)
+                 for a in fit.arrivals]
+    lines += ["", *table(_arrival_columns(w), arrivals, gap=0)]
     lines.append("  (models: arrivals generated from the fitted spec over the trace's duration)")
     for role, fits, chosen in (("prompt_tokens", fit.prompts, fit.prompt),
                                ("output_tokens", fit.outputs, fit.output)):
-        lines += ["", f"{role:<20}" + "".join(f"{'p' + str(q):>9}" for q in QUANTILES)
-                  + f"{'mean':>9}"]
-        for f in fits:
-            lines.append(_length_row(f, f is chosen))
+        lengths = [_length_cells(f, f is chosen) for f in fits]
+        lines += ["", *table(_length_columns(role), lengths, gap=0)]
     lines.append("  (errors of lengths sampled from each model vs the trace's; * = written)")
     return "\n".join(lines)
 
 
-def _arrival_row(label: str, c: ArrivalCheck) -> str:
-    return (f"{label:<16}{c.rate_per_s:>9.3f}{_opt(c.burstiness_cv, '.3f'):>8}"
-            f"{_opt(c.dispersion, '.2f'):>10}{c.peak_per_window:>10,}"
-            f"{_opt(c.low_per_window, ','):>9}")
+def _arrival_cells(label: str, c: ArrivalCheck) -> list[str]:
+    return [label, f"{c.rate_per_s:.3f}", or_dash(c.burstiness_cv, ".3f"),
+            or_dash(c.dispersion, ".2f"), f"{c.peak_per_window:,}", or_dash(c.low_per_window, ",")]
 
 
-def _length_row(f: LengthFit, chosen: bool) -> str:
+def _length_cells(f: LengthFit, chosen: bool) -> list[str]:
     label = f.model + (" *" if chosen else "")
-    cells = "".join(f"{f.error[f'p{q}']:>+9.1%}" for q in QUANTILES)
-    return f"{label:<20}{cells}{f.error['mean']:>+9.1%}"
+    return [label, *(f"{f.error[f'p{q}']:+.1%}" for q in QUANTILES), f"{f.error['mean']:+.1%}"]
 
 
 def fit_header(fit: WorkloadFit, version: str, correlation: float | None) -> list[str]:
@@ -107,6 +112,6 @@ def fit_header(fit: WorkloadFit, version: str, correlation: float | None) -> lis
         lines.append(f"The rate curve spans {d.duration_s:g} s (flat beyond): use that as the "
                      "scenario's duration_s to cover its whole shape.")
     lines.append("Lengths are drawn independently of each other and of time (the trace's "
-                 f"prompt-output Pearson correlation: {_opt(correlation, '+.3f')}).")
+                 f"prompt-output Pearson correlation: {or_dash(correlation, '+.3f')}).")
     lines.append("Paste the block below into a scenario in place of its workload.")
     return lines

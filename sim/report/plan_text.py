@@ -1,0 +1,61 @@
+"""What `tokenfactory plan` prints: the target, each option's capacity, one line per period
+and option (the recommended one marked *), the search's cost and the reserved/on-demand mix
+(text only; the CLI decides where it goes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sim.report.text import Column, or_dash, table, usd
+
+PLAN_COLUMNS = (
+    Column("period", "<"), Column("peak/s"), Column("option", "<"), Column("replicas"),
+    Column("GPUs"), Column("$/month"), Column("$/1M p50"), Column("$/1M p95"), Column("util"),
+    Column("P(SLO)"), Column("tried", "<"), Column("runs"),
+)
+
+
+def format_table(document: dict[str, Any]) -> str:
+    """One line per period and option; the recommended option marked with *."""
+    cells = []
+    for period in document["periods"]:
+        for e in period["options"]:
+            cost = e.get("usd_per_million_tokens") or {}
+            mark = "*" if e["option"] == period["recommended"] else " "
+            cells.append([
+                period["period"], f"{period['peak_rate_per_s']:.4g}", mark + e["option"],
+                or_dash(e["replicas"]), or_dash(e["gpus"]), usd(e["usd_per_month"], 0),
+                usd(cost.get("p50")), usd(cost.get("p95")),
+                or_dash((e.get("utilization") or {}).get("peak"), ".0%"),
+                or_dash(e["slo_met_probability"], ".0%"),
+                ",".join(str(n) for n in e["search"]["fleets_tried"]),
+                str(e["search"]["simulations"] + e["search"]["average_load_simulations"]),
+            ])
+    return "\n".join(table(PLAN_COLUMNS, cells))
+
+
+def describe(document: dict[str, Any]) -> str:
+    """The whole printed plan: target and options, the table, the search, the mix, notes."""
+    t = document["target"]
+    search = document["search"]
+    lines = [f"plan {document['scenario']} (seed {document['seed']}): P(SLO met at peak) ≥ "
+             f"{t['confidence']:.0%} over {t['draws']} draws; SLO TTFT ≤ {t['slo']['ttft_s']} s,"
+             f" TPOT ≤ {t['slo']['tpot_s']} s at p{t['slo']['percentile']:g}; runs of "
+             f"{document['run']['duration_s']:g} s ({document['run']['warmup_s']:g} s warm-up)"]
+    for option in document["options"]:
+        cap = option["capacity_per_replica"]
+        lines.append(f"  {option['option']}: {option['tensor_parallel']} × {option['gpu']}, "
+                     f"{option['dtype']}, {option['scheduler']}; capacity "
+                     f"{cap['requests_per_s']:.4g} req/s per replica")
+    lines += ["", format_table(document), "",
+              f"search: {search['simulations']} runs to size, {search['average_load_simulations']}"
+              f" at the average load, {search['capacity_probes']} capacity probes "
+              "(* = recommended, the cheapest feasible option)"]
+    for m in document["mix"]:
+        lines.append(f"mix {m['option']}: reserve {m['reserved_gpus']} GPUs, rest on demand: "
+                     f"{usd(m['usd_total'], 0)} over the forecast (all on demand "
+                     f"{usd(m['usd_all_on_demand'], 0)}, all reserved "
+                     f"{usd(m['usd_all_reserved'], 0)}); break-even utilisation "
+                     f"{m['break_even_utilization']:.0%}")
+    lines += [f"note: {note}" for note in document["notes"]]
+    return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""What `tokenfactory validate` prints: one line per compared metric (measured, simulated,
+error, the step-time profile's source, the assumptions made), the skipped rows grouped by
+reason, the median absolute error and worst row overall and by group, and the load sweeps
+(text only; the CLI decides where it goes)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sim.report.text import Column, row, short_number, table
+from sim.validation import Comparison, error_groups
+from sim.validation.breakdown import TARGET_PCT
+
+FAMILY_TITLES = {"output_tokens_per_s": "output throughput", "ttft": "TTFT", "tpot": "TPOT"}
+
+# A compared metric, in the row table and in the load sweeps alike.
+COMPARED_COLUMNS = (
+    Column("metric", "<", 19, gap=2), Column("measured", ">", 10, gap=1),
+    Column("simulated", ">", 10, gap=1), Column("error", ">", 8, gap=1),
+    Column("profile", "<", 15, gap=2), Column("assumed", "<", 9, gap=1),
+    Column("observed", "<", 0, gap=1),
+)
+GROUP_COLUMNS = (Column("group", "<", 62), Column("n", ">", 4), Column("median", ">", 8),
+                 Column("worst", "<", 0, gap=2))
+
+
+def report(rows: list[Comparison], points: list[Comparison]) -> str:
+    lines: list[str] = []
+    legend: dict[str, int] = {}
+    compared = [c for c in rows if c.compared]
+    row_count = len({c.id for c in rows})
+    lines.append(f"{row_count} rows: {len({c.id for c in compared})} compared "
+                 f"({len(compared)} metrics), {row_count - len({c.id for c in compared})} "
+                 "skipped")
+    if compared:
+        lines += ["", *_comparison_table(compared, legend)]
+    lines += ["", *_skipped(rows)]
+    for family in ("output_tokens_per_s", "ttft", "tpot"):
+        lines += _summary(rows, family)
+    if points:
+        lines += ["", *_sweeps(points, legend)]
+    if legend:
+        lines += ["", "assumptions:"]
+        lines += [f"  [{n}] {text}" for text, n in legend.items()]
+    return "\n".join(lines)
+
+
+def _compared_cells(c: Comparison, legend: dict[str, int]) -> list[str]:
+    return [c.metric, short_number(c.measured), short_number(c.simulated),
+            f"{c.error_pct:+.1f}%", c.profile_source, _refs(c, legend),
+            c.observed.removeprefix("sim: ")]
+
+
+def _comparison_table(compared: list[Comparison], legend: dict[str, int]) -> list[str]:
+    columns = (Column("id", "<", max(len(c.id) for c in compared)), *COMPARED_COLUMNS)
+    return table(columns, [[c.id, *_compared_cells(c, legend)] for c in compared])
+
+
+def _refs(c: Comparison, legend: dict[str, int]) -> str:
+    return ",".join(str(legend.setdefault(a, len(legend) + 1)) for a in c.assumptions)
+
+
+def _skipped(rows: list[Comparison]) -> list[str]:
+    skipped = [c for c in rows if not c.compared]
+    if not skipped:
+        return ["skipped: none"]
+    reasons = Counter(c.status.removeprefix("skipped: ") for c in skipped)
+    out = [f"skipped: {len(skipped)} metrics of {len({c.id for c in skipped})} rows "
+           "(every one is in the CSV with its reason)"]
+    out += [f"  {count:>4}  {reason}" for reason, count in reasons.most_common()]
+    return out
+
+
+def _summary(rows: list[Comparison], family: str) -> list[str]:
+    groups = error_groups(rows, family)
+    if not groups:
+        return []
+    title = FAMILY_TITLES.get(family, family)
+    cells = []
+    for g in groups:
+        label = "all" if g.by == "all" else f"{g.by}: {g.group}"
+        verdict = ""
+        if g.by == "target":
+            verdict = (f"  (target ≤ {TARGET_PCT:g}%: "
+                       f"{'met' if g.median_abs_pct <= TARGET_PCT else 'NOT met'})")
+        cells.append([label, str(g.count), f"{g.median_abs_pct:.1f}%",
+                      f"{g.worst_pct:+.1f}% {g.worst_id}{verdict}"])
+    present = {g.group for g in groups if g.by == "engine"}
+    for engine in sorted({c.engine for c in rows} - present):
+        n = len({c.id for c in rows if c.engine == engine})
+        cells.append([f"engine: {engine}", "0", "—", f"(none of its {n} rows covered)"])
+    return ["", f"{title}: median |error| and worst row, over compared rows",
+            *table(GROUP_COLUMNS, cells, gap=1, indent="  ")]
+
+
+def _sweeps(points: list[Comparison], legend: dict[str, int]) -> list[str]:
+    out = ["load sweeps (closed-loop points: TTFT from admission; knee: lowest load where TTFT "
+           "passes 3× its lowest-load value)"]
+    by_sweep: dict[str, list[Comparison]] = {}
+    for c in points:
+        by_sweep.setdefault(c.group, []).append(c)
+    skipped: Counter[str] = Counter()
+    for sweep_id, members in by_sweep.items():
+        knee = next(c for c in members if c.kind == "knee")
+        load_points = [c for c in members if c.kind != "knee"]
+        if not any(c.compared for c in load_points):
+            skipped[load_points[0].status if load_points else knee.status] += 1
+            continue
+        out.append(f"  {sweep_id}")
+        for c in load_points:
+            head = f"    load {c.load:>6g}" if c.load is not None else f"    {'offline':<11}"
+            if c.compared:
+                out.append(f"{head}  {row(COMPARED_COLUMNS, _compared_cells(c, legend))}")
+            else:
+                out.append(f"{head}  {c.metric:<19} {c.status}")
+        if knee.compared:
+            out.append(f"    knee ({knee.metric.removeprefix('knee_')}): measured "
+                       f"{short_number(knee.measured)}, simulated {short_number(knee.simulated)}")
+        else:
+            out.append(f"    knee: {knee.status}")
+    for status, count in skipped.most_common():
+        out.append(f"  {count} sweep{'s' if count > 1 else ''} {status}")
+    return out
