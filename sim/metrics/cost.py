@@ -52,6 +52,9 @@ from sim.scenario.schema import Cost, Tco
 
 SECONDS_PER_HOUR = 3600.0
 HOURS_PER_YEAR = 8760.0  # 365 days: yearly figures and amortisation are spread over these
+# What a GPU-hour can be made of, in the order results list them: `rental` for rented GPUs,
+# the other four for owned ones (`GpuHour.usd_by_item` holds the ones that apply).
+COST_ITEMS = ("rental", "capex", "maintenance", "hosting", "power")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ def gpu_hour(cost: Cost, busy_fraction: float) -> GpuHour:
     rental = cost.rental_gpu_hour_usd
     if rental is not None:
         return GpuHour(rental, {"rental": rental}, None)
+    assert cost.tco is not None  # Cost's validator: exactly one of rental prices or tco
     return _tco_hour(cost.tco, busy_fraction)
 
 

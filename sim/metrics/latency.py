@@ -14,14 +14,24 @@ import numpy as np
 PERCENTILES = (50, 90, 99)
 
 
-def summarise(values: np.ndarray) -> dict[str, float | None]:
-    """mean, p50, p90, p99 of the finite values (None where there are none)."""
+@dataclass(frozen=True)
+class Stats:
+    """Mean and percentiles of one latency column, in seconds (None where nothing finished)."""
+
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+def stats(values: np.ndarray) -> Stats:
+    """mean, p50, p90, p99 of the finite values: requests that never got that far are left
+    out here and counted as unfinished elsewhere."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
-        return {"mean": None, **{f"p{p}": None for p in PERCENTILES}}
-    qs = np.percentile(finite, PERCENTILES)
-    stats = {f"p{p}": float(q) for p, q in zip(PERCENTILES, qs, strict=True)}
-    return {"mean": float(finite.mean()), **stats}
+        return Stats(None, None, None, None)
+    p50, p90, p99 = (float(q) for q in np.percentile(finite, PERCENTILES))
+    return Stats(float(finite.mean()), p50, p90, p99)
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,11 @@ def latencies(arrival_s: np.ndarray, admit_s: np.ndarray, first_token_s: np.ndar
     return Latencies(ttft, tpot, e2e, admit_s - arrival_s)
 
 
+def subset(lat: Latencies, mask: np.ndarray) -> Latencies:
+    """The latencies of the requests `mask` selects (e.g. those inside the metrics window)."""
+    return Latencies(lat.ttft_s[mask], lat.tpot_s[mask], lat.e2e_s[mask], lat.queue_s[mask])
+
+
 def slo_attainment(lat: Latencies, ttft_s: float, tpot_s: float) -> np.ndarray:
     """Per request: met both targets (unfinished requests never do)."""
     ttft_ok = lat.ttft_s <= ttft_s
@@ -62,14 +77,6 @@ def slo_met(lat: Latencies, ttft_s: float, tpot_s: float, percentile: float) -> 
     ttft_p = np.percentile(ttft, percentile, method="higher")
     tpot_p = np.percentile(tpot, percentile, method="higher") if tpot.size else 0.0
     return bool(ttft_p <= ttft_s and tpot_p <= tpot_s)
-
-
-def time_in_system_s(arrival_s: np.ndarray, finish_s: np.ndarray, start_s: float,
-                     end_s: float) -> float:
-    """∫ (requests in the system) dt over [start_s, end_s); unfinished ones stay to the end."""
-    leave = np.where(np.isfinite(finish_s), finish_s, end_s)
-    overlap = np.minimum(leave, end_s) - np.maximum(arrival_s, start_s)
-    return float(np.clip(overlap, 0.0, None).sum())
 
 
 def step_mean(time_s: np.ndarray, values: np.ndarray, start_s: float, end_s: float) -> float:
@@ -97,8 +104,7 @@ def per_interval_slo(arrival_s: np.ndarray, lat: Latencies, ttft_s: float, tpot_
         mask = inside & (index == b)
         if mask.any():
             attainment[b] = within[mask].mean()
-        met[b] = slo_met(Latencies(lat.ttft_s[mask], lat.tpot_s[mask], lat.e2e_s[mask],
-                                   lat.queue_s[mask]), ttft_s, tpot_s, percentile)
+        met[b] = slo_met(subset(lat, mask), ttft_s, tpot_s, percentile)
     return attainment, met
 
 

@@ -48,15 +48,15 @@ class Capacity:
 def measure(raw: Mapping[str, Any], base_dir: Path, seed: int) -> Capacity:
     """Run the nominal scenario overloaded until it falls behind; its delivered rate."""
     where = {RATE_KEY: "sweep.utilization", "drain_s": "drain_s"}
-    rate = validated(raw, {}, where, base_dir).workload.arrival.rate_per_s
+    arrival = validated(raw, {}, where, base_dir).workload.arrival
+    assert arrival is not None  # a utilization sweep refuses trace replay before this
+    rate = arrival.rate_per_s
     while True:
         scenario = validated(raw, {RATE_KEY: rate, "drain_s": 0.0}, where, base_dir)
-        d = run(scenario, seed=seed).to_dict()
-        thr = d["throughput"]
-        if thr["requests_per_s"] < BEHIND_FRACTION * rate and d["requests"]["unfinished"] > 0:
-            return Capacity(thr["requests_per_s"], thr["input_tokens_per_s"],
-                            thr["output_tokens_per_s"], rate,
-                            scenario.duration_s - scenario.warmup_s, seed)
+        r = run(scenario, seed=seed).record
+        if r.requests_per_s < BEHIND_FRACTION * rate and r.requests_unfinished > 0:
+            return Capacity(r.requests_per_s, r.input_tokens_per_s, r.output_tokens_per_s,
+                            rate, scenario.duration_s - scenario.warmup_s, seed)
         rate *= GROWTH
         if rate * scenario.duration_s > MAX_PROBE_REQUESTS:
             raise InputError("sweep.utilization", raw["sweep"]["utilization"],

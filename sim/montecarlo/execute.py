@@ -16,57 +16,41 @@ from contextlib import contextmanager
 from typing import Any
 
 from sim.errors import InputError
+from sim.metrics.cost import COST_ITEMS
+from sim.metrics.record import RunRecord
 from sim.montecarlo.design import RunSpec
 from sim.runner.single import run
 
-# runs.csv metric columns: name → path into the result dictionary (the --json contract).
-METRICS: dict[str, tuple[str, ...]] = {
-    "usd_per_million_input": ("cost", "usd_per_million_tokens", "input"),
-    "usd_per_million_output": ("cost", "usd_per_million_tokens", "output"),
-    "usd_per_million_blended": ("cost", "usd_per_million_tokens", "blended"),
-    "usd_per_million_goodput": ("cost", "usd_per_million_tokens", "goodput"),
-    "fleet_usd_per_hour": ("cost", "fleet_usd_per_hour"),
-    "energy_j_per_token": ("cost", "energy_j_per_token"),
-    "requests_per_s": ("throughput", "requests_per_s"),
-    "input_tokens_per_s": ("throughput", "input_tokens_per_s"),
-    "output_tokens_per_s": ("throughput", "output_tokens_per_s"),
-    "goodput_tokens_per_s": ("throughput", "goodput_tokens_per_s"),
-    "ttft_p50_s": ("latency_s", "ttft", "p50"),
-    "ttft_p99_s": ("latency_s", "ttft", "p99"),
-    "tpot_p50_s": ("latency_s", "tpot", "p50"),
-    "tpot_p99_s": ("latency_s", "tpot", "p99"),
-    "busy_fraction": ("utilization", "busy_fraction"),
-    "gpu_hour_usd": ("cost", "gpu_hour_usd"),
-    "slo_attainment": ("slo", "attainment"),
-    "slo_met": ("slo", "met"),
-    "requests_completed": ("requests", "completed"),
-    "requests_unfinished": ("requests", "unfinished"),
-    "preempted": ("requests", "preempted"),
+# runs.csv metric columns, in file order (the names are a file contract): column → the
+# RunRecord field it holds, which has the column's name for all but one.
+METRICS: dict[str, str] = {
+    **{column: column for column in (
+        "usd_per_million_input", "usd_per_million_output", "usd_per_million_blended",
+        "usd_per_million_goodput", "fleet_usd_per_hour", "energy_j_per_token",
+        "requests_per_s", "input_tokens_per_s", "output_tokens_per_s", "goodput_tokens_per_s",
+        "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "busy_fraction",
+        "gpu_hour_usd", "slo_attainment", "slo_met", "requests_completed",
+        "requests_unfinished")},
+    "preempted": "preemptions",
 }
 
-# What a GPU-hour was made of (cost.gpu_hour_usd_by_item), one column per item: rental for
-# rented GPUs, the TCO items for owned ones, empty where an item does not apply. Reports
-# draw the cost waterfall of a sweep's median run from these.
-COST_ITEMS = ("rental", "capex", "maintenance", "hosting", "power")
+# What a GPU-hour was made of, one column per item (the record's fields of the same names):
+# rental for rented GPUs, the TCO items for owned ones, empty where an item does not apply.
+# Reports draw the cost waterfall of a sweep's median run from these.
 ITEM_COLUMNS = tuple(f"gpu_hour_usd_{item}" for item in COST_ITEMS)
 
 
-def metrics_row(result: dict[str, Any]) -> dict[str, Any]:
-    """The headline numbers of one run's result, as runs.csv holds them."""
-    row = {}
-    for column, path in METRICS.items():
-        value: Any = result
-        for part in path:
-            value = value[part]
-        row[column] = value
-    by_item = result["cost"]["gpu_hour_usd_by_item"]
-    row.update({f"gpu_hour_usd_{item}": by_item.get(item) for item in COST_ITEMS})
+def metrics_row(record: RunRecord) -> dict[str, Any]:
+    """The headline numbers of one run, as runs.csv holds them."""
+    row = {column: getattr(record, name) for column, name in METRICS.items()}
+    row.update({column: getattr(record, column) for column in ITEM_COLUMNS})
     return row
 
 
 def run_one(spec: RunSpec) -> dict[str, Any]:
-    """One task: simulate the run's scenario with its seed (executed in a worker)."""
-    return metrics_row(run(spec.scenario, seed=spec.seed).to_dict())
+    """One task: simulate the run's scenario with its seed (executed in a worker); the row
+    travels back rather than the result, whose per-request columns nobody needs here."""
+    return metrics_row(run(spec.scenario, seed=spec.seed).record)
 
 
 def execute(runs: Iterable[RunSpec], executor: Executor) -> Iterator[tuple[RunSpec, dict]]:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.metrics.record import RunRecord
 from sim.montecarlo.design import int_seed, uncertain_inputs
 from sim.montecarlo.execute import metrics_row, open_executor
 from sim.planning.options import Option
@@ -36,14 +37,14 @@ CHUNK = 4
 
 def run_draw(scenario: Scenario, seed: int) -> dict[str, Any]:
     """One run (in a worker), as a row."""
-    return draw_row(run(scenario, seed=seed).to_dict())
+    return draw_row(run(scenario, seed=seed).record)
 
 
-def draw_row(result: dict[str, Any]) -> dict[str, Any]:
+def draw_row(record: RunRecord) -> dict[str, Any]:
     """The sweep's metrics of a run plus what the planner prices and reports."""
-    return {**metrics_row(result), "gpu_hour_usd": result["cost"]["gpu_hour_usd"],
-            "replicas_billed_mean": result["availability"]["replicas_billed_mean"],
-            "availability": result["availability"]["fraction"]}
+    return {**metrics_row(record), "gpu_hour_usd": record.gpu_hour_usd,
+            "replicas_billed_mean": record.replicas_billed_mean,
+            "availability": record.availability_fraction}
 
 
 class InlineExecutor(Executor):

@@ -1,4 +1,11 @@
-"""A run's result: per-request columns plus the headline numbers of the `--json` contract."""
+"""A run's result: per-request columns, the flat record of its numbers, and the nested
+`--json` document rendered from that record.
+
+The numbers are computed in `sim.metrics.record`; this module gathers the facts that takes
+from the scenario, and renders the record under the keys and in the order the `--json`
+contract fixes. The simulator's wall-clock time is kept apart (`Timing`), so that the same
+scenario and seed give equal records however fast the machine was.
+"""
 
 from __future__ import annotations
 
@@ -9,171 +16,188 @@ from typing import Any
 import numpy as np
 
 from sim.engine import EngineResult
-from sim.metrics import cost as cost_model
 from sim.metrics import latency as metrics
+from sim.metrics.record import FleetFacts, RunFacts, RunRecord, Window, build_record
 from sim.provenance import Provenance, stamp
 from sim.scenario import Scenario
 from sim.workload import Workload
 
 
 @dataclass(frozen=True)
+class Timing:
+    """How long the engine took on this machine: the one part of a result that is not a
+    function of the scenario and the seed."""
+
+    wall_s: float
+    requests_per_wall_s: float | None  # None for an instant run (no time to divide by)
+
+    @classmethod
+    def of(cls, wall_s: float, requests: int) -> Timing:
+        return cls(wall_s, requests / wall_s if wall_s > 0 else None)
+
+
+@dataclass(frozen=True)
 class Result:
+    """One run: the record of its numbers, how long it took, and what they were computed
+    from (the scenario and per-request columns, for callers that need more than the record:
+    per-minute SLO series, queue lengths, windowed throughput)."""
+
     scenario: Scenario
     seed: int
     workload: Workload
     engine: EngineResult
     latencies: metrics.Latencies
     measured: np.ndarray  # bool per request: arrived inside the metrics window
-    data: dict[str, Any]
+    record: RunRecord
+    timing: Timing
 
     def to_dict(self) -> dict[str, Any]:
-        return copy.deepcopy(self.data)
+        """The `--json` document (a new one each call: the caller may change it)."""
+        return render(self.record, self.timing, self.scenario)
 
 
 def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResult,
           provenance: Provenance, kv_capacity_tokens: int, wall_s: float, exact: bool) -> Result:
-    window_start, window_end = scenario.warmup_s, scenario.duration_s
-    window_s = window_end - window_start
-    arrival = workload.arrival_s
-    lat = metrics.latencies(arrival, engine.admit_s, engine.first_token_s, engine.finish_s,
-                            workload.output_tokens)
-    measured = (arrival >= window_start) & (arrival < window_end)
-    m_lat = metrics.Latencies(lat.ttft_s[measured], lat.tpot_s[measured], lat.e2e_s[measured],
-                              lat.queue_s[measured])
-    completed = np.isfinite(engine.finish_s)
-    finish = engine.finish_s
-    finished_in_window = completed & (finish >= window_start) & (finish < window_end)
-    in_window_input = float(workload.prompt_tokens[finished_in_window].sum())
-    in_window_output = float(workload.output_tokens[finished_in_window].sum())
+    window = Window(scenario.warmup_s, scenario.duration_s)
+    lat = metrics.latencies(workload.arrival_s, engine.admit_s, engine.first_token_s,
+                            engine.finish_s, workload.output_tokens)
+    record = build_record(
+        run=RunFacts(scenario.name, seed, exact, scenario.step_time_scale),
+        fleet=fleet_facts(scenario, kv_capacity_tokens), profile=provenance, window=window,
+        slo=scenario.slo, cost=scenario.cost, workload=workload, engine=engine, lat=lat)
+    return Result(scenario, seed, workload, engine, lat, window.holds(workload.arrival_s),
+                  record, Timing.of(wall_s, len(workload)))
 
-    reps = engine.replicas
-    timeline = engine.timeline
-    # Replicas paid for, on average over the window: the whole fleet when it is static; the
-    # provisioned replica-time when it changes (autoscaling, spot reclaims).
-    n_replicas = metrics.step_mean(timeline.time_s, timeline.billed, window_start, window_end)
-    working = metrics.step_mean(timeline.time_s, timeline.working, window_start, window_end)
-    due = metrics.step_mean(timeline.time_s, timeline.due, window_start, window_end)
-    gpus = n_replicas * scenario.gpus_per_replica
-    requeued = engine.requeues > 0
-    busy_s = sum(r.busy_s for r in reps)
-    prefill_s = sum(r.prefill_s for r in reps)
-    decode_s = sum(r.decode_s for r in reps)
-    slo = scenario.slo
-    attained = metrics.slo_attainment(m_lat, slo.ttft_s, slo.tpot_s)
-    # Goodput: tokens of the requests finished in the window that met both latency targets.
-    good = finished_in_window & metrics.slo_attainment(lat, slo.ttft_s, slo.tpot_s)
-    goodput_tokens = float(workload.prompt_tokens[good].sum() + workload.output_tokens[good].sum())
-    busy_fraction = busy_s / (n_replicas * window_s) if n_replicas > 0 else 0.0
-    hour = cost_model.gpu_hour(scenario.cost, busy_fraction)
-    price = cost_model.token_cost(gpus, hour.usd, window_s,
-                                  prefill_s, decode_s, in_window_input, in_window_output)
-    tokens_per_s = (in_window_input + in_window_output) / window_s
-    n_measured = int(measured.sum())
-    data = {
-        "scenario": scenario.name,
-        "seed": seed,
-        "requests": {
-            "arrived": len(workload),
-            "completed": int(completed.sum()),
-            "unfinished": int((~completed).sum()),
-            "preempted": int(engine.preemptions.sum()),
-            "preempted_requests": int((engine.preemptions > 0).sum()),
-            "rejected": int(engine.rejected.sum()),
-            "measured": n_measured,
-            "capped": dict(workload.capped),
-            "floored": dict(workload.floored),
-            "requeued": int(engine.requeues.sum()),
-            "requeued_requests": int(requeued.sum()),
-        },
+
+def fleet_facts(scenario: Scenario, kv_capacity_tokens: int) -> FleetFacts:
+    deployment = scenario.deployment
+    return FleetFacts(
+        gpu_name=scenario.gpu.name, model_name=scenario.model.name,
+        replicas=deployment.replicas, tensor_parallel=deployment.tensor_parallel,
+        gpus_per_replica=scenario.gpus_per_replica, gpus=scenario.gpu_count,
+        kv_capacity_tokens_per_replica=kv_capacity_tokens,
+        scheduler=deployment.scheduler.policy, router=deployment.router)
+
+
+def render(r: RunRecord, timing: Timing, scenario: Scenario) -> dict[str, Any]:
+    """The record as the nested `--json` document: keys, order and values are a contract
+    (README, DESIGN.md); tests compare them key by key."""
+    return {
+        "scenario": r.scenario_name,
+        "seed": r.seed,
+        "requests": _requests(r),
         "latency_s": {
-            "ttft": metrics.summarise(m_lat.ttft_s),
-            "tpot": metrics.summarise(m_lat.tpot_s),
-            "e2e": metrics.summarise(m_lat.e2e_s),
-            "queue": metrics.summarise(m_lat.queue_s),
+            "ttft": _stats(r.ttft_mean_s, r.ttft_p50_s, r.ttft_p90_s, r.ttft_p99_s),
+            "tpot": _stats(r.tpot_mean_s, r.tpot_p50_s, r.tpot_p90_s, r.tpot_p99_s),
+            "e2e": _stats(r.e2e_mean_s, r.e2e_p50_s, r.e2e_p90_s, r.e2e_p99_s),
+            "queue": _stats(r.queue_mean_s, r.queue_p50_s, r.queue_p90_s, r.queue_p99_s),
         },
         "throughput": {
-            "requests_per_s": float(finished_in_window.sum()) / window_s,
-            "input_tokens_per_s": in_window_input / window_s,
-            "output_tokens_per_s": in_window_output / window_s,
-            "goodput_tokens_per_s": goodput_tokens / window_s,
+            "requests_per_s": r.requests_per_s,
+            "input_tokens_per_s": r.input_tokens_per_s,
+            "output_tokens_per_s": r.output_tokens_per_s,
+            "goodput_tokens_per_s": r.goodput_tokens_per_s,
         },
         "utilization": {
-            "busy_fraction": busy_fraction,
-            "batch_size_mean": sum(r.batch_s for r in reps) / busy_s if busy_s > 0 else 0.0,
-            "kv_cache_fraction_mean": sum(r.kv_token_s for r in reps)
-            / (n_replicas * window_s * kv_capacity_tokens) if n_replicas > 0 else 0.0,
-            "prefill_fraction_of_busy": prefill_s / busy_s if busy_s > 0 else 0.0,
+            "busy_fraction": r.busy_fraction,
+            "batch_size_mean": r.batch_size_mean,
+            "kv_cache_fraction_mean": r.kv_cache_fraction_mean,
+            "prefill_fraction_of_busy": r.prefill_fraction_of_busy,
         },
         "slo": {
-            "attainment": float(attained.mean()) if n_measured else None,
-            "met": metrics.slo_met(m_lat, slo.ttft_s, slo.tpot_s, slo.percentile),
-            "attainment_requeued": float(attained[requeued[measured]].mean())
-            if requeued[measured].any() else None,
-            "ttft_s": slo.ttft_s,
-            "tpot_s": slo.tpot_s,
-            "percentile": slo.percentile,
+            "attainment": r.slo_attainment,
+            "met": r.slo_met,
+            "attainment_requeued": r.slo_attainment_requeued,
+            "ttft_s": r.slo_ttft_s,
+            "tpot_s": r.slo_tpot_s,
+            "percentile": r.slo_percentile,
         },
-        "cost": {
-            "fleet_usd_per_hour": price.fleet_usd_per_hour,
-            "window_usd": price.window_usd,
-            "usd_per_million_tokens": {
-                "input": price.input_usd_per_million,
-                "output": price.output_usd_per_million,
-                "blended": price.blended_usd_per_million,
-                "goodput": cost_model.per_million(price.window_usd, goodput_tokens),
-            },
-            "model": "rental" if scenario.cost.tco is None else "tco",
-            "gpu_hour_usd": hour.usd,
-            "gpu_hour_usd_by_item": hour.usd_by_item,
-            "facility_w_per_gpu": hour.facility_w,
-            "energy_j_per_token": cost_model.energy_j_per_token(
-                hour.facility_w, gpus, tokens_per_s),
-            "gpu_hours": gpus * window_s / cost_model.SECONDS_PER_HOUR,
-        },
+        "cost": _cost(r),
         "availability": {
-            "fraction": working / due if due > 0 else None,
-            "replicas_working_mean": working,
-            "replicas_billed_mean": n_replicas,
-            "failures": timeline.failures,
-            "spot_preemptions": timeline.spot_preemptions,
-            "outages": timeline.outages,
-            "scale_ups": timeline.scale_ups,
-            "scale_downs": timeline.scale_downs,
+            "fraction": r.availability_fraction,
+            "replicas_working_mean": r.replicas_working_mean,
+            "replicas_billed_mean": r.replicas_billed_mean,
+            "failures": r.failures,
+            "spot_preemptions": r.spot_preemptions,
+            "outages": r.outages,
+            "scale_ups": r.scale_ups,
+            "scale_downs": r.scale_downs,
         },
         "tokens": {
-            "input": int(workload.prompt_tokens[completed].sum()),
-            "output": int(workload.output_tokens[completed].sum()),
-            "generated": sum(r.generated_tokens for r in reps),
-            "prefilled": sum(r.prefill_tokens for r in reps),
+            "input": r.completed_input_tokens,
+            "output": r.completed_output_tokens,
+            "generated": r.generated_tokens,
+            "prefilled": r.prefilled_tokens,
         },
         "fleet": {
-            "gpu": scenario.gpu.name,
-            "model": scenario.model.name,
-            "replicas": scenario.deployment.replicas,
-            "tensor_parallel": scenario.deployment.tensor_parallel,
-            "gpus": scenario.gpu_count,
-            "kv_capacity_tokens_per_replica": kv_capacity_tokens,
-            "scheduler": scenario.deployment.scheduler.policy,
-            "router": scenario.deployment.router,
+            "gpu": r.gpu_name,
+            "model": r.model_name,
+            "replicas": r.fleet_replicas,
+            "tensor_parallel": r.tensor_parallel,
+            "gpus": r.fleet_gpus,
+            "kv_capacity_tokens_per_replica": r.kv_capacity_tokens_per_replica,
+            "scheduler": r.scheduler,
+            "router": r.router,
         },
         "profile": {
-            "name": provenance.name,
-            "source": provenance.source,
-            "fit_error_pct": provenance.fit_error_pct,
-            "step_time_scale": scenario.step_time_scale,
-            "details": dict(provenance.details),
+            "name": r.profile_name,
+            "source": r.profile_source,
+            "fit_error_pct": r.profile_fit_error_pct,
+            "step_time_scale": r.step_time_scale,
+            "details": copy.deepcopy(r.profile_details),
         },
         "sim": {
-            "wall_s": wall_s,
-            "events": engine.events,
-            "requests_per_wall_s": len(workload) / wall_s if wall_s > 0 else None,
-            "end_s": engine.end_s,
-            "window_s": [window_start, window_end],
-            "mode": "exact" if exact else "event-skipping",
+            "wall_s": timing.wall_s,
+            "events": r.events,
+            "requests_per_wall_s": timing.requests_per_wall_s,
+            "end_s": r.end_s,
+            "window_s": [r.window_start_s, r.window_end_s],
+            "mode": r.sim_mode,
         },
         # Which code wrote this and the scenario as validated (defaults filled in), so a
         # report can show what was run without the YAML file.
         "provenance": {**stamp(), "scenario": scenario.model_dump(mode="json",
                                                                  exclude_none=True)},
     }
-    return Result(scenario, seed, workload, engine, lat, measured, data)
+
+
+def _requests(r: RunRecord) -> dict[str, Any]:
+    return {
+        "arrived": r.requests_arrived,
+        "completed": r.requests_completed,
+        "unfinished": r.requests_unfinished,
+        "preempted": r.preemptions,
+        "preempted_requests": r.requests_preempted,
+        "rejected": r.requests_rejected,
+        "measured": r.requests_measured,
+        "capped": {"prompt_tokens": r.prompt_tokens_capped,
+                   "output_tokens": r.output_tokens_capped},
+        "floored": {"prompt_tokens": r.prompt_tokens_floored,
+                    "output_tokens": r.output_tokens_floored},
+        "requeued": r.requeues,
+        "requeued_requests": r.requests_requeued,
+    }
+
+
+def _stats(mean: float | None, p50: float | None, p90: float | None,
+           p99: float | None) -> dict[str, float | None]:
+    return {"mean": mean, "p50": p50, "p90": p90, "p99": p99}
+
+
+def _cost(r: RunRecord) -> dict[str, Any]:
+    return {
+        "fleet_usd_per_hour": r.fleet_usd_per_hour,
+        "window_usd": r.window_usd,
+        "usd_per_million_tokens": {
+            "input": r.usd_per_million_input,
+            "output": r.usd_per_million_output,
+            "blended": r.usd_per_million_blended,
+            "goodput": r.usd_per_million_goodput,
+        },
+        "model": r.cost_model,
+        "gpu_hour_usd": r.gpu_hour_usd,
+        "gpu_hour_usd_by_item": r.gpu_hour_usd_by_item,
+        "facility_w_per_gpu": r.facility_w_per_gpu,
+        "energy_j_per_token": r.energy_j_per_token,
+        "gpu_hours": r.gpu_hours,
+    }

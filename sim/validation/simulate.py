@@ -91,7 +91,7 @@ def simulate(plan: Plan, capacity_req_s: float | None) -> Simulated:
         mapping = _mapping(plan, OVERLOAD * capacity, warmup_s, warmup_s + window_s,
                            DRAIN_CYCLES * cycle_s)
         result = _run(mapping)
-        wall_s += result.data["sim"]["wall_s"]
+        wall_s += result.timing.wall_s
         tokens_per_s = _window_tokens_per_s(result)
         simulated_capacity = tokens_per_s / plan.mean_output_tokens
         saturated = _saturated(result)
@@ -106,11 +106,13 @@ def simulate(plan: Plan, capacity_req_s: float | None) -> Simulated:
 
 
 def _run_poisson(plan: Plan) -> Simulated:
-    window_s = max(COMPLETIONS / plan.rate_per_s, POISSON_MIN_WINDOW_S)
+    rate_per_s = plan.rate_per_s
+    assert rate_per_s is not None  # the mapping gives Poisson rows their rate
+    window_s = max(COMPLETIONS / rate_per_s, POISSON_MIN_WINDOW_S)
     warmup_s = 0.1 * window_s
-    result = _run(_mapping(plan, plan.rate_per_s, warmup_s, warmup_s + window_s, None))
+    result = _run(_mapping(plan, rate_per_s, warmup_s, warmup_s + window_s, None))
     return _summarise(result, _window_tokens_per_s(result), from_admission=False,
-                      wall_s=result.data["sim"]["wall_s"], saturated=True)
+                      wall_s=result.timing.wall_s, saturated=True)
 
 
 def _run(mapping: dict) -> sim.Result:
@@ -185,14 +187,14 @@ def _summarise(result: sim.Result, tokens_per_s: float, *, from_admission: bool,
         out = w.output_tokens[chosen]
         tpot = np.where(out > 1, (e.finish_s[chosen] - e.first_token_s[chosen])
                         / np.maximum(out - 1, 1), np.nan)
-    data = result.data
+    record = result.record
     admitted = int(np.isfinite(e.admit_s).sum())
     return Simulated(
         output_tokens_per_s=tokens_per_s,
         latency_ms={"ttft": _stats_ms(ttft), "tpot": _stats_ms(tpot)},
-        profile_source=data["profile"]["source"],
-        batch_mean=data["utilization"]["batch_size_mean"],
-        preempted_share=data["requests"]["preempted_requests"] / max(admitted, 1),
+        profile_source=record.profile_source,
+        batch_mean=record.batch_size_mean,
+        preempted_share=record.requests_preempted / max(admitted, 1),
         unfinished=int((~np.isfinite(e.finish_s[chosen])).sum()),
         saturated=saturated,
         wall_s=wall_s,

@@ -1,0 +1,415 @@
+"""One run's numbers as a flat, typed record, computed from plain values.
+
+`build_record` turns what a run produced (per-request columns, the engine's replica counters
+and fleet timeline) and what it was judged against (the metrics window, the SLO, the cost
+spec, facts about the fleet and its step-time profile) into a `RunRecord`. Everything in it
+is a function of the scenario and the seed, so two runs with the same seed have equal
+records; the simulator's own wall-clock time is not in it (the runner keeps that apart).
+
+The record is what code reads (runs.csv, the planner, stress tests, validation); the nested
+`--json` document is rendered from it by the runner. Field names carry their units.
+
+Counting rules (see `latency` and `cost` for the formulas):
+* latency statistics and SLO attainment use the requests that *arrived* in the window;
+* throughput, cost per token and goodput use the requests that *finished* in it;
+* `requests_*` counts and the `completed_*_tokens` totals cover the whole run;
+* busy time, batch and KV integrals are the replica counters, clipped to the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from sim.engine.records import EngineResult, FleetTimeline, ReplicaCounters
+from sim.metrics import cost as cost_model
+from sim.metrics import latency
+from sim.provenance import Provenance
+from sim.scenario.schema import Cost, Slo
+from sim.workload import Workload
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Every number a run reports, flat, with units in the names (None: nothing to measure)."""
+
+    # the run
+    scenario_name: str
+    seed: int
+    # requests (whole run)
+    requests_arrived: int
+    requests_completed: int
+    requests_unfinished: int
+    preemptions: int  # evictions (recomputed later), summed over requests
+    requests_preempted: int  # requests evicted at least once
+    requests_rejected: int  # larger than a replica's whole KV cache: never admitted
+    requests_measured: int  # arrived inside the metrics window
+    prompt_tokens_capped: int  # lengths cut to the distribution's max_tokens
+    output_tokens_capped: int
+    prompt_tokens_floored: int  # continuous samples raised to 1 token
+    output_tokens_floored: int
+    requeues: int  # hand-backs by a failed or reclaimed replica, summed over requests
+    requests_requeued: int  # requests handed back at least once
+    # latency of the requests that arrived in the window
+    ttft_mean_s: float | None
+    ttft_p50_s: float | None
+    ttft_p90_s: float | None
+    ttft_p99_s: float | None
+    tpot_mean_s: float | None
+    tpot_p50_s: float | None
+    tpot_p90_s: float | None
+    tpot_p99_s: float | None
+    e2e_mean_s: float | None
+    e2e_p50_s: float | None
+    e2e_p90_s: float | None
+    e2e_p99_s: float | None
+    queue_mean_s: float | None
+    queue_p50_s: float | None
+    queue_p90_s: float | None
+    queue_p99_s: float | None
+    # throughput of the requests that finished in the window
+    requests_per_s: float
+    input_tokens_per_s: float
+    output_tokens_per_s: float
+    goodput_tokens_per_s: float  # tokens of finished requests that met both SLO targets
+    # utilisation over the window
+    busy_fraction: float
+    batch_size_mean: float  # time-weighted over busy time
+    kv_cache_fraction_mean: float
+    prefill_fraction_of_busy: float
+    # SLO
+    slo_attainment: float | None  # share of measured requests within both targets
+    slo_met: bool | None  # the percentile of TTFT and of TPOT within target
+    slo_attainment_requeued: float | None  # the same, of measured requests handed back
+    slo_ttft_s: float
+    slo_tpot_s: float
+    slo_percentile: float
+    # cost
+    fleet_usd_per_hour: float
+    window_usd: float
+    usd_per_million_input: float | None
+    usd_per_million_output: float | None
+    usd_per_million_blended: float | None
+    usd_per_million_goodput: float | None
+    cost_model: str  # rental | tco
+    gpu_hour_usd: float
+    gpu_hour_usd_rental: float | None  # the items of gpu_hour_usd; None where one does not apply
+    gpu_hour_usd_capex: float | None
+    gpu_hour_usd_maintenance: float | None
+    gpu_hour_usd_hosting: float | None
+    gpu_hour_usd_power: float | None
+    facility_w_per_gpu: float | None  # None when renting: the watts are unknown
+    energy_j_per_token: float | None
+    gpu_hours: float  # paid GPU-hours of the window
+    # availability (replica counts are time means over the window)
+    availability_fraction: float | None  # working / due replicas
+    replicas_working_mean: float
+    replicas_billed_mean: float
+    failures: int
+    spot_preemptions: int
+    outages: int
+    scale_ups: int
+    scale_downs: int
+    # tokens (whole run)
+    completed_input_tokens: int  # prompt tokens of the requests that completed
+    completed_output_tokens: int
+    generated_tokens: int  # decoded by the replicas
+    prefilled_tokens: int  # prefilled by the replicas, recomputation included
+    # the fleet as configured
+    gpu_name: str
+    model_name: str
+    fleet_replicas: int
+    tensor_parallel: int
+    fleet_gpus: int
+    kv_capacity_tokens_per_replica: int
+    scheduler: str
+    router: str
+    # the step-time profile
+    profile_name: str
+    profile_source: str  # measured | fitted-roofline | roofline | inline
+    profile_fit_error_pct: float | None
+    step_time_scale: float
+    # free-form facts of the profile's fit; left out of the hash, as a mapping cannot be hashed
+    profile_details: dict[str, Any] = field(hash=False)
+    # the simulation (simulated time only)
+    events: int
+    end_s: float  # simulated time when the run stopped
+    window_start_s: float
+    window_end_s: float
+    sim_mode: str  # event-skipping | exact
+
+    @property
+    def gpu_hour_usd_by_item(self) -> dict[str, float]:
+        """The items of a GPU-hour that apply, in `cost.COST_ITEMS` order."""
+        items = {item: getattr(self, f"gpu_hour_usd_{item}") for item in cost_model.COST_ITEMS}
+        return {item: usd for item, usd in items.items() if usd is not None}
+
+
+RECORD_FIELDS = tuple(f.name for f in fields(RunRecord))
+
+
+@dataclass(frozen=True)
+class Window:
+    """The metrics window [start_s, end_s) of simulated time (after warm-up, before drain)."""
+
+    start_s: float
+    end_s: float
+
+    @property
+    def length_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def holds(self, times_s: np.ndarray) -> np.ndarray:
+        """Per time: inside the window (NaN, a time never reached, is not)."""
+        return (times_s >= self.start_s) & (times_s < self.end_s)
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What identifies the run, besides what it measured."""
+
+    scenario_name: str
+    seed: int
+    exact: bool  # decode steps simulated one by one rather than skipped over
+    step_time_scale: float  # the factor applied to the profile's step times
+
+
+@dataclass(frozen=True)
+class FleetFacts:
+    """The fleet as configured; a changing fleet's paid replicas are measured instead."""
+
+    gpu_name: str
+    model_name: str
+    replicas: int
+    tensor_parallel: int
+    gpus_per_replica: int
+    gpus: int
+    kv_capacity_tokens_per_replica: int
+    scheduler: str
+    router: str
+
+
+def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, window: Window,
+                 slo: Slo, cost: Cost, workload: Workload, engine: EngineResult,
+                 lat: latency.Latencies) -> RunRecord:
+    """The record of one run; `lat` are the latencies of every request (`latency.latencies`
+    of the workload's arrivals and the engine's timestamps), taken rather than recomputed as
+    the caller keeps them too."""
+    measured = window.holds(workload.arrival_s)
+    completed = np.isfinite(engine.finish_s)
+    finished = completed & window.holds(engine.finish_s)
+    good = finished & latency.slo_attainment(lat, slo.ttft_s, slo.tpot_s)
+    delivered = _delivered(workload, finished, good)
+    work = _work(engine.replicas)
+    replicas = _replica_means(engine.timeline, window)
+    use = _utilization(work, replicas.billed, window.length_s,
+                       fleet.kv_capacity_tokens_per_replica)
+    gpus = replicas.billed * fleet.gpus_per_replica
+    price = _price(cost, use.busy_fraction, gpus, window.length_s, work, delivered)
+    m_lat = latency.subset(lat, measured)
+    ttft, tpot = latency.stats(m_lat.ttft_s), latency.stats(m_lat.tpot_s)
+    e2e, queue = latency.stats(m_lat.e2e_s), latency.stats(m_lat.queue_s)
+    judged = _slo(m_lat, engine.requeues[measured] > 0, slo)
+    window_s = window.length_s
+    timeline = engine.timeline
+    return RunRecord(
+        scenario_name=run.scenario_name,
+        seed=run.seed,
+        requests_arrived=len(workload),
+        requests_completed=int(completed.sum()),
+        requests_unfinished=int((~completed).sum()),
+        preemptions=int(engine.preemptions.sum()),
+        requests_preempted=int((engine.preemptions > 0).sum()),
+        requests_rejected=int(engine.rejected.sum()),
+        requests_measured=int(measured.sum()),
+        prompt_tokens_capped=workload.capped["prompt_tokens"],
+        output_tokens_capped=workload.capped["output_tokens"],
+        prompt_tokens_floored=workload.floored["prompt_tokens"],
+        output_tokens_floored=workload.floored["output_tokens"],
+        requeues=int(engine.requeues.sum()),
+        requests_requeued=int((engine.requeues > 0).sum()),
+        ttft_mean_s=ttft.mean, ttft_p50_s=ttft.p50, ttft_p90_s=ttft.p90, ttft_p99_s=ttft.p99,
+        tpot_mean_s=tpot.mean, tpot_p50_s=tpot.p50, tpot_p90_s=tpot.p90, tpot_p99_s=tpot.p99,
+        e2e_mean_s=e2e.mean, e2e_p50_s=e2e.p50, e2e_p90_s=e2e.p90, e2e_p99_s=e2e.p99,
+        queue_mean_s=queue.mean, queue_p50_s=queue.p50, queue_p90_s=queue.p90,
+        queue_p99_s=queue.p99,
+        requests_per_s=float(finished.sum()) / window_s,
+        input_tokens_per_s=delivered.input_tokens / window_s,
+        output_tokens_per_s=delivered.output_tokens / window_s,
+        goodput_tokens_per_s=delivered.goodput_tokens / window_s,
+        busy_fraction=use.busy_fraction,
+        batch_size_mean=use.batch_size_mean,
+        kv_cache_fraction_mean=use.kv_cache_fraction_mean,
+        prefill_fraction_of_busy=use.prefill_fraction_of_busy,
+        slo_attainment=judged.attainment,
+        slo_met=judged.met,
+        slo_attainment_requeued=judged.attainment_requeued,
+        slo_ttft_s=slo.ttft_s,
+        slo_tpot_s=slo.tpot_s,
+        slo_percentile=slo.percentile,
+        fleet_usd_per_hour=price.tokens.fleet_usd_per_hour,
+        window_usd=price.tokens.window_usd,
+        usd_per_million_input=price.tokens.input_usd_per_million,
+        usd_per_million_output=price.tokens.output_usd_per_million,
+        usd_per_million_blended=price.tokens.blended_usd_per_million,
+        usd_per_million_goodput=cost_model.per_million(price.tokens.window_usd,
+                                                       delivered.goodput_tokens),
+        cost_model="rental" if cost.tco is None else "tco",
+        gpu_hour_usd=price.hour.usd,
+        gpu_hour_usd_rental=price.hour.usd_by_item.get("rental"),
+        gpu_hour_usd_capex=price.hour.usd_by_item.get("capex"),
+        gpu_hour_usd_maintenance=price.hour.usd_by_item.get("maintenance"),
+        gpu_hour_usd_hosting=price.hour.usd_by_item.get("hosting"),
+        gpu_hour_usd_power=price.hour.usd_by_item.get("power"),
+        facility_w_per_gpu=price.hour.facility_w,
+        energy_j_per_token=price.energy_j_per_token,
+        gpu_hours=gpus * window_s / cost_model.SECONDS_PER_HOUR,
+        availability_fraction=replicas.working / replicas.due if replicas.due > 0 else None,
+        replicas_working_mean=replicas.working,
+        replicas_billed_mean=replicas.billed,
+        failures=timeline.failures,
+        spot_preemptions=timeline.spot_preemptions,
+        outages=timeline.outages,
+        scale_ups=timeline.scale_ups,
+        scale_downs=timeline.scale_downs,
+        completed_input_tokens=int(workload.prompt_tokens[completed].sum()),
+        completed_output_tokens=int(workload.output_tokens[completed].sum()),
+        generated_tokens=work.generated_tokens,
+        prefilled_tokens=work.prefilled_tokens,
+        gpu_name=fleet.gpu_name,
+        model_name=fleet.model_name,
+        fleet_replicas=fleet.replicas,
+        tensor_parallel=fleet.tensor_parallel,
+        fleet_gpus=fleet.gpus,
+        kv_capacity_tokens_per_replica=fleet.kv_capacity_tokens_per_replica,
+        scheduler=fleet.scheduler,
+        router=fleet.router,
+        profile_name=profile.name,
+        profile_source=profile.source,
+        profile_fit_error_pct=profile.fit_error_pct,
+        step_time_scale=run.step_time_scale,
+        profile_details=dict(profile.details),
+        events=engine.events,
+        end_s=engine.end_s,
+        window_start_s=window.start_s,
+        window_end_s=window.end_s,
+        sim_mode="exact" if run.exact else "event-skipping",
+    )
+
+
+@dataclass(frozen=True)
+class _Delivered:
+    """Tokens of the requests that finished inside the window (floats: they are divided)."""
+
+    input_tokens: float
+    output_tokens: float
+    goodput_tokens: float  # input + output of those that also met both SLO targets
+
+
+def _delivered(workload: Workload, finished: np.ndarray, good: np.ndarray) -> _Delivered:
+    prompt, output = workload.prompt_tokens, workload.output_tokens
+    return _Delivered(float(prompt[finished].sum()), float(output[finished].sum()),
+                      float(prompt[good].sum() + output[good].sum()))
+
+
+@dataclass(frozen=True)
+class _Work:
+    """The replicas' counters summed over the fleet: seconds clipped to the window, tokens
+    over the whole run."""
+
+    busy_s: float
+    prefill_s: float
+    decode_s: float
+    batch_s: float  # ∫ batch size dt over busy time
+    kv_token_s: float  # ∫ KV tokens held dt
+    generated_tokens: int
+    prefilled_tokens: int
+
+
+def _work(replicas: Sequence[ReplicaCounters]) -> _Work:
+    return _Work(
+        busy_s=sum(r.busy_s for r in replicas),
+        prefill_s=sum(r.prefill_s for r in replicas),
+        decode_s=sum(r.decode_s for r in replicas),
+        batch_s=sum(r.batch_s for r in replicas),
+        kv_token_s=sum(r.kv_token_s for r in replicas),
+        generated_tokens=sum(r.generated_tokens for r in replicas),
+        prefilled_tokens=sum(r.prefill_tokens for r in replicas),
+    )
+
+
+@dataclass(frozen=True)
+class _ReplicaMeans:
+    """Replica counts averaged over the window: the whole fleet when it is static."""
+
+    billed: float  # paid for: provisioned replica-time when the fleet changes
+    working: float
+    due: float  # should have been working (failed, reclaimed and out ones included)
+
+
+def _replica_means(timeline: FleetTimeline, window: Window) -> _ReplicaMeans:
+    def mean(values: np.ndarray) -> float:
+        return latency.step_mean(timeline.time_s, values, window.start_s, window.end_s)
+
+    return _ReplicaMeans(mean(timeline.billed), mean(timeline.working), mean(timeline.due))
+
+
+@dataclass(frozen=True)
+class _Utilization:
+    busy_fraction: float  # of the paid replica-time
+    batch_size_mean: float
+    kv_cache_fraction_mean: float
+    prefill_fraction_of_busy: float
+
+
+def _utilization(work: _Work, replicas_billed: float, window_s: float,
+                 kv_capacity_tokens: int) -> _Utilization:
+    paid = replicas_billed > 0
+    busy = work.busy_s > 0
+    return _Utilization(
+        busy_fraction=work.busy_s / (replicas_billed * window_s) if paid else 0.0,
+        batch_size_mean=work.batch_s / work.busy_s if busy else 0.0,
+        kv_cache_fraction_mean=work.kv_token_s / (replicas_billed * window_s
+                                                  * kv_capacity_tokens) if paid else 0.0,
+        prefill_fraction_of_busy=work.prefill_s / work.busy_s if busy else 0.0,
+    )
+
+
+@dataclass(frozen=True)
+class _Price:
+    hour: cost_model.GpuHour
+    tokens: cost_model.TokenCost
+    energy_j_per_token: float | None
+
+
+def _price(cost: Cost, busy_fraction: float, gpus: float, window_s: float, work: _Work,
+           delivered: _Delivered) -> _Price:
+    """What the window cost and what that makes a token cost. Owned GPUs' power depends on
+    the busy fraction, so the GPU-hour is priced at this run's load."""
+    hour = cost_model.gpu_hour(cost, busy_fraction)
+    tokens = cost_model.token_cost(gpus, hour.usd, window_s, work.prefill_s, work.decode_s,
+                                   delivered.input_tokens, delivered.output_tokens)
+    tokens_per_s = (delivered.input_tokens + delivered.output_tokens) / window_s
+    energy = cost_model.energy_j_per_token(hour.facility_w, gpus, tokens_per_s)
+    return _Price(hour, tokens, energy)
+
+
+@dataclass(frozen=True)
+class _Judged:
+    attainment: float | None
+    met: bool | None
+    attainment_requeued: float | None
+
+
+def _slo(measured: latency.Latencies, requeued: np.ndarray, slo: Slo) -> _Judged:
+    """The SLO verdicts on the measured requests (`requeued`: which of them were handed
+    back); None where there is no request to judge."""
+    within = latency.slo_attainment(measured, slo.ttft_s, slo.tpot_s)
+    return _Judged(
+        attainment=float(within.mean()) if within.size else None,
+        met=latency.slo_met(measured, slo.ttft_s, slo.tpot_s, slo.percentile),
+        attainment_requeued=float(within[requeued].mean()) if requeued.any() else None,
+    )
