@@ -20,7 +20,11 @@ def resolve_seed(given: int | None, scenario_seed: int | None) -> int:
         return given
     if scenario_seed is not None:
         return scenario_seed
-    return int(np.random.SeedSequence().entropy % 2**63)
+    entropy = np.random.SeedSequence().entropy
+    # Made without entropy, a SeedSequence draws an int from the OS; numpy's stubs type the
+    # attribute for every way of making one (int | Sequence[int] | None).
+    assert isinstance(entropy, int)
+    return int(entropy % 2**63)
 
 
 def software_version() -> str:

@@ -111,8 +111,8 @@ def parse_measurements(text: str, name: str) -> Measurements:
     seconds = table[:, 3]
     bad = np.flatnonzero(~(seconds > 0))
     if bad.size:
-        line = first_data + 2 + int(bad[0])
-        raise InputError(f"{name}:{line} column seconds", seconds[bad[0]], "a time > 0")
+        line_no = first_data + 2 + int(bad[0])
+        raise InputError(f"{name}:{line_no} column seconds", seconds[bad[0]], "a time > 0")
     return Measurements(header=header, op=np.array(ops), tokens=table[:, 0], batch=table[:, 1],
                         context_tokens=table[:, 2], seconds=seconds,
                         extra={"p10_s": table[:, 4], "p90_s": table[:, 5], "repeats": table[:, 6]})

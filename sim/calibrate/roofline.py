@@ -40,6 +40,7 @@ class LinearSet:
 
 def layer_params(model: ModelSpec) -> float:
     """Parameters one decoder layer reads for one token (active experts only for MoE)."""
+    assert model.active_params is not None  # ModelSpec derives it at construction when omitted
     embeddings = model.vocab * model.hidden * (1 if model.tied_embeddings else 2)
     return (model.active_params - embeddings - model.hidden) / model.layers
 
@@ -73,6 +74,7 @@ def fit_efficiency(sets: list[LinearSet], gpu: GpuSpec) -> EfficiencyFit:
             score = float(rel.mean())
             if best is None or score < best[0]:
                 best = (score, eta_bw, eta_c, t0, float(rel.max()))
+    assert best is not None  # GRID is not empty: the first point sets it
     score, eta_bw, eta_c, t0, worst = best
     return EfficiencyFit(float(eta_bw), float(eta_c), t0, 100 * score, 100 * worst,
                          int(measured.size))

@@ -11,6 +11,8 @@ horizon is kept whole, so a replica that fails is always repaired.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from sim.engine.records import FAIL, NOTICE, OUTAGE_END, OUTAGE_START, RECLAIM, REPAIR, RESTORE
@@ -20,8 +22,9 @@ SECONDS_PER_HOUR = 3600.0
 Events = tuple[np.ndarray, np.ndarray, np.ndarray]  # times, slots, kinds
 
 
-def _cycles(slots: int, mean_up_s: float, draw_down, horizon_s: float,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _cycles(slots: int, mean_up_s: float, draw_down: Callable[[tuple[int, int]], np.ndarray],
+            horizon_s: float, rng: np.random.Generator
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(slot, start of down time, down duration) of every cycle starting before the horizon."""
     expected = horizon_s / mean_up_s
     chunk = int(expected + 6.0 * np.sqrt(expected) + 4)

@@ -48,6 +48,7 @@ from sim.engine.records import (
     RECLAIM,
     REPAIR,
     RESTORE,
+    AutoscaleSettings,
     FleetSchedule,
     FleetTimeline,
 )
@@ -170,7 +171,7 @@ class Fleet:
 
     # ---- fault events ---------------------------------------------------------------------
 
-    def _on_event(self, _event=None) -> None:
+    def _on_event(self, _event: simpy.events.Event | None = None) -> None:
         plan, i, now = self.plan, self.next_event, self.env.now
         times = plan.event_s
         while i < len(times) and times[i] <= now:
@@ -214,24 +215,24 @@ class Fleet:
 
     # ---- autoscaling ----------------------------------------------------------------------
 
-    def _tick(self, _event=None) -> None:
+    def _tick(self, _event: simpy.events.Event | None = None) -> None:
         cfg, now = self.plan.autoscaling, self.env.now
+        assert cfg is not None  # ticks are only scheduled (in __init__) when the plan autoscales
         for s in range(self.plan.slots):
             if self.draining[s] and self.replicas[s].is_idle():
                 self._release(s, now)
         current = sum(p and not d for p, d in zip(self.provisioned, self.draining, strict=True))
-        wanted = min(max(self._wanted(current), cfg.min_replicas), cfg.max_replicas)
+        wanted = min(max(self._wanted(current, cfg), cfg.min_replicas), cfg.max_replicas)
         self.recent_wanted.append(wanted)
         if wanted > current:
-            self._scale_out(wanted - current, now)
+            self._scale_out(wanted - current, now, cfg)
         elif len(self.recent_wanted) == cfg.scale_in_ticks and max(self.recent_wanted) < current:
             self._scale_in(now)
         self._record(now)
         if not self._finished():
             self.env.timeout(cfg.interval_s).callbacks.append(self._tick)
 
-    def _wanted(self, current: int) -> int:
-        cfg = self.plan.autoscaling
+    def _wanted(self, current: int, cfg: AutoscaleSettings) -> int:
         outstanding = self.outstanding()
         if cfg.policy == "target-utilization":
             return math.ceil(outstanding / (cfg.target * cfg.max_num_seqs))
@@ -242,7 +243,7 @@ class Fleet:
             return current - 1
         return current
 
-    def _scale_out(self, count: int, now: float) -> None:
+    def _scale_out(self, count: int, now: float, cfg: AutoscaleSettings) -> None:
         for s in range(self.plan.slots):
             if count and self.draining[s]:  # recall a draining replica first
                 self.draining[s] = False
@@ -253,8 +254,12 @@ class Fleet:
                 self.provisioned[s] = True
                 self.booting[s] = True
                 self.counts["scale_ups"] += 1
-                delay = self.plan.autoscaling.provisioning_delay_s()
-                self.env.timeout(delay).callbacks.append(lambda _e, s=s: self._booted(s))
+                delay = cfg.provisioning_delay_s()
+
+                def booted(_event: simpy.events.Event, s: int = s) -> None:
+                    self._booted(s)
+
+                self.env.timeout(delay).callbacks.append(booted)
                 count -= 1
 
     def _booted(self, s: int) -> None:

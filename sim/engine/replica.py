@@ -33,9 +33,19 @@ import heapq
 import math
 from collections import deque
 from types import MethodType
+from typing import TYPE_CHECKING
 
 from sim.engine.records import EngineConfig, ReplicaCounters, WindowCounters
 from sim.engine.scheduler import POLICIES
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.engine.seams import StepModel
+
+# (t0, B, a, h, k) of a decode run: it began at t0 with B sequences, and n of its k steps take
+# n·a + h·n(n − 1) seconds.
+DecodeBlock = tuple[float, int, float, float, int]
 
 
 class RequestTable:
@@ -56,8 +66,9 @@ class RequestTable:
 
 
 class Replica:
-    def __init__(self, index: int, env, cfg: EngineConfig, step_model, table: RequestTable,
-                 window: WindowCounters, loads: list[int]) -> None:
+    def __init__(self, index: int, env: simpy.Environment, cfg: EngineConfig,
+                 step_model: StepModel, table: RequestTable, window: WindowCounters,
+                 loads: list[int]) -> None:
         self.index = index
         self.env = env
         self.table = table
@@ -90,8 +101,9 @@ class Replica:
         self.kv_used = 0  # KV tokens reserved by admitted sequences
 
         self.on_boundary = self._boundary  # bound once: it is attached to every timeout
-        self.pending = None  # the timeout that ends the current step or decode run
-        self.block: tuple | None = None  # (t0, B, a, h, k) of the current decode run
+        # The timeout that ends the current step or decode run.
+        self.pending: simpy.events.Timeout | None = None
+        self.block: DecodeBlock | None = None  # the current decode run
         self.chunks: list[tuple[int, int]] = []  # (rid, tokens) of the current step's prefill
         self.step_parts = (0.0, 0.0)  # (prefill_s, decode_s) of the current single step
         self.step_decodes = False
@@ -111,17 +123,18 @@ class Replica:
         if self.pending is None:
             self._plan(self.env.now)
         elif was_empty and self.block is not None and not self.truncated and self._could_join(rid):
-            self._cut_block(self.env.now)
+            self._cut_block(self.env.now, self.block, self.pending)
 
-    def _cut_block(self, now: float) -> None:
-        """End the decode run at the end of the step now in progress."""
-        t0, batch, a, h, k = self.block
+    def _cut_block(self, now: float, block: DecodeBlock, pending: simpy.events.Timeout) -> None:
+        """End the decode run `block` (its end is the timeout `pending`) at the end of the step
+        now in progress."""
+        t0, batch, a, h, k = block
         steps = _whole_steps(now - t0, a, h) + 1
         if steps >= k:
             return
         self.truncated = True
         self.block = (t0, batch, a, h, steps)
-        self.pending.callbacks.clear()  # the old end of the run fires as a no-op
+        pending.callbacks.clear()  # the old end of the run fires as a no-op
         self._schedule(t0 + steps * a + h * steps * (steps - 1) - now)
 
     # ---- step boundaries ------------------------------------------------------------------
@@ -132,17 +145,18 @@ class Replica:
         self.pending = event
         self.events += 1
 
-    def _boundary(self, event) -> None:
+    def _boundary(self, event: simpy.events.Event) -> None:
         now = self.env.now
         if self.block is not None:
-            self._finish_block(now)
+            self._finish_block(now, self.block)
         else:
             self._finish_step(now)
         self.pending = None
         self._plan(now)
 
-    def _finish_block(self, now: float) -> None:
-        t0, batch, a, h, k = self.block
+    def _finish_block(self, now: float, block: DecodeBlock) -> None:
+        """Book the decode run `block` (the current one), ended at `now`."""
+        t0, batch, a, h, k = block
         self.block = None
         self.truncated = False
         self.steps += k
@@ -339,7 +353,7 @@ class Replica:
             if done:
                 self.block = (t0, batch, a, h, done)
                 end = t0 + done * a + h * done * (done - 1)
-                self._finish_block(end)
+                self._finish_block(end, self.block)
             else:
                 self.block = None
                 self.truncated = False

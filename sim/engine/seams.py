@@ -34,10 +34,15 @@ class StepModel(Protocol):
 
 class Requests(Protocol):
     """Request i arrives at arrival_s[i] (sorted) with prompt_tokens[i] and wants
-    output_tokens[i]."""
+    output_tokens[i]. The engine only reads them (read-only members: a frozen dataclass fits)."""
 
-    arrival_s: np.ndarray
-    prompt_tokens: np.ndarray
-    output_tokens: np.ndarray
+    @property
+    def arrival_s(self) -> np.ndarray: ...
+
+    @property
+    def prompt_tokens(self) -> np.ndarray: ...
+
+    @property
+    def output_tokens(self) -> np.ndarray: ...
 
     def __len__(self) -> int: ...

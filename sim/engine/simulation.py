@@ -56,7 +56,7 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
         env, cfg.fleet, replicas, loads, route, routed, requeues, lambda: state[0] < n,
         cfg.window_end_s)
 
-    def arrive(_event=None) -> None:
+    def arrive(_event: simpy.events.Event | None = None) -> None:
         i = state[0]
         state[0] = i + 1
         if not rejected_list[i]:
@@ -67,16 +67,18 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
         if i + 1 < n:
             timeout(arrivals[i + 1] - env.now).callbacks.append(arrive)
 
-    def arrive_dynamic(_event=None) -> None:
-        i = state[0]
-        state[0] = i + 1
-        if not rejected_list[i]:
-            fleet.dispatch(i)
-        if i + 1 < n:
-            timeout(arrivals[i + 1] - env.now).callbacks.append(arrive_dynamic)
+    first = arrive  # a static fleet keeps the plain path: no fleet checks per arrival
+    if fleet is not None:  # defined here, it sees `fleet` as a Fleet (never reassigned)
+        def arrive_dynamic(_event: simpy.events.Event | None = None) -> None:
+            i = state[0]
+            state[0] = i + 1
+            if not rejected_list[i]:
+                fleet.dispatch(i)
+            if i + 1 < n:
+                timeout(arrivals[i + 1] - env.now).callbacks.append(arrive_dynamic)
 
-    if n:  # a static fleet keeps the plain path: no fleet checks per arrival
-        first = arrive if fleet is None else arrive_dynamic
+        first = arrive_dynamic
+    if n:
         env.timeout(arrivals[0]).callbacks.append(first)
 
     _run(env, cfg, arrivals, state, progress, n)

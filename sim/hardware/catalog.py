@@ -81,6 +81,7 @@ class ModelSpec(BaseModel):
 
     def kv_bytes_per_token(self, bytes_per_element: float) -> float:
         """K and V for every layer: 2 × layers × kv_heads × head_dim × bytes."""
+        assert self.head_dim is not None  # derived at construction (_derive) when omitted
         return 2.0 * self.layers * self.kv_heads * self.head_dim * bytes_per_element
 
     @property

@@ -15,6 +15,7 @@ DTYPE_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0}  # weights and KV cache, pe
 
 
 def weight_bytes(model: ModelSpec, dtype: str) -> float:
+    assert model.params is not None  # ModelSpec derives it at construction when omitted
     return model.params * DTYPE_BYTES[dtype]
 
 

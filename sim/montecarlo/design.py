@@ -107,6 +107,7 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
         labels = [{"utilization": u} for u in sweep.utilization]
         overrides = [{RATE_KEY: u * capacity.requests_per_s} for u in sweep.utilization]
     else:
+        assert sweep.grid is not None  # Sweep's validator: utilization or grid
         for key, values in sweep.grid.items():
             if key in specs:
                 raise InputError(where[key], specs[key].model_dump(exclude_none=True),
@@ -132,9 +133,9 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
     for point, point_values in enumerate(overrides):
         for rep, draw in enumerate(draws):
             index = point * replications + rep
-            values = {**point_values, **draw}
-            scenario = _run_scenario(raw, values, where, base_dir)
-            plan.runs.append(RunSpec(index, point, rep, seeds[index], values, scenario))
+            run_values = {**point_values, **draw}
+            scenario = _run_scenario(raw, run_values, where, base_dir)
+            plan.runs.append(RunSpec(index, point, rep, seeds[index], run_values, scenario))
     return plan
 
 

@@ -48,6 +48,7 @@ def periods(spec: PlanSpec) -> list[Period]:
     if spec.periods is not None:
         return list(spec.periods)
     g = spec.growth
+    assert g is not None  # PlanSpec._one_forecast: growth whenever periods is absent
     out = []
     for k in range(g.months):
         factor = (1.0 + g.growth_per_month) ** k
@@ -83,7 +84,9 @@ def average_to_peak(shape: Shape) -> float:
     """The within-day average rate as a fraction of the peak."""
     if shape.profile == "diurnal":
         p = shape.peak_to_trough
+        assert p is not None  # Shape._one_shape: profile diurnal requires it
         return (p + 1.0) / (2.0 * p)
+    assert shape.rate_curve is not None  # Shape._one_shape: a rate curve when no profile
     return rate.curve_mean(shape.rate_curve) / max(r for _, r in shape.rate_curve)
 
 
@@ -95,6 +98,7 @@ def day_fractions(shape: Shape | None) -> np.ndarray:
     if shape.profile == "diurnal":
         t = np.arange(DAY_POINTS) * rate.DAY_S / DAY_POINTS
     else:
+        assert shape.rate_curve is not None  # Shape._one_shape: a rate curve when no profile
         times = [p[0] for p in shape.rate_curve]
         t = times[0] + (np.arange(DAY_POINTS) + 0.5) * (times[-1] - times[0]) / DAY_POINTS
     # At a mean rate of 1 the peak is 1 ÷ (average ÷ peak).
@@ -124,10 +128,12 @@ class Shaping:
         if self.shape is None:
             arrival = {"process": "poisson", "rate_per_s": peak_rate_per_s}
         elif self.shape.profile == "diurnal":
+            assert self.shape.peak_hour is not None  # Shape._one_shape: diurnal requires it
             mean = peak_rate_per_s * average_to_peak(self.shape)
             spec = as_arrival(self.shape, mean, self.shape.peak_hour - middle_s / 3600.0)
             arrival = spec.model_dump(exclude_none=True, exclude={"spikes"})
         else:
+            assert self.shape.rate_curve is not None  # Shape._one_shape: no profile, a curve
             window = _curve_window(self.shape.rate_curve, middle_s, self.duration_s)
             top = max(r for _, r in self.shape.rate_curve)
             mean = peak_rate_per_s * rate.curve_mean(window) / top
@@ -163,7 +169,8 @@ def demands(spec: PlanSpec, u: np.ndarray) -> list[Demand]:
             band = (1.0, 1.0, 1.0)
         else:
             multipliers = period.uncertainty.ppf(u)
-            band = tuple(float(x) for x in period.uncertainty.ppf(np.array(BAND_QUANTILES)))
+            p5, p50, p95 = period.uncertainty.ppf(np.array(BAND_QUANTILES))
+            band = (float(p5), float(p50), float(p95))
             if not np.all(multipliers > 0):
                 where = ("plan.growth.start.uncertainty" if spec.periods is None
                          else f"plan.periods[{index}].uncertainty")
@@ -178,5 +185,5 @@ def demands(spec: PlanSpec, u: np.ndarray) -> list[Demand]:
             peak_draws=tuple(float(peak * m) for m in multipliers),
             average_draws=None if average is None else tuple(float(average * m)
                                                              for m in multipliers),
-            peak_band=tuple(peak * b for b in band)))
+            peak_band=(peak * band[0], peak * band[1], peak * band[2])))
     return out

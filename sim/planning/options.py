@@ -96,9 +96,10 @@ def load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path) -> list[Option]
         raise InputError("workload.arrival", common["workload"]["arrival"], "a stationary "
                          "arrival process: the plan sets the rate of each period (give the "
                          "day's shape as plan.shape and spikes as plan.spikes)")
-    for key in base.uncertainty or {}:
+    uncertainty = base.uncertainty or {}
+    for key in uncertainty:
         if key in (RATE_KEY, REPLICAS_KEY) or key.startswith(ARRIVAL_KEY + "."):
-            raise InputError(f"uncertainty.{key}", base.uncertainty[key].model_dump(),
+            raise InputError(f"uncertainty.{key}", uncertainty[key].model_dump(),
                              "a key the plan does not set itself (it sets the arrival rate "
                              "and the replicas; demand's uncertainty goes in "
                              "plan.periods[i].uncertainty)")

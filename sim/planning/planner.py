@@ -107,11 +107,12 @@ def _mixes(spec: PlanSpec, sizings: list[OptionSizing]) -> tuple[list[dict], lis
                              f"lack {names.reserved!r} or {names.on_demand!r}")
             continue
         replicas = [p.replicas for p in sizing.periods]
-        if any(n is None for n in replicas):
+        feasible = [n for n in replicas if n is not None]
+        if len(feasible) < len(replicas):
             notes.append(f"no reserved/on-demand mix for {option.name}: some period has no "
                          "feasible fleet")
             continue
-        demand = mix.demand_gpus(replicas, option.scenario.deployment.tensor_parallel,
+        demand = mix.demand_gpus(feasible, option.scenario.deployment.tensor_parallel,
                                  fractions)
         result = mix.best_mix(demand, prices[names.reserved], prices[names.on_demand])
         out.append({"option": option.name, "reserved_usd_per_gpu_hour": prices[names.reserved],

@@ -81,9 +81,11 @@ def size_option(option: Option, demands: Sequence[Demand], target: Target, limit
                             slo.ttft_s, slo.percentile, limit)
         start = guess.replicas if not above else min(guess.replicas, min(above))
         runs_before = evaluator.runs.get(option.index, 0)
-        found = smallest_feasible(
-            lambda n, rates=rates: evaluator.feasible(option, n, rates, sampled),
-            start, lo, limit)
+
+        def feasible(n: int, rates: tuple[float, ...] = rates) -> bool:
+            return evaluator.feasible(option, n, rates, sampled)
+
+        found = smallest_feasible(feasible, start, lo, limit)
         for n in found.evaluated:
             ok = found.replicas is not None and n >= found.replicas
             known.append((rates, n, ok))

@@ -128,6 +128,8 @@ def _profile_items(profile: dict[str, Any]) -> list[tuple[str, Any, str]]:
 
 def _sweep(results: Results) -> tuple[Section, Section, Section]:
     s, manifest, rows = results.summary, results.manifest, results.rows
+    # A sweep's Results carry both (`load._sweep` refuses a folder without either).
+    assert s is not None and manifest is not None
     config = manifest.get("scenario_config", {})
     slo = {"percentile": 99, **config.get("slo", {})}
     point, feasible = analysis.recommended_point(s)
@@ -218,6 +220,7 @@ def _waterfall_table(steps: list[tuple[str, float]]) -> Table:
 
 def _run(results: Results) -> tuple[Section, Section, Section]:
     run = results.run
+    assert run is not None  # a run's Results carry it (`load.from_run_data`)
     cost = run["cost"]
     head = Section(SECTIONS[0], narrative.run_summary(run))
     lat = run["latency_s"]
@@ -257,6 +260,7 @@ def _run(results: Results) -> tuple[Section, Section, Section]:
 
 def _plan(results: Results) -> tuple[Section, Section, Section]:
     plan = results.plan
+    assert plan is not None  # a plan's Results carry it (`load._plan`)
     confidence = (plan.get("target") or {}).get("confidence")
     head = Section(SECTIONS[0], narrative.plan_summary(plan, confidence))
     head.blocks.append(Table(

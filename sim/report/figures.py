@@ -199,7 +199,8 @@ def fleet_plan_chart(plan: dict[str, Any]) -> Figure:
     and its monthly cost."""
     periods = plan["periods"]
     names = [str(p["period"]) for p in periods]
-    none = {"option": "no feasible option", "gpus": 0, "replicas": 0, "usd_per_month": 0.0}
+    none: dict[str, Any] = {"option": "no feasible option", "gpus": 0, "replicas": 0,
+                            "usd_per_month": 0.0}
     chosen = [recommended_option(p) or none for p in periods]
     x = np.arange(len(periods))
     fig, (top, bottom) = _figure(11, 7.5, nrows=2, ncols=1, sharex=True)

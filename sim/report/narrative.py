@@ -156,10 +156,11 @@ def plan_summary(plan: dict[str, Any], confidence: float | None) -> list[str]:
                  f"{last['gpus']} GPUs and from {usd(first['usd_per_month'], 6)} to "
                  f"{usd(last['usd_per_month'], 6)} a month.")
     costs = [o.get("usd_per_million_tokens") for o in chosen]
-    if all(isinstance(c, dict) for c in costs):
+    cost_maps = [c for c in costs if isinstance(c, dict)]
+    if len(cost_maps) == len(costs):
         lines.append("Cost per 1M tokens (P50 / P95): " + "; ".join(
             f"{p['period']} {usd(c.get('p50'))} / {usd(c.get('p95'))}"
-            for p, c in zip(periods, costs, strict=True)) + ".")
+            for p, c in zip(periods, cost_maps, strict=True)) + ".")
     else:
         lines.append("plan.json gives no cost per 1M tokens for its options, so none is "
                      "quoted here.")

@@ -179,6 +179,7 @@ class Cost(Strict):
     def rental_gpu_hour_usd(self) -> float | None:
         """The rental price of one GPU-hour, or None when the GPUs are owned."""
         if self.prices is not None:
+            assert self.price is not None  # _one_model: with prices, price is one of them
             return self.prices[self.price]
         return self.gpu_hour_usd
 

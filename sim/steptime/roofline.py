@@ -30,6 +30,8 @@ class RooflineStep:
 
     def __init__(self, spec: RooflineProfile, m: ModelSpec, gpu: GpuSpec, tp: int, dtype: str,
                  provenance: Provenance | None = None) -> None:
+        # Optional only as inputs: ModelSpec's validator derives them when omitted.
+        assert m.params is not None and m.active_params is not None and m.head_dim is not None
         bytes_per_param = DTYPE_BYTES[dtype]
         tflops = gpu.fp8_tflops if dtype == "fp8" and gpu.fp8_tflops else gpu.bf16_tflops
         self.flops_per_s = tp * tflops * 1e12 * spec.compute_efficiency

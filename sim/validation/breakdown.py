@@ -67,7 +67,7 @@ def error_groups(comparisons: Iterable[Comparison], family: str,
         for name in sorted(groups):
             members = groups[name]
             errors = np.array([c.error_pct for c in members])
-            worst = members[int(np.argmax(np.abs(errors)))]
+            index = int(np.argmax(np.abs(errors)))
             out.append(GroupError(by, name, len(members), float(np.median(np.abs(errors))),
-                                  worst.id, float(worst.error_pct)))
+                                  members[index].id, float(errors[index])))
     return out

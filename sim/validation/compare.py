@@ -14,7 +14,7 @@ import io
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from sim.validation.files import Table
 from sim.validation.mapping import (
@@ -32,6 +32,17 @@ COMPARED = "compared"
 CSV_COLUMNS = ("id", "metric", "measured", "simulated", "error_pct", "status", "profile_source",
                "assumptions")
 Progress = Callable[[int, int], None]
+
+
+class Labels(TypedDict):
+    """The labels every comparison of one row carries (`Comparison`'s fields of the same
+    names)."""
+
+    gpu: str
+    engine: str
+    kind: str
+    group: str
+    load: float | None
 
 
 @dataclass(frozen=True)
@@ -87,12 +98,13 @@ def compare_row(row: dict[str, Any], kind: str = "row", group: str = "",
                 load: float | None = None) -> list[Comparison]:
     """Simulate one row (if covered) and compare each of its measured metrics."""
     metrics = measured_metrics(row)
-    labels = {"gpu": str(row.get("gpu", "")), "engine": engine_family(row), "kind": kind,
-              "group": group, "load": load}
+    labels: Labels = {"gpu": str(row.get("gpu", "")), "engine": engine_family(row),
+                      "kind": kind, "group": group, "load": load}
     plan = None
     try:
         plan = plan_row(row)
-        usable = {m.metric: m.value for m in metrics if m.skip is None}
+        # Only a measured value > 0 comes without a skip reason (`mapping._value`).
+        usable = {m.metric: m.value for m in metrics if m.skip is None and m.value is not None}
         if not usable:
             return [_skipped(row, m, m.skip, labels, plan.model) for m in metrics]
         simulated = simulate(plan, capacity_estimate(plan, usable))
@@ -124,7 +136,7 @@ def _simulated_value(simulated: Simulated, metric: str) -> float | None:
     return simulated.latency_ms[which][stat]
 
 
-def _skipped(row: dict[str, Any], m: Measured, reason: str | None, labels: dict[str, Any],
+def _skipped(row: dict[str, Any], m: Measured, reason: str | None, labels: Labels,
              model: str = "") -> Comparison:
     return Comparison(row["id"], m.metric, m.value, None, f"skipped: {reason}", model=model,
                       **labels)

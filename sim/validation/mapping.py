@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from sim.hardware import catalog
 
@@ -228,6 +228,7 @@ def _scheduler(row: dict[str, Any], engine: EngineDefaults, load: str,
     if _is_count(batch):
         max_seqs, why = batch, "max_num_seqs = the row's batch size"
     elif load == "closed":
+        assert concurrency is not None  # _load: a closed loop comes with its concurrency
         max_seqs = min(math.ceil(concurrency / replicas), engine_cap)
         why = f"max_num_seqs = concurrency per replica (at most {engine_cap})"
     else:
@@ -304,13 +305,13 @@ def _number_or_none(value: Any) -> float | None:
 # ---- value checks --------------------------------------------------------------------------
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _is_positive(value: Any) -> bool:
+def _is_positive(value: object) -> TypeGuard[float]:
     return is_number(value) and math.isfinite(value) and value > 0
 
 
-def _is_count(value: Any) -> bool:
+def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0

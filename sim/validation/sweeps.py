@@ -9,6 +9,7 @@ the measured one checks the queueing and batching behaviour, not just peak throu
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypedDict
 
 from sim.validation.compare import COMPARED, Comparison, compare_row, matches
 from sim.validation.files import Table
@@ -18,6 +19,13 @@ KNEE_FACTOR = 3.0
 KNEE_METRICS = ("ttft_ms_median", "ttft_ms")  # in order of preference
 
 Progress = Callable[[int, int], None]
+
+
+class _KneeLabels(TypedDict):
+    kind: str
+    group: str
+    gpu: str
+    engine: str
 
 
 def compare_sweeps(table: Table, pattern: str | None = None,
@@ -45,26 +53,27 @@ def compare_sweeps(table: Table, pattern: str | None = None,
 def knee(sweep_id: str, points: list[dict], compared: list[Comparison]) -> Comparison:
     """The knee entry of one sweep: measured and simulated load where TTFT turns up."""
     axis = next((a for a, _ in map(_load, points) if a), "load")
-    label = {"kind": "knee", "group": sweep_id, "metric": f"knee_{axis}",
-             "gpu": str(points[0].get("gpu", "")), "engine": compared[0].engine if compared
-             else ""}
+    knee_metric = f"knee_{axis}"
+    label: _KneeLabels = {"kind": "knee", "group": sweep_id,
+                          "gpu": str(points[0].get("gpu", "")),
+                          "engine": compared[0].engine if compared else ""}
     metric = next((m for m in KNEE_METRICS if any(c.metric == m for c in compared)), None)
-    ours = [c for c in compared if c.metric == metric and c.load is not None]
+    # (load, comparison) of the sweep's points that compare this metric
+    ours = [(c.load, c) for c in compared if c.metric == metric and c.load is not None]
     if not any(c.compared for c in compared):
         why = compared[0].status.removeprefix("skipped: ") if compared else "no load points"
-        return Comparison(f"{sweep_id}/knee", label.pop("metric"), None, None,
-                          f"skipped: {why}", **label)
+        return Comparison(f"{sweep_id}/knee", knee_metric, None, None, f"skipped: {why}", **label)
     if metric is None or len(ours) < 2:
-        return Comparison(f"{sweep_id}/knee", label.pop("metric"), None, None,
+        return Comparison(f"{sweep_id}/knee", knee_metric, None, None,
                           "skipped: fewer than 2 load points with a TTFT", **label)
-    if not all(c.compared for c in ours):
-        return Comparison(f"{sweep_id}/knee", label.pop("metric"), None, None,
+    if not all(c.compared for _, c in ours):
+        return Comparison(f"{sweep_id}/knee", knee_metric, None, None,
                           "skipped: not every load point could be simulated", **label)
-    ours.sort(key=lambda c: c.load)
-    loads = [c.load for c in ours]
-    measured = knee_load(loads, [c.measured for c in ours])
-    simulated = knee_load(loads, [c.simulated for c in ours])
-    source = ours[0].profile_source
+    ours.sort(key=lambda point: point[0])
+    loads = [load for load, _ in ours]
+    measured = knee_load(loads, [c.measured for _, c in ours])
+    simulated = knee_load(loads, [c.simulated for _, c in ours])
+    source = ours[0][1].profile_source
     if measured is None or simulated is None:
         missing = " and ".join(name for name, k in (("measured", measured),
                                                      ("simulated", simulated)) if k is None)
@@ -72,9 +81,9 @@ def knee(sweep_id: str, points: list[dict], compared: list[Comparison]) -> Compa
                  f" (simulated knee at {simulated:g})" if simulated is not None else "")
         status = (f"skipped: {missing} {metric} stays below {KNEE_FACTOR:g}× its value at "
                   f"{loads[0]:g} across the sweep{found}")
-        return Comparison(f"{sweep_id}/knee", label.pop("metric"), measured, simulated, status,
-                          source, **label)
-    return Comparison(f"{sweep_id}/knee", label.pop("metric"), measured, simulated, COMPARED,
+        return Comparison(f"{sweep_id}/knee", knee_metric, measured, simulated, status, source,
+                          **label)
+    return Comparison(f"{sweep_id}/knee", knee_metric, measured, simulated, COMPARED,
                       source, (f"knee: lowest load where {metric} > {KNEE_FACTOR:g}× its "
                                f"value at {loads[0]:g}",), **label)
 

@@ -65,7 +65,12 @@ class ArrivalDiagnosis:
 
     @property
     def stationary(self) -> bool:
-        return self.dispersion_limit is None or self.trace.dispersion <= self.dispersion_limit
+        if self.dispersion_limit is None:
+            return True
+        # A limit needs MIN_WINDOWS complete windows, and the first holds the request at t = 0:
+        # the trace's dispersion was measured.
+        assert self.trace.dispersion is not None
+        return self.trace.dispersion <= self.dispersion_limit
 
 
 def fit_arrivals(arrival_s: np.ndarray, window_s: float, source: str, seed: int = 0
@@ -160,7 +165,11 @@ def _check_model(spec: dict, window_s: float, duration_s: float, seed: int) -> A
     fixed = {"dist": "fixed", "value": 1}
     parsed = WorkloadSpec.model_validate(
         {"arrival": spec, "prompt_tokens": fixed, "output_tokens": fixed}).arrival
-    draw = nhpp_arrival_times if is_time_varying(parsed) else arrival_times
-    t = draw(parsed, duration_s, np.random.default_rng(seed))
+    assert parsed is not None  # given just above
+    rng = np.random.default_rng(seed)
+    if is_time_varying(parsed):
+        t = nhpp_arrival_times(parsed, duration_s, rng)
+    else:
+        t = arrival_times(parsed, duration_s, rng)
     return check(t, window_s, duration_s)
 

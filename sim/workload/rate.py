@@ -16,6 +16,8 @@ a Poisson process of rate λ(t); the work is three vectorised draws.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import numpy as np
 
 from sim.scenario.workload import PoissonArrivals
@@ -23,7 +25,7 @@ from sim.scenario.workload import PoissonArrivals
 DAY_S = 86_400.0
 
 
-def is_time_varying(spec: object) -> bool:
+def is_time_varying(spec: object) -> TypeGuard[PoissonArrivals]:
     return isinstance(spec, PoissonArrivals) and bool(
         spec.profile or spec.rate_curve or spec.spikes)
 
@@ -35,6 +37,8 @@ def rate_per_s(spec: PoissonArrivals, t_s: np.ndarray) -> np.ndarray:
 
 def _shape(spec: PoissonArrivals, t_s: np.ndarray) -> np.ndarray:
     if spec.profile == "diurnal":
+        # PoissonArrivals._one_shape: profile diurnal requires both.
+        assert spec.peak_to_trough is not None and spec.peak_hour is not None
         a = (spec.peak_to_trough - 1.0) / (spec.peak_to_trough + 1.0)
         hour = (spec.start_hour or 0.0) + t_s / 3600.0
         return 1.0 + a * np.cos(2.0 * np.pi * (hour - spec.peak_hour) / 24.0)
@@ -63,6 +67,7 @@ def _max_rate_per_s(spec: PoissonArrivals, horizon_s: float) -> float:
     """An upper bound of λ on [0, horizon_s): the shape's maximum times the spikes' largest
     product (which only changes where a spike starts or ends)."""
     if spec.profile == "diurnal":
+        assert spec.peak_to_trough is not None  # PoissonArrivals._one_shape: diurnal needs it
         shape_max = 2.0 * spec.peak_to_trough / (spec.peak_to_trough + 1.0)  # 1 + a
     elif spec.rate_curve is not None:
         shape_max = max(r for _, r in spec.rate_curve) / curve_mean(spec.rate_curve)

@@ -118,7 +118,7 @@ def _shade_feasible(ax: Any, x: np.ndarray, feasible: np.ndarray, confidence: fl
     gaps = np.diff(xs) / 2 if len(xs) > 1 else np.array([0.05])
     left = xs - np.concatenate([[gaps[0]], gaps])
     right = xs + np.concatenate([gaps, [gaps[-1]]])
-    label = f"SLO-feasible: P(SLO met) ≥ {confidence:.0%}"
+    label: str | None = f"SLO-feasible: P(SLO met) ≥ {confidence:.0%}"
     for i in np.flatnonzero(ok):
         ax.axvspan(left[i], right[i], color=FEASIBLE_COLOUR, alpha=0.12, linewidth=0,
                    label=label)

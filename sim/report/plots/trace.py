@@ -18,13 +18,12 @@ def arrival_rate_figure(trace: Trace, title: str) -> Figure:
     t = trace.arrival_s
     fig = Figure(figsize=(9, 4), layout="constrained")
     ax = fig.add_subplot()
-    for width_s, style in ((10.0, {"color": "0.75", "lw": 0.8}),
-                           (60.0, {"color": "C0", "lw": 1.6})):
+    for width_s, colour, lw in ((10.0, "0.75", 0.8), (60.0, "C0", 1.6)):
         counts = np.bincount(np.floor(t / width_s).astype(np.int64))
         starts_s = np.arange(len(counts)) * width_s
         covered_s = np.minimum(width_s, max(t[-1], width_s) - starts_s)  # the last is partial
         ax.stairs(counts / np.maximum(covered_s, 1e-9), np.append(starts_s, starts_s[-1]
-                  + covered_s[-1]) / 60.0, label=f"per {width_s:g} s", **style)
+                  + covered_s[-1]) / 60.0, label=f"per {width_s:g} s", color=colour, lw=lw)
     ax.set_title(f"Arrival rate — {title}")
     ax.set_xlabel("time since the first request (min)")
     ax.set_ylabel("requests per second")

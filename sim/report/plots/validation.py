@@ -57,7 +57,8 @@ def _panel(ax, panel: list[Comparison], colours: dict[str, tuple], is_latency: b
         unit, what = "tokens/s", "output throughput"
         marker_of = {c.id + c.metric: ENGINE_MARKERS.get(c.engine, "s") for c in panel}
         kinds = {e: ENGINE_MARKERS[e] for e in sorted({c.engine for c in panel})}
-    values = [v for c in panel for v in (c.measured, c.simulated)]
+    # Every plotted point has both values (`validation_figure` keeps only those).
+    values = [v for c in panel for v in (c.measured, c.simulated) if v is not None]
     lo, hi = (min(values) / 1.6, max(values) * 1.6) if values else (1.0, 10.0)
     line = np.geomspace(lo, hi, 50)
     band = ax.fill_between(line, line * (1 - BAND), line * (1 + BAND), color="0.88",
@@ -73,7 +74,7 @@ def _panel(ax, panel: list[Comparison], colours: dict[str, tuple], is_latency: b
     ax.set_aspect("equal")
     ax.set_xlabel(f"measured {what} ({unit})")
     ax.set_ylabel(f"simulated {what} ({unit})")
-    errors = [abs(c.error_pct) for c in panel]
+    errors = [abs(_error_pct(c)) for c in panel]
     median = f", median |error| {np.median(errors):.1f} %" if errors else ""
     ax.set_title(f"{what[0].upper()}{what[1:]}: {len(panel)} points{median}", fontsize=10)
     _label_outliers(ax, panel)
@@ -86,12 +87,12 @@ def _panel(ax, panel: list[Comparison], colours: dict[str, tuple], is_latency: b
 
 def _label_outliers(ax, panel: list[Comparison]) -> None:
     """Name the few points far outside the band (the end of the id: model, GPU, lengths)."""
-    far = sorted((c for c in panel if abs(c.error_pct) > OUTLIER_PCT),
-                 key=lambda c: -abs(c.error_pct))[:MAX_LABELS]
+    far = sorted((c for c in panel if abs(_error_pct(c)) > OUTLIER_PCT),
+                 key=lambda c: -abs(_error_pct(c)))[:MAX_LABELS]
     # Labels go into the empty corners (over-predictions top left under the legend,
     # under-predictions bottom right), with a thin line to their point.
-    over = [c for c in far if c.error_pct > 0]
-    under = [c for c in far if c.error_pct <= 0]
+    over = [c for c in far if _error_pct(c) > 0]
+    under = [c for c in far if _error_pct(c) <= 0]
     for group, x, y0, step, ha in ((over, 0.03, 0.74, -0.055, "left"),
                                    (under, 0.97, 0.04, 0.055, "right")):
         for i, c in enumerate(group):
@@ -102,6 +103,14 @@ def _label_outliers(ax, panel: list[Comparison]) -> None:
                         bbox={"boxstyle": "round,pad=0.2", "facecolor": "white",
                               "edgecolor": "0.8", "alpha": 0.9},
                         arrowprops={"arrowstyle": "-", "color": "0.5", "linewidth": 0.6})
+
+
+def _error_pct(c: Comparison) -> float:
+    """The error of a plotted point: each was compared, with a measured value and a simulated
+    one > 0 (`validation_figure`), so it has one."""
+    error = c.error_pct
+    assert error is not None
+    return error
 
 
 def _palette(n: int) -> list[tuple]:
