@@ -1,15 +1,34 @@
-"""Small scenario mappings for tests: a valid base, changed with dotted-key overrides."""
+"""Small scenario mappings for tests: a valid base, changed with dotted-key overrides.
+
+Also the plain data the bad-input tables are made of (`Case` and the input builders it
+takes): the harness that runs and checks a row lives in conftest.py, as fixtures, so that
+the tables in tests/contracts hold nothing but rows.
+"""
 
 from __future__ import annotations
 
 import copy
+import csv
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+if TYPE_CHECKING:  # sim is imported where used: importing builders must not import sim
+    from sim.scenario.workload import TraceSpec
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 FIXTURES = TESTS / "fixtures"
 SHARED_DATA = REPO.parent / "shared" / "data"  # the shared measured data, where it is present
+PUBLISHED = SHARED_DATA / "published"  # published specs, measurements and timings
+TRACES = SHARED_DATA / "traces"  # the public request traces
+
+# An override value that removes the key instead of setting it.
+DELETE: Any = object()
 
 BASE: dict[str, Any] = {
     "name": "test",
@@ -35,20 +54,53 @@ BASE: dict[str, Any] = {
 }
 
 
-def scenario(**overrides: Any) -> dict[str, Any]:
-    """BASE with overrides; keys use '__' for nesting: workload__arrival={...}."""
-    data = copy.deepcopy(BASE)
+def derive(base: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
+    """A deep copy of `base` with overrides; keys use '__' for nesting (workload__arrival=...),
+    missing parents are created and the value DELETE removes the key."""
+    data = copy.deepcopy(dict(base))
     for key, value in overrides.items():
         *parents, leaf = key.split("__")
         node = data
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = value
+        if value is DELETE:
+            del node[leaf]
+        else:
+            node[leaf] = value
     return data
 
 
+def scenario(**overrides: Any) -> dict[str, Any]:
+    """BASE with overrides; keys use '__' for nesting: workload__arrival={...}."""
+    return derive(BASE, **overrides)
+
+
+def short(**overrides: Any) -> dict[str, Any]:
+    """BASE cut to 10 s: the base of the sweep and plan bad-input tables, whose rows stop
+    before anything is simulated, and of the rows that would simulate only if a check broke."""
+    return scenario(duration_s=10.0, warmup_s=1.0, **overrides)
+
+
+# BASE made tiny (20 s at 2 requests/s of short requests, no profile key) so that the one
+# check that runs it whole finishes in well under a second; each row of the bad-input table
+# breaks one thing in a copy, and the warm-up rows lean on its duration of 20 s.
+TINY: dict[str, Any] = derive(
+    BASE, name="bad-input-base", seed=1, duration_s=20, warmup_s=2, profile=DELETE,
+    deployment__scheduler__max_num_seqs=32, deployment__scheduler__max_batched_tokens=2048,
+    deployment__gpu_memory_utilization=0.9,
+    workload__arrival__rate_per_s=2,
+    workload__prompt_tokens={"dist": "lognormal", "mean": 200, "sigma": 0.5},
+    workload__output_tokens={"dist": "lognormal", "mean": 40, "sigma": 0.5},
+    slo__percentile=99)
+
+
+def tiny(**overrides: Any) -> dict[str, Any]:
+    """TINY with overrides ('__' for nesting, DELETE to remove a key)."""
+    return derive(TINY, **overrides)
+
+
 # One kind of fleet change each, frequent enough to happen several times in 90 s.
-DYNAMIC = {
+DYNAMIC: dict[str, dict[str, Any]] = {
     "failures": {"deployment": {"failures": {"mtbf_h": 0.02, "mttr_h": 0.005}}},
     "spot": {"deployment": {"spot": {"preemptions_per_h": 60.0, "notice_s": 1.0,
                                      "replace_s": 10.0}}},
@@ -74,3 +126,115 @@ def dynamic(kind: str, policy: str) -> dict[str, Any]:
                   "output_tokens": {"dist": "uniform", "low": 1, "high": 400}})
     data["deployment"].update(DYNAMIC[kind]["deployment"])
     return data
+
+
+# ---- trace replay ------------------------------------------------------------------------
+
+
+def replay_scenario(trace: dict[str, Any], duration_s: float,
+                    replicas: int = 2) -> dict[str, Any]:
+    """A scenario whose workload is the trace `trace` (a workload.trace mapping), with room
+    (256 sequences, 8192 batched tokens) for the bursts of the public traces."""
+    return {
+        "name": "replay", "seed": 3, "duration_s": duration_s, "warmup_s": 0.0,
+        "model": "llama-3.1-8b", "gpu": "h100-sxm",
+        "deployment": {"replicas": replicas,
+                       "scheduler": {"max_num_seqs": 256, "max_batched_tokens": 8192}},
+        "workload": {"trace": trace},
+        "slo": {"ttft_s": 2.0, "tpot_s": 0.05}, "cost": {"gpu_hour_usd": 2.5},
+    }
+
+
+def trace_spec(path: Path, **options: Any) -> TraceSpec:
+    """A validated workload.trace spec for `path` with its requests read, as a scenario
+    would hold it: what the replay functions take."""
+    from sim.scenario.traces import read_trace
+    from sim.scenario.workload import TraceSpec
+
+    return TraceSpec.model_validate({"path": str(path), **options}).with_requests(
+        read_trace(path))
+
+
+# ---- tokenfactory validate -----------------------------------------------------------------
+
+
+def run_validate(capsys: pytest.CaptureFixture[str],
+                 *argv: str) -> tuple[int | str | None, str, str]:
+    """`tokenfactory validate ARGV` in process: exit status, stdout, stderr."""
+    from sim.cli import main
+
+    capsys.readouterr()
+    try:
+        code: int | str | None = main(["validate", *argv])
+    except SystemExit as exc:  # argparse errors exit rather than return
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file with a header, as the validate command writes it."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# ---- bad-input tables ----------------------------------------------------------------------
+
+# A builder gets the row's working directory, writes the files the row needs and returns the
+# command-line arguments that follow the command (the scenario file first).
+Builder = Callable[[Path], list[str]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of a bad-input table: input that breaks one thing, and how the one-line
+    error must name it (the `check_rejected` fixtures in conftest.py run and check it)."""
+
+    id: str
+    input: Mapping[str, Any] | Builder  # a scenario mapping (written to scenario.yaml) or a builder
+    where: str  # the key path, file or flag the message must name
+    value: str  # how the bad value must be shown
+    also: tuple[str, ...] = ()  # further text the message must contain (e.g. accepted names)
+    command: str = "run"
+    flags: tuple[str, ...] = ()  # after the scenario and the output flag
+    setup: Mapping[str, str] = field(default_factory=dict)  # files to create: name → text
+    # Pass the command's output (run: --json out.json; sweep, plan, stress: -o out) so that
+    # the check that nothing is left behind covers it; off for rows about that flag itself.
+    output: bool = True
+    # The message must read `error: WHERE: ...`, the key first. Off for rows whose message
+    # comes from the argument parser (`error: argument --seed: ...`) or names a file by its
+    # full path (`error: /tmp/.../broken.yaml:3: ...`): there WHERE need only appear.
+    key_first: bool = True
+
+
+def params(cases: Iterable[Case]) -> list[Any]:
+    """The rows as pytest parameters, each under its own id."""
+    return [pytest.param(case, id=case.id) for case in cases]
+
+
+def scenario_file(data: Mapping[str, Any], name: str = "scenario.yaml") -> Builder:
+    """A builder writing `data` as the scenario file `name`."""
+
+    def build(tmp: Path) -> list[str]:
+        path = tmp / name
+        path.write_text(yaml.safe_dump(dict(data), sort_keys=False), encoding="utf-8")
+        return [str(path)]
+
+    return build
+
+
+def raw_file(content: bytes | str, name: str = "scenario.yaml") -> Builder:
+    """A builder writing `content` as it is (broken YAML, undecodable bytes) as the scenario."""
+
+    def build(tmp: Path) -> list[str]:
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        (tmp / name).write_bytes(data)
+        return [str(tmp / name)]
+
+    return build
+
+
+def make_dir(path: Path) -> Path:
+    """Create the directory `path` (for rows where a directory stands where a file should)."""
+    path.mkdir(exist_ok=True)
+    return path

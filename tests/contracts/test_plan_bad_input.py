@@ -1,38 +1,33 @@
 """Bad plan, stress and fleet-dynamics input: exit status 2, one line naming the key (options
-as plan.options[i].key), the value and what is accepted, and nothing written."""
+as plan.options[i].key), the value and what is accepted, and nothing written.
+
+Each row breaks one thing in a short valid plan (`builders.short` with a plan block); the
+harness in tests/conftest.py runs it and checks the promise.
+"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import builders
 import pytest
-import yaml
-from builders import scenario
-
-from sim.cli import main
+from builders import params, short
 
 PLAN = {"periods": [{"name": "m1", "peak_rate_per_s": 5.0}], "options": [{"name": "base"}],
         "target": {"draws": 2}}
 
 
 @dataclass(frozen=True)
-class Case:
-    id: str
-    data: dict[str, Any]
-    where: str
-    value: str
-    also: tuple[str, ...] = ()
+class Case(builders.Case):
+    """A row of this table: the command is `tokenfactory plan` unless the row says otherwise."""
+
     command: str = "plan"
-    flags: tuple[str, ...] = ()
-    setup: dict[str, str] = field(default_factory=dict)
 
 
 def _plan(**changes: Any) -> dict[str, Any]:
-    data = scenario(duration_s=10.0, warmup_s=1.0)
+    data = short()
     data["plan"] = {**PLAN, **changes}
     return data
 
@@ -42,7 +37,7 @@ def _option(option: dict[str, Any]) -> dict[str, Any]:
 
 
 def _deployment(**keys: Any) -> dict[str, Any]:
-    data = scenario(duration_s=10.0, warmup_s=1.0)
+    data = short()
     data["deployment"].update(keys)
     return data
 
@@ -50,8 +45,7 @@ def _deployment(**keys: Any) -> dict[str, Any]:
 SCALING = {"policy": "target-utilization", "target": 0.5, "min_replicas": 1, "max_replicas": 4}
 
 CASES = [
-    Case("no-plan-block", scenario(duration_s=10.0, warmup_s=1.0), "plan", "missing",
-         ("periods",)),
+    Case("no-plan-block", short(), "plan", "missing", ("periods",)),
     Case("periods-and-growth", _plan(growth={"start": {"name": "a", "peak_rate_per_s": 1},
                                              "growth_per_month": 0.1}),
          "plan.periods", "[{", ("exactly one of",)),
@@ -97,15 +91,12 @@ CASES = [
         "dist": "uniform", "low": 1, "high": 2}}}, "uncertainty.workload.arrival.rate_per_s",
          "'uniform'", ("plan.periods[i].uncertainty",)),
     Case("output-not-empty", _plan(), "-o", "out", ("empty",), setup={"out/keep.txt": "x"}),
-    Case("stress-down-the-whole-fleet",
-         {**scenario(duration_s=10.0, warmup_s=1.0), "stress": {"replicas_down": 2}},
+    Case("stress-down-the-whole-fleet", {**short(), "stress": {"replicas_down": 2}},
          "stress.replicas_down", "2", ("fewer than",), command="stress"),
-    Case("stress-bad-multiplier",
-         {**scenario(duration_s=10.0, warmup_s=1.0), "stress": {"multipliers": [1.5, -2]}},
+    Case("stress-bad-multiplier", {**short(), "stress": {"multipliers": [1.5, -2]}},
          "stress.multipliers[1]", "-2", ("> 0",), command="stress"),
     Case("stress-a-replayed-trace",
-         {**scenario(duration_s=10.0, warmup_s=1.0),
-          "workload": {"trace": {"path": "trace.csv", "format": "csv"}}},
+         {**short(), "workload": {"trace": {"path": "trace.csv", "format": "csv"}}},
          "workload.arrival", "missing", ("trace fit",), command="stress",
          setup={"trace.csv": "timestamp,prompt_tokens,output_tokens\n0,10,5\n1,20,6\n"}),
     Case("failures-zero-mtbf", _deployment(failures={"mtbf_h": 0, "mttr_h": 1}),
@@ -132,54 +123,15 @@ CASES = [
 ]
 
 
-def _prepare(case: Case, tmp: Path) -> list[str]:
-    for name, text in case.setup.items():
-        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / name).write_text(text, encoding="utf-8")
-    path = tmp / "scenario.yaml"
-    path.write_text(yaml.safe_dump(case.data, sort_keys=False), encoding="utf-8")
-    argv = [case.command, str(path)]
-    if case.command in ("plan", "stress"):
-        argv += ["-o", str(tmp / "out"), "--workers", "1"]
-    return [*argv, *case.flags]
+@pytest.mark.parametrize("case", params(CASES))
+def test_bad_plan_input(case: Case, check_rejected: Callable[[Case], None]) -> None:
+    check_rejected(case)
 
 
-def _listing(tmp: Path) -> set[str]:
-    return {str(p.relative_to(tmp)) for p in tmp.rglob("*")}
-
-
-def _check(case: Case, code: int, out: str, err: str) -> None:
-    assert "Traceback" not in err, err
-    assert code == 2, f"exit status {code}; stderr: {err!r}"
-    assert out == ""
-    assert err.endswith("\n") and err.count("\n") == 1, f"not one line: {err!r}"
-    assert f"error: {case.where}: " in err, f"{case.where!r} not the key in {err!r}"
-    for text in (case.value, *case.also):
-        assert text in err, f"{text!r} missing from {err!r}"
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
-def test_bad_plan_input(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                        capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.chdir(tmp_path)
-    argv = _prepare(case, tmp_path)
-    before = _listing(tmp_path)
-    capsys.readouterr()
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    _check(case, code, out, err)
-    assert _listing(tmp_path) == before
-
-
-def test_bad_option_through_a_real_process(tmp_path: Path) -> None:
+def test_bad_option_through_a_real_process(
+        check_rejected_by_subprocess: Callable[[Case], None]) -> None:
     case = next(c for c in CASES if c.id == "option-bad-tensor-parallel")
-    argv = _prepare(case, tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "sim", *argv], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
-    _check(case, proc.returncode, proc.stdout, proc.stderr)
+    check_rejected_by_subprocess(case)
 
 
 def test_case_ids_are_unique() -> None:

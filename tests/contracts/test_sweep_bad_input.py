@@ -1,17 +1,21 @@
 """Bad sweep, uncertainty and cost specs: exit status 2, one line naming the key, the value
-and what is accepted, and nothing written (no output directory, no partial file)."""
+and what is accepted, and nothing written (no output directory, no partial file).
+
+Each row breaks one thing in a short valid sweep (`builders.short` with a sweep block); the
+harness in tests/conftest.py runs it and checks the promise.
+"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import builders
 import pytest
 import yaml
-from builders import scenario
+from builders import params, short
 
 from sim.cli import main
 from sim.montecarlo import capacity
@@ -24,30 +28,21 @@ TCO = {"capex_per_gpu_usd": 30000, "amortization_years": 4, "power_busy_w": 700,
 
 
 @dataclass(frozen=True)
-class Case:
-    id: str
-    data: dict[str, Any]
-    where: str  # the key path or flag the message must name
-    value: str  # how the bad value must be shown
-    also: tuple[str, ...] = ()
-    flags: tuple[str, ...] = ()
+class Case(builders.Case):
+    """A row of this table: the command is `tokenfactory sweep` unless the row says otherwise."""
+
     command: str = "sweep"
-    setup: dict[str, str] = field(default_factory=dict)  # files to create: name → text
 
 
 def _sweep(sweep: Any = SWEEP, uncertainty: Any = None, **changes: Any) -> dict[str, Any]:
-    data = scenario(duration_s=10.0, warmup_s=1.0, sweep=sweep, **changes)
+    data = short(sweep=sweep, **changes)
     if uncertainty is not None:
         data["uncertainty"] = uncertainty
     return data
 
 
-def _without_sweep() -> dict[str, Any]:
-    return scenario(duration_s=10.0, warmup_s=1.0)
-
-
 CASES = [
-    Case("no-sweep-block", _without_sweep(), "sweep", "missing", ("utilization", "grid")),
+    Case("no-sweep-block", short(), "sweep", "missing", ("utilization", "grid")),
     Case("neither-axis", _sweep({"replications": 2}), "sweep.utilization", "missing",
          ("exactly one of",)),
     Case("both-axes", _sweep({**SWEEP, **GRID}), "sweep.utilization", "[0.5]",
@@ -121,8 +116,9 @@ CASES = [
     Case("tco-pue-below-one", _sweep(cost={"tco": TCO | {"pue": 0.9}}), "cost.tco.pue", "0.9",
          ("≥ 1",)),
     Case("replications-flag-zero", _sweep(), "--replications", "'0'", ("≥ 1",),
-         flags=("--replications", "0")),
-    Case("workers-flag-zero", _sweep(), "--workers", "'0'", ("≥ 1",), flags=("--workers", "0")),
+         flags=("--replications", "0"), key_first=False),
+    Case("workers-flag-zero", _sweep(), "--workers", "'0'", ("≥ 1",), flags=("--workers", "0"),
+         key_first=False),
     Case("output-not-empty", _sweep(), "-o", "out", ("empty",), setup={"out/keep.txt": "x"}),
     Case("resume-not-a-sweep", _sweep(), "--resume", "elsewhere", ("sweep",),
          flags=("--resume", "elsewhere"), setup={"elsewhere/keep.txt": "x"}),
@@ -136,55 +132,15 @@ CASES = [
 ]
 
 
-def _prepare(case: Case, tmp: Path) -> list[str]:
-    for name, text in case.setup.items():
-        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / name).write_text(text, encoding="utf-8")
-    path = tmp / "scenario.yaml"
-    path.write_text(yaml.safe_dump(case.data, sort_keys=False), encoding="utf-8")
-    argv = [case.command, str(path)]
-    if case.command == "sweep" and "--resume" not in case.flags:
-        argv += ["-o", str(tmp / "out")]
-    return [*argv, *case.flags]
+@pytest.mark.parametrize("case", params(CASES))
+def test_bad_sweep_input(case: Case, check_rejected: Callable[[Case], None]) -> None:
+    check_rejected(case)
 
 
-def _listing(tmp: Path) -> set[str]:
-    return {str(p.relative_to(tmp)) for p in tmp.rglob("*")}
-
-
-def _check(case: Case, code: int, out: str, err: str) -> None:
-    assert "Traceback" not in err, err
-    assert code == 2, f"exit status {code}; stderr: {err!r}"
-    assert out == ""
-    assert err.endswith("\n") and err.count("\n") == 1, f"not one line: {err!r}"
-    for text in (case.where, case.value, *case.also):
-        assert text in err, f"{text!r} missing from {err!r}"
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
-def test_bad_sweep_input(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.chdir(tmp_path)  # relative paths in a case are inside its directory
-    argv = _prepare(case, tmp_path)
-    before = _listing(tmp_path)
-    capsys.readouterr()
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse exits rather than returning
-        code = exc.code
-    out, err = capsys.readouterr()
-    _check(case, code, out, err)
-    assert _listing(tmp_path) == before
-
-
-def test_bad_sweep_input_through_a_real_process(tmp_path: Path) -> None:
+def test_bad_sweep_input_through_a_real_process(
+        check_rejected_by_subprocess: Callable[[Case], None]) -> None:
     case = next(c for c in CASES if c.id == "unknown-grid-key")
-    argv = _prepare(case, tmp_path)
-    before = _listing(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "sim", *argv], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
-    _check(case, proc.returncode, proc.stdout, proc.stderr)
-    assert _listing(tmp_path) == before
+    check_rejected_by_subprocess(case)
 
 
 def test_case_ids_are_unique() -> None:

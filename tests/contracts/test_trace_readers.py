@@ -1,32 +1,16 @@
-"""Trace readers: hand-written fixtures (exact values), the real public traces against an
-independent parse with the standard library, and every kind of malformed file."""
+"""Trace readers: hand-written fixtures (exact values) and every kind of malformed file (the
+real public traces against an independent parse are in tests/validation/test_real_traces.py)."""
 
 from __future__ import annotations
 
-import csv
-import json
 import warnings
-from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
-from builders import FIXTURES, SHARED_DATA
+from builders import FIXTURES
 
 from sim.errors import InputError
 from sim.scenario.traces import TraceWarning, read_trace, sniff
-
-TRACES = SHARED_DATA / "traces"
-AZURE_CONV = TRACES / "AzureLLMInferenceTrace_conv.csv"
-MOONCAKE_CONV = TRACES / "mooncake_conversation_trace.jsonl"
-
-
-def need(path: Path) -> Path:
-    if not path.is_file():
-        pytest.skip(f"public trace {path.name} not found at {path.parent} (the shared data "
-                    "folder sits beside the checkout)")
-    return path
-
 
 # ---- fixtures: exact values ------------------------------------------------------------------
 
@@ -96,47 +80,6 @@ def test_spaces_and_scientific_timestamps(tmp_path: Path) -> None:
     trace = read_trace(path)
     assert trace.arrival_s.tolist() == [0.0, 1.25]
     assert trace.prompt_tokens.tolist() == [7, 9]
-
-
-# ---- real traces against the standard library --------------------------------------------
-
-
-def test_azure_conversation_trace_matches_a_csv_module_parse() -> None:
-    path = need(AZURE_CONV)
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    # 7 fractional digits are 100 ns ticks; count them as integers, then one division.
-    ticks = []
-    for row in rows:
-        stamp, fraction = row["TIMESTAMP"].split(".")
-        whole = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S")
-        ticks.append(int((whole - datetime(1970, 1, 1)).total_seconds()) * 10**7
-                     + int(fraction.ljust(7, "0")))
-    ticks = np.array(ticks, dtype=np.int64)
-    trace = read_trace(path)
-    assert trace.format == "azure"
-    assert len(trace.arrival_s) == len(rows) == 19_366
-    assert np.array_equal(trace.arrival_s, (ticks - ticks[0]) / 1e7)
-    assert trace.prompt_tokens.tolist() == [int(r["ContextTokens"]) for r in rows]
-    assert trace.output_tokens.tolist() == [int(r["GeneratedTokens"]) for r in rows]
-
-
-def test_mooncake_conversation_trace_matches_a_json_parse() -> None:
-    path = need(MOONCAKE_CONV)
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    trace = read_trace(path)
-    assert trace.format == "mooncake"
-    stamps = np.array([r["timestamp"] for r in rows], dtype=np.float64)
-    assert np.array_equal(trace.arrival_s, (stamps - stamps[0]) / 1000.0)
-    assert trace.prompt_tokens.tolist() == [r["input_length"] for r in rows]
-    assert trace.output_tokens.tolist() == [r["output_length"] for r in rows]
-
-
-def test_real_traces_load_without_warnings() -> None:
-    for path in (need(AZURE_CONV), need(MOONCAKE_CONV)):
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            read_trace(path)
 
 
 # ---- malformed files ---------------------------------------------------------------------

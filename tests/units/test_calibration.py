@@ -1,4 +1,5 @@
-"""Calibration: fitting profiles from measurements, the shipped profiles, and their use."""
+"""Calibration: fitting profiles from measurements, the shipped profiles, and their use (their
+rebuild from the published timings is in tests/validation/test_profile_rebuild.py)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from builders import REPO, SHARED_DATA, scenario
+from builders import scenario
 
 import sim
 from sim.calibrate.measurements import Measurements, format_measurements, parse_measurements
 from sim.cli import main
 from sim.runner.build import step_model as resolve
 from sim.steptime import library as profile_table
-
-VIDUR = SHARED_DATA / "published" / "vidur"
 
 # A synthetic GPU: per-layer linear time, decode attention a + s·B + c·KV, prefill a + p·pairs.
 TRUE_DECODE = (2e-6, 3e-8, 4e-10)
@@ -125,34 +123,6 @@ def test_shipped_profiles_fit_their_measurements(name: str) -> None:
     assert errors["step"]["median_pct"] <= 5.0
     assert profile.provenance["components"]["layer_linear"] == "measured"
     assert profile.provenance["source"].startswith("Vidur")
-
-
-def _same(rebuilt: object, shipped: object) -> bool:
-    """Equal, floats to 1e-12 relative: the least-squares fits round differently in the last
-    bit on different BLAS kernels, which is no change to a profile."""
-    if isinstance(rebuilt, dict) and isinstance(shipped, dict):
-        return rebuilt.keys() == shipped.keys() and all(
-            _same(rebuilt[k], shipped[k]) for k in rebuilt)
-    if isinstance(rebuilt, list) and isinstance(shipped, list):
-        return len(rebuilt) == len(shipped) and all(map(_same, rebuilt, shipped))
-    if isinstance(rebuilt, float) and isinstance(shipped, float):
-        return rebuilt == pytest.approx(shipped, rel=1e-12, abs=0.0)
-    return rebuilt == shipped
-
-
-@pytest.mark.skipif(not VIDUR.is_dir(), reason="Vidur's published timings (../shared) absent")
-def test_shipped_profiles_rebuild_identically_from_the_published_timings(tmp_path: Path) -> None:
-    from calibration.sources.build import build
-
-    build(VIDUR, tmp_path)
-    shipped = REPO / "calibration"
-    for path in (tmp_path / "profiles").glob("*.yaml"):
-        assert _same(yaml.safe_load(path.read_text()), yaml.safe_load(
-            (shipped / "profiles" / path.name).read_text())), path.name
-    assert _same(yaml.safe_load((tmp_path / "roofline_fits.yaml").read_text()), yaml.safe_load(
-        (shipped / "roofline_fits.yaml").read_text()))
-    assert {p.name for p in (tmp_path / "profiles").glob("*.yaml")} == {
-        p.name for p in (shipped / "profiles").glob("*.yaml")}
 
 
 def _csv_text(m: Measurements) -> str:

@@ -1,5 +1,6 @@
-"""Trace statistics and fitting: statistics against the traces README's own numbers, fits
-that recover the parameters of samples with known truth, and the `trace` commands."""
+"""Trace statistics and fitting: statistics of a hand-written trace, fits that recover the
+parameters of samples with known truth, and the `trace` commands (the statistics and fits of
+the real public traces are in tests/validation/test_real_traces.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from builders import FIXTURES, SHARED_DATA
+from builders import FIXTURES
 
 import sim
 from sim.cli import main
@@ -21,40 +21,7 @@ from sim.workload.fitarrivals import fit_arrivals
 from sim.workload.fitlengths import fit_lengths, sample_model
 from sim.workload.stats import ranks, trace_stats
 
-TRACES = SHARED_DATA / "traces"
-
-
-def need(name: str) -> Path:
-    path = TRACES / name
-    if not path.is_file():
-        pytest.skip(f"public trace {name} not found in {TRACES} (the shared data folder sits "
-                    "beside the checkout)")
-    return path
-
-
 # ---- statistics ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["AzureLLMInferenceTrace_conv.csv",
-                                  "mooncake_conversation_trace.jsonl",
-                                  "mooncake_synthetic_trace.jsonl"])
-def test_stats_match_the_traces_readme(name: str) -> None:
-    """trace_stats.json was computed with pandas/scipy by whoever published the traces."""
-    published = json.loads(need("trace_stats.json").read_text())[name]
-    s = trace_stats(read_trace(need(name)))
-    same = pytest.approx
-    assert s.requests == published["n"]
-    assert s.duration_s == same(published["duration_s"], rel=1e-9)
-    assert s.rate_per_s == same(published["rate_rps"], rel=1e-9)
-    assert s.interarrival_cv == same(published["ia_cv"], rel=1e-9)
-    assert s.zero_gap_fraction == same(published["ia_zero_frac"], abs=1e-12)
-    assert s.dispersion_1s == same(published["disp_1s"], rel=1e-9)
-    assert s.peak_per_s == published["peak_1s"]
-    assert s.min_per_minute == published["min_rate_per_min"]
-    assert s.peak_per_minute == published["max_rate_per_min"]
-    for mine, theirs in ((s.prompt, published["prompt"]), (s.output, published["output"])):
-        for key in ("mean", "p50", "p90", "p99", "max", "min"):
-            assert getattr(mine, key) == same(theirs[key], rel=1e-9), key
 
 
 def test_stats_of_a_tiny_trace() -> None:
@@ -98,22 +65,6 @@ def test_empirical_cdf_reproduces_the_quantiles() -> None:
     tokens = np.random.default_rng(3).integers(1, 5000, 20_000) ** 2 // 1000 + 1
     empirical = fit_lengths(tokens, tolerance=0.1)[2]
     assert empirical.worst_quantile_error < 0.01
-
-
-@pytest.mark.parametrize("name", ["AzureLLMInferenceTrace_conv.csv",
-                                  "mooncake_conversation_trace.jsonl"])
-def test_real_trace_lengths_need_more_than_a_lognormal(name: str) -> None:
-    """The traces README: a plain lognormal puts Azure conversation prompts' p99 about 1.8×
-    too high; the mixture and the empirical CDF are within 10 %."""
-    trace = read_trace(need(name))
-    for tokens in (trace.prompt_tokens, trace.output_tokens):
-        lognormal, mixture, empirical = fit_lengths(tokens, tolerance=0.1)
-        assert lognormal.worst_quantile_error > 0.1
-        assert mixture.worst_quantile_error <= 0.1
-        assert empirical.worst_quantile_error <= 0.02
-    if name.startswith("Azure"):
-        assert fit_lengths(trace.prompt_tokens, 0.1)[0].error["p99"] == pytest.approx(0.8,
-                                                                                        abs=0.1)
 
 
 # ---- fitting arrivals: known truth -----------------------------------------------------------
@@ -182,28 +133,6 @@ def test_a_trace_at_one_instant_cannot_be_fitted() -> None:
 
 
 # ---- the commands ----------------------------------------------------------------------------
-
-
-def test_trace_fit_writes_a_workload_a_scenario_runs(tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    path = need("AzureLLMInferenceTrace_conv.csv")
-    out = tmp_path / "conv.yaml"
-    assert main(["trace", "fit", str(path), "-o", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "rate_curve *" in printed and "lognormal_mixture *" in printed
-    assert f"wrote {out}" in printed
-    text = out.read_text(encoding="utf-8")
-    assert text.startswith("# Workload fitted by `tokenfactory trace fit`")
-    assert str(path) in text
-    block = yaml.safe_load(text)
-    assert list(block) == ["workload"]
-    scenario = {"name": "fitted", "seed": 1, "duration_s": 600, "model": "llama-3.1-8b",
-                "gpu": "h100-sxm", "workload": block["workload"],
-                "slo": {"ttft_s": 2, "tpot_s": 0.05}, "cost": {"gpu_hour_usd": 2.5}}
-    result = sim.run(scenario).to_dict()
-    # The curve's first ten minutes: as many requests as the trace's, give or take Poisson.
-    in_trace = int(np.sum(read_trace(path).arrival_s < 600))
-    assert result["requests"]["arrived"] == pytest.approx(in_trace, abs=4 * np.sqrt(in_trace))
 
 
 def test_trace_stats_prints_and_plots(tmp_path: Path,

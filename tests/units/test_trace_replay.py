@@ -1,5 +1,6 @@
 """Trace replay: a replayed trace reproduces its own requests and tokens in the result, the
-window, speedup and scale rules hold, and bad input stops with one line and no file."""
+window, speedup and scale rules hold, and bad input stops with one line and no file (replay
+and scale of the real public traces: tests/validation/test_real_traces.py)."""
 
 from __future__ import annotations
 
@@ -13,65 +14,20 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from builders import FIXTURES, SHARED_DATA
+from builders import FIXTURES, replay_scenario, trace_spec
 
 import sim
 from sim.cli import main
 from sim.scenario.traces import TraceWarning, read_trace
-from sim.scenario.workload import TraceSpec
 from sim.workload.replay import replay
 
-TRACES = SHARED_DATA / "traces"
-
-
-def need(name: str) -> Path:
-    path = TRACES / name
-    if not path.is_file():
-        pytest.skip(f"public trace {name} not found in {TRACES} (the shared data folder sits "
-                    "beside the checkout)")
-    return path
-
-
-def scenario(trace: dict[str, Any], duration_s: float, replicas: int = 2) -> dict[str, Any]:
-    return {
-        "name": "replay", "seed": 3, "duration_s": duration_s, "warmup_s": 0.0,
-        "model": "llama-3.1-8b", "gpu": "h100-sxm",
-        "deployment": {"replicas": replicas,
-                       "scheduler": {"max_num_seqs": 256, "max_batched_tokens": 8192}},
-        "workload": {"trace": trace},
-        "slo": {"ttft_s": 2.0, "tpot_s": 0.05}, "cost": {"gpu_hour_usd": 2.5},
-    }
-
-
-def spec(path: Path, **options: Any) -> TraceSpec:
-    return TraceSpec.model_validate({"path": str(path), **options}).with_requests(
-        read_trace(path))
-
-
 # ---- the result reproduces the trace ---------------------------------------------------------
-
-
-@pytest.mark.parametrize(("name", "replicas"), [
-    ("AzureLLMInferenceTrace_conv.csv", 2),
-    ("mooncake_conversation_trace.jsonl", 4),  # long prompts: prefill-heavy
-])
-def test_replay_of_a_real_trace_reproduces_it(name: str, replicas: int) -> None:
-    path = need(name)
-    trace = read_trace(path)
-    result = sim.run(scenario({"path": str(path)}, trace.arrival_s[-1] + 1.0, replicas))
-    d = result.to_dict()
-    assert d["requests"]["arrived"] == d["requests"]["completed"] == len(trace.arrival_s)
-    assert d["requests"]["rejected"] == 0
-    assert d["tokens"]["input"] == int(trace.prompt_tokens.sum())
-    assert d["tokens"]["output"] == int(trace.output_tokens.sum())
-    assert np.array_equal(result.workload.arrival_s, trace.arrival_s)  # speedup 1: exact
-    assert np.array_equal(result.workload.prompt_tokens, trace.prompt_tokens)
 
 
 @pytest.mark.parametrize("name", ["azure_small.csv", "mooncake_small.jsonl"])
 def test_replay_of_a_fixture_reproduces_it(name: str) -> None:
     trace = read_trace(FIXTURES / name)
-    result = sim.run(scenario({"path": str(FIXTURES / name)}, 60.0))
+    result = sim.run(replay_scenario({"path": str(FIXTURES / name)}, 60.0))
     d = result.to_dict()
     assert d["requests"]["arrived"] == d["requests"]["completed"] == len(trace.arrival_s)
     assert d["tokens"]["input"] == trace.prompt_tokens.sum()
@@ -81,9 +37,9 @@ def test_replay_of_a_fixture_reproduces_it(name: str) -> None:
 
 
 def test_scenarios_with_traces_compare_by_content() -> None:
-    data = scenario({"path": str(FIXTURES / "azure_small.csv")}, 60.0)
+    data = replay_scenario({"path": str(FIXTURES / "azure_small.csv")}, 60.0)
     assert sim.load_scenario(data) == sim.load_scenario(data)
-    other = scenario({"path": str(FIXTURES / "mooncake_small.jsonl")}, 60.0)
+    other = replay_scenario({"path": str(FIXTURES / "mooncake_small.jsonl")}, 60.0)
     assert sim.load_scenario(data) != sim.load_scenario(other)
 
 
@@ -92,7 +48,7 @@ def test_trace_path_is_relative_to_the_scenario_file(tmp_path: Path) -> None:
     (tmp_path / "traces" / "t.jsonl").write_bytes((FIXTURES / "mooncake_small.jsonl")
                                                   .read_bytes())
     path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(scenario({"path": "traces/t.jsonl"}, 30.0)))
+    path.write_text(yaml.safe_dump(replay_scenario({"path": "traces/t.jsonl"}, 30.0)))
     assert len(sim.load_scenario(path).workload.trace.requests.arrival_s) == 5
 
 
@@ -103,13 +59,13 @@ def test_window_and_speedup() -> None:
     path = FIXTURES / "azure_small.csv"
     t = read_trace(path).arrival_s  # 0, 1.5012345, 1.7500001, 2.25, 13.75, 22.25
     rng = np.random.default_rng(0)
-    whole = replay(spec(path, speedup=2.0), 100.0, rng)
+    whole = replay(trace_spec(path, speedup=2.0), 100.0, rng)
     assert whole.arrival_s.tolist() == (t / 2.0).tolist()
-    window = replay(spec(path, start_s=1.6, duration_s=12.15), 100.0, rng)
+    window = replay(trace_spec(path, start_s=1.6, duration_s=12.15), 100.0, rng)
     # [1.6, 13.75): the request at exactly 13.75 is outside; times shift by start_s.
     assert window.arrival_s.tolist() == pytest.approx([0.1500001, 0.65])
     assert window.prompt_tokens.tolist() == [800, 90]
-    both = replay(spec(path, start_s=1.6, speedup=4.0), 100.0, rng)
+    both = replay(trace_spec(path, start_s=1.6, speedup=4.0), 100.0, rng)
     assert both.arrival_s.tolist() == pytest.approx((t[2:] - 1.6) / 4.0)
 
 
@@ -117,43 +73,12 @@ def test_requests_after_the_horizon_are_cut_with_a_warning() -> None:
     path = FIXTURES / "azure_small.csv"
     with pytest.warns(TraceWarning, match=r"2 of 6 replayed requests arrive at or after "
                       r"duration_s \(10 s\)"):
-        cut = replay(spec(path), 10.0, np.random.default_rng(0))
+        cut = replay(trace_spec(path), 10.0, np.random.default_rng(0))
     assert cut.output_tokens.tolist() == [40, 100, 60, 15]
 
 
-def test_scale_below_one_keeps_a_random_subset() -> None:
-    path = need("AzureLLMInferenceTrace_conv.csv")
-    trace = read_trace(path)
-    n = len(trace.arrival_s)
-    kept = replay(spec(path, scale=0.3), 1e9, np.random.default_rng(1))
-    # Binomial(n, 0.3): within four standard deviations.
-    assert abs(len(kept.arrival_s) - 0.3 * n) < 4 * np.sqrt(n * 0.3 * 0.7)
-    index = np.searchsorted(trace.arrival_s, kept.arrival_s)  # times unique in this trace
-    assert np.array_equal(trace.arrival_s[index], kept.arrival_s)
-    assert np.array_equal(trace.prompt_tokens[index], kept.prompt_tokens)
-
-
-def test_scale_above_one_replicates_and_keeps_the_burst_structure() -> None:
-    path = need("AzureLLMInferenceTrace_conv.csv")
-    trace = read_trace(path)
-    n = len(trace.arrival_s)
-    scaled = replay(spec(path, scale=2.5), 1e9, np.random.default_rng(2))
-    extra = len(scaled.arrival_s) - 2 * n  # each request twice, a third time with p = 0.5
-    assert abs(extra - 0.5 * n) < 4 * np.sqrt(n * 0.25)
-    assert np.all(np.diff(scaled.arrival_s) >= 0)
-    assert np.isin(trace.arrival_s, scaled.arrival_s).all()  # originals keep their times
-    # Total tokens: every request at least twice.
-    assert scaled.prompt_tokens.sum() > 2 * trace.prompt_tokens.sum()
-    # Copies land within one mean gap of their original, so per-minute counts scale by 2.5
-    # minute by minute (Binomial spread of the third copies, plus edge effects).
-    per_minute = np.bincount((trace.arrival_s // 60).astype(int))[:-1]
-    scaled_per_minute = np.bincount((scaled.arrival_s // 60).astype(int))[: len(per_minute)]
-    spread = np.sqrt(per_minute * 0.25) * 4 + 10
-    assert np.all(np.abs(scaled_per_minute - 2.5 * per_minute) < spread)
-
-
 def test_scale_is_seeded_from_the_arrivals_stream() -> None:
-    data = scenario({"path": str(FIXTURES / "azure_small.csv"), "scale": 3.5}, 60.0)
+    data = replay_scenario({"path": str(FIXTURES / "azure_small.csv"), "scale": 3.5}, 60.0)
     a = sim.run(data, seed=1).workload.arrival_s
     b = sim.run(data, seed=1).workload.arrival_s
     c = sim.run(data, seed=2).workload.arrival_s
@@ -172,7 +97,7 @@ def _write(tmp: Path, data: dict[str, Any]) -> Path:
 def test_run_prints_trace_warnings_as_one_line_each(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("timestamp,prompt_tokens,output_tokens\n"
                                     "3,10,5\n1,10,5\n2,0,5\n50,10,5\n")
-    path = _write(tmp_path, scenario({"path": "t.csv"}, 20.0))
+    path = _write(tmp_path, replay_scenario({"path": "t.csv"}, 20.0))
     proc = subprocess.run([sys.executable, "-m", "sim", "run", str(path)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -238,7 +163,7 @@ def test_bad_trace_scenarios_stop_with_one_line(case: str, change: dict, where: 
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "t.csv").write_text("timestamp,prompt_tokens,output_tokens\n0,5,5\n")
     (tmp_path / "bad.csv").write_text("timestamp,prompt_tokens,output_tokens\n0,5,5\n1,x,5\n")
-    data = copy.deepcopy(scenario({}, 10.0))
+    data = copy.deepcopy(replay_scenario({}, 10.0))
     data.update(change)
     path = _write(tmp_path, data)
     before = {p.name for p in tmp_path.iterdir()}

@@ -4,19 +4,18 @@ The contract (DESIGN.md): every measured row appears in the CSV, compared or
 `skipped: <reason>`, with columns `id, metric, measured, simulated, error_pct, status`. These
 tests run the command on small fixture tables under tests/fixtures (made-up numbers), check
 the mapping of published names to catalogue keys, the windowed throughput against a closed
-form, the knee, bad input (exit 2, one line) and, when the published data sits beside the
-repository, a handful of real rows.
+form, the knee and bad input (exit 2, one line). The real published rows are checked in
+tests/validation/test_published_rows.py.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
 import pytest
 import yaml
-from builders import FIXTURES, SHARED_DATA
+from builders import FIXTURES, read_csv, run_validate
 
 from sim.cli import main
 from sim.validation import read_measurements, read_sweeps
@@ -27,23 +26,7 @@ from sim.validation.sweeps import knee_load
 
 MEASUREMENTS = FIXTURES / "validate_measurements.yaml"
 SWEEPS = FIXTURES / "validate_sweeps.yaml"
-PUBLISHED = SHARED_DATA / "published"
 CONTRACT = ["id", "metric", "measured", "simulated", "error_pct", "status"]
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        code = main(["validate", *argv])
-    except SystemExit as exc:  # argparse errors exit rather than return
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _csv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +34,7 @@ def fixture_csv(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, str]
     out = tmp_path_factory.mktemp("validate") / "v.csv"
     assert main(["validate", str(MEASUREMENTS), "--sweeps", str(SWEEPS), "--csv", str(out),
                  "--quiet"]) == 0
-    return _csv(out)
+    return read_csv(out)
 
 
 # ---- the CSV contract ----------------------------------------------------------------------
@@ -60,7 +43,7 @@ def fixture_csv(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, str]
 def test_csv_starts_with_the_contract_columns(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "v.csv"
-    code, _, err = _run(capsys, str(MEASUREMENTS), "--csv", str(out), "--quiet")
+    code, _, err = run_validate(capsys, str(MEASUREMENTS), "--csv", str(out), "--quiet")
     assert code == 0, err
     header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
     assert header[:6] == CONTRACT
@@ -136,7 +119,7 @@ def test_sweep_points_and_knees_are_in_the_csv(fixture_csv: list[dict[str, str]]
 
 def test_printed_report_names_sources_groups_and_target(
         capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, str(MEASUREMENTS))
+    code, out, _ = run_validate(capsys, str(MEASUREMENTS))
     assert code == 0
     for text in ("fitted-roofline", "median", "engine: TensorRT-LLM", "gpu: H100", "target",
                  "FP4 not modelled", "assumptions:"):
@@ -160,10 +143,10 @@ def test_rows_filter_is_a_glob_or_a_substring(pattern: str | None, row_id: str,
 
 def test_rows_filter_limits_the_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "v.csv"
-    code, _, _ = _run(capsys, str(MEASUREMENTS), "--rows", "*llama-2-7b*", "--csv", str(out),
-                      "--quiet")
+    code, _, _ = run_validate(capsys, str(MEASUREMENTS), "--rows", "*llama-2-7b*", "--csv",
+                              str(out), "--quiet")
     assert code == 0
-    ids = {r["id"] for r in _csv(out)}
+    ids = {r["id"] for r in read_csv(out)}
     assert ids == {"fixture/trt-static/llama-2-7b/H100-tp1/b64/128-128",
                    "fixture/batch-1-ttft/llama-2-7b/A100-tp1/128",
                    "fixture/ambiguous-unit/llama-2-7b/A100-tp2/128-128"}
@@ -171,8 +154,8 @@ def test_rows_filter_limits_the_csv(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "v.png"
-    code, _, _ = _run(capsys, str(MEASUREMENTS), "--rows", "trt-static", "--plot", str(out),
-                      "--quiet")
+    code, _, _ = run_validate(capsys, str(MEASUREMENTS), "--rows", "trt-static", "--plot",
+                              str(out), "--quiet")
     assert code == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["v.png"]  # no temporary left behind
@@ -248,7 +231,7 @@ def test_a_model_that_does_not_fit_is_skipped(tmp_path: Path) -> None:
                                                    output_tokens_per_s_total=100)]}))
     out = tmp_path / "v.csv"
     assert main(["validate", str(table), "--csv", str(out), "--quiet"]) == 0
-    (row,) = _csv(out)
+    (row,) = read_csv(out)
     assert row["status"].startswith("skipped: model does not fit")
 
 
@@ -314,7 +297,7 @@ def test_bad_measurements_file(content: str | bytes | None, where: str, what: st
                                tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "nope.yaml" if content is None else _write(tmp_path, "bad.yaml", content)
     before = set(tmp_path.iterdir())
-    code, out, err = _run(capsys, str(path), "--csv", str(tmp_path / "v.csv"))
+    code, out, err = run_validate(capsys, str(path), "--csv", str(tmp_path / "v.csv"))
     _check_one_line(code, out, err, where, what)
     assert set(tmp_path.iterdir()) == before
 
@@ -327,8 +310,8 @@ def test_bad_measurements_file(content: str | bytes | None, where: str, what: st
 def test_bad_sweeps_file(content: str, where: str, tmp_path: Path,
                          capsys: pytest.CaptureFixture[str]) -> None:
     sweeps = _write(tmp_path, "sweeps.yaml", content)
-    code, out, err = _run(capsys, str(MEASUREMENTS), "--sweeps", str(sweeps), "--csv",
-                          str(tmp_path / "v.csv"))
+    code, out, err = run_validate(capsys, str(MEASUREMENTS), "--sweeps", str(sweeps), "--csv",
+                                  str(tmp_path / "v.csv"))
     _check_one_line(code, out, err, where, "")
     assert not (tmp_path / "v.csv").exists()
 
@@ -339,12 +322,12 @@ def test_bad_sweeps_file(content: str, where: str, tmp_path: Path,
     (["--rows", "no-row-has-this"], "--rows"),
 ])
 def test_bad_flags(extra: list[str], where: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(capsys, str(MEASUREMENTS), *extra)
+    code, out, err = run_validate(capsys, str(MEASUREMENTS), *extra)
     _check_one_line(code, out, err, where, "")
 
 
 def test_measurements_argument_is_required(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(capsys)
+    code, out, err = run_validate(capsys)
     _check_one_line(code, out, err, "measurements", "required")
 
 
@@ -362,24 +345,3 @@ def test_sweeps_reader_fills_points_from_the_sweep_entry() -> None:
     assert (point["isl_mean"], point["osl_mean"], point["model"]) == (
         300, 200, "Llama-3.1-8B-Instruct")
 
-
-# ---- the published table, when it is beside the repository ---------------------------------
-
-
-@pytest.mark.skipif(not (PUBLISHED / "perf_measurements.yaml").is_file(),
-                    reason=f"published measurements not found at {PUBLISHED} (they live in the "
-                    "shared data folder beside the repository, not in it)")
-def test_published_llama_8b_h100_rows(tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    pattern = "trtllm-perf-overview/Llama-3.1-8B-Instruct/H100-tp1/*"
-    out = tmp_path / "v.csv"
-    code, _, err = _run(capsys, str(PUBLISHED / "perf_measurements.yaml"), "--rows", pattern,
-                        "--csv", str(out), "--quiet")
-    assert code == 0, err
-    rows = _csv(out)
-    wanted = {r["id"] for r in read_measurements(PUBLISHED / "perf_measurements.yaml").rows
-              if matches(r["id"], pattern)}
-    assert wanted and {r["id"] for r in rows} == wanted
-    for r in rows:
-        assert r["status"] == "compared", r
-        assert math.isfinite(float(r["error_pct"]))
