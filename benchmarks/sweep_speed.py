@@ -4,12 +4,12 @@
 
 A 10-point utilisation sweep (0.1 … 0.9, 0.95) × R replications (default 20) of the default
 scenario, scenarios/chat-8b-h100.yaml, at its own duration (600 s) unless --duration-s
-shortens it. The plan (including the one saturation run that measures capacity) is built once;
+shortens it. The design (including the one saturation run that measures capacity) is built once;
 the same runs are then executed on 1 and on 2 local worker processes, alternately for N
 rounds (default 2), timed, and checked to give identical rows. Each figure is the fastest of
 its rounds: on a shared 2-core virtual machine another tenant's load slows single rounds a
 lot (a memory-heavy process pair can run at half speed), and the best round is the one least
-disturbed. The sweep's wall time is the plan plus the 2-worker execution, which is what
+disturbed. The sweep's wall time is the design plus the 2-worker execution, which is what
 `tokenfactory sweep --workers 2` spends before writing its files.
 """
 
@@ -26,12 +26,12 @@ TARGET_WALL_S = 300.0
 TARGET_SPEEDUP = 1.7
 
 
-def timed_rows(plan, workers: int) -> tuple[float, list[tuple[int, dict]]]:
+def timed_rows(design, workers: int) -> tuple[float, list[tuple[int, dict]]]:
     from sim.montecarlo.execute import execute, open_executor
 
     started = time.perf_counter()
     with open_executor(workers=workers) as executor:
-        rows = sorted((spec.index, metrics) for spec, metrics in execute(plan.runs, executor))
+        rows = sorted((spec.index, metrics) for spec, metrics in execute(design.runs, executor))
     return time.perf_counter() - started, rows
 
 
@@ -53,20 +53,20 @@ def main() -> None:
     if args.duration_s is not None:
         raw["duration_s"] = args.duration_s
     started = time.perf_counter()
-    plan = build(raw, SCENARIO.parent)
-    plan_s = time.perf_counter() - started
+    design = build(raw, SCENARIO.parent)
+    design_s = time.perf_counter() - started
     print(f"scenario {SCENARIO.relative_to(REPO)}: duration_s {raw['duration_s']:g}, "
-          f"{len(UTILIZATION)} points x {args.replications} replications = {len(plan.runs)} runs")
-    print(f"plan built in {plan_s:.1f} s: {plan.capacity.describe()}\n")
+          f"{len(UTILIZATION)} points x {args.replications} replications = {len(design.runs)} runs")
+    print(f"design built in {design_s:.1f} s: {design.capacity.describe()}\n")
 
     walls: dict[int, list[float]] = {1: [], 2: []}
     rows: dict[int, list] = {}
     print(f"{'round':>5} {'workers':>7} {'runs s':>8} {'runs/s':>7}")
     for round_ in range(1, args.rounds + 1):
         for workers in (1, 2):
-            wall_s, rows[workers] = timed_rows(plan, workers)
+            wall_s, rows[workers] = timed_rows(design, workers)
             walls[workers].append(wall_s)
-            print(f"{round_:>5} {workers:>7} {wall_s:>8.1f} {len(plan.runs) / wall_s:>7.2f}")
+            print(f"{round_:>5} {workers:>7} {wall_s:>8.1f} {len(design.runs) / wall_s:>7.2f}")
     one_s, two_s = min(walls[1]), min(walls[2])
     speedup = one_s / two_s
     per_round = ", ".join(f"{a / b:.2f}x" for a, b in zip(walls[1], walls[2], strict=True))
@@ -75,8 +75,8 @@ def main() -> None:
     print(f"identical rows with 1 and 2 workers: {'yes' if rows[1] == rows[2] else 'NO'}\n")
     two = rows[2]
 
-    rows = [{"point": plan.runs[i].point, **m} for i, m in two]
-    summary = stats.summarise(plan, rows)
+    rows = [{"point": design.runs[i].point, **m} for i, m in two]
+    summary = stats.summarise(design, rows)
     print(f"{'utilization':>11} {'$/1M p50':>9} {'CI95 +/-%':>9} {'P(SLO)':>7}")
     for p in summary["points"]:
         half = p["convergence"]["half_width_pct"]
@@ -85,10 +85,10 @@ def main() -> None:
     for warning in summary["warnings"]:
         print(f"warning: {warning}")
 
-    sweep_s = plan_s + two_s
+    sweep_s = design_s + two_s
     print(f"\n{'target':<44} {'measured':>9}  verdict")
     for name, measured, ok in (
-        ("sweep wall s on 2 workers (plan + runs) < 300", sweep_s, sweep_s < TARGET_WALL_S),
+        ("sweep wall s on 2 workers (design + runs) < 300", sweep_s, sweep_s < TARGET_WALL_S),
         ("speed-up 1 -> 2 workers >= 1.7x", speedup, speedup >= TARGET_SPEEDUP),
     ):
         print(f"{name:<44} {measured:>9.2f}  {'PASS' if ok else 'BELOW'}")

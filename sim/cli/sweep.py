@@ -24,7 +24,7 @@ from sim.cli.common import (
 from sim.cli.report import write_dir_report
 from sim.errors import InputError
 from sim.montecarlo import files, stats
-from sim.montecarlo.design import Plan, build
+from sim.montecarlo.design import SweepDesign, build
 from sim.montecarlo.execute import execute as execute_runs
 from sim.montecarlo.execute import open_executor
 from sim.provenance import created_utc, stamp
@@ -82,33 +82,33 @@ def execute(args: argparse.Namespace) -> int:
     # Connect first: an unreachable scheduler is bad input, reported before any work.
     with open_executor(args.workers, args.scheduler) as executor:
         if resume:
-            plan = build(raw, args.scenario.parent,
+            design = build(raw, args.scenario.parent,
                          replications=args.replications or previous["replications"],
                          seed=previous["seed"] if args.seed is None else args.seed,
                          capacity=previous["capacity"])
-            if plan.fingerprint != previous["fingerprint"]:
+            if design.fingerprint != previous["fingerprint"]:
                 raise InputError("--resume", str(out), "the directory of a sweep of this same "
                                  "scenario, seed and replications (the scenario or the flags "
                                  "changed since it was started)")
         else:
-            plan = build(raw, args.scenario.parent, replications=args.replications,
+            design = build(raw, args.scenario.parent, replications=args.replications,
                          seed=args.seed)
-        for note in plan.notes:
+        for note in design.notes:
             say(note)
-        header = files.columns(plan)
+        header = files.columns(design)
         out.mkdir(exist_ok=True)
         if not resume:
-            write_json(out / files.MANIFEST_JSON, _manifest(plan, raw))
+            write_json(out / files.MANIFEST_JSON, _manifest(design, raw))
         runs_file = files.RunsFile(out / files.RUNS_CSV, header, resume=resume)
-        todo = [spec for spec in plan.runs if spec.index not in runs_file.rows]
-        total, done = len(plan.runs), len(plan.runs) - len(todo)
+        todo = [spec for spec in design.runs if spec.index not in runs_file.rows]
+        total, done = len(design.runs), len(design.runs) - len(todo)
         if done:
             say(f"resuming: {done} of {total} runs already in {out / files.RUNS_CSV}")
         with progress_bar("sweep", "run", args.quiet) as update:
             update(done, total)
             try:
                 for spec, metrics in execute_runs(todo, executor):
-                    runs_file.append(files.labelled_row(spec, plan.labels[spec.point],
+                    runs_file.append(files.labelled_row(spec, design.labels[spec.point],
                                                         metrics, header))
                     done += 1
                     update(done, total)
@@ -120,11 +120,11 @@ def execute(args: argparse.Namespace) -> int:
                 return INTERRUPTED
         rows = runs_file.finish()
 
-    summary = stats.summarise(plan, files.parsed(header, rows))
+    summary = stats.summarise(design, files.parsed(header, rows))
     write_json(out / files.SUMMARY_JSON, summary)
     chart = out / chart_name(summary)
     write_bytes(chart, png_bytes(cost_figure(summary)))
-    say(format_table(plan, summary))
+    say(format_table(design, summary))
     for warning in summary["warnings"]:
         say(f"warning: {warning}")
     say(f"wrote {out / files.RUNS_CSV}, {out / files.SUMMARY_JSON} and {chart}")
@@ -133,11 +133,11 @@ def execute(args: argparse.Namespace) -> int:
     return 0
 
 
-def _manifest(plan: Plan, raw: dict[str, Any]) -> dict[str, Any]:
-    """sweep.json: the plan's manifest plus what a report shows as the sweep's provenance:
+def _manifest(design: SweepDesign, raw: dict[str, Any]) -> dict[str, Any]:
+    """sweep.json: the design's manifest plus what a report shows as the sweep's provenance:
     the scenario as written, the step-time profile of its first run, version and date."""
-    profile = run_inputs.step_model(plan.runs[0].scenario).provenance
-    return {**files.manifest(plan), **stamp(), "created_utc": created_utc(),
+    profile = run_inputs.step_model(design.runs[0].scenario).provenance
+    return {**files.manifest(design), **stamp(), "created_utc": created_utc(),
             "scenario_config": raw,
             "profile": {"name": profile.name, "source": profile.source,
                         "fit_error_pct": profile.fit_error_pct}}

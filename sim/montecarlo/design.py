@@ -1,4 +1,4 @@
-"""A sweep's plan: every run it will make, fully validated before the first one starts.
+"""A sweep's design: every run it will make, fully validated before the first one starts.
 
 A sweep is grid points × R replications. Each point is a utilisation (arrival rate = that
 fraction of the measured capacity) or one combination of `grid` values. Each replication r
@@ -10,7 +10,7 @@ its own seed, spawned from the scenario's seed:
     SeedSequence(seed).spawn(3) → capacity probe, input sampling, runs
     runs.spawn(points × R)[point × R + replication] → the run's seed
 
-so any run can be repeated alone from its row in runs.csv, and the plan is the same whichever
+so any run can be repeated alone from its row in runs.csv, and the design is the same whichever
 executor runs it and however often it is resumed.
 """
 
@@ -50,7 +50,7 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
-class Plan:
+class SweepDesign:
     name: str
     seed: int
     replications: int
@@ -77,7 +77,7 @@ class Plan:
 
 
 def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = None,
-          seed: int | None = None, capacity: Capacity | None = None) -> Plan:
+          seed: int | None = None, capacity: Capacity | None = None) -> SweepDesign:
     """Validate the sweep and uncertainty blocks and every run's scenario; measure the
     capacity for a utilisation sweep unless it is given (a resumed sweep reuses its own)."""
     base = load_scenario(raw, base_dir=base_dir)
@@ -122,7 +122,7 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
 
     draws = sample(specs, replications, sweep.sampling, np.random.default_rng(sampling_seq))
     seeds = [int_seed(s) for s in runs_seq.spawn(len(overrides) * replications)]
-    plan = Plan(
+    design = SweepDesign(
         name=base.name, seed=seed, replications=replications, sampling=sweep.sampling,
         axis="utilization" if sweep.utilization is not None else "grid", labels=labels,
         overrides=overrides, sampled_keys=tuple(specs),
@@ -135,8 +135,8 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
             index = point * replications + rep
             run_values = {**point_values, **draw}
             scenario = _run_scenario(raw, run_values, where, base_dir)
-            plan.runs.append(RunSpec(index, point, rep, seeds[index], run_values, scenario))
-    return plan
+            design.runs.append(RunSpec(index, point, rep, seeds[index], run_values, scenario))
+    return design
 
 
 def uncertain_inputs(base: Scenario) -> tuple[dict[str, Any], list[str]]:

@@ -1,4 +1,4 @@
-"""Running a plan's runs on a `concurrent.futures` executor, yielding rows as they finish.
+"""Running a sweep design's runs on a `concurrent.futures` executor, yielding rows as they finish.
 
 Runs are independent tasks (a scenario and a seed in, a flat row of headline metrics out), so
 any executor will do: a local `ProcessPoolExecutor` by default, or a Dask cluster's

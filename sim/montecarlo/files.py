@@ -24,7 +24,7 @@ from typing import Any
 
 from sim.errors import InputError
 from sim.montecarlo.capacity import Capacity
-from sim.montecarlo.design import Plan, RunSpec
+from sim.montecarlo.design import RunSpec, SweepDesign
 from sim.montecarlo.execute import ITEM_COLUMNS, METRICS
 
 RUNS_CSV = "runs.csv"
@@ -32,22 +32,23 @@ MANIFEST_JSON = "sweep.json"
 SUMMARY_JSON = "summary.json"
 
 
-def columns(plan: Plan) -> list[str]:
-    point_keys = [*plan.label_keys, *(k for k in plan.overrides[0] if k not in plan.labels[0])]
-    return ["run", "point", "replication", "seed", *point_keys, *plan.sampled_keys, *METRICS,
+def columns(design: SweepDesign) -> list[str]:
+    labels = design.labels[0]
+    point_keys = [*design.label_keys, *(k for k in design.overrides[0] if k not in labels)]
+    return ["run", "point", "replication", "seed", *point_keys, *design.sampled_keys, *METRICS,
             *ITEM_COLUMNS]
 
 
-def manifest(plan: Plan) -> dict[str, Any]:
+def manifest(design: SweepDesign) -> dict[str, Any]:
     """What sweep.json records: enough to check a resume and to replay any row."""
     return {
-        "scenario": plan.name,
-        "fingerprint": plan.fingerprint,
-        "seed": plan.seed,
-        "replications": plan.replications,
-        "capacity": None if plan.capacity is None else plan.capacity.to_dict(),
-        "columns": columns(plan),
-        "override_columns": list(plan.override_keys),
+        "scenario": design.name,
+        "fingerprint": design.fingerprint,
+        "seed": design.seed,
+        "replications": design.replications,
+        "capacity": None if design.capacity is None else design.capacity.to_dict(),
+        "columns": columns(design),
+        "override_columns": list(design.override_keys),
     }
 
 

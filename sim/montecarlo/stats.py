@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.montecarlo.design import Plan
+from sim.montecarlo.design import SweepDesign
 from sim.provenance import stamp
 
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -97,43 +97,43 @@ def summarise_point(rows: Sequence[dict[str, Any]], slo_confidence: float) -> di
     }
 
 
-def summarise(plan: Plan, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def summarise(design: SweepDesign, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """summary.json: the sweep's set-up, then one entry of distributions per grid point."""
     by_point: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         by_point.setdefault(row["point"], []).append(row)
     points = []
-    for index, (labels, overrides) in enumerate(zip(plan.labels, plan.overrides, strict=True)):
-        entry = summarise_point(by_point.get(index, []), plan.slo_confidence)
+    for index, (labels, overrides) in enumerate(zip(design.labels, design.overrides, strict=True)):
+        entry = summarise_point(by_point.get(index, []), design.slo_confidence)
         points.append({"point": index, **labels, **overrides, **entry})
     return {
-        "scenario": plan.name,
-        "seed": plan.seed,
-        "replications": plan.replications,
-        "sampling": plan.sampling,
+        "scenario": design.name,
+        "seed": design.seed,
+        "replications": design.replications,
+        "sampling": design.sampling,
         "runs": len(rows),
-        "sweep": {"axis": plan.axis, "keys": list(plan.label_keys)},
-        "slo_confidence": plan.slo_confidence,
-        "capacity": None if plan.capacity is None else plan.capacity.to_dict(),
-        "uncertainty": plan.uncertainty,
-        "notes": plan.notes,
-        "warnings": _warnings(plan, points),
+        "sweep": {"axis": design.axis, "keys": list(design.label_keys)},
+        "slo_confidence": design.slo_confidence,
+        "capacity": None if design.capacity is None else design.capacity.to_dict(),
+        "uncertainty": design.uncertainty,
+        "notes": design.notes,
+        "warnings": _warnings(design, points),
         "points": points,
         **stamp(),
     }
 
 
-def _warnings(plan: Plan, points: list[dict[str, Any]]) -> list[str]:
+def _warnings(design: SweepDesign, points: list[dict[str, Any]]) -> list[str]:
     loose = [p for p in points if not p["convergence"]["converged"]]
     if not loose:
         return []
     unknown = [p for p in loose if p["convergence"]["half_width_pct"] is None]
     if unknown:
         return [f"convergence: {len(unknown)} of {len(points)} points have too few "
-                f"replications ({plan.replications}) for a 95% interval of the median cost "
+                f"replications ({design.replications}) for a 95% interval of the median cost "
                 f"(at least 6 are needed; ±{TARGET_HALF_WIDTH_PCT:g}% usually takes more)"]
     worst = max(loose, key=lambda p: p["convergence"]["half_width_pct"])
-    where = ", ".join(f"{k} {worst[k]}" for k in plan.label_keys)
+    where = ", ".join(f"{k} {worst[k]}" for k in design.label_keys)
     needed = max(p["convergence"]["replications_for_2pct"] for p in loose)
     return [f"convergence: {len(loose)} of {len(points)} points have a 95% interval of the "
             f"median blended cost wider than ±{TARGET_HALF_WIDTH_PCT:g}% (widest "

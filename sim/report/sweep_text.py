@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.montecarlo.design import Plan
+from sim.montecarlo.design import SweepDesign
 from sim.report.text import DASH, Column, ms, or_dash, table, usd
 
 SHORT_TITLES = {"workload.arrival.rate_per_s": "req/s"}
@@ -13,9 +13,9 @@ METRIC_TITLES = ("$/1M blended", "P5–P95", "$/1M goodput", "TTFT p99 ms", "TPO
                  "P(SLO met)", "median CI95")
 
 
-def format_table(plan: Plan, summary: dict[str, Any]) -> str:
+def format_table(design: SweepDesign, summary: dict[str, Any]) -> str:
     """One line per point: medians over the replications, with the P5–P95 band of cost."""
-    keys = [*plan.label_keys, *(k for k in plan.overrides[0] if k not in plan.labels[0])]
+    keys = [*design.label_keys, *(k for k in design.overrides[0] if k not in design.labels[0])]
     cells = []
     for p in summary["points"]:
         cost = p["usd_per_million_tokens"]

@@ -1,7 +1,7 @@
 """Validation: simulate published benchmark rows and compare with what was measured.
 
 `files` reads a measurements (or sweeps) file, `mapping` turns a published row into a
-simulation plan or a reason to skip it, `simulate` runs the plan the way the benchmark ran,
+simulation set-up or a reason to skip it, `simulate` runs the set-up the way the benchmark ran,
 `compare` pairs measured and simulated numbers (and writes the CSV contract), `sweeps` adds the
 latency knee of load sweeps and `summary` the median and worst errors by group. Nothing here
 prints or draws; `sim.cli.validate` and `sim.report.plots.validation` do.

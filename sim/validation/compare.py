@@ -24,7 +24,7 @@ from sim.validation.mapping import (
     Uncovered,
     engine_family,
     measured_metrics,
-    plan_row,
+    setup_for_row,
 )
 from sim.validation.simulate import Simulated, capacity_estimate, simulate
 
@@ -100,31 +100,31 @@ def compare_row(row: dict[str, Any], kind: str = "row", group: str = "",
     metrics = measured_metrics(row)
     labels: Labels = {"gpu": str(row.get("gpu", "")), "engine": engine_family(row),
                       "kind": kind, "group": group, "load": load}
-    plan = None
+    setup = None
     try:
-        plan = plan_row(row)
+        setup = setup_for_row(row)
         # Only a measured value > 0 comes without a skip reason (`mapping._value`).
         usable = {m.metric: m.value for m in metrics if m.skip is None and m.value is not None}
         if not usable:
-            return [_skipped(row, m, m.skip, labels, plan.model) for m in metrics]
-        simulated = simulate(plan, capacity_estimate(plan, usable))
+            return [_skipped(row, m, m.skip, labels, setup.model) for m in metrics]
+        simulated = simulate(setup, capacity_estimate(setup, usable))
     except Uncovered as exc:
-        model = plan.model if plan is not None else ""
+        model = setup.model if setup is not None else ""
         return [_skipped(row, m, str(exc), labels, model) for m in metrics]
     out = []
     for m in metrics:
         if m.skip is not None:
-            out.append(_skipped(row, m, m.skip, labels, plan.model))
+            out.append(_skipped(row, m, m.skip, labels, setup.model))
             continue
         value = _simulated_value(simulated, m.metric)
-        notes = (*plan.assumptions, *([m.note] if m.note else []))
+        notes = (*setup.assumptions, *([m.note] if m.note else []))
         if value is None:
             out.append(_skipped(row, m, "the simulation measured no request for it", labels,
-                                plan.model))
+                                setup.model))
             continue
         out.append(Comparison(row["id"], m.metric, m.value, round(value, 3), COMPARED,
                               simulated.profile_source, notes,
-                              simulated.observed(plan.max_num_seqs), model=plan.model,
+                              simulated.observed(setup.max_num_seqs), model=setup.model,
                               **labels))
     return out
 

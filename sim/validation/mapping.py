@@ -1,4 +1,4 @@
-"""From a published measurement row to a simulation plan, or a reason it cannot be simulated.
+"""From a published measurement row to a simulation set-up, or a reason it cannot be simulated.
 
 A published row describes a benchmark in the words of its source ("Llama-3.3-70B-Instruct",
 "H100", "TP2", "FP8", "unbounded (all requests queued)"). This module translates those words
@@ -70,7 +70,7 @@ DEFAULT_LENGTH_SIGMA = 1.0  # log-space spread for lengths given only as means
 
 
 @dataclass(frozen=True)
-class Plan:
+class RowSetup:
     """Everything needed to build the scenario for one row, plus what was assumed."""
 
     row_id: str
@@ -103,7 +103,7 @@ def engine_family(row: dict[str, Any]) -> str:
     return "other"
 
 
-def plan_row(row: dict[str, Any]) -> Plan:
+def setup_for_row(row: dict[str, Any]) -> RowSetup:
     """Translate one row; raise `Uncovered` naming the first thing the simulator lacks."""
     notes: list[str] = []
     model = _model(row.get("model"), notes)
@@ -123,7 +123,7 @@ def plan_row(row: dict[str, Any]) -> Plan:
     load, concurrency, rate = _load(row)
     policy, max_seqs, max_tokens = _scheduler(row, engine, load, concurrency, replicas, prompt,
                                               notes)
-    return Plan(row["id"], model, gpu, tp, replicas, dtype, prompt, output, mean_in, mean_out,
+    return RowSetup(row["id"], model, gpu, tp, replicas, dtype, prompt, output, mean_in, mean_out,
                 load, concurrency, rate, policy, max_seqs, max_tokens, tuple(notes))
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import sim
 from sim.errors import InputError
 from sim.runner.build import kv_capacity
-from sim.validation.mapping import Plan, Uncovered
+from sim.validation.mapping import RowSetup, Uncovered
 
 OVERLOAD = 3.0  # arrival rate / estimated service rate for offline and closed-loop rows
 COMPLETIONS = 3000  # requests the window should see finish (sampling error ~2%)
@@ -65,35 +65,35 @@ class Simulated:
         return text
 
 
-def simulate(plan: Plan, capacity_req_s: float | None) -> Simulated:
-    """Run the plan; `capacity_req_s` (the fleet's estimated request rate when saturated,
+def simulate(setup: RowSetup, capacity_req_s: float | None) -> Simulated:
+    """Run the set-up; `capacity_req_s` (the fleet's estimated request rate when saturated,
     e.g. measured output tokens/s ÷ output length) sizes the overload and the windows.
 
     Raises `Uncovered` when the model does not fit the GPUs or a request cannot fit the KV
     cache."""
-    base = _mapping(plan, rate_per_s=1.0, warmup_s=0.0, duration_s=1.0, drain_s=None)
+    base = _mapping(setup, rate_per_s=1.0, warmup_s=0.0, duration_s=1.0, drain_s=None)
     try:
         kv_tokens = kv_capacity(sim.load_scenario(base))
     except InputError as exc:
         raise Uncovered(f"model does not fit: {exc.expected}") from None
-    if plan.prompt_tokens.get("dist") == "fixed" and \
-            plan.mean_prompt_tokens + plan.mean_output_tokens + 17 > kv_tokens:
+    if setup.prompt_tokens.get("dist") == "fixed" and \
+            setup.mean_prompt_tokens + setup.mean_output_tokens + 17 > kv_tokens:
         raise Uncovered(f"one request needs more KV cache than a replica's {kv_tokens} tokens")
-    if plan.load == "poisson":
-        return _run_poisson(plan)
+    if setup.load == "poisson":
+        return _run_poisson(setup)
     capacity = capacity_req_s if capacity_req_s and capacity_req_s > 0 else 1.0
     wall_s = 0.0
     for _attempt in range(ATTEMPTS):
-        batch = min(plan.max_num_seqs, max(kv_tokens // int(plan.mean_prompt_tokens + 17), 1))
-        cycle_s = plan.replicas * batch / capacity
+        batch = min(setup.max_num_seqs, max(kv_tokens // int(setup.mean_prompt_tokens + 17), 1))
+        cycle_s = setup.replicas * batch / capacity
         warmup_s = WARMUP_CYCLES * cycle_s
         window_s = max(COMPLETIONS / capacity, WINDOW_CYCLES * cycle_s)
-        mapping = _mapping(plan, OVERLOAD * capacity, warmup_s, warmup_s + window_s,
+        mapping = _mapping(setup, OVERLOAD * capacity, warmup_s, warmup_s + window_s,
                            DRAIN_CYCLES * cycle_s)
         result = _run(mapping)
         wall_s += result.timing.wall_s
         tokens_per_s = _window_tokens_per_s(result)
-        simulated_capacity = tokens_per_s / plan.mean_output_tokens
+        simulated_capacity = tokens_per_s / setup.mean_output_tokens
         saturated = _saturated(result)
         if not saturated:
             capacity *= 5.0  # the fleet kept up: the estimate was far too low
@@ -105,12 +105,12 @@ def simulate(plan: Plan, capacity_req_s: float | None) -> Simulated:
                       saturated=saturated)
 
 
-def _run_poisson(plan: Plan) -> Simulated:
-    rate_per_s = plan.rate_per_s
+def _run_poisson(setup: RowSetup) -> Simulated:
+    rate_per_s = setup.rate_per_s
     assert rate_per_s is not None  # the mapping gives Poisson rows their rate
     window_s = max(COMPLETIONS / rate_per_s, POISSON_MIN_WINDOW_S)
     warmup_s = 0.1 * window_s
-    result = _run(_mapping(plan, rate_per_s, warmup_s, warmup_s + window_s, None))
+    result = _run(_mapping(setup, rate_per_s, warmup_s, warmup_s + window_s, None))
     return _summarise(result, _window_tokens_per_s(result), from_admission=False,
                       wall_s=result.timing.wall_s, saturated=True)
 
@@ -124,29 +124,29 @@ def _run(mapping: dict) -> sim.Result:
         raise Uncovered(f"scenario rejected: {exc}") from None
 
 
-def _mapping(plan: Plan, rate_per_s: float, warmup_s: float, duration_s: float,
+def _mapping(setup: RowSetup, rate_per_s: float, warmup_s: float, duration_s: float,
              drain_s: float | None) -> dict:
     return {
-        "name": plan.row_id,
+        "name": setup.row_id,
         "seed": SEED,
         "duration_s": duration_s,
         "warmup_s": warmup_s,
         "drain_s": drain_s,
-        "model": plan.model,
-        "gpu": plan.gpu,
+        "model": setup.model,
+        "gpu": setup.gpu,
         "profile": "auto",
         "deployment": {
-            "replicas": plan.replicas,
-            "tensor_parallel": plan.tensor_parallel,
-            "dtype": plan.dtype,
-            "scheduler": {"policy": plan.policy, "max_num_seqs": plan.max_num_seqs,
-                          "max_batched_tokens": plan.max_batched_tokens},
+            "replicas": setup.replicas,
+            "tensor_parallel": setup.tensor_parallel,
+            "dtype": setup.dtype,
+            "scheduler": {"policy": setup.policy, "max_num_seqs": setup.max_num_seqs,
+                          "max_batched_tokens": setup.max_batched_tokens},
             "router": "least-loaded",
         },
         "workload": {
             "arrival": {"process": "poisson", "rate_per_s": rate_per_s},
-            "prompt_tokens": plan.prompt_tokens,
-            "output_tokens": plan.output_tokens,
+            "prompt_tokens": setup.prompt_tokens,
+            "output_tokens": setup.output_tokens,
         },
         "slo": {"ttft_s": 60.0, "tpot_s": 1.0},
         "cost": {"gpu_hour_usd": 0.0},
@@ -208,15 +208,15 @@ def _stats_ms(values_s: np.ndarray) -> dict[str, float | None]:
     return {"mean": float(finite.mean()), "p50": float(p50), "p99": float(p99)}
 
 
-def capacity_estimate(plan: Plan, measured: dict[str, float]) -> float | None:
+def capacity_estimate(setup: RowSetup, measured: dict[str, float]) -> float | None:
     """Requests per second the fleet serves when saturated, from what the row measured:
     its throughput, else its latencies at a known concurrency. Only sizes the first run."""
     if "output_tokens_per_s" in measured:
-        return measured["output_tokens_per_s"] / plan.mean_output_tokens
+        return measured["output_tokens_per_s"] / setup.mean_output_tokens
     ttft = next((measured[k] for k in ("ttft_ms", "ttft_ms_median") if k in measured), None)
-    if plan.concurrency and ttft:
+    if setup.concurrency and ttft:
         tpot_ms = next((measured[k] for k in ("tpot_ms", "tpot_ms_median") if k in measured),
                        ASSUMED_TPOT_S * 1000.0)
-        per_request_s = (ttft + (plan.mean_output_tokens - 1) * tpot_ms) / 1000.0
-        return plan.concurrency / per_request_s if per_request_s > 0 else None
+        per_request_s = (ttft + (setup.mean_output_tokens - 1) * tpot_ms) / 1000.0
+        return setup.concurrency / per_request_s if per_request_s > 0 else None
     return None

@@ -253,23 +253,23 @@ def test_readme_sweep_commands_parse_and_name_bundled_scenarios() -> None:
 
 
 def test_step_time_error_defaults_to_the_profiles_fit_error_when_known() -> None:
-    from sim.montecarlo import design as plan
+    from sim.montecarlo import design
 
     sweep = {"grid": {"deployment.replicas": [1]}, "replications": 4}
     plain = scenario(duration_s=10.0, warmup_s=1.0, profile="roofline", sweep=sweep)
-    unknown = plan.build(plain, Path.cwd())  # plain roofline: no fit error, nothing sampled
+    unknown = design.build(plain, Path.cwd())  # plain roofline: no fit error, nothing sampled
     assert "step_time_scale" not in unknown.uncertainty
     assert any("no measured fit error" in note for note in unknown.notes)
 
     data = scenario(duration_s=10.0, warmup_s=1.0, model="llama-3.1-70b",
                     deployment={"tensor_parallel": 4}, sweep=sweep)
     error_pct = sim.run(data).to_dict()["profile"]["fit_error_pct"]  # a measured profile's
-    known = plan.build(data, Path.cwd())
+    known = design.build(data, Path.cwd())
     assert known.uncertainty["step_time_scale"] == {"dist": "lognormal", "mean": 1.0,
                                                     "sigma": error_pct / 100}
     scales = [run.scenario.step_time_scale for run in known.runs]
     assert len(set(scales)) == 4 and all(0.5 < s < 1.5 for s in scales)
     # Given explicitly, the user's distribution wins.
     data["uncertainty"] = {"step_time_scale": {"dist": "choice", "values": [1.0]}}
-    explicit = plan.build(data, Path.cwd())
+    explicit = design.build(data, Path.cwd())
     assert {run.scenario.step_time_scale for run in explicit.runs} == {1.0}

@@ -20,7 +20,7 @@ import sim
 import sim.scenario.traces as traces
 import sim.steptime.select as select
 from sim.errors import InputError
-from sim.montecarlo.design import Plan, build
+from sim.montecarlo.design import SweepDesign, build
 from sim.montecarlo.execute import run_one
 from sim.scenario.traces import TraceWarning
 
@@ -57,16 +57,16 @@ def write_trace(path: Path, rows: int) -> Path:
     return path
 
 
-def plan_of(raw: dict[str, Any], base_dir: Path) -> Plan:
+def plan_of(raw: dict[str, Any], base_dir: Path) -> SweepDesign:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TraceWarning)  # requests scaled past duration_s
         return build(raw, base_dir)
 
 
-def metrics(plan: Plan) -> list[dict[str, Any]]:
+def metrics(design: SweepDesign) -> list[dict[str, Any]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TraceWarning)
-        return [run_one(spec) for spec in plan.runs]
+        return [run_one(spec) for spec in design.runs]
 
 
 # ---- parsed once, shared -----------------------------------------------------------------
@@ -74,12 +74,12 @@ def metrics(plan: Plan) -> list[dict[str, Any]]:
 
 def test_a_trace_sweep_parses_its_file_once(tmp_path: Path, parses: list[Path]) -> None:
     trace = shutil.copy(FIXTURES / "azure_small.csv", tmp_path / "azure_small.csv")
-    plan = plan_of(trace_sweep(Path(trace)), tmp_path)
-    assert len(plan.runs) == 6
-    metrics(plan)
+    design = plan_of(trace_sweep(Path(trace)), tmp_path)
+    assert len(design.runs) == 6
+    metrics(design)
     assert parses == [Path(trace)]  # base scenario, grid values, runs: one parse in all
-    first = plan.runs[0].scenario.workload.trace.requests
-    for spec in plan.runs[1:]:  # every run holds the same arrays, not a copy
+    first = design.runs[0].scenario.workload.trace.requests
+    for spec in design.runs[1:]:  # every run holds the same arrays, not a copy
         assert spec.scenario.workload.trace.requests.arrival_s is first.arrival_s
 
 
@@ -115,27 +115,27 @@ def test_a_pickled_run_does_not_grow_with_its_trace(tmp_path: Path) -> None:
     sizes = {}
     for rows, folder in ((10, "small"), (1_000, "large")):  # same-length paths
         trace = write_trace(tmp_path / folder / "trace.csv", rows)
-        plan = plan_of(trace_sweep(trace), tmp_path)
-        sizes[rows] = len(pickle.dumps(plan.runs[0]))
+        design = plan_of(trace_sweep(trace), tmp_path)
+        sizes[rows] = len(pickle.dumps(design.runs[0]))
     arrays_bytes = 1_000 * 3 * 8  # what the large trace's arrays alone would add
     assert abs(sizes[1_000] - sizes[10]) < 64 < arrays_bytes
 
 
 def test_a_run_unpickled_after_clearing_the_cache_reads_the_file_again_and_is_the_same(
         parses: list[Path]) -> None:
-    plan = plan_of(trace_sweep(FIXTURES / "azure_small.csv", replications=1), Path.cwd())
-    spec = plan.runs[1]
+    design = plan_of(trace_sweep(FIXTURES / "azure_small.csv", replications=1), Path.cwd())
+    spec = design.runs[1]
     traces.clear_cache()
     copy = pickle.loads(pickle.dumps(spec))
     assert len(parses) == 2  # the sweep's one, and the unpickled run's
     assert copy.scenario == spec.scenario
     assert copy.scenario.workload.trace.requests.source == str(FIXTURES / "azure_small.csv")
-    assert metrics(plan)[1] == run_one(copy)
+    assert metrics(design)[1] == run_one(copy)
 
 
 def test_a_run_unpickled_in_a_fresh_process_simulates_the_same(tmp_path: Path) -> None:
-    plan = plan_of(trace_sweep(FIXTURES / "azure_small.csv", replications=1), Path.cwd())
-    (tmp_path / "runs.pickle").write_bytes(pickle.dumps(plan.runs))
+    design = plan_of(trace_sweep(FIXTURES / "azure_small.csv", replications=1), Path.cwd())
+    (tmp_path / "runs.pickle").write_bytes(pickle.dumps(design.runs))
     child = """
 import pickle, sys, warnings
 from pathlib import Path
@@ -152,7 +152,7 @@ Path(sys.argv[2]).write_bytes(pickle.dumps((len(calls), rows)))
                     str(tmp_path / "rows.pickle")], check=True, timeout=120)
     parsed, rows = pickle.loads((tmp_path / "rows.pickle").read_bytes())
     assert parsed == 1  # three runs, one parse in the worker
-    assert rows == metrics(plan)
+    assert rows == metrics(design)
 
 
 def test_a_trace_changed_after_loading_stops_the_unpickled_run(tmp_path: Path) -> None:
@@ -184,6 +184,6 @@ def test_a_sweep_builds_its_step_model_once(kind: str, monkeypatch: pytest.Monke
                        sweep={"utilization": [0.3, 0.8], "replications": 2})
     else:
         raw = trace_sweep(FIXTURES / "azure_small.csv")
-    plan = plan_of(raw, Path.cwd())  # probes, the capacity measurement, every run's scenario
-    metrics(plan)
+    design = plan_of(raw, Path.cwd())  # probes, the capacity measurement, every run's scenario
+    metrics(design)
     assert len(calls) == 1

@@ -20,7 +20,7 @@ from builders import FIXTURES, read_csv, run_validate
 from sim.cli import main
 from sim.validation import read_measurements, read_sweeps
 from sim.validation.compare import matches
-from sim.validation.mapping import Uncovered, measured_metrics, plan_row
+from sim.validation.mapping import Uncovered, measured_metrics, setup_for_row
 from sim.validation.simulate import _window_tokens_per_s
 from sim.validation.sweeps import knee_load
 
@@ -182,7 +182,7 @@ def _row(**changes: object) -> dict:
     ("Qwen2.5-72B-Instruct", "qwen2.5-72b"),
 ])
 def test_model_names_map_to_catalogue_keys(name: str, key: str) -> None:
-    assert plan_row(_row(model=name, gpu="H200", gpu_count=8, parallelism="TP8")).model == key
+    assert setup_for_row(_row(model=name, gpu="H200", gpu_count=8, parallelism="TP8")).model == key
 
 
 @pytest.mark.parametrize(("changes", "reason"), [
@@ -196,30 +196,30 @@ def test_model_names_map_to_catalogue_keys(name: str, key: str) -> None:
 ])
 def test_uncovered_rows_say_why(changes: dict, reason: str) -> None:
     with pytest.raises(Uncovered, match=reason):
-        plan_row(_row(**changes))
+        setup_for_row(_row(**changes))
 
 
 def test_precision_and_gpu_assumptions() -> None:
-    plan = plan_row(_row(precision="BF16 (not stated)", gpu="H100"))
+    plan = setup_for_row(_row(precision="BF16 (not stated)", gpu="H100"))
     assert plan.dtype == "bf16"
     assert any("not stated" in a for a in plan.assumptions)
     assert any("SXM" in a for a in plan.assumptions)
-    assert plan_row(_row(precision="FP16")).dtype == "bf16"
+    assert setup_for_row(_row(precision="FP16")).dtype == "bf16"
 
 
 def test_parallelism_gives_replicas_and_tensor_parallel() -> None:
-    plan = plan_row(_row(gpu_count=8, parallelism="TP2", concurrency=64,
+    plan = setup_for_row(_row(gpu_count=8, parallelism="TP2", concurrency=64,
                          scenario="serving", engine="vLLM v0.5.4"))
     assert (plan.tensor_parallel, plan.replicas) == (2, 4)
     assert plan.load == "closed" and plan.max_num_seqs == 16  # 64 in flight over 4 replicas
 
 
 def test_engine_defaults_and_static_batching() -> None:
-    trt = plan_row(_row())
+    trt = setup_for_row(_row())
     assert (trt.load, trt.max_num_seqs, trt.policy) == ("offline", 2048, "chunked-prefill")
-    vllm = plan_row(_row(engine="vLLM v0.5.4"))
+    vllm = setup_for_row(_row(engine="vLLM v0.5.4"))
     assert (vllm.max_num_seqs, vllm.max_batched_tokens) == (256, 8192)
-    static = plan_row(_row(engine="TensorRT-LLM 0.6.1 (static batching)", concurrency=64,
+    static = setup_for_row(_row(engine="TensorRT-LLM 0.6.1 (static batching)", concurrency=64,
                            batch_size=64))
     assert (static.policy, static.max_num_seqs, static.max_batched_tokens) == (
         "static", 64, 64 * 128)
