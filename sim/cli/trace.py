@@ -15,8 +15,7 @@ from sim.cli.common import (
 )
 from sim.errors import InputError
 from sim.report.trace_text import fit_header, format_fit, format_stats
-from sim.scenario.traces import ROLES, read_trace
-from sim.scenario.workload import TRACE_FORMATS, Trace
+from sim.scenario.traces import ROLES, TRACE_FORMATS, Trace, read_trace
 from sim.workload.fit import fit_workload, workload_yaml
 from sim.workload.fitlengths import LENGTH_MODELS, fit_lengths
 from sim.workload.stats import trace_stats

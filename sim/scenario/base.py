@@ -7,7 +7,7 @@ a typo is an error rather than a silently ignored setting.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -45,6 +45,14 @@ Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 PosInt = Annotated[int, Field(gt=0)]
 
+
+
+def tag_values(union: Any, tag: str) -> tuple[str, ...]:
+    """The values a tagged union's `tag` key accepts (`Annotated[A | B, Field(discriminator=
+    tag)]`), read off its members' `Literal` annotations, for error messages and --help."""
+    members = get_args(get_args(union)[0])
+    return tuple(value for member in members
+                 for value in get_args(member.model_fields[tag].annotation))
 
 
 def known_name(value: str, names: Iterable[str]) -> str:

@@ -19,11 +19,11 @@ from sim.engine.scheduler import POLICIES
 from sim.hardware import catalog
 from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.memory import DTYPE_BYTES
-from sim.scenario.base import NonNeg, Pos, PosInt, Strict, known_name
+from sim.scenario.base import NonNeg, Pos, PosInt, Strict, known_name, tag_values
 from sim.scenario.dynamics import Autoscaling, Failures, Outage, Spot
 from sim.scenario.planning import PlanSpec, StressSpec
 from sim.scenario.uncertain import UncertainSpec
-from sim.scenario.workload import LENGTH_DISTS, WorkloadSpec
+from sim.scenario.workload import ARRIVAL_PROCESSES, LENGTH_DISTS, WorkloadSpec
 
 # `profile:` names that are not a profile of the library (checked when the model is chosen)
 PROFILE_NAMES = ("auto", "roofline")
@@ -269,6 +269,6 @@ def _by_name(value: Any, known: Mapping[str, BaseModel]) -> Any:
 # The values each tagged union's key accepts, for error messages.
 DISCRIMINATOR_VALUES = {
     "dist": LENGTH_DISTS,
-    "process": ("poisson", "gamma"),
-    "kind": ("constant", "linear", "roofline"),
+    "process": ARRIVAL_PROCESSES,
+    "kind": tag_values(ProfileSpec, "kind"),
 }

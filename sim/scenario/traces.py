@@ -115,6 +115,8 @@ FORMATS: dict[str, Layout] = {
     "csv": Layout("csv", "timestamp", "prompt_tokens", "output_tokens", "s"),
 }
 UNIT_DIVISOR = {"s": 1.0, "ms": 1e3, "us": 1e6}  # trace units per second
+TRACE_FORMATS = ("auto", *FORMATS)  # what `workload.trace.format` and --format accept
+TIMESTAMP_UNITS = (*UNIT_DIVISOR, "datetime")
 ROLES = ("timestamp", "prompt_tokens", "output_tokens")
 _JSON_VALUE_END = tc.byte_class(b",} \t\r]")
 JSON_NUMBER_BYTES = 32  # longer than any number a trace holds

@@ -18,8 +18,14 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from sim.errors import InputError
-from sim.scenario.base import NonNeg, Pos, PosInt, Strict, check_order
-from sim.scenario.traces import Trace, TraceFile, requests_for  # Trace: still importable here
+from sim.scenario.base import NonNeg, Pos, PosInt, Strict, check_order, known_name, tag_values
+from sim.scenario.traces import (
+    TIMESTAMP_UNITS,
+    TRACE_FORMATS,
+    Trace,
+    TraceFile,
+    requests_for,
+)
 
 # ---- lengths -------------------------------------------------------------------------------
 
@@ -236,8 +242,7 @@ LengthSpec = Annotated[
     | LognormalMixtureLengths | EmpiricalCdfLengths,
     Field(discriminator="dist"),
 ]
-LENGTH_DISTS = ("fixed", "uniform", "lognormal", "geometric", "empirical", "lognormal_mixture",
-                "empirical_cdf")
+LENGTH_DISTS = tag_values(LengthSpec, "dist")
 
 
 # ---- arrivals ------------------------------------------------------------------------------
@@ -304,12 +309,10 @@ class GammaArrivals(Strict):
 
 
 ArrivalSpec = Annotated[PoissonArrivals | GammaArrivals, Field(discriminator="process")]
+ARRIVAL_PROCESSES = tag_values(ArrivalSpec, "process")
 
 
 # ---- traces --------------------------------------------------------------------------------
-
-TRACE_FORMATS = ("auto", "azure", "mooncake", "burstgpt", "csv")
-
 
 class TraceColumns(Strict):
     """Which header names hold what, for `format: csv`."""
@@ -326,15 +329,25 @@ class TraceSpec(Strict):
     after the scenario's duration_s are not replayed."""
 
     path: str
-    format: Literal["auto", "azure", "mooncake", "burstgpt", "csv"] = "auto"
+    format: str = "auto"  # one of traces.TRACE_FORMATS
     speedup: Pos = 1.0
     scale: Pos = 1.0
     start_s: NonNeg = 0.0
     duration_s: Pos | None = None
     columns: TraceColumns | None = None
-    timestamp_unit: Literal["s", "ms", "us", "datetime"] | None = None
+    timestamp_unit: str | None = None  # one of traces.TIMESTAMP_UNITS
     _requests: Trace | None = PrivateAttr(default=None)  # not a YAML key: see with_requests
     _file: TraceFile | None = PrivateAttr(default=None)  # how they were read: __getstate__
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        return known_name(value, TRACE_FORMATS)
+
+    @field_validator("timestamp_unit")
+    @classmethod
+    def _known_unit(cls, value: str | None) -> str | None:
+        return None if value is None else known_name(value, TIMESTAMP_UNITS)
 
     @property
     def requests(self) -> Trace | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim.scenario.workload import Trace
+from sim.scenario.traces import Trace
 from sim.workload.fitarrivals import ArrivalDiagnosis, ArrivalFit, fit_arrivals
 from sim.workload.fitlengths import LENGTH_MODELS, LengthFit, choose, fit_lengths
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sim.scenario.workload import Trace
+from sim.scenario.traces import Trace
 
 PERCENTILES = (50, 90, 99)
 

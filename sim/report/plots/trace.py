@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from sim.scenario.workload import Trace
+from sim.scenario.traces import Trace
 from sim.workload.fitlengths import LengthFit, sample_model
 
 MODEL_SAMPLES = 200_000
