@@ -2,7 +2,9 @@
 
 The CLI is the only layer that prints or exits. Bad input of any kind (flags, YAML, data
 files) ends with exit status 2 and one line on stderr naming what was wrong and what is
-accepted. Each command module offers `add_parser(subparsers)` and `execute(args) -> int`.
+accepted. Each command module offers `add_parser(subparsers)` and `execute(args) -> int`;
+`main` imports only the module of the command it runs (the others are listed from
+`commands.COMMANDS`), so start-up costs what that command needs and no more.
 """
 
 from __future__ import annotations
@@ -13,21 +15,9 @@ import os
 import sys
 
 import sim
+from sim.cli.commands import COMMANDS
 from sim.cli.common import Parser, one_line_warnings
 from sim.errors import InputError
-
-# One line per command: the module sim.cli.<name>, in the order `--help` lists them.
-COMMANDS = (
-    "run",
-    "sweep",
-    "catalog",
-    "trace",
-    "calibrate",
-    "validate",
-    "plan",
-    "stress",
-    "report",
-)
 
 EXAMPLES = """\
 examples:
@@ -56,7 +46,9 @@ A scenario is a YAML file; see scenarios/ and the README for every key.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `only`, that command's in full and the others as one-line
+    entries (enough for `--help` and for argparse to name a mistyped command)."""
     parser = Parser(
         prog="tokenfactory",
         description="Discrete-event capacity planning for LLM inference fleets: simulate "
@@ -68,14 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {sim.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=Parser)
-    for name in COMMANDS:
-        command = importlib.import_module(f"sim.cli.{name}")
-        command.add_parser(sub).set_defaults(execute=command.execute)
+    for name, line in COMMANDS.items():
+        if only is None or name == only:
+            command = importlib.import_module(f"sim.cli.{name}")
+            command.add_parser(sub).set_defaults(execute=command.execute)
+        else:
+            sub.add_parser(name, help=line, add_help=False)
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    """The command `argv` names: its first word that is not an option."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    named = _command(words)
+    # An unknown or missing command needs no command module: argparse names the choices.
+    parser = build_parser(named if named in COMMANDS else "")
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "passthrough", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -13,6 +13,7 @@ import yaml
 from sim.calibrate.fit import check_compatible, fit_profile, merge
 from sim.calibrate.measurements import read_measurements
 from sim.calibrate.roofline import EfficiencyFit
+from sim.cli.commands import COMMANDS
 from sim.cli.common import check_output_path, write_text
 from sim.errors import InputError
 from sim.hardware import catalog
@@ -34,7 +35,7 @@ examples:
 
 def add_parser(sub) -> argparse.ArgumentParser:
     cal = sub.add_parser(
-        "calibrate", help="measure operator timings on a GPU and fit step-time profiles",
+        "calibrate", help=COMMANDS["calibrate"],
         description="Turn operator timings into a step-time profile: `measure` runs the PyTorch "
         "harness on this machine, `fit` fits a profile from its CSV files.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

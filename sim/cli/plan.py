@@ -7,6 +7,7 @@ import argparse
 import itertools
 from pathlib import Path
 
+from sim.cli.commands import COMMANDS
 from sim.cli.common import (
     add_dir_report,
     add_output_dir,
@@ -36,7 +37,7 @@ FILES = ("plan.json", "plan.csv", "fleet_plan.png", "cost_per_token_by_option.pn
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
-        "plan", help="fewest replicas per forecast period and option that meet the SLO",
+        "plan", help=COMMANDS["plan"],
         description="For every period of the plan: block's forecast and every option "
         "(a partial scenario merged into this one), find the fewest replicas whose P(SLO met "
         "at the period's peak) over Monte Carlo draws reaches target.confidence, by galloping "

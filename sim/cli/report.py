@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sim.cli.commands import COMMANDS
 from sim.cli.common import add_quiet, check_output_path, write_bytes, write_text, wrote
 from sim.errors import InputError
-from sim.report import html, markdown
-from sim.report.document import compose
-from sim.report.load import Results, from_run_data, load
+
+if TYPE_CHECKING:
+    from sim.report.load import Results
+
+# The report modules are imported where a report is written: drawing loads matplotlib,
+# which `tokenfactory run` without --report never needs.
 
 FORMATS = ("html", "md")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
     report = sub.add_parser(
-        "report", help="write a capacity-review report (HTML or Markdown) from result files",
+        "report", help=COMMANDS["report"],
         description="Read the files run, sweep or plan wrote (never re-running anything) and "
         "write one self-contained HTML file: executive summary, charts, assumptions and "
         "provenance, and every table's data. --format md writes a Markdown twin with its "
@@ -43,6 +47,8 @@ def report_format(path: Path, given: str | None = None) -> str:
 
 
 def execute(args: argparse.Namespace) -> int:
+    from sim.report.load import load
+
     fmt = args.format or (report_format(args.output) if args.output else "html")
     results = load(args.results)  # the input is judged first: its error is the useful one
     output = args.output or _default_output(args.results, fmt)
@@ -62,6 +68,8 @@ def _default_output(results: Path, fmt: str) -> Path:
 def write_report(source: Path | dict[str, Any], output: Path, fmt: str) -> list[Path]:
     """Read `source` (a results path, or a run's result already in memory), write the report;
     the paths written (the Markdown twin's folder of figures and data second)."""
+    from sim.report.load import from_run_data, load
+
     return _write(from_run_data(source) if isinstance(source, dict) else load(source),
                   output, fmt)
 
@@ -72,6 +80,9 @@ def write_dir_report(out: Path) -> Path:
 
 
 def _write(results: Results, output: Path, fmt: str) -> list[Path]:
+    from sim.report import html, markdown
+    from sim.report.document import compose
+
     document = compose(results)
     if fmt == "html":
         write_text(output, html.render(document))

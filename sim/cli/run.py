@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import sim
+from sim.cli.commands import COMMANDS
 from sim.cli.common import (
     add_quiet,
     add_seed,
@@ -27,7 +28,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     from sim.cli import EXAMPLES
 
     run = sub.add_parser(
-        "run", help="simulate one scenario and print a summary",
+        "run", help=COMMANDS["run"],
         description="Simulate one scenario: requests arrive over duration_s, are routed to "
         "replicas, batched step by step, and drained (or cut at drain_s). Metrics count requests "
         "arriving after warmup_s; throughput and cost count what finished inside the window.",

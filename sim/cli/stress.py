@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sim.cli.commands import COMMANDS
 from sim.cli.common import (
     add_output_dir,
     add_quiet,
@@ -36,7 +37,7 @@ CSV_COLUMNS = ("case", "kind", "demand_multiplier", "slo_met_probability",
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
-        "stress", help="the scenario's fleet under more demand, a spike and lost replicas",
+        "stress", help=COMMANDS["stress"],
         description="Run the scenario's fleet in each stress case of its stress: block "
         "(defaults: demand × 1.25, 1.5, 2 and one replica down; a spike when given): SLO "
         "attainment per minute, worst queue, minutes in SLO violation, and the extra GPUs "

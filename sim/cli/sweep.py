@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sim.cli.commands import COMMANDS
 from sim.cli.common import (
     add_dir_report,
     add_output_dir,
@@ -40,7 +41,7 @@ NOT_EMPTY_HINT = " (use --resume DIR to continue a sweep there)"
 
 def add_parser(sub) -> argparse.ArgumentParser:
     sweep = sub.add_parser(
-        "sweep", help="run a grid × replications × sampled inputs; percentile bands of cost",
+        "sweep", help=COMMANDS["sweep"],
         description="Run the scenario at every point of its sweep: block (utilization: "
         "fractions of the fleet's measured saturation throughput, or grid: values of any key "
         "path), R times each with the uncertain inputs of its uncertainty: block sampled by "

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import sim
+from sim.cli.commands import COMMANDS
 from sim.cli.common import (
     check_output_path,
     positive_number,
@@ -51,7 +52,7 @@ examples:
 
 def add_parser(sub) -> argparse.ArgumentParser:
     trace = sub.add_parser(
-        "trace", help="statistics of a request trace, or a synthetic workload fitted to it",
+        "trace", help=COMMANDS["trace"],
         description="Look at a production request trace (arrival times and prompt/output "
         "tokens) or fit a synthetic workload to it.",
         epilog=FORMATS_HELP + "\n" + EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)

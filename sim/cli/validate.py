@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sim.cli.commands import COMMANDS
 from sim.cli.common import add_quiet, check_output_path, progress_bar, write_bytes, write_text
 from sim.errors import InputError
 from sim.report.validate_text import report
@@ -40,7 +41,7 @@ or its lengths are not fixed. A sweep may state `isl_mean` and `osl_mean` (token
 
 def add_parser(sub) -> argparse.ArgumentParser:
     cmd = sub.add_parser(
-        "validate", help="compare simulated and published measured throughput and latency",
+        "validate", help=COMMANDS["validate"],
         description="Simulate each row of a published measurements table (the format of "
         "perf_measurements.yaml) the way its benchmark ran, and compare output tokens/s, TTFT "
         "and TPOT with what was measured.",

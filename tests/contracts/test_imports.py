@@ -55,6 +55,18 @@ def test_import_sim_alone_loads_nothing_but_the_package() -> None:
     assert project_modules(modules) == {"sim"}
 
 
+def test_tokenfactory_run_loads_only_what_a_run_needs() -> None:
+    """The CLI imports the module of the command it runs, not the others: a plain run never
+    loads matplotlib, the planner, the sweep executors or the report builder."""
+    modules = loaded_after(
+        "import contextlib, io\n"
+        "from sim.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['run', 'scenarios/chat-8b-h100.yaml', '--quiet']) == 0")
+    assert present(modules, ("matplotlib", "dask", "sim.planning", "sim.report.document",
+                             "sim.validation", "sim.cli.plan", "sim.cli.sweep")) == []
+
+
 def test_import_sim_engine_loads_neither_simpy_nor_numpy() -> None:
     """`sim.engine` is lazy too: its names load their modules when first read."""
     modules = loaded_after("import sim.engine")
