@@ -9,6 +9,7 @@ names the key, the value and what is accepted, no traceback, and no file left be
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 from collections.abc import Callable
@@ -100,6 +101,35 @@ def check_rejected_by_subprocess(tmp_path: Path) -> Callable[[Case], None]:
         before = _listing(tmp_path)
         proc = subprocess.run([sys.executable, "-m", "sim", *argv], cwd=tmp_path,
                               capture_output=True, text=True, timeout=60)
+        _check(case, proc.returncode, proc.stdout, proc.stderr)
+        assert _listing(tmp_path) == before
+
+    return run
+
+
+# Hostile rows run in a process that cannot take the machine down with it: a hang or an
+# unbounded allocation fails the row (MemoryError or a timeout) instead.
+ADDRESS_SPACE_BYTES = 4 * 1024**3
+
+
+def _bounded_process() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_BYTES, ADDRESS_SPACE_BYTES))
+
+
+@pytest.fixture
+def check_rejected_bounded(tmp_path: Path) -> Callable[..., None]:
+    """`check_rejected_by_subprocess` for hostile input: `python -m sim` with a 4 GiB address
+    space and a wall-clock limit (`timeout_s`, 30 s unless the row needs more)."""
+
+    def run(case: Case, timeout_s: float = 30.0) -> None:
+        argv = _arguments(case, tmp_path)
+        before = _listing(tmp_path)
+        try:
+            proc = subprocess.run([sys.executable, "-m", "sim", *argv], cwd=tmp_path,
+                                  capture_output=True, text=True, timeout=timeout_s,
+                                  preexec_fn=_bounded_process)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{case.id}: still running after {timeout_s:g} s")
         _check(case, proc.returncode, proc.stdout, proc.stderr)
         assert _listing(tmp_path) == before
 
