@@ -12,8 +12,17 @@ from importlib import resources
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 BYTES_PER_GIB = 1024**3
+
+# Bounds on an inline GPU or model: far above any real one (the largest in the catalogue is
+# a few times under each), and what keeps the sizes and step times computed from them finite
+# and non-zero: a bandwidth of 1e-300 TB/s or a head_dim of 0 would give inf, NaN or a
+# division by zero deep inside a run instead of an error here.
+MAX_CONTEXT_TOKENS = 10**9  # as sim.scenario.base.MAX_TOKEN_COUNT
+MAX_PARAMS = 10**15  # ~500× the largest published dense or MoE model
+_ARCH = 2**20  # hidden size, heads, head_dim, experts: ~100× today's largest
 
 
 class Source(BaseModel):
@@ -29,12 +38,13 @@ class GpuSpec(BaseModel):
     name: str = "custom-gpu"
     display_name: str = ""
     vendor: str = ""
-    memory_gib: float = Field(gt=0, allow_inf_nan=False)
-    memory_bandwidth_tb_s: float = Field(gt=0, allow_inf_nan=False)
-    bf16_tflops: float = Field(gt=0, allow_inf_nan=False)
-    fp8_tflops: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    interconnect_gb_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    tdp_w: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    memory_gib: float = Field(gt=0, le=1e5, allow_inf_nan=False)
+    memory_bandwidth_tb_s: float = Field(ge=1e-3, le=1e3, allow_inf_nan=False)
+    bf16_tflops: float = Field(ge=1e-3, le=1e6, allow_inf_nan=False)
+    fp8_tflops: float | None = Field(default=None, ge=1e-3, le=1e6, allow_inf_nan=False)
+    interconnect_gb_s: float | None = Field(default=None, ge=1e-3, le=1e6,
+                                            allow_inf_nan=False)
+    tdp_w: float | None = Field(default=None, gt=0, le=1e5, allow_inf_nan=False)
     sources: list[Source] = []
     notes: str = ""
 
@@ -49,28 +59,27 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     name: str = "custom-model"
     display_name: str = ""
-    layers: int = Field(gt=0)
-    hidden: int = Field(gt=0)
-    ffn_intermediate: int = Field(gt=0)
-    heads: int = Field(gt=0)
-    kv_heads: int = Field(gt=0)
-    head_dim: int | None = Field(default=None, gt=0)
-    vocab: int = Field(gt=0)
-    max_context: int = Field(default=131072, gt=0)
+    layers: int = Field(gt=0, le=10_000)
+    hidden: int = Field(gt=0, le=_ARCH)
+    ffn_intermediate: int = Field(gt=0, le=4 * _ARCH)
+    heads: int = Field(gt=0, le=_ARCH)
+    kv_heads: int = Field(gt=0, le=_ARCH)
+    head_dim: int | None = Field(default=None, gt=0, le=_ARCH)
+    vocab: int = Field(gt=0, le=16 * _ARCH)
+    max_context: int = Field(default=131072, gt=0, le=MAX_CONTEXT_TOKENS)
     tied_embeddings: bool = False
     qkv_bias: bool = False
-    experts: int = Field(default=1, gt=0)
-    experts_per_token: int = Field(default=1, gt=0)
-    params: int | None = Field(default=None, gt=0)
-    active_params: int | None = Field(default=None, gt=0)
+    experts: int = Field(default=1, gt=0, le=_ARCH)
+    experts_per_token: int = Field(default=1, gt=0, le=_ARCH)
+    params: int | None = Field(default=None, gt=0, le=MAX_PARAMS)
+    active_params: int | None = Field(default=None, gt=0, le=MAX_PARAMS)
     sources: list[Source] = []
     notes: str = ""
 
     @model_validator(mode="after")
     def _derive(self) -> ModelSpec:
-        # Frozen model: fill derived fields once, at construction.
-        if self.experts_per_token > self.experts:
-            raise ValueError("experts_per_token must not exceed experts")
+        # Frozen model: fill derived fields once, at construction, from a shape that exists.
+        self._check_shape()
         if self.head_dim is None:
             object.__setattr__(self, "head_dim", self.hidden // self.heads)
         if self.params is None:
@@ -78,6 +87,21 @@ class ModelSpec(BaseModel):
         if self.active_params is None:
             object.__setattr__(self, "active_params", count_params(self, self.experts_per_token))
         return self
+
+    def _check_shape(self) -> None:
+        """The attention and expert shapes a transformer can have; each error names the key
+        that breaks it (the CLI prefixes `model.`)."""
+        if self.experts_per_token > self.experts:
+            raise _shape_error("experts_per_token", f"a number ≤ experts ({self.experts})")
+        if self.kv_heads > self.heads:
+            raise _shape_error("kv_heads", f"a number ≤ heads ({self.heads}): each "
+                               "key-value head serves one or more query heads")
+        if self.heads % self.kv_heads:
+            raise _shape_error("kv_heads", f"a divisor of heads ({self.heads}): grouped-query "
+                               "attention gives each key-value head a whole group of them")
+        if self.head_dim is None and self.hidden % self.heads:
+            raise _shape_error("hidden", f"a multiple of heads ({self.heads}), as head_dim "
+                               "is not given (it is then hidden / heads)")
 
     def kv_bytes_per_token(self, bytes_per_element: float) -> float:
         """K and V for every layer: 2 × layers × kv_heads × head_dim × bytes."""
@@ -87,6 +111,12 @@ class ModelSpec(BaseModel):
     @property
     def is_moe(self) -> bool:
         return self.experts > 1
+
+
+def _shape_error(field: str, expected: str) -> PydanticCustomError:
+    """An "order" error: the scenario's error translation names `field` and its value."""
+    return PydanticCustomError("order", "impossible model shape",
+                               {"field": field, "expected": expected})
 
 
 def count_params(m: ModelSpec, experts_used: int) -> int:

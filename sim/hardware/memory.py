@@ -7,6 +7,8 @@ rounded down to whole `KV_BLOCK_TOKENS`-token blocks (the paged-attention block 
 
 from __future__ import annotations
 
+import math
+
 from sim.errors import InputError
 from sim.hardware.catalog import BYTES_PER_GIB, GpuSpec, ModelSpec
 
@@ -29,15 +31,44 @@ def kv_capacity_tokens(model: ModelSpec, gpu: GpuSpec, tensor_parallel: int, dty
     usable = gpu.memory_bytes * tensor_parallel * gpu_memory_utilization
     reserve = activation_reserve_gib * BYTES_PER_GIB * tensor_parallel
     weights = weight_bytes(model, dtype)
-    blocks = int((usable - weights - reserve) // (kv_bytes_per_token(model, dtype)
-                                                  * KV_BLOCK_TOKENS))
+    block = kv_bytes_per_token(model, dtype) * KV_BLOCK_TOKENS
+    blocks = int((usable - weights - reserve) // block)
     if blocks < 1:
-        raise InputError(
-            "deployment.tensor_parallel",
-            tensor_parallel,
-            f"enough GPUs for the weights: {model.name} needs "
-            f"{weights / BYTES_PER_GIB:.1f} GiB in {dtype} but "
-            f"{tensor_parallel} × {gpu.name} × {gpu_memory_utilization} leaves "
-            f"{usable / BYTES_PER_GIB:.1f} GiB",
-        )
+        raise _no_room(model, gpu, tensor_parallel, dtype, gpu_memory_utilization,
+                       activation_reserve_gib)
     return blocks * KV_BLOCK_TOKENS
+
+
+def _no_room(model: ModelSpec, gpu: GpuSpec, tensor_parallel: int, dtype: str,
+             gpu_memory_utilization: float, activation_reserve_gib: float) -> InputError:
+    """Why no KV block fits, blaming the key that can fix it: the activation reserve when it
+    alone takes what a GPU leaves (more GPUs cannot help: each keeps its own reserve), else
+    tensor_parallel (with the reserve below a GPU's memory, enough GPUs always fit). Every
+    figure in the message is one the arithmetic used."""
+    tp, util = tensor_parallel, gpu_memory_utilization
+    per_gpu = gpu.memory_bytes * util
+    reserve_per_gpu = activation_reserve_gib * BYTES_PER_GIB
+    weights = weight_bytes(model, dtype)
+    block = kv_bytes_per_token(model, dtype) * KV_BLOCK_TOKENS
+    if reserve_per_gpu >= per_gpu:
+        return InputError(
+            "deployment.activation_reserve_gib", activation_reserve_gib,
+            f"a reserve below what each GPU leaves: {gpu.name} × {util} = "
+            f"{per_gpu / BYTES_PER_GIB:.1f} GiB, which must also hold its share of the "
+            f"weights ({weights / tp / BYTES_PER_GIB:.1f} GiB of {model.name} in {dtype} "
+            f"at tensor_parallel {tp})")
+    usable = per_gpu * tp
+    left = usable - reserve_per_gpu * tp
+    gpus = math.ceil((weights + block) / (per_gpu - reserve_per_gpu))
+    after = (f", {left / BYTES_PER_GIB:.1f} GiB after the activation reserve "
+             f"({tp} × {activation_reserve_gib:g} GiB)" if reserve_per_gpu else "")
+    short = (f", too little for one KV-cache block ({block / 2**20:.1f} MiB) beside them"
+             if left >= weights else "")
+    # The reserve is the other way out when the weights would fit without it.
+    smaller = (" (or a smaller deployment.activation_reserve_gib)"
+               if reserve_per_gpu and weights + block <= usable else "")
+    return InputError(
+        "deployment.tensor_parallel", tp,
+        f"enough GPUs for the weights: {model.name} needs {weights / BYTES_PER_GIB:.1f} GiB "
+        f"in {dtype} but {tp} × {gpu.name} × {util} leaves {usable / BYTES_PER_GIB:.1f} GiB"
+        f"{after}{short}; at least {gpus} GPUs would hold them{smaller}")

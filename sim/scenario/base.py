@@ -41,10 +41,48 @@ def check_order(low: float, high: float, field: str, below: str) -> None:
                                   {"field": field, "expected": f"a number ≥ {below} ({low:g})"})
 
 
-Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-PosInt = Annotated[int, Field(gt=0)]
+# ---- bounds ---------------------------------------------------------------------------------
+# Every number a scenario holds has an upper bound, stated here in the schema, so that a value
+# that validates is one the simulator can run: each bound is far above any real use and below
+# where arithmetic overflows, an array no machine holds is allocated, or a loop never ends.
+# (How much work a valid scenario asks for in all, rate × duration × runs, is checked
+# separately, before anything runs.)
 
+MAX_MAGNITUDE = 1e15  # any number without a tighter bound: sums and products stay finite
+MAX_INTEGER = 10**15  # any integer without a tighter bound: exact in a float, fits in int64
+MAX_SEED = 2**63 - 1  # a seed fits a signed 64-bit integer wherever it is stored
+MAX_RATE_PER_S = 1e6  # requests per second: a million, far above one service's traffic
+MAX_DURATION_S = 1e7  # any span of simulated time in seconds: ~115 days
+MAX_MULTIPLIER = 1e3  # a factor on demand, a speed-up, a scale: ×1000
+MAX_REPLICAS = 100_000  # replicas of a fleet (×tensor_parallel GPUs each)
+MAX_DRAWS = 10_000  # Monte Carlo draws per candidate fleet (plan, stress)
+MAX_REPLICATIONS = 100_000  # runs per sweep point
+MAX_GRID_POINTS = 100_000  # points of one sweep (the product of a grid's lists)
+MAX_MONTHS = 600  # forecast periods of a plan: fifty years of months
+MAX_LIST_ITEMS = 1_000  # lists a person writes out: spikes, plan options, stress multipliers
+MAX_LOG_SIGMA = 10.0  # spread of log(value): e^10 ≈ 22,000× per standard deviation
+MAX_NUM_SEQS = 65_536  # sequences in one batch (the engine tables per-batch-size costs)
+MAX_BATCHED_TOKENS = 2**22  # tokens in one step: ~4 million
+MIN_INTERVAL_S = 0.1  # between autoscaling decisions (real autoscalers: seconds to minutes)
+
+
+Pos = Annotated[float, Field(gt=0, le=MAX_MAGNITUDE, allow_inf_nan=False)]
+NonNeg = Annotated[float, Field(ge=0, le=MAX_MAGNITUDE, allow_inf_nan=False)]
+PosInt = Annotated[int, Field(gt=0, le=MAX_INTEGER)]
+Rate = Annotated[float, Field(gt=0, le=MAX_RATE_PER_S, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(gt=0, le=MAX_DURATION_S, allow_inf_nan=False)]
+NonNegSeconds = Annotated[float, Field(ge=0, le=MAX_DURATION_S, allow_inf_nan=False)]
+Multiplier = Annotated[float, Field(gt=0, le=MAX_MULTIPLIER, allow_inf_nan=False)]
+Replicas = Annotated[int, Field(gt=0, le=MAX_REPLICAS)]
+Draws = Annotated[int, Field(gt=0, le=MAX_DRAWS)]
+
+
+def check_curve_bounds(curve: list[list[float]]) -> None:
+    """A rate curve's [t_s, rate] points within the bounds of every other time and rate."""
+    if max(t for t, _ in curve) > MAX_DURATION_S or max(r for _, r in curve) > MAX_RATE_PER_S:
+        raise PydanticCustomError("order", "out of range", {
+            "field": "rate_curve", "expected": f"[t_s, rate_per_s] pairs with t_s ≤ "
+            f"{MAX_DURATION_S:g} and rates ≤ {MAX_RATE_PER_S:g}"})
 
 
 def tag_values(union: Any, tag: str) -> tuple[str, ...]:
@@ -66,3 +104,4 @@ def known_name(value: str, names: Iterable[str]) -> str:
 
 
 MAX_TOKEN_COUNT = 10**9  # far beyond any context window; keeps counts inside int64 sums
+TokenCount = Annotated[int, Field(gt=0, le=MAX_TOKEN_COUNT)]

@@ -16,16 +16,37 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from sim.scenario.base import NonNeg, Pos, PosInt, Strict
+from sim.scenario.base import (
+    MAX_DURATION_S,
+    MIN_INTERVAL_S,
+    NonNegSeconds,
+    Pos,
+    Replicas,
+    Seconds,
+    Strict,
+)
 from sim.scenario.uncertain import Lognormal, Triangular, Uniform
+
+# Hours between failures or repairs, up to ~114,000 years (a GPU's published MTBF is tens of
+# thousands of hours). Failures come at least MIN_MTBF_H apart on average (3.6 s: fast enough
+# to exercise a fleet in a short test run); at 1e-300 h the clock would never advance.
+Hours = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]
+MIN_MTBF_H = 1e-3
 
 
 class Failures(Strict):
     """Hardware failures: each GPU fails after an exponential time with mean `mtbf_h`; the
     replica it belongs to is down until repaired (exponential, mean `mttr_h`)."""
 
-    mtbf_h: Pos  # mean time between failures of one GPU, hours
-    mttr_h: Pos  # mean time to repair a failed replica, hours
+    mtbf_h: Hours  # mean time between failures of one GPU, hours
+    mttr_h: Hours  # mean time to repair a failed replica, hours
+
+    @model_validator(mode="after")
+    def _not_too_often(self) -> Failures:
+        if self.mtbf_h < MIN_MTBF_H:
+            raise PydanticCustomError("order", "failing too often", {
+                "field": "mtbf_h", "expected": f"a number ≥ {MIN_MTBF_H:g} (hours)"})
+        return self
 
 
 class Spot(Strict):
@@ -33,17 +54,18 @@ class Spot(Strict):
     process per replica), warning `notice_s` ahead; a replacement serves `replace_s` after
     the reclaim."""
 
-    preemptions_per_h: Pos
-    notice_s: NonNeg = 30.0
-    replace_s: NonNeg = 300.0
+    # At most one a second per replica: each is a handful of events.
+    preemptions_per_h: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)]
+    notice_s: NonNegSeconds = 30.0
+    replace_s: NonNegSeconds = 300.0
 
 
 class Outage(Strict):
     """`replicas` replicas down from `at_s` for `duration_s` (null: to the end of the run)."""
 
-    replicas: PosInt
-    at_s: NonNeg = 0.0
-    duration_s: Pos | None = None
+    replicas: Replicas
+    at_s: NonNegSeconds = 0.0
+    duration_s: Seconds | None = None
 
 
 DelaySpec = Annotated[Lognormal | Uniform | Triangular, Field(discriminator="dist")]
@@ -62,11 +84,14 @@ class Autoscaling(Strict):
 
     policy: Literal["target-utilization", "queue"]
     target: Pos
-    min_replicas: PosInt = 1
-    max_replicas: PosInt
-    provisioning_delay_s: NonNeg | DelaySpec = 120.0
-    interval_s: Pos = 30.0
-    scale_in_stabilization_s: NonNeg = 300.0  # scale in only after wanting fewer this long
+    min_replicas: Replicas = 1
+    max_replicas: Replicas
+    provisioning_delay_s: NonNegSeconds | DelaySpec = 120.0
+    # A decision is an event: at least a tenth of a second apart (1e-6 s would be 10¹³
+    # decisions in a long run). Real autoscalers decide every few seconds to minutes.
+    interval_s: Annotated[float, Field(ge=MIN_INTERVAL_S, le=MAX_DURATION_S,
+                                       allow_inf_nan=False)] = 30.0
+    scale_in_stabilization_s: NonNegSeconds = 300.0  # scale in only after wanting fewer
 
     @model_validator(mode="after")
     def _consistent(self) -> Autoscaling:
@@ -83,4 +108,10 @@ class Autoscaling(Strict):
             raise PydanticCustomError("order", "negative delay", {
                 "field": "provisioning_delay_s", "expected": "a distribution of delays ≥ 0 "
                 "(low ≥ 0)"})
+        longest = (delay.high if isinstance(delay, Uniform | Triangular)
+                   else delay.mean if isinstance(delay, Lognormal) else delay)
+        if longest > MAX_DURATION_S:
+            raise PydanticCustomError("order", "delay too long", {
+                "field": "provisioning_delay_s", "expected": f"delays ≤ {MAX_DURATION_S:g} s "
+                "(the high or mean of a distribution too)"})
         return self

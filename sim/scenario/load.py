@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import ValidationError
 
 from sim.errors import InputError
-from sim.scenario import files
+from sim.scenario import files, yamlfile
 from sim.scenario.base import MAX_TOKEN_COUNT
-from sim.scenario.schema import DISCRIMINATOR_VALUES, Scenario
+from sim.scenario.schema import DISCRIMINATOR_VALUES, Scenario, context_problem
 from sim.scenario.traces import read_trace_file
 from sim.scenario.translate import translate
 from sim.scenario.workload import EmpiricalLengths
@@ -60,20 +59,14 @@ def read_mapping(path: Path) -> dict[str, Any]:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yamlfile.read_text(path, "a scenario file")
     except FileNotFoundError:
         raise InputError(str(path), "no such file", "a readable scenario YAML file") from None
     except OSError as exc:
         raise InputError(str(path), exc.strerror, "a readable scenario YAML file") from None
     except UnicodeDecodeError:
         raise InputError(str(path), "not UTF-8 text", "a UTF-8 scenario YAML file") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or "unparseable"
-        raise InputError(where, problem, "valid YAML") from None
+    raw = yamlfile.loads(text, str(path))
     if not isinstance(raw, dict):
         raise InputError(str(path), raw, "a YAML mapping of scenario keys at the top level")
     return raw
@@ -90,6 +83,14 @@ def _load_empirical(scenario: Scenario, base_dir: Path) -> Scenario:
     if not updates:
         return scenario
     workload = scenario.workload.model_copy(update=updates)
+    # Read now, a file's longest length is a bound like a `fixed` value: check the context.
+    problem = context_problem(scenario.model, workload)
+    if problem is not None:
+        key, value, expected = problem
+        if key.endswith(".path"):
+            field = key.split(".")[1]
+            value = f"{getattr(workload, field).path} (longest: {value:,} tokens)"
+        raise InputError(key, value, expected)
     return scenario.model_copy(update={"workload": workload})
 
 
@@ -112,7 +113,9 @@ _LENGTHS: files.FileCache[np.ndarray] = files.FileCache(LENGTHS_CACHE_ENTRIES)
 
 def read_lengths_file(path: Path, key: str) -> np.ndarray:
     """Token counts, one positive integer per line; blank lines and '#' comments skipped.
-    An unchanged file is parsed once per process; the array is read-only, being shared."""
+    An unchanged file is parsed once per process; the array is read-only, being shared.
+    Devices, FIFOs and files over files.MAX_LENGTHS_FILE_BYTES are refused unread."""
+    files.check_regular(path, key, files.MAX_LENGTHS_FILE_BYTES, "file of token counts")
     stamp = files.stamp(path)
     if stamp is None:  # the read fails and says why
         return _parse_lengths(path, key)

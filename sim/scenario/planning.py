@@ -17,13 +17,28 @@ with mean 1), one of the sweep's distributions (`sim.scenario.uncertain`).
 
 from __future__ import annotations
 
+import math
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from sim.scenario.base import NonNeg, Pos, PosInt, Strict
+from sim.scenario.base import (
+    MAX_LIST_ITEMS,
+    MAX_MONTHS,
+    MAX_MULTIPLIER,
+    MAX_RATE_PER_S,
+    Draws,
+    Multiplier,
+    NonNeg,
+    NonNegSeconds,
+    Rate,
+    Replicas,
+    Seconds,
+    Strict,
+    check_curve_bounds,
+)
 from sim.scenario.uncertain import UncertainSpec
 
 Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
@@ -31,8 +46,8 @@ Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 
 class Period(Strict):
     name: str
-    peak_rate_per_s: Pos
-    average_rate_per_s: Pos | None = None  # the period's mean rate (cost at average load)
+    peak_rate_per_s: Rate
+    average_rate_per_s: Rate | None = None  # the period's mean rate (cost at average load)
     uncertainty: UncertainSpec | None = None  # multiplier on both rates, drawn per draw
 
     @model_validator(mode="after")
@@ -48,8 +63,22 @@ class Growth(Strict):
     """`months` periods from `start`, each `growth_per_month` above the one before."""
 
     start: Period
-    months: PosInt = 12
-    growth_per_month: Annotated[float, Field(gt=-1, allow_inf_nan=False)]
+    months: Annotated[int, Field(gt=0, le=MAX_MONTHS)] = 12
+    growth_per_month: Annotated[float, Field(gt=-1, le=MAX_MULTIPLIER, allow_inf_nan=False)]
+
+    @model_validator(mode="after")
+    def _last_month_in_range(self) -> Growth:
+        # The last month's peak is start × (1 + g)^(months − 1): in logs, as it may overflow
+        # (and the factor alone is computed too, so it must stay a float).
+        factor = (self.months - 1) * math.log1p(self.growth_per_month)
+        last = math.log(self.start.peak_rate_per_s) + factor
+        if abs(factor) > 700 or last > math.log(MAX_RATE_PER_S) or last < math.log(1e-300):
+            shown = f"1e{last / math.log(10):+.0f}"
+            raise PydanticCustomError("order", "rate out of range", {
+                "field": "growth_per_month", "expected": f"a growth that keeps the last "
+                f"month's peak_rate_per_s within (0, {MAX_RATE_PER_S:g}]: after "
+                f"{self.months} months it would be about {shown}/s"})
+        return self
 
 
 class Shape(Strict):
@@ -59,7 +88,8 @@ class Shape(Strict):
     hour-by-hour form are used here."""
 
     profile: Literal["diurnal"] | None = None
-    peak_to_trough: Annotated[float, Field(ge=1, allow_inf_nan=False)] | None = None
+    peak_to_trough: Annotated[float, Field(ge=1, le=MAX_MULTIPLIER,
+                                           allow_inf_nan=False)] | None = None
     peak_hour: Annotated[float, Field(ge=0, lt=24)] | None = None
     rate_curve: Annotated[list[list[NonNeg]], Field(min_length=2)] | None = None
 
@@ -82,12 +112,13 @@ class Shape(Strict):
                 raise PydanticCustomError("order", "not a rate curve", {
                     "field": "rate_curve", "expected": "[t_s, rate] pairs with t_s "
                     "non-decreasing, a positive span and a positive rate somewhere"})
+            check_curve_bounds(self.rate_curve)
         return self
 
 
 class Target(Strict):
     confidence: Fraction = 0.95  # P(SLO met at the period's peak) required
-    draws: PosInt = 8  # Monte Carlo draws per candidate fleet
+    draws: Draws = 8  # Monte Carlo draws per candidate fleet
     slo: dict[str, Any] | None = None  # overrides the scenario's slo keys
     utilization: Fraction = 0.8  # the first guess sizes the fleet to this share of capacity
 
@@ -95,8 +126,8 @@ class Target(Strict):
 class RunSettings(Strict):
     """Shorter runs for the search than the scenario's own (a stated trade of precision)."""
 
-    duration_s: Pos | None = None
-    warmup_s: NonNeg | None = None
+    duration_s: Seconds | None = None
+    warmup_s: NonNegSeconds | None = None
 
 
 class Mix(Strict):
@@ -107,20 +138,20 @@ class Mix(Strict):
 class Spike(Strict):
     """The arrival rate × `multiplier` for `duration_s`, from `at_s` seconds into the run."""
 
-    multiplier: Annotated[float, Field(gt=1, allow_inf_nan=False)]
-    duration_s: Pos
-    at_s: NonNeg | None = None  # default: the start of the metrics window
+    multiplier: Annotated[float, Field(gt=1, le=MAX_MULTIPLIER, allow_inf_nan=False)]
+    duration_s: Seconds
+    at_s: NonNegSeconds | None = None  # default: the start of the metrics window
 
 
 class PlanSpec(Strict):
-    periods: Annotated[list[Period], Field(min_length=1)] | None = None
+    periods: Annotated[list[Period], Field(min_length=1, max_length=MAX_MONTHS)] | None = None
     growth: Growth | None = None
     shape: Shape | None = None
-    spikes: list[Spike] = []
-    options: Annotated[list[dict[str, Any]], Field(min_length=1)]
+    spikes: Annotated[list[Spike], Field(max_length=MAX_LIST_ITEMS)] = []
+    options: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
     target: Target = Target()
     run: RunSettings = RunSettings()
-    max_replicas: PosInt = 256  # the search gives up above this many replicas
+    max_replicas: Replicas = 256  # the search gives up above this many replicas
     mix: Mix | None = None
 
     @model_validator(mode="after")
@@ -135,9 +166,10 @@ class PlanSpec(Strict):
 class StressSpec(Strict):
     """Stress cases for the scenario's own fleet and load."""
 
-    multipliers: list[Pos] = [1.25, 1.5, 2.0]  # demand × k
+    multipliers: Annotated[list[Multiplier],  # demand × k
+                           Field(max_length=MAX_LIST_ITEMS)] = [1.25, 1.5, 2.0]
     spike: Spike | None = None
-    replicas_down: PosInt | None = 1  # loss of capacity for the whole metrics window
+    replicas_down: Replicas | None = 1  # loss of capacity for the whole metrics window
     confidence: Fraction = 0.95
-    draws: PosInt = 4
-    max_replicas: PosInt = 256
+    draws: Draws = 4
+    max_replicas: Replicas = 256

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -19,14 +20,39 @@ from sim.engine.scheduler import POLICIES
 from sim.hardware import catalog
 from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.memory import DTYPE_BYTES
-from sim.scenario.base import NonNeg, Pos, PosInt, Strict, known_name, tag_values
+from sim.scenario.base import (
+    MAX_BATCHED_TOKENS,
+    MAX_GRID_POINTS,
+    MAX_NUM_SEQS,
+    MAX_REPLICATIONS,
+    MAX_SEED,
+    Multiplier,
+    NonNeg,
+    NonNegSeconds,
+    Pos,
+    Replicas,
+    Seconds,
+    Strict,
+    known_name,
+    tag_values,
+)
 from sim.scenario.dynamics import Autoscaling, Failures, Outage, Spot
 from sim.scenario.planning import PlanSpec, StressSpec
 from sim.scenario.uncertain import UncertainSpec
-from sim.scenario.workload import ARRIVAL_PROCESSES, LENGTH_DISTS, WorkloadSpec
+from sim.scenario.workload import (
+    ARRIVAL_PROCESSES,
+    LENGTH_DISTS,
+    EmpiricalCdfLengths,
+    EmpiricalLengths,
+    FixedLengths,
+    LengthSpec,
+    UniformLengths,
+    WorkloadSpec,
+)
 
 # `profile:` names that are not a profile of the library (checked when the model is chosen)
 PROFILE_NAMES = ("auto", "roofline")
+MAX_TENSOR_PARALLEL = 64  # GPUs per replica
 
 
 # ---- profiles ------------------------------------------------------------------------------
@@ -34,7 +60,7 @@ PROFILE_NAMES = ("auto", "roofline")
 
 class ConstantProfile(Strict):
     kind: Literal["constant"]
-    step_s: Pos
+    step_s: Seconds
 
 
 class LinearProfile(Strict):
@@ -42,10 +68,10 @@ class LinearProfile(Strict):
     + per_kv_token_s·KV tokens read by decode attention."""
 
     kind: Literal["linear"]
-    base_s: NonNeg
-    per_prefill_token_s: NonNeg = 0.0
-    per_decode_seq_s: NonNeg = 0.0
-    per_kv_token_s: NonNeg = 0.0
+    base_s: NonNegSeconds
+    per_prefill_token_s: NonNegSeconds = 0.0
+    per_decode_seq_s: NonNegSeconds = 0.0
+    per_kv_token_s: NonNegSeconds = 0.0
 
 
 class RooflineProfile(Strict):
@@ -55,9 +81,9 @@ class RooflineProfile(Strict):
     compute_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.6
     bandwidth_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.8
     interconnect_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.7
-    overhead_s: NonNeg = 0.003  # per-step scheduling, launch and sampling cost
-    layer_overhead_s: NonNeg = 0.0  # per decoder layer: launches and small ops of its GEMMs
-    allreduce_latency_s: NonNeg = 1.0e-5  # fixed cost of one all-reduce (tensor parallel)
+    overhead_s: NonNegSeconds = 0.003  # per-step scheduling, launch and sampling cost
+    layer_overhead_s: NonNegSeconds = 0.0  # per decoder layer: launches, small ops of its GEMMs
+    allreduce_latency_s: NonNegSeconds = 1.0e-5  # fixed cost of one all-reduce (tensor parallel)
 
 
 ProfileSpec = Annotated[
@@ -70,8 +96,10 @@ ProfileSpec = Annotated[
 
 class Scheduler(Strict):
     policy: str = "chunked-prefill"  # a key of sim.engine.scheduler.POLICIES
-    max_num_seqs: PosInt = 256
-    max_batched_tokens: PosInt = 8192
+    # The engine tables each batch size's fixed cost: a bound on the table, far above
+    # what an engine runs (vLLM's default is 256 sequences, 8192 tokens).
+    max_num_seqs: Annotated[int, Field(gt=0, le=MAX_NUM_SEQS)] = 256
+    max_batched_tokens: Annotated[int, Field(gt=0, le=MAX_BATCHED_TOKENS)] = 8192
 
     @field_validator("policy")
     @classmethod
@@ -80,8 +108,8 @@ class Scheduler(Strict):
 
 
 class Deployment(Strict):
-    replicas: PosInt = 1
-    tensor_parallel: Annotated[int, Field(ge=1, le=64)] = 1
+    replicas: Replicas = 1
+    tensor_parallel: Annotated[int, Field(ge=1, le=MAX_TENSOR_PARALLEL)] = 1
     scheduler: Scheduler = Scheduler()
     router: str = "least-loaded"  # a key of sim.engine.router.ROUTERS
     gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9
@@ -123,8 +151,8 @@ class Deployment(Strict):
 
 
 class Slo(Strict):
-    ttft_s: Pos
-    tpot_s: Pos
+    ttft_s: Seconds
+    tpot_s: Seconds
     percentile: Annotated[float, Field(gt=0, le=100)] = 99.0
 
 
@@ -192,10 +220,10 @@ class Sweep(Strict):
     `tokenfactory run` ignores this block; `sim.montecarlo` validates the key paths."""
 
     utilization: Annotated[list[Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]],
-                           Field(min_length=1)] | None = None
+                           Field(min_length=1, max_length=MAX_GRID_POINTS)] | None = None
     grid: Annotated[dict[str, Annotated[list[Any], Field(min_length=1)]],
                     Field(min_length=1)] | None = None
-    replications: PosInt = 10
+    replications: Annotated[int, Field(gt=0, le=MAX_REPLICATIONS)] = 10
     sampling: Literal["lhs", "mc"] = "lhs"  # Latin hypercube or plain Monte Carlo
     slo_confidence: Annotated[float, Field(gt=0, le=1)] = 0.95  # P(SLO met) for "feasible"
 
@@ -206,15 +234,22 @@ class Sweep(Strict):
                 "field": "utilization",
                 "expected": "exactly one of utilization: [fractions] "
                             "or grid: {key.path: [values]}"})
+        points = 1
+        for values in (self.grid or {}).values():
+            points *= len(values)
+            if points > MAX_GRID_POINTS:
+                raise PydanticCustomError("order", "too many points", {
+                    "field": "grid", "expected": f"a grid of at most {MAX_GRID_POINTS:,} "
+                    f"points (the product of its lists' lengths; {_lengths(self.grid)})"})
         return self
 
 
 class Scenario(Strict):
     name: str = "scenario"
-    seed: Annotated[int, Field(ge=0)] | None = None  # None: drawn at run time and recorded
-    duration_s: Pos
-    warmup_s: NonNeg = 0.0
-    drain_s: NonNeg | None = None  # None: run until every request has finished
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None  # None: drawn and recorded
+    duration_s: Seconds
+    warmup_s: NonNegSeconds = 0.0
+    drain_s: NonNegSeconds | None = None  # None: run until every request has finished
     model: ModelSpec
     gpu: GpuSpec
     profile: str | ProfileSpec = "auto"
@@ -222,7 +257,7 @@ class Scenario(Strict):
     workload: WorkloadSpec
     slo: Slo
     cost: Cost
-    step_time_scale: Pos = 1.0  # multiplies every step time: the step-time model's own error
+    step_time_scale: Multiplier = 1.0  # multiplies every step time: the step-time model's error
     sweep: Sweep | None = None
     uncertainty: dict[str, UncertainSpec] | None = None  # key path → distribution
     plan: PlanSpec | None = None  # read by `tokenfactory plan` (sim.planning)
@@ -247,6 +282,19 @@ class Scenario(Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _servable(self) -> Scenario:
+        """Setups a serving engine refuses, checked here, where the model, the deployment and
+        the workload are all known, so that every command (each sweep point and plan option
+        too) stops at loading rather than simulating what cannot run."""
+        problem = (parallelism_problem(self.model, self.deployment.tensor_parallel)
+                   or context_problem(self.model, self.workload))
+        if problem is not None:
+            key, value, expected = problem
+            raise PydanticCustomError("order", "cannot be served", {
+                "field": key, "value": value, "expected": expected})
+        return self
+
     @property
     def gpus_per_replica(self) -> int:
         return self.deployment.tensor_parallel
@@ -254,6 +302,77 @@ class Scenario(Strict):
     @property
     def gpu_count(self) -> int:
         return self.deployment.replicas * self.deployment.tensor_parallel
+
+
+# ---- what an engine can serve ---------------------------------------------------------------
+
+Problem = tuple[str, Any, str]  # key path, the value there, what is accepted
+
+
+def parallelism_problem(model: ModelSpec, tensor_parallel: int) -> Problem | None:
+    """vLLM's rule for splitting attention across `tensor_parallel` GPUs: each GPU gets a
+    whole number of query heads (tp divides heads), and the key-value heads are either split
+    evenly (tp divides kv_heads) or each copied to a whole number of GPUs (kv_heads divides
+    tp). Anything else is refused by the engine at start-up."""
+    heads, kv_heads = model.heads, model.kv_heads
+    if heads % tensor_parallel == 0 and (kv_heads % tensor_parallel == 0
+                                         or tensor_parallel % kv_heads == 0):
+        return None
+    fits = [tp for tp in range(1, MAX_TENSOR_PARALLEL + 1) if heads % tp == 0
+            and (kv_heads % tp == 0 or tp % kv_heads == 0)]
+    why = (f"a divisor of {model.name}'s {heads} attention heads" if heads % tensor_parallel
+           else f"a divisor or a multiple of {model.name}'s {kv_heads} key-value heads")
+    return ("deployment.tensor_parallel", tensor_parallel,
+            f"{why} (the GPUs split the heads evenly): one of "
+            + ", ".join(str(tp) for tp in fits))
+
+
+def longest_tokens(spec: LengthSpec | None) -> tuple[int, str] | None:
+    """The longest length `spec` can give and the key that sets it (its cap, or its own
+    bound when that is lower), or None when nothing bounds it before sampling: lognormal,
+    geometric and mixtures without max_tokens reach any length, rarely, and are not
+    checked against the context (an empirical file is, once read)."""
+    if spec is None:
+        return None
+    bounds = []
+    if spec.max_tokens is not None:
+        bounds.append((spec.max_tokens, "max_tokens"))
+    if isinstance(spec, FixedLengths):
+        bounds.append((spec.value, "value"))
+    elif isinstance(spec, UniformLengths):
+        bounds.append((spec.high, "high"))
+    elif isinstance(spec, EmpiricalCdfLengths):
+        bounds.append((max(1, int(np.rint(spec.cdf[-1][0]))), "cdf"))
+    elif isinstance(spec, EmpiricalLengths) and spec.values is not None:
+        bounds.append((int(spec.values.max()), "path"))
+    return min(bounds) if bounds else None
+
+
+def context_problem(model: ModelSpec, workload: WorkloadSpec) -> Problem | None:
+    """A request must fit in the model's context: the longest prompt with at least one output
+    token, and with both bounded, the longest prompt plus the longest output (vLLM refuses a
+    request whose prompt and max_tokens exceed max_model_len). Blames the prompt's bound
+    when the prompt alone is too long, else the output's."""
+    context = model.max_context
+    prompt = longest_tokens(workload.prompt_tokens)
+    output = longest_tokens(workload.output_tokens)
+    where = f"{model.name}'s context of {context:,} tokens (max_context)"
+    if prompt is not None and prompt[0] >= context:
+        return (f"workload.prompt_tokens.{prompt[1]}", prompt[0], f"prompts of at most "
+                f"{context - 1:,} tokens: {where} holds the prompt and at least one output "
+                "token")
+    if output is not None and output[0] >= context:
+        return (f"workload.output_tokens.{output[1]}", output[0], f"outputs of at most "
+                f"{context - 1:,} tokens: {where} holds the prompt and the output")
+    if prompt is not None and output is not None and prompt[0] + output[0] > context:
+        return (f"workload.output_tokens.{output[1]}", output[0], f"outputs of at most "
+                f"{context - prompt[0]:,} tokens: the longest prompt (workload.prompt_tokens."
+                f"{prompt[1]}: {prompt[0]:,}) and the longest output must fit in {where}")
+    return None
+
+
+def _lengths(grid: Mapping[str, list[Any]] | None) -> str:
+    return " × ".join(f"{len(values):,}" for values in (grid or {}).values())
 
 
 def _by_name(value: Any, known: Mapping[str, BaseModel]) -> Any:

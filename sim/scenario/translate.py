@@ -60,9 +60,18 @@ def _describe(error: Any, raw: Mapping[str, Any],
     ctx = {k: _pretty(v) for k, v in (error.get("ctx") or {}).items()}
     kind = error["type"]
     extra_key = {"unknown_key": "key", "order": "field"}.get(kind)
-    if extra_key:
-        path = [*path, ctx[extra_key]]
+    if extra_key == "key":
+        path = [*path, ctx["key"]]
         value = _at(raw, path)
+    elif extra_key:
+        # An "order" error names a key below where it was raised: a sibling ("high"), or
+        # a dotted path from a block that sees several ("deployment.tensor_parallel"). A
+        # key left at its default is not in the input: the error brings the value it used.
+        path = [*path, *str(ctx["field"]).split(".")]
+        value = _at(raw, path)
+        used = error.get("ctx") or {}
+        if value is MISSING and "value" in used:
+            value = used["value"]
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
         tag = ctx.get("discriminator", "").strip("'")
         path = [*path, tag]
@@ -90,7 +99,12 @@ def _key_path(path: list) -> str:
 
 
 def _pretty(value: Any) -> Any:
-    return f"{value:g}" if isinstance(value, float) else value
+    """Bounds as they read best: 1e+06 for a float, 100,000 for a large integer."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return f"{value:,}"
+    return value
 
 
 # pydantic names the members of a union in error locations: 'str', 'tagged-union[...]', ...

@@ -27,9 +27,18 @@ import numpy as np
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from sim.scenario.base import NonNeg, Pos, Strict, check_order
+from sim.scenario.base import (
+    MAX_GRID_POINTS,
+    MAX_LOG_SIGMA,
+    MAX_MAGNITUDE,
+    NonNeg,
+    Pos,
+    Strict,
+    check_order,
+)
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+# Within ±MAX_MAGNITUDE: high − low and mean + std·Φ⁻¹(u) stay finite.
+Finite = Annotated[float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE, allow_inf_nan=False)]
 
 
 class Normal(Strict):
@@ -47,7 +56,7 @@ class Normal(Strict):
 class Lognormal(Strict):
     dist: Literal["lognormal"]
     mean: Pos  # the distribution's mean, as for token lengths (not the log-space mu)
-    sigma: NonNeg
+    sigma: Annotated[float, Field(ge=0, le=MAX_LOG_SIGMA, allow_inf_nan=False)]
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
         mu = math.log(self.mean) - self.sigma**2 / 2
@@ -101,7 +110,7 @@ class Triangular(Strict):
 
 class Choice(Strict):
     dist: Literal["choice"]
-    values: Annotated[list[int | float | str], Field(min_length=1)]
+    values: Annotated[list[int | float | str], Field(min_length=1, max_length=MAX_GRID_POINTS)]
     weights: list[NonNeg] | None = None  # relative; equal when absent
 
     @model_validator(mode="after")

@@ -18,7 +18,24 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from sim.errors import InputError
-from sim.scenario.base import NonNeg, Pos, PosInt, Strict, check_order, known_name, tag_values
+from sim.scenario.base import (
+    MAX_LIST_ITEMS,
+    MAX_LOG_SIGMA,
+    MAX_MULTIPLIER,
+    MAX_TOKEN_COUNT,
+    Multiplier,
+    NonNeg,
+    NonNegSeconds,
+    Pos,
+    Rate,
+    Seconds,
+    Strict,
+    TokenCount,
+    check_curve_bounds,
+    check_order,
+    known_name,
+    tag_values,
+)
 from sim.scenario.traces import (
     TIMESTAMP_UNITS,
     TRACE_FORMATS,
@@ -26,6 +43,15 @@ from sim.scenario.traces import (
     TraceFile,
     requests_for,
 )
+
+# Token-length parameters: a mean of at most MAX_TOKEN_COUNT, a log-space spread of at most
+# MAX_LOG_SIGMA (beyond it exp(sigma²) overflows and every draw is 0 or inf).
+MeanTokens = Annotated[float, Field(gt=0, le=MAX_TOKEN_COUNT, allow_inf_nan=False)]
+LogSigma = Annotated[float, Field(ge=0, le=MAX_LOG_SIGMA, allow_inf_nan=False)]
+# A gamma renewal process from t = 0 starts with a burst of about cv²/2 extra arrivals, and at
+# cv 1e6 its gaps underflow to 0 (the arrival loop never reaches the horizon); at cv 100 the
+# burst is ~5,000 requests and the draws stay meaningful.
+MAX_GAMMA_CV = 100.0
 
 # ---- lengths -------------------------------------------------------------------------------
 
@@ -36,7 +62,7 @@ class _Lengths(Strict):
     rounds below 1 token, and counting both are shared (`sim.workload.lengths`). The moments
     are of the distribution as written: before rounding, the floor and the cap."""
 
-    max_tokens: PosInt | None = None  # named cap: longer samples are cut to it and counted
+    max_tokens: TokenCount | None = None  # named cap: longer samples are cut to it, counted
 
     @abstractmethod
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -55,7 +81,7 @@ class _Lengths(Strict):
 
 class FixedLengths(_Lengths):
     dist: Literal["fixed"]
-    value: PosInt
+    value: TokenCount
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return np.full(n, self.value, dtype=np.float64)
@@ -73,8 +99,8 @@ class UniformLengths(_Lengths):
     """Every whole number of tokens from low to high (both included) equally likely."""
 
     dist: Literal["uniform"]
-    low: PosInt
-    high: PosInt
+    low: TokenCount
+    high: TokenCount
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformLengths:
@@ -96,8 +122,8 @@ class UniformLengths(_Lengths):
 
 class LognormalLengths(_Lengths):
     dist: Literal["lognormal"]
-    mean: Pos  # mean of the distribution, in tokens (not the log-space mu)
-    sigma: NonNeg  # standard deviation of log(tokens)
+    mean: MeanTokens  # mean of the distribution, in tokens (not the log-space mu)
+    sigma: LogSigma  # standard deviation of log(tokens)
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         # `mean` is the distribution's mean, so mu = ln(mean) − sigma²/2.
@@ -115,7 +141,7 @@ class LognormalLengths(_Lengths):
 
 class GeometricLengths(_Lengths):
     dist: Literal["geometric"]
-    mean: Annotated[float, Field(ge=1)]  # support 1, 2, ...; success probability 1/mean
+    mean: Annotated[float, Field(ge=1, le=MAX_TOKEN_COUNT)]  # support 1, 2, ...; p = 1/mean
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.geometric(1.0 / self.mean, n)
@@ -158,9 +184,9 @@ class LognormalMixtureLengths(_Lengths):
     with mean means[k] tokens and log-space spread sigmas[k]. Multi-modal traces need it."""
 
     dist: Literal["lognormal_mixture"]
-    weights: Annotated[list[Pos], Field(min_length=1)]
-    means: Annotated[list[Pos], Field(min_length=1)]
-    sigmas: Annotated[list[NonNeg], Field(min_length=1)]
+    weights: Annotated[list[Pos], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
+    means: Annotated[list[MeanTokens], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
+    sigmas: Annotated[list[LogSigma], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
 
     @model_validator(mode="after")
     def _same_length(self) -> LognormalMixtureLengths:
@@ -212,6 +238,9 @@ class EmpiricalCdfLengths(_Lengths):
                 "cdf", "not a CDF",
                 {"expected": "[tokens, probability] pairs with tokens ≥ 1 and non-decreasing, "
                  "probabilities increasing and the last one 1"})
+        if tokens[-1] > MAX_TOKEN_COUNT:
+            raise PydanticCustomError(
+                "cdf", "too long", {"expected": f"token counts ≤ {MAX_TOKEN_COUNT:,}"})
         return points
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -251,9 +280,9 @@ LENGTH_DISTS = tag_values(LengthSpec, "dist")
 class Spike(Strict):
     """The rate is multiplied by `multiplier` over [at_s, at_s + duration_s)."""
 
-    at_s: NonNeg
-    duration_s: Pos
-    multiplier: NonNeg
+    at_s: NonNegSeconds
+    duration_s: Seconds
+    multiplier: Annotated[float, Field(ge=0, le=MAX_MULTIPLIER, allow_inf_nan=False)]
 
 
 class PoissonArrivals(Strict):
@@ -263,13 +292,14 @@ class PoissonArrivals(Strict):
     `rate_curve`, which is rescaled to that mean. Spikes multiply on top."""
 
     process: Literal["poisson"]
-    rate_per_s: Pos
+    rate_per_s: Rate
     profile: Literal["diurnal"] | None = None
-    peak_to_trough: Annotated[float, Field(ge=1, allow_inf_nan=False)] | None = None
+    peak_to_trough: Annotated[float, Field(ge=1, le=MAX_MULTIPLIER,
+                                           allow_inf_nan=False)] | None = None
     peak_hour: Annotated[float, Field(ge=0, lt=24)] | None = None
     start_hour: Annotated[float, Field(ge=0, lt=24)] | None = None  # clock hour at t = 0
     rate_curve: Annotated[list[list[NonNeg]], Field(min_length=2)] | None = None
-    spikes: list[Spike] = []
+    spikes: Annotated[list[Spike], Field(max_length=MAX_LIST_ITEMS)] = []
 
     @model_validator(mode="after")
     def _one_shape(self) -> PoissonArrivals:
@@ -297,6 +327,7 @@ class PoissonArrivals(Strict):
                     "field": "rate_curve", "expected": "[t_s, rate_per_s] pairs with t_s "
                     "non-decreasing (repeat a time for a step), a positive span and a "
                     "positive rate somewhere"})
+            check_curve_bounds(curve)
         return self
 
 
@@ -304,8 +335,8 @@ class GammaArrivals(Strict):
     """Renewal process with gamma gaps: cv > 1 is burstier than Poisson, cv < 1 smoother."""
 
     process: Literal["gamma"]
-    rate_per_s: Pos
-    cv: Pos
+    rate_per_s: Rate
+    cv: Annotated[float, Field(gt=0, le=MAX_GAMMA_CV, allow_inf_nan=False)]
 
 
 ArrivalSpec = Annotated[PoissonArrivals | GammaArrivals, Field(discriminator="process")]
@@ -330,8 +361,8 @@ class TraceSpec(Strict):
 
     path: str
     format: str = "auto"  # one of traces.TRACE_FORMATS
-    speedup: Pos = 1.0
-    scale: Pos = 1.0
+    speedup: Multiplier = 1.0  # and ≥ 1 / MAX_MULTIPLIER (_slowed_at_most): t / 1e-300 = inf
+    scale: Multiplier = 1.0
     start_s: NonNeg = 0.0
     duration_s: Pos | None = None
     columns: TraceColumns | None = None
@@ -382,6 +413,14 @@ class TraceSpec(Strict):
         if self._requests is None and self._file is not None:
             with contextlib.suppress(InputError):
                 self._requests = requests_for(self._file)
+
+    @model_validator(mode="after")
+    def _slowed_at_most(self) -> TraceSpec:
+        # Not a field bound: `speedup: 0` keeps its "> 0" message.
+        if self.speedup < 1 / MAX_MULTIPLIER:
+            raise PydanticCustomError("order", "too slow", {
+                "field": "speedup", "expected": f"a number ≥ {1 / MAX_MULTIPLIER:g}"})
+        return self
 
     @model_validator(mode="after")
     def _csv_only(self) -> TraceSpec:

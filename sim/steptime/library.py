@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from sim.errors import InputError
+from sim.scenario import yamlfile
 from sim.scenario.base import NonNeg, PosInt, Strict
 
 
@@ -92,10 +92,10 @@ class ProfileFile(Strict):
 def load_profile(path: Path) -> ProfileFile:
     """A profile file, read once per process (sweeps and plans name the same one often)."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        text = yamlfile.read_text(path, "a profile file")
+    except (OSError, UnicodeDecodeError):
         raise InputError(str(path), "unreadable", "a profile YAML file") from None
-    return parse_profile(raw, str(path))
+    return parse_profile(yamlfile.loads(text, str(path), "a profile YAML file"), str(path))
 
 
 def parse_profile(raw: Any, where: str) -> ProfileFile:
@@ -114,7 +114,8 @@ def library() -> dict[str, ProfileFile]:
     found = {}
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
-            profile = parse_profile(yaml.safe_load(entry.read_text(encoding="utf-8")), entry.name)
+            raw = yamlfile.loads(entry.read_text(encoding="utf-8"), entry.name)
+            profile = parse_profile(raw, entry.name)
             found[profile.name] = profile
     return found
 

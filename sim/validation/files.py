@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sim.errors import MISSING, InputError
+from sim.scenario import yamlfile
 
 FORMAT = "a YAML mapping with a `rows:` list (the format of perf_measurements.yaml)"
 
@@ -62,7 +61,7 @@ def read_sweeps(path: Path) -> Table:
 def _read_yaml(path: Path) -> Any:
     expected = f"a readable measurements file: {FORMAT}"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yamlfile.read_text(path, "a measurements file")
     except FileNotFoundError:
         raise InputError(str(path), "no such file", expected) from None
     except IsADirectoryError:
@@ -71,13 +70,7 @@ def _read_yaml(path: Path) -> Any:
         raise InputError(str(path), exc.strerror, expected) from None
     except UnicodeDecodeError:
         raise InputError(str(path), "not UTF-8 text", f"UTF-8 text: {FORMAT}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or "unparseable"
-        raise InputError(where, problem, f"valid YAML: {FORMAT}") from None
+    return yamlfile.loads(text, str(path), f"valid YAML: {FORMAT}")
 
 
 def _rows(raw: Any, path: Path) -> list[dict[str, Any]]:
