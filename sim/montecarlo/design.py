@@ -12,6 +12,10 @@ its own seed, spawned from the scenario's seed:
 
 so any run can be repeated alone from its row in runs.csv, and the design is the same whichever
 executor runs it and however often it is resumed.
+
+Its size is checked before it is built (`sim.runner.budget`): at most `max_runs` runs, each
+within the per-run limits, and at most `max_total_requests` requests in all, so a grid of a
+million points or a rate that cannot fit is refused before any scenario is kept per run.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +35,7 @@ from sim.errors import MISSING, InputError
 from sim.montecarlo.capacity import RATE_KEY, Capacity, measure
 from sim.montecarlo.overrides import validated
 from sim.provenance import resolve_seed
+from sim.runner import budget
 from sim.runner import build as run_inputs
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.uncertain import Lognormal, sample
@@ -77,15 +83,27 @@ class SweepDesign:
 
 
 def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = None,
-          seed: int | None = None, capacity: Capacity | None = None) -> SweepDesign:
+          seed: int | None = None, capacity: Capacity | None = None,
+          max_requests: int = budget.DEFAULT_MAX_REQUESTS,
+          max_total_requests: int = budget.DEFAULT_MAX_TOTAL_REQUESTS,
+          max_runs: int = budget.DEFAULT_MAX_RUNS) -> SweepDesign:
     """Validate the sweep and uncertainty blocks and every run's scenario; measure the
-    capacity for a utilisation sweep unless it is given (a resumed sweep reuses its own)."""
+    capacity for a utilisation sweep unless it is given (a resumed sweep reuses its own).
+    Refuse (`InputError`) a sweep beyond the limits of `sim.runner.budget`: more runs than
+    `max_runs`, a run beyond `max_requests`, more than `max_total_requests` in all."""
     base = load_scenario(raw, base_dir=base_dir)
     sweep = base.sweep
     if sweep is None:
         raise InputError("sweep", MISSING, "a sweep: block with utilization: [fractions] or "
                          "grid: {key.path: [values]} (see the README)")
+    replications_key = "sweep.replications" if replications is None else "--replications"
     replications = replications or sweep.replications
+    axis_key, axis_value = (("sweep.utilization", sweep.utilization)
+                            if sweep.utilization is not None else ("sweep.grid", sweep.grid))
+    points = (len(sweep.utilization) if sweep.utilization is not None
+              else math.prod(len(values) for values in (sweep.grid or {}).values()))
+    size = _Size(points, replications, replications_key, axis_key, axis_value)
+    size.check_runs(max_runs)
     seed = resolve_seed(seed, base.seed)
     specs, notes = uncertain_inputs(base)
     where = {key: f"uncertainty.{key}" for key in specs}
@@ -130,13 +148,60 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
         capacity=capacity,
         slo_confidence=sweep.slo_confidence, fingerprint=fingerprint(raw, seed, replications),
         notes=notes)
+    total = 0.0
     for point, point_values in enumerate(overrides):
         for rep, draw in enumerate(draws):
             index = point * replications + rep
             run_values = {**point_values, **draw}
             scenario = _run_scenario(raw, run_values, where, base_dir)
+            try:
+                work = budget.check_run(scenario, max_requests)
+            except InputError as exc:
+                raise budget.renamed(exc, where) from None
+            total += work.requests.count
+            # Over the limit already: stop building, the rest cannot make it fit.
+            size.check_total(total, index + 1, max_total_requests)
             design.runs.append(RunSpec(index, point, rep, seeds[index], run_values, scenario))
     return design
+
+
+@dataclass(frozen=True)
+class _Size:
+    """A sweep's points × replications, and which key to name when there are too many."""
+
+    points: int
+    replications: int
+    replications_key: str  # sweep.replications, or --replications when the flag set them
+    axis_key: str  # sweep.utilization or sweep.grid
+    axis_value: Any
+
+    @property
+    def runs(self) -> int:
+        return self.points * self.replications
+
+    def _blamed(self) -> tuple[str, Any]:
+        """The larger factor: the replications, or the points."""
+        if self.replications >= self.points:
+            return self.replications_key, self.replications
+        return self.axis_key, self.axis_value
+
+    def check_runs(self, max_runs: int) -> None:
+        budget.check_runs(self.runs, max_runs, *self._blamed(),
+                          f"{budget.counted(self.points, 'point')} × "
+                          f"{budget.counted(self.replications, 'replication')}",
+                          "fewer points or replications", "a sweep")
+
+    def check_total(self, total: float, built: int, max_total_requests: int) -> None:
+        """`InputError` when the first `built` runs already need more than the limit; the
+        message shows the whole sweep's total at their average."""
+        if total <= max_total_requests:
+            return
+        per_run = total / built
+        budget.check_total(max(total, per_run * self.runs), max_total_requests,
+                           *self._blamed(), f"{budget.counted(self.points, 'point')} × "
+                           f"{budget.counted(self.replications, 'replication')} × about "
+                           f"{budget.count_text(per_run)} requests per run",
+                           "fewer points or replications, or shorter runs", "a sweep")
 
 
 def uncertain_inputs(base: Scenario) -> tuple[dict[str, Any], list[str]]:

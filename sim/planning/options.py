@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.errors import MISSING, InputError
+from sim.errors import MISSING, InputError, show
 from sim.montecarlo.overrides import validated
 from sim.planning.forecast import Shaping
 from sim.runner import build as run_inputs
@@ -160,5 +160,5 @@ def _blame(exc: InputError, patch: Mapping[str, Any], index: int) -> InputError:
     if exc.where.split(".")[0] in patch:
         return InputError(f"plan.options[{index}].{exc.where}", exc.value, exc.expected)
     return InputError(f"plan.options[{index}]", dict(patch), f"{exc.expected} (for "
-                      f"{exc.where} = {exc.value!r} once the option is merged into the "
+                      f"{exc.where} = {show(exc.value)} once the option is merged into the "
                       "scenario)")

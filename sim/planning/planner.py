@@ -3,6 +3,12 @@
 Seeds: SeedSequence(seed).spawn(2) → the Monte Carlo draws (run seeds, demand uniforms,
 sampled inputs) and the capacity probes, so the whole plan repeats exactly for a seed and
 does not depend on the executor or the number of workers.
+
+Before any run the plan's size is checked (`sim.runner.budget`): options × periods × draws
+cells, at most `max_runs`; its biggest run (the highest per-draw peak at max_replicas),
+within the per-run limits; and an upper bound of all its runs' requests — every cell at up
+to `sizing.max_fleet_sizes` fleet sizes plus the average-load runs — at most
+`max_total_requests`. The bound is a worst case: a search usually tries a few sizes.
 """
 
 from __future__ import annotations
@@ -20,14 +26,20 @@ from sim.planning import forecast, mix
 from sim.planning import options as option_specs
 from sim.planning.document import periods_document
 from sim.planning.runs import Draws, Evaluator
-from sim.planning.sizing import OptionSizing, size_all
+from sim.planning.sizing import OptionSizing, max_fleet_sizes, requests_per_run, size_all
 from sim.provenance import resolve_seed, stamp
+from sim.runner import budget
 from sim.scenario import load_scenario
 from sim.scenario.planning import Mix, PlanSpec
 
 
 def plan(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
-         seed: int | None = None, on_run: Callable[[], None] | None = None) -> dict[str, Any]:
+         seed: int | None = None, on_run: Callable[[], None] | None = None,
+         max_requests: int = budget.DEFAULT_MAX_REQUESTS,
+         max_total_requests: int = budget.DEFAULT_MAX_TOTAL_REQUESTS,
+         max_runs: int = budget.DEFAULT_MAX_RUNS) -> dict[str, Any]:
+    """The plan document; `InputError` for bad input, and for a plan beyond the limits of
+    `sim.runner.budget` (see the module docstring), before any run."""
     base = load_scenario(raw, base_dir=base_dir)
     spec = base.plan
     if spec is None:
@@ -35,9 +47,11 @@ def plan(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
                          "and target (see the README)")
     seed = resolve_seed(seed, base.seed)
     options = option_specs.load(raw, spec, base_dir)
+    _check_cells(spec, len(options), max_runs)
     draws_seq, probe_seq = np.random.SeedSequence(seed).spawn(2)
     draws = Draws.spawn(draws_seq, spec.target.draws)
     demands = forecast.demands(spec, draws.demand_u)
+    _check_work(spec, options, demands, max_requests, max_total_requests)
     evaluator = Evaluator(executor, draws, spec.target.confidence, on_run)
     sizings = size_all(options, demands, spec.target, spec.max_replicas, evaluator, draws,
                        int_seed(probe_seq))
@@ -66,6 +80,93 @@ def plan(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
         "scenario_config": base.model_dump(mode="json", exclude_none=True),
         "provenance": stamp(),
     }
+
+
+def _periods_key(spec: PlanSpec) -> tuple[str, Any, int]:
+    """The key that sets how many periods there are, its value, and the count."""
+    if spec.periods is not None:
+        return "plan.periods", spec.periods, len(spec.periods)
+    assert spec.growth is not None  # PlanSpec._one_forecast: growth whenever periods is absent
+    return "plan.growth.months", spec.growth.months, spec.growth.months
+
+
+def _blamed(spec: PlanSpec, options: int) -> tuple[str, Any]:
+    """The largest of the factors a user sets: draws, periods or options."""
+    periods_key, periods_value, periods = _periods_key(spec)
+    factors = [(spec.target.draws, "plan.target.draws", spec.target.draws),
+               (periods, periods_key, periods_value),
+               (options, "plan.options", f"{options} options")]
+    _, key, value = max(factors, key=lambda factor: factor[0])
+    return key, value
+
+
+def _check_cells(spec: PlanSpec, options: int, max_runs: int) -> None:
+    """Options × periods × draws: each cell is run at least once (before the draws are
+    even spawned, which costs memory per draw)."""
+    periods = _periods_key(spec)[2]
+    budget.check_runs(options * periods * spec.target.draws, max_runs,
+                      *_blamed(spec, options),
+                      _cells_text(options, periods, spec.target.draws),
+                      "fewer draws, periods or options", "a plan")
+
+
+def _check_work(spec: PlanSpec, options: list[option_specs.Option],
+                demands: list[forecast.Demand], max_requests: int,
+                max_total_requests: int) -> None:
+    """The plan's biggest run within the per-run limits, and its worst-case total."""
+    tries = max_fleet_sizes(spec.max_replicas)
+    top = max(range(len(demands)), key=lambda i: max(demands[i].peak_draws))
+    where: dict[str, str | tuple[str, Any]] = {
+        option_specs.RATE_KEY: _period_rate(spec, top),
+        **{f"{option_specs.ARRIVAL_KEY}.spikes.{i}": f"plan.spikes[{i}]"
+           for i in range(len(spec.spikes))},
+        option_specs.REPLICAS_KEY: "plan.max_replicas",
+        option_specs.MAX_REPLICAS_KEY: "plan.max_replicas"}
+    if spec.run.duration_s is not None:
+        where["duration_s"] = "plan.run.duration_s"
+    total = 0.0
+    runs = 0
+    for option in options:
+        if option.min_replicas > spec.max_replicas:
+            continue  # the search has nothing to try: the option makes no runs
+        biggest = option.candidate(spec.max_replicas, max(demands[top].peak_draws), {},
+                                   shaped=True)
+        try:
+            budget.check_run(biggest, max_requests)
+        except InputError as exc:
+            raise budget.renamed(exc, where) from None
+        peak, average = requests_per_run(option, shaped=True), requests_per_run(option)
+        for demand in demands:
+            total += tries * sum(peak(r) for r in demand.peak_draws)
+            runs += tries * len(demand.peak_draws)
+            if demand.average_draws is not None:
+                total += sum(average(r) for r in demand.average_draws)
+                runs += len(demand.average_draws)
+    periods = _periods_key(spec)[2]
+    budget.check_total(
+        total, max_total_requests, *_blamed(spec, len(options)),
+        f"{_cells_text(len(options), periods, spec.target.draws)} × up to "
+        f"{tries} fleet sizes each (the search's most for max_replicas {spec.max_replicas}), "
+        f"plus the average-load runs, at about {budget.count_text(total / max(runs, 1))} "
+        "requests a run",
+        "fewer draws, periods or options, or a shorter plan.run.duration_s", "a plan")
+
+
+def _cells_text(options: int, periods: int, draws: int) -> str:
+    return " × ".join(budget.counted(n, noun) for n, noun in
+                      ((options, "option"), (periods, "period"), (draws, "draw")))
+
+
+def _period_rate(spec: PlanSpec, index: int) -> tuple[str, Any]:
+    """The key that sets the peak rate of period `index`, and its value: a month after the
+    first of a growth forecast is set by how many months it grows."""
+    if spec.periods is not None:
+        return (f"plan.periods[{index}].peak_rate_per_s",
+                spec.periods[index].peak_rate_per_s)
+    assert spec.growth is not None  # PlanSpec._one_forecast: growth whenever periods is absent
+    if index == 0:
+        return "plan.growth.start.peak_rate_per_s", spec.growth.start.peak_rate_per_s
+    return "plan.growth.months", spec.growth.months
 
 
 def _option_summary(sizing: OptionSizing) -> dict[str, Any]:

@@ -14,7 +14,8 @@ of one option in forecast order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,9 @@ from sim.planning.forecast import Demand
 from sim.planning.options import Option, merge_patch
 from sim.planning.runs import Draws, Evaluator
 from sim.planning.search import Guess, first_guess, smallest_feasible
+from sim.runner import budget
 from sim.scenario.planning import Target
+from sim.scenario.workload import PoissonArrivals
 
 STATIC_PROBE = {"deployment": {"replicas": 1, "failures": None, "spot": None, "outage": None,
                                "autoscaling": None}}
@@ -108,3 +111,24 @@ def size_option(option: Option, demands: Sequence[Demand], target: Target, limit
 
 def _all_le(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(x <= y for x, y in zip(a, b, strict=True))
+
+
+def max_fleet_sizes(limit: int) -> int:
+    """The most fleet sizes `smallest_feasible` tests below `limit` replicas: the first
+    guess, a gallop of at most ⌈log2 limit⌉ + 1 steps and a bisection of at most ⌈log2
+    limit⌉ (exhaustively, the most for 256 is 16; this bound gives 18)."""
+    return 2 * math.ceil(math.log2(limit)) + 2 if limit > 1 else 1
+
+
+def requests_per_run(option: Option, shaped: bool = False) -> Callable[[float], float]:
+    """The expected requests of one of the option's runs at a rate (with `shaped`, the peak
+    rate of the plan's day shape and spikes), without validating a scenario per rate."""
+    duration_s = option.scenario.duration_s
+    if shaped and option.shaping is not None and not option.shaping.stationary:
+        unit = PoissonArrivals.model_validate(option.shaping.arrival(1.0))
+        return lambda rate: budget.arrival_requests(
+            unit.model_copy(update={"rate_per_s": unit.rate_per_s * rate}), duration_s)
+    arrival = option.scenario.workload.arrival
+    assert arrival is not None  # options.load: a plan's scenario has an arrival process
+    return lambda rate: budget.arrival_requests(
+        arrival.model_copy(update={"rate_per_s": rate}), duration_s)

@@ -10,10 +10,16 @@ worst queue (requests waiting for their first admission), minutes in SLO violati
 whose requests miss the SLO's percentile), and P(SLO met). Then the planner's search finds
 the fewest replicas that hold the SLO in that case with the required confidence: the extra
 GPUs over the current fleet, and what holding them costs for a year.
+
+Before any run its size is checked (`sim.runner.budget`): cases × draws at most `max_runs`;
+each case's biggest run (at max_replicas) within the per-run limits, its per-minute SLO
+passes included; and every case's draws, at the fleet and at up to
+`sizing.max_fleet_sizes` sizes of the search, at most `max_total_requests` in all.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -29,14 +35,20 @@ from sim.metrics.cost import HOURS_PER_YEAR
 from sim.montecarlo.capacity import Capacity
 from sim.montecarlo.design import int_seed
 from sim.planning.forecast import Demand
-from sim.planning.options import PLANNING_BLOCKS, Option, merge_patch
+from sim.planning.options import PLANNING_BLOCKS, RATE_KEY, REPLICAS_KEY, Option, merge_patch
 from sim.planning.runs import Draws, Evaluator, draw_row, met_count
-from sim.planning.sizing import replica_capacity, size_option
+from sim.planning.sizing import max_fleet_sizes, replica_capacity, size_option
 from sim.provenance import resolve_seed, stamp
+from sim.runner import budget
 from sim.runner.single import run
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.planning import StressSpec, Target
 from sim.scenario.workload import PoissonArrivals
+
+# The per-minute SLO attainment makes one numpy pass over the requests per minute, ~3 ns a
+# request: 500 passes per request of the limit (10¹⁰ at the default) is ~30 s, about what
+# simulating that many requests takes.
+MINUTE_PASSES_PER_REQUEST = 500
 
 
 @dataclass(frozen=True)
@@ -48,8 +60,9 @@ class Case:
 
 
 def stress_draw(scenario: Scenario, seed: int) -> dict[str, Any]:
-    """One run (in a worker): the planner's row plus the per-minute story."""
-    result = run(scenario, seed=seed)
+    """One run (in a worker): the planner's row plus the per-minute story. Its work was
+    checked with the whole stress test's, before any run (`stress`)."""
+    result = run(scenario, seed=seed, max_requests=None)
     slo, start, end = scenario.slo, scenario.warmup_s, scenario.duration_s
     attainment, met = metrics.per_interval_slo(
         result.workload.arrival_s, result.latencies, slo.ttft_s, slo.tpot_s, slo.percentile,
@@ -87,7 +100,11 @@ def cases(spec: StressSpec, scenario: Scenario) -> list[Case]:
 
 
 def stress(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
-           seed: int | None = None) -> dict[str, Any]:
+           seed: int | None = None, max_requests: int = budget.DEFAULT_MAX_REQUESTS,
+           max_total_requests: int = budget.DEFAULT_MAX_TOTAL_REQUESTS,
+           max_runs: int = budget.DEFAULT_MAX_RUNS) -> dict[str, Any]:
+    """The stress document; `InputError` for bad input, and for a stress test beyond the
+    limits of `sim.runner.budget` (see the module docstring), before any run."""
     base = load_scenario(raw, base_dir=base_dir)
     spec = base.stress or StressSpec()
     if base.workload.arrival is None:
@@ -100,18 +117,25 @@ def stress(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
     if spec.replicas_down is not None and spec.replicas_down >= base.deployment.replicas:
         raise InputError("stress.replicas_down", spec.replicas_down,
                          f"fewer than the fleet's {base.deployment.replicas} replicas")
+    budget.check_runs(len(the_cases) * spec.draws, max_runs, *_blamed(spec, the_cases),
+                      f"{budget.counted(len(the_cases), 'case')} × "
+                      f"{budget.counted(spec.draws, 'draw')}",
+                      "fewer draws or multipliers", "a stress test")
+    rate = base.workload.arrival.rate_per_s
+    options = []
+    for index, case in enumerate(the_cases):
+        merged = merge_patch(common, case.patch)
+        options.append(Option(index, case.name, merged,
+                              load_scenario(merged, base_dir=base_dir), base_dir))
+    _check_work(spec, the_cases, options, rate, max_requests, max_total_requests)
     draws_seq, probe_seq = np.random.SeedSequence(seed).spawn(2)
     draws = Draws.spawn(draws_seq, spec.draws)
     evaluator = Evaluator(executor, draws, spec.confidence)
     target = Target(confidence=spec.confidence, draws=spec.draws)
-    rate = base.workload.arrival.rate_per_s
     replicas, tp = base.deployment.replicas, base.deployment.tensor_parallel
     capacity = None
     results = []
-    for index, case in enumerate(the_cases):
-        merged = merge_patch(common, case.patch)
-        option = Option(index, case.name, merged, load_scenario(merged, base_dir=base_dir),
-                        base_dir)
+    for case, option in zip(the_cases, options, strict=True):
         capacity = capacity or replica_capacity(option, int_seed(probe_seq))
         sampled, _ = draws.sampled(option)
         rates = tuple(rate * case.multiplier for _ in draws.seeds)
@@ -128,6 +152,53 @@ def stress(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
             "arrival_rate_per_s": rate, "confidence": spec.confidence, "draws": spec.draws,
             "capacity_per_replica": _measured(capacity).to_dict(), "cases": results,
             "provenance": stamp()}
+
+
+def _blamed(spec: StressSpec, the_cases: list[Case]) -> tuple[str, Any]:
+    """The larger factor a user sets: the draws, or the cases (the multipliers)."""
+    if spec.draws >= len(the_cases):
+        return "stress.draws", spec.draws
+    return "stress.multipliers", spec.multipliers
+
+
+def _check_work(spec: StressSpec, the_cases: list[Case], options: list[Option], rate: float,
+                max_requests: int, max_total_requests: int) -> None:
+    """Each case's biggest run within the per-run limits, and the worst-case total: per
+    case, its draws at the fleet and at up to `max_fleet_sizes` sizes of the search."""
+    tries = max_fleet_sizes(spec.max_replicas)
+    # The most replicas any of its runs has: the search's limit, or the fleet as it is.
+    most = max(spec.max_replicas, options[0].scenario.deployment.replicas)
+    total = 0.0
+    for case, option in zip(the_cases, options, strict=True):
+        where: dict[str, str | tuple[str, Any]] = {
+            REPLICAS_KEY: "stress.max_replicas",
+            "workload.arrival.spikes.0": "stress.spike"}  # the spike case's one spike
+        if case.kind == "demand":
+            where[RATE_KEY] = (f"stress.multipliers[{spec.multipliers.index(case.multiplier)}]",
+                               case.multiplier)
+        biggest = option.candidate(most, rate * case.multiplier, {})
+        try:
+            work = budget.check_run(biggest, max_requests)
+            budget.check_item(_minute_passes(biggest, work.requests.count), max_requests)
+        except InputError as exc:
+            raise budget.renamed(exc, where) from None
+        total += spec.draws * (1 + tries) * work.requests.count
+    budget.check_total(
+        total, max_total_requests, *_blamed(spec, the_cases),
+        f"{budget.counted(len(the_cases), 'case')} × {budget.counted(spec.draws, 'draw')} × "
+        f"(the fleet + up to {tries} fleet sizes of the search for max_replicas "
+        f"{spec.max_replicas})",
+        "fewer draws or multipliers, or a shorter duration_s", "a stress test")
+
+
+def _minute_passes(scenario: Scenario, requests: float) -> budget.Work:
+    """The per-minute SLO attainment looks at every request once per minute of the metrics
+    window (`metrics.per_interval_slo`)."""
+    minutes = math.ceil((scenario.duration_s - scenario.warmup_s) / 60.0)
+    return budget.Work("per-minute SLO passes over the requests", minutes * requests,
+                       "duration_s", scenario.duration_s, "minutes of the metrics window × "
+                       "requests", "a shorter duration_s or a lower rate",
+                       MINUTE_PASSES_PER_REQUEST)
 
 
 def _case_entry(case: Case, rows: list[dict[str, Any]], needed: int | None, replicas: int,

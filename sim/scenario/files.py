@@ -7,11 +7,16 @@ inode) and the options it was read with, so an edited or replaced file is read a
 unchanged one is not. (A rewrite to the same size within one tick of the file system's clock
 goes unseen, as it does for make.) Cached values are shared by every caller, so the readers
 make their arrays read-only.
+
+Only regular files are read, and only up to a size: a device such as /dev/urandom or
+/dev/zero never ends, a FIFO blocks until something writes to it, and a file far larger than
+any real trace or length list would exhaust memory while it is parsed (`check_regular`).
 """
 
 from __future__ import annotations
 
 import os
+import stat as stat_mode
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -19,7 +24,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from sim.errors import InputError
+
 T = TypeVar("T")
+
+# A length file is parsed line by line in Python, at about 30 bytes of memory per byte of
+# file in the worst case (2 GB for 64 MiB of two-digit lines, ~10 s); 64 MiB holds over ten
+# million token counts, far more than an empirical distribution needs.
+MAX_LENGTHS_FILE_BYTES = 64 << 20
+
+# What a path that is not a regular file is, and why it cannot be read as one.
+_KINDS = ((stat_mode.S_ISDIR, "a directory"),
+          (stat_mode.S_ISCHR, "a character device, which may never end"),
+          (stat_mode.S_ISBLK, "a block device"),
+          (stat_mode.S_ISFIFO, "a FIFO, which blocks until something writes to it"),
+          (stat_mode.S_ISSOCK, "a socket"))
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,32 @@ def stamp(path: Path) -> FileStamp | None:
     except OSError:
         return None
     return FileStamp(str(absolute), status.st_size, status.st_mtime_ns, status.st_ino)
+
+
+def check_regular(path: Path, key: str, max_bytes: int, what: str) -> None:
+    """`InputError` naming `key` unless `path` is a regular file (after links) of at most
+    `max_bytes`; `what` names the kind of file for the message ("trace file"). A path that
+    cannot be stat-ed passes: the reader then opens it and says why it cannot."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return
+    if not stat_mode.S_ISREG(status.st_mode):
+        kind = next((name for test, name in _KINDS if test(status.st_mode)), "something else")
+        raise InputError(key, str(path), f"a regular {what}, not {kind}")
+    if status.st_size > max_bytes:
+        size = _size(status.st_size)
+        if size == _size(max_bytes):  # rounded to the limit: say by how much it is over
+            size = f"{status.st_size:,} bytes"
+        raise InputError(key, str(path), f"a {what} of at most {_size(max_bytes)} (this one: "
+                         f"{size})")
+
+
+def _size(n_bytes: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:.3g} {unit}"
+    return f"{n_bytes} bytes"
 
 
 class FileCache(Generic[T]):

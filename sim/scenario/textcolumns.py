@@ -97,7 +97,7 @@ def parse_floats(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
 def parse_datetimes_ns(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
                        ) -> tuple[np.ndarray, int | None]:
     """`YYYY-MM-DD HH:MM:SS[.fraction]` (or with a `T`), no time zone, as int64 nanoseconds
-    since 1970; (values, index of the first bad field)."""
+    since 1970, which hold 1678 to 2262; (values, index of the first bad field)."""
     widths = ends - starts
     if widths.size == 0:
         return np.zeros(0, dtype=np.int64), None
@@ -113,9 +113,27 @@ def parse_datetimes_ns(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
         return np.zeros(0, dtype=np.int64), _first_unconvertible(
             strings, lambda s: np.datetime64(s, "ns"))
     first = _first(np.isnat(stamps))
+    if first is None:
+        first = _first_wrapped(rows, strings, stamps.view(np.int64))
     if first is not None:
         return np.zeros(0, dtype=np.int64), first
     return stamps.view(np.int64), None
+
+
+def _first_wrapped(rows: np.ndarray, strings: np.ndarray, ns: np.ndarray) -> int | None:
+    """The first field whose date int64 nanoseconds cannot hold (before 1678-09-21 or after
+    2262-04-11): numpy wraps those around silently (year 9999 comes out in 1816). A field
+    whose year is plainly 1679–2261 is safe; any other is parsed again at whole seconds,
+    which hold every year, and compared."""
+    four_digits = ((rows[:, :4] >= ord("0")) & (rows[:, :4] <= ord("9"))).all(axis=1)
+    year = (rows[:, :4].astype(np.int64) - ord("0")) @ np.array([1000, 100, 10, 1])
+    safe = four_digits & (rows[:, 4] == ord("-")) & (year > 1678) & (year < 2262)
+    suspect = np.flatnonzero(~safe)
+    if suspect.size == 0:
+        return None
+    seconds = strings[suspect].astype("datetime64[s]").view(np.int64)
+    wrapped = _first(np.abs(ns[suspect] // 10**9 - seconds) > 1)
+    return None if wrapped is None else int(suspect[wrapped])
 
 
 def _first_unconvertible(strings: np.ndarray, convert) -> int:

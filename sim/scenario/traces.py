@@ -14,7 +14,10 @@ Formats (`FORMATS`; `auto` decides from the file):
 
 Rules every format shares: times become seconds after the trace's first request; a negative
 or non-numeric timestamp, a non-integer token count, a missing column or an empty file is an
-`InputError` naming the file, line and column; out-of-order rows are sorted (stably) with a
+`InputError` naming the file, line and column, and so is a timestamp more than
+`MAX_SPAN_YEARS` from the others (one absurd time, say year 9999 or 1e300 ms, would stretch
+every per-second count over the span); a device, FIFO or a file over `MAX_TRACE_BYTES` is
+refused before it is read; out-of-order rows are sorted (stably) with a
 `TraceWarning`; rows with 0 prompt or 0 output tokens (failed requests, as BurstGPT logs
 them) are dropped with a `TraceWarning`, since a request needs at least one of each.
 
@@ -121,6 +124,11 @@ ROLES = ("timestamp", "prompt_tokens", "output_tokens")
 _JSON_VALUE_END = tc.byte_class(b",} \t\r]")
 JSON_NUMBER_BYTES = 32  # longer than any number a trace holds
 SNIFF_BYTES = 65_536  # enough for any header line
+# Parsing takes about 8 bytes of memory per byte of file, so 1 GiB (some 25 M requests, more
+# than one run may simulate: sim.runner.budget) parses in about 8 GB.
+MAX_TRACE_BYTES = 1 << 30
+MAX_SPAN_YEARS = 10  # the longest a trace may last, first request to last
+SECONDS_PER_YEAR = 365.25 * 86_400
 
 
 def read_trace(path: Path, fmt: str = "auto", columns: Mapping[str, str] | None = None,
@@ -219,6 +227,7 @@ def sniff(path: Path, data: bytes) -> str:
 def _read_padded(path: Path, key: str) -> tuple[np.ndarray, int]:
     """The file's bytes, read straight into a numpy array followed by PAD_BYTES zeros (one
     copy of the file in memory), and the file's size. A UTF-8 byte-order mark is blanked."""
+    files.check_regular(path, key, MAX_TRACE_BYTES, "trace file")
     try:
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -369,6 +378,19 @@ def _trim(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
     return starts, ends
 
 
+def _span_outlier(stamps: np.ndarray, per_s: float) -> tuple[int, float] | None:
+    """When the timestamps (`per_s` of them a second) span more than MAX_SPAN_YEARS: the
+    index of the extreme farther from the median, the one to blame, and the span in years
+    (computed in floats: int64 nanoseconds 600 years apart overflow a subtraction)."""
+    lo, hi = float(stamps.min()), float(stamps.max())
+    span_years = (hi - lo) / per_s / SECONDS_PER_YEAR
+    if span_years <= MAX_SPAN_YEARS:
+        return None
+    middle = float(np.median(stamps))
+    index = int(np.argmax(stamps) if hi - middle >= middle - lo else np.argmin(stamps))
+    return index, span_years
+
+
 def _assemble(buf: np.ndarray, fields: _Fields, layout: Layout, name: str, fmt: str,
               notes: list[str]) -> Trace:
     """The requests, sorted and without empty ones; what was changed goes to `notes`."""
@@ -391,9 +413,9 @@ def _assemble(buf: np.ndarray, fields: _Fields, layout: Layout, name: str, fmt: 
     if unit == "datetime":
         stamps, bad = tc.parse_datetimes_ns(buf, *fields.spans["timestamp"])
         if bad is not None:
-            raise fail("timestamp", bad, "a date and time: YYYY-MM-DD HH:MM:SS[.fraction], "
-                       "no time zone")
-        arrival_s = (stamps - stamps.min()) / 1e9
+            raise fail("timestamp", bad, "a date and time from 1678 to 2262: YYYY-MM-DD "
+                       "HH:MM:SS[.fraction], no time zone")
+        per_s = 1e9
     else:
         stamps, bad = tc.parse_floats(buf, *fields.spans["timestamp"])
         if bad is None:
@@ -401,7 +423,13 @@ def _assemble(buf: np.ndarray, fields: _Fields, layout: Layout, name: str, fmt: 
             bad = int(negative[0]) if negative.size else None
         if bad is not None:
             raise fail("timestamp", bad, f"a time ≥ 0 in {unit} (a number)")
-        arrival_s = (stamps - stamps.min()) / UNIT_DIVISOR[unit]
+        per_s = UNIT_DIVISOR[unit]
+    outlier = _span_outlier(stamps, per_s)
+    if outlier is not None:
+        index, span_years = outlier
+        raise fail("timestamp", index, f"a time within {MAX_SPAN_YEARS} years of the trace's "
+                   f"other requests (with this one it would span {span_years:.3g} years)")
+    arrival_s = (stamps - stamps.min()) / per_s
 
     line = fields.line
     back = np.flatnonzero(np.diff(arrival_s) < 0)

@@ -26,6 +26,7 @@ import numpy as np
 from sim.errors import InputError
 from sim.scenario.workload import WorkloadSpec
 from sim.workload.arrivals import arrival_times
+from sim.workload.bins import BinCounts
 from sim.workload.rate import curve_mean, is_time_varying, nhpp_arrival_times
 from sim.workload.yamlnumbers import bare, sig
 
@@ -34,6 +35,9 @@ POISSON_CV_TOLERANCE = 0.1
 MIN_WINDOWS = 5  # fewer complete windows than this: too few to judge stationarity
 QUANTISED_ZERO_GAPS = 0.5  # more gaps than this exactly 0: timestamps come in ticks
 MIN_CV = 0.01  # clockwork arrivals (c = 0) get a gamma this regular: the spec needs cv > 0
+# A rate curve of this many steps is already a 6 MB workload block (two points a step); more
+# windows than this would fit noise, and make a scenario too big to read back quickly.
+MAX_WINDOWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -73,14 +77,21 @@ class ArrivalDiagnosis:
         return self.trace.dispersion <= self.dispersion_limit
 
 
-def fit_arrivals(arrival_s: np.ndarray, window_s: float, source: str, seed: int = 0
+def fit_arrivals(arrival_s: np.ndarray, window_s: float, source: str, seed: int = 0,
+                 window_key: str = "--window-s"
                  ) -> tuple[ArrivalDiagnosis, list[ArrivalFit], ArrivalFit]:
-    """The diagnosis, every candidate (ARRIVAL_MODELS order) and the chosen one."""
+    """The diagnosis, every candidate (ARRIVAL_MODELS order) and the chosen one; `InputError`
+    naming `window_key` when the trace spans more than MAX_WINDOWS windows."""
     t = arrival_s - arrival_s[0]
     duration_s = float(t[-1])
     if duration_s <= 0:
         raise InputError(source, f"{len(t)} requests at one instant",
                          "a trace whose arrivals span some time, to fit a rate to")
+    if duration_s / window_s > MAX_WINDOWS:
+        at_least_s = sig(duration_s / MAX_WINDOWS * 1.01, 3)  # rounded, still enough
+        raise InputError(window_key, window_s, f"a window of at least {at_least_s:g} s for "
+                         f"this trace of {duration_s:g} s (at most {MAX_WINDOWS:,} windows: "
+                         "the rate curve has a step per window)")
     trace_check = check(t, window_s, duration_s)
     # Two requests have one gap and no spread to measure: take them as Poisson.
     c = 1.0 if trace_check.burstiness_cv is None else trace_check.burstiness_cv
@@ -109,17 +120,16 @@ def fit_arrivals(arrival_s: np.ndarray, window_s: float, source: str, seed: int 
 def check(t: np.ndarray, window_s: float, duration_s: float) -> ArrivalCheck:
     """Arrival times t (from 0) over [0, duration_s], measured."""
     windows = int(duration_s // window_s)
-    counts = np.bincount(np.floor(t / window_s).astype(np.int64), minlength=max(windows, 1))
-    complete = counts[:windows]
+    counts = BinCounts(t, window_s, minlength=max(windows, 1))
     dispersion = None
-    if windows >= 2 and complete.mean() > 0:
-        dispersion = float(complete.var(ddof=1) / complete.mean())
+    if windows >= 2 and counts.mean(windows) > 0:
+        dispersion = counts.dispersion(windows, ddof=1)
     return ArrivalCheck(
         rate_per_s=max(len(t) - 1, 0) / duration_s,
         burstiness_cv=_burstiness_cv(t, window_s, duration_s),
         dispersion=dispersion,
-        peak_per_window=int(counts.max()),
-        low_per_window=int(complete.min()) if windows else None,
+        peak_per_window=counts.max(),
+        low_per_window=counts.min(windows) if windows else None,
     )
 
 
@@ -128,11 +138,12 @@ def _burstiness_cv(t: np.ndarray, window_s: float, duration_s: float) -> float |
         return None
     tick_s = _tick_s(t)
     if tick_s is not None:
-        per_tick = np.bincount(np.rint(t / tick_s).astype(np.int64))
-        return float(np.sqrt(per_tick.var() / per_tick.mean()))
-    window = np.floor(t / window_s).astype(np.int64)
-    lengths = np.minimum(window_s, duration_s - np.arange(window.max() + 1) * window_s)
-    rate = np.bincount(window) / np.maximum(lengths, np.finfo(float).tiny)
+        return float(np.sqrt(BinCounts(t, tick_s, nearest=True).dispersion()))
+    # Each request's window and that window's rate, from the non-empty windows alone.
+    occupied, window, count = np.unique(np.floor(t / window_s).astype(np.int64),
+                                        return_inverse=True, return_counts=True)
+    lengths = np.minimum(window_s, duration_s - occupied * window_s)
+    rate = count / np.maximum(lengths, np.finfo(float).tiny)
     scaled = np.diff(t) * rate[window[:-1]]  # gaps in units of their window's mean gap
     return float(scaled.std() / scaled.mean())
 

@@ -16,6 +16,8 @@ a Poisson process of rate λ(t); the work is three vectorised draws.
 
 from __future__ import annotations
 
+import math
+from itertools import pairwise
 from typing import TypeGuard
 
 import numpy as np
@@ -63,7 +65,7 @@ def _spike_factor(spec: PoissonArrivals, t_s: np.ndarray) -> np.ndarray:
     return factor
 
 
-def _max_rate_per_s(spec: PoissonArrivals, horizon_s: float) -> float:
+def max_rate_per_s(spec: PoissonArrivals, horizon_s: float) -> float:
     """An upper bound of λ on [0, horizon_s): the shape's maximum times the spikes' largest
     product (which only changes where a spike starts or ends)."""
     if spec.profile == "diurnal":
@@ -77,10 +79,73 @@ def _max_rate_per_s(spec: PoissonArrivals, horizon_s: float) -> float:
     return spec.rate_per_s * shape_max * float(_spike_factor(spec, edges).max())
 
 
+def expected_count(spec: PoissonArrivals, horizon_s: float) -> float:
+    """∫ λ(t) dt over [0, horizon_s): the expected number of arrivals, in closed form (the
+    work estimate's count, so it is exact rather than sampled). Between consecutive spike
+    edges the spikes' product is constant, so the integral is a sum of the shape's integral
+    over each piece times that product."""
+    edges = {0.0, horizon_s}
+    for spike in spec.spikes:
+        edges.update(min(max(t, 0.0), horizon_s)
+                     for t in (spike.at_s, spike.at_s + spike.duration_s))
+    ordered = sorted(edges)
+    total = 0.0
+    for a, b in pairwise(ordered):
+        factor = math.prod(s.multiplier for s in spec.spikes
+                           if s.at_s <= a < s.at_s + s.duration_s)
+        piece = _shape_integral(spec, a, b)
+        if factor > 0.0 and piece > 0.0:  # so that no 0 × ∞ (a product that overflowed)
+            total += factor * piece
+    return spec.rate_per_s * total
+
+
+def spike_excess(spec: PoissonArrivals, index: int, horizon_s: float) -> float:
+    """The arrivals spike `index` alone adds over [0, horizon_s): rate × (multiplier − 1) ×
+    the shape's integral over the spike (which spike a message should blame)."""
+    spike = spec.spikes[index]
+    a = min(spike.at_s, horizon_s)
+    b = min(spike.at_s + spike.duration_s, horizon_s)
+    return spec.rate_per_s * (spike.multiplier - 1.0) * _shape_integral(spec, a, b)
+
+
+def _shape_integral(spec: PoissonArrivals, a: float, b: float) -> float:
+    """∫ shape(t) dt over [a, b] (a ≤ b): a sine difference for the diurnal cosine, the
+    trapezoids of the rate curve (flat beyond its ends), b − a for a flat rate."""
+    if spec.profile == "diurnal":
+        assert spec.peak_to_trough is not None and spec.peak_hour is not None
+        amplitude = (spec.peak_to_trough - 1.0) / (spec.peak_to_trough + 1.0)
+        omega = 2.0 * math.pi / DAY_S  # radians per second
+        offset_s = ((spec.start_hour or 0.0) - spec.peak_hour) * 3600.0  # t = 0 from the peak
+        return (b - a) + amplitude / omega * (math.sin(omega * (offset_s + b))
+                                              - math.sin(omega * (offset_s + a)))
+    if spec.rate_curve is not None:
+        return ((_curve_area(spec.rate_curve, b) - _curve_area(spec.rate_curve, a))
+                / curve_mean(spec.rate_curve))
+    return b - a
+
+
+def _curve_area(points: list[list[float]], t_s: float) -> float:
+    """∫ of the piecewise-linear curve from its first point to t_s (negative before it);
+    flat beyond its ends, as `np.interp` extends it."""
+    times = [float(p[0]) for p in points]
+    rates = [float(p[1]) for p in points]
+    if t_s <= times[0]:
+        return (t_s - times[0]) * rates[0]
+    area = 0.0
+    for (t0, r0), (t1, r1) in pairwise(zip(times, rates, strict=True)):
+        if t_s <= t0:
+            return area
+        if t_s < t1:  # inside this segment (t1 > t0 here: a repeated time has no inside)
+            r_t = r0 + (r1 - r0) * (t_s - t0) / (t1 - t0)
+            return area + (t_s - t0) * (r0 + r_t) / 2.0
+        area += (t1 - t0) * (r0 + r1) / 2.0
+    return area + (t_s - times[-1]) * rates[-1]
+
+
 def nhpp_arrival_times(spec: PoissonArrivals, horizon_s: float,
                        rng: np.random.Generator) -> np.ndarray:
     """Sorted arrival times in [0, horizon_s) of the Poisson process with rate λ(t)."""
-    bound = _max_rate_per_s(spec, horizon_s)
+    bound = max_rate_per_s(spec, horizon_s)
     if bound <= 0.0:
         return np.zeros(0)
     n = rng.poisson(bound * horizon_s)

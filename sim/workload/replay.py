@@ -8,6 +8,9 @@ scale − ⌊scale⌋, so `scale: 0.5` keeps a random half and `scale: 2.5` repl
 twice or three times. The original keeps its time; each extra copy arrives up to one mean
 inter-arrival gap later (uniformly). As with generated arrivals, only requests arriving
 before the scenario's duration_s are simulated; a warning counts any that are cut.
+
+A window that holds no request of the trace (a start past its last request, or a window
+that falls in a lull) would simulate nothing at all: it is an `InputError` naming the key.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.errors import InputError
 from sim.scenario.traces import TraceWarning
 from sim.scenario.workload import TraceSpec
 
@@ -33,9 +37,7 @@ def replay(spec: TraceSpec, horizon_s: float, rng: np.random.Generator) -> Repla
     trace = spec.requests
     assert trace is not None, "load_scenario attaches a trace's requests to its spec"
     t = trace.arrival_s
-    lo = int(np.searchsorted(t, spec.start_s, side="left"))
-    hi = len(t) if spec.duration_s is None else int(
-        np.searchsorted(t, spec.start_s + spec.duration_s, side="left"))
+    lo, hi = window(spec)
     arrival_s = (t[lo:hi] - spec.start_s) / spec.speedup
     index = np.arange(lo, hi)
     if spec.scale != 1.0:
@@ -49,6 +51,27 @@ def replay(spec: TraceSpec, horizon_s: float, rng: np.random.Generator) -> Repla
                       stacklevel=2)
         arrival_s, index = arrival_s[inside], index[inside]
     return Replayed(arrival_s, trace.prompt_tokens[index], trace.output_tokens[index])
+
+
+def window(spec: TraceSpec) -> tuple[int, int]:
+    """The indices [lo, hi) of the trace's requests inside the window; `InputError` naming
+    workload.trace.start_s (or duration_s) when it holds none."""
+    trace = spec.requests
+    assert trace is not None, "load_scenario attaches a trace's requests to its spec"
+    t = trace.arrival_s
+    lo = int(np.searchsorted(t, spec.start_s, side="left"))
+    hi = len(t) if spec.duration_s is None else int(
+        np.searchsorted(t, spec.start_s + spec.duration_s, side="left"))
+    if lo == len(t):
+        raise InputError("workload.trace.start_s", spec.start_s, f"a start inside the trace, "
+                         f"whose {len(t):,} requests arrive from 0 to {float(t[-1]):g} s "
+                         "after its first one")
+    if hi == lo:
+        raise InputError("workload.trace.duration_s", spec.duration_s, "a window holding at "
+                         f"least one request (none of the trace's arrive in [{spec.start_s:g}, "
+                         f"{spec.start_s + (spec.duration_s or 0.0):g}) s; the next at "
+                         f"{float(t[lo]):g} s)")
+    return lo, hi
 
 
 def _rescale(arrival_s: np.ndarray, index: np.ndarray, scale: float,

@@ -8,6 +8,7 @@ per-minute minimum is over complete minutes only (a trailing partial minute woul
 a lull); peaks are the most requests in one bin of a second, a minute or an hour (the hour
 only when the trace lasts one). Percentiles interpolate linearly; the prompt-output
 correlation is given as Pearson's (on token counts) and Spearman's (on ranks, ties averaged).
+Counts per bin take memory in proportion to the requests, not the span (`BinCounts`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from sim.scenario.traces import Trace
+from sim.workload.bins import BinCounts
 
 PERCENTILES = (50, 90, 99)
 
@@ -57,21 +59,21 @@ def trace_stats(trace: Trace) -> TraceStats:
     n = len(t)
     duration_s = float(t[-1])
     gaps = np.diff(t)
-    per_s = _bin_counts(t, 1.0)
-    per_minute = _bin_counts(t, 60.0)
+    per_s = BinCounts(t, 1.0)
+    per_minute = BinCounts(t, 60.0)
     complete_minutes = int(duration_s // 60.0)
-    per_hour = _bin_counts(t, 3600.0)
+    per_hour = BinCounts(t, 3600.0)
     return TraceStats(
         requests=n,
         duration_s=duration_s,
         rate_per_s=(n - 1) / duration_s if duration_s > 0 else None,
         peak_per_s=int(per_s.max()),
         peak_per_minute=int(per_minute.max()),
-        min_per_minute=int(per_minute[:complete_minutes].min()) if complete_minutes else None,
+        min_per_minute=per_minute.min(complete_minutes) if complete_minutes else None,
         peak_per_hour=int(per_hour.max()) if duration_s >= 3600.0 else None,
         interarrival_cv=float(gaps.std() / gaps.mean()) if n > 1 and gaps.mean() > 0 else None,
         zero_gap_fraction=float(np.mean(gaps == 0)) if n > 1 else None,
-        dispersion_1s=float(per_s.var() / per_s.mean()),
+        dispersion_1s=per_s.dispersion(),
         prompt=length_stats(trace.prompt_tokens),
         output=length_stats(trace.output_tokens),
         correlation_pearson=_correlation(trace.prompt_tokens, trace.output_tokens),
@@ -84,10 +86,6 @@ def length_stats(tokens: np.ndarray) -> LengthStats:
     p50, p90, p99 = np.percentile(tokens, PERCENTILES)
     return LengthStats(float(tokens.mean()), float(p50), float(p90), float(p99),
                        int(tokens.max()), int(tokens.min()))
-
-
-def _bin_counts(t: np.ndarray, width_s: float) -> np.ndarray:
-    return np.bincount(np.floor(t / width_s).astype(np.int64))
 
 
 def ranks(values: np.ndarray) -> np.ndarray:

@@ -7,18 +7,24 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sim.scenario.traces import Trace
+from sim.workload.bins import coarser_width_s
 from sim.workload.fitlengths import LengthFit, sample_model
 
 MODEL_SAMPLES = 200_000
 
 
+MAX_BINS = 20_000  # per line: far more than a figure's width in pixels
+
+
 def arrival_rate_figure(trace: Trace, title: str) -> Figure:
     """Requests per second, averaged over 10 s and over 1 min, against time (a last, partial
-    bin is averaged over the time it covers)."""
+    bin is averaged over the time it covers). A trace spanning years gets coarser bins, at
+    most MAX_BINS a line, and the legend says which."""
     t = trace.arrival_s
     fig = Figure(figsize=(9, 4), layout="constrained")
     ax = fig.add_subplot()
-    for width_s, colour, lw in ((10.0, "0.75", 0.8), (60.0, "C0", 1.6)):
+    for nominal_s, colour, lw in ((10.0, "0.75", 0.8), (60.0, "C0", 1.6)):
+        width_s = coarser_width_s(float(t[-1]), nominal_s, MAX_BINS)
         counts = np.bincount(np.floor(t / width_s).astype(np.int64))
         starts_s = np.arange(len(counts)) * width_s
         covered_s = np.minimum(width_s, max(t[-1], width_s) - starts_s)  # the last is partial
