@@ -103,7 +103,8 @@ def _fit(args: argparse.Namespace) -> int:
     name = args.name or args.output.stem
     profile = fit_profile(m, name, gpus[gpu_key], models[m.header["model"]], efficiency,
                           overhead_s, where=names[0])
-    write_text(args.output, yaml.safe_dump(profile.model_dump(), sort_keys=False, width=100))
+    write_text(args.output, yaml.safe_dump(profile.model_dump(), sort_keys=False, width=100),
+               "--output")
     if profile.fit_error:
         print(format_fit_errors(profile.fit_error))
     print(f"wrote {args.output} (profile {name}, source {profile.source})")

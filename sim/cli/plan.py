@@ -13,13 +13,12 @@ from sim.cli.common import (
     add_output_dir,
     add_quiet,
     add_seed,
+    add_work_limits,
     add_workers,
     output_dir,
+    outputs,
     progress_bar,
     to_csv,
-    write_bytes,
-    write_json,
-    write_text,
     wrote,
 )
 from sim.cli.report import write_dir_report
@@ -30,6 +29,7 @@ from sim.provenance import created_utc
 from sim.report.plan_text import describe
 from sim.report.plots import png_bytes
 from sim.report.plots.plan import cost_figure, fleet_figure
+from sim.runner.budget import DEFAULT_MAX_REQUESTS, DEFAULT_MAX_TOTAL_REQUESTS
 from sim.scenario import read_mapping
 
 FILES = ("plan.json", "plan.csv", "fleet_plan.png", "cost_per_token_by_option.png")
@@ -50,6 +50,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     add_output_dir(p, "plan")
     add_workers(p)
     add_seed(p, "every draw's seed derives from it")
+    add_work_limits(p, DEFAULT_MAX_REQUESTS, DEFAULT_MAX_TOTAL_REQUESTS)
     add_dir_report(p)
     add_quiet(p)
     return p
@@ -65,18 +66,21 @@ def execute(args: argparse.Namespace) -> int:
             update(next(runs), None)
 
         with planning_executor(args.workers) as executor:
-            document = plan(raw, args.scenario.parent, executor, seed=args.seed, on_run=on_run)
+            document = plan(raw, args.scenario.parent, executor, seed=args.seed, on_run=on_run,
+                            max_requests=args.max_requests,
+                            max_total_requests=args.max_total_requests)
     document["provenance"]["created_utc"] = created_utc()
-    out.mkdir(exist_ok=True)
-    write_json(out / "plan.json", document)
-    write_text(out / "plan.csv", to_csv(csv_rows(document), CSV_COLUMNS))
-    write_bytes(out / "fleet_plan.png", png_bytes(fleet_figure(document)))
-    write_bytes(out / "cost_per_token_by_option.png", png_bytes(cost_figure(document)))
+    with outputs("-o") as staged:  # the four files, or none of them
+        staged.directory(out)
+        staged.json(out / "plan.json", document)
+        staged.text(out / "plan.csv", to_csv(csv_rows(document), CSV_COLUMNS))
+        staged.bytes(out / "fleet_plan.png", png_bytes(fleet_figure(document)))
+        staged.bytes(out / "cost_per_token_by_option.png", png_bytes(cost_figure(document)))
     if not args.quiet:
         print(describe(document))
         print(wrote(out / name for name in FILES))
     if args.report:
-        written = write_dir_report(out)
+        written = write_dir_report(out, "--report")
         if not args.quiet:
             print(wrote([written]))
     return 0

@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.cli.commands import COMMANDS
-from sim.cli.common import add_quiet, check_output_path, write_bytes, write_text, wrote
+from sim.cli.common import (
+    FIGURE_BYTES,
+    Outputs,
+    add_quiet,
+    check_output_path,
+    check_writable_dir,
+    outputs,
+    wrote,
+)
 from sim.errors import InputError
 
 if TYPE_CHECKING:
@@ -17,6 +25,7 @@ if TYPE_CHECKING:
 # which `tokenfactory run` without --report never needs.
 
 FORMATS = ("html", "md")
+REPORT_BYTES = 16 * 1024**2  # about a run's report: its JSON and a few figures, with room
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -52,47 +61,86 @@ def execute(args: argparse.Namespace) -> int:
     fmt = args.format or (report_format(args.output) if args.output else "html")
     results = load(args.results)  # the input is judged first: its error is the useful one
     output = args.output or _default_output(args.results, fmt)
-    check_output_path("-o", output)
-    written = _write(results, output, fmt)
+    check_report_output("-o", output, fmt, _expected_bytes(results))
+    with outputs("-o") as staged:
+        _write(results, output, fmt, staged, "-o")
     if not args.quiet:
-        print(wrote(written))
+        print(wrote(_shown(output, fmt)))
     return 0
 
 
 def _default_output(results: Path, fmt: str) -> Path:
-    if results.is_file():
+    if results.is_file():  # `load` has judged the path: this cannot fail now
         return results.with_name(f"{results.stem}-report.{fmt}")
     return results / f"report.{fmt}"
 
 
-def write_report(source: Path | dict[str, Any], output: Path, fmt: str) -> list[Path]:
-    """Read `source` (a results path, or a run's result already in memory), write the report;
-    the paths written (the Markdown twin's folder of figures and data second)."""
+def _expected_bytes(results: Results) -> int:
+    """About what the report writes: every source embedded (base64 in HTML: 4/3 of it,
+    shown as text too), the figures, and room for the charts it draws."""
+    embedded = sum(map(len, results.sources.values())) + sum(map(len,
+                                                                  results.figures.values()))
+    return 3 * embedded + 8 * FIGURE_BYTES
+
+
+def check_report_output(flag: str, output: Path, fmt: str, expected_bytes: int) -> None:
+    """The report's file checked before any work, and for Markdown its NAME_files folder
+    beside it (a folder or nothing there, a name that fits)."""
+    check_output_path(flag, output, expected_bytes)
+    if fmt == "md":
+        files_dir = _files_dir(output)
+        try:
+            linked = files_dir.is_symlink()
+        except (OSError, ValueError):
+            linked = False  # a name too long, say: judged below, with the reason
+        if linked:  # its name is derived, not given: never written through
+            raise InputError(flag, str(files_dir), "a directory for the report's figures "
+                             "and data, not a symbolic link")
+        check_writable_dir(flag, files_dir, create=True)
+
+
+def _files_dir(output: Path) -> Path:
+    return output.with_name(f"{output.stem}_files")
+
+
+def _shown(output: Path, fmt: str) -> list[Path]:
+    return [output, _files_dir(output)] if fmt == "md" else [output]
+
+
+def write_report(source: Path | dict[str, Any], output: Path, fmt: str, staged: Outputs,
+                 flag: str) -> list[Path]:
+    """Read `source` (a results path, or a run's result already in memory) and stage the
+    report into `staged` (its refusals naming `flag`); the paths it will have (the Markdown
+    twin's folder second)."""
     from sim.report.load import from_run_data, load
 
-    return _write(from_run_data(source) if isinstance(source, dict) else load(source),
-                  output, fmt)
+    results = from_run_data(source) if isinstance(source, dict) else load(source)
+    _write(results, output, fmt, staged, flag)
+    return _shown(output, fmt)
 
 
-def write_dir_report(out: Path) -> Path:
-    """--report of the commands that fill a directory: DIR/report.html from DIR's files."""
-    return write_report(out, out / "report.html", "html")[0]
+def write_dir_report(out: Path, flag: str) -> Path:
+    """--report of the commands that fill a directory: DIR/report.html from DIR's files,
+    written once the results themselves are in place."""
+    output = out / "report.html"
+    with outputs(flag) as staged:
+        write_report(out, output, "html", staged, flag)
+    return output
 
 
-def _write(results: Results, output: Path, fmt: str) -> list[Path]:
+def _write(results: Results, output: Path, fmt: str, staged: Outputs, flag: str) -> None:
     from sim.report import html, markdown
     from sim.report.document import compose
 
     document = compose(results)
     if fmt == "html":
-        write_text(output, html.render(document))
-        return [output]
+        staged.text(output, html.render(document), flag)
+        return
     if fmt != "md":
         raise InputError("--format", fmt, " or ".join(FORMATS))
-    files_dir = output.with_name(f"{output.stem}_files")
+    files_dir = _files_dir(output)
     text, files = markdown.render(document, files_dir.name)
-    files_dir.mkdir(exist_ok=True)
+    staged.directory(files_dir, flag)
     for name, content in files.items():
-        write_bytes(files_dir / name, content)
-    write_text(output, text)
-    return [output, files_dir]
+        staged.bytes(files_dir / name, content, flag)
+    staged.text(output, text, flag)  # last: the twin links to its files

@@ -10,18 +10,20 @@ from sim.cli.commands import COMMANDS
 from sim.cli.common import (
     add_quiet,
     add_seed,
+    add_work_limits,
     check_output_path,
     finite,
+    outputs,
     progress_bar,
-    write_json,
 )
 from sim.cli.registry_help import policies_and_routers
-from sim.cli.report import report_format, write_report
+from sim.cli.report import REPORT_BYTES, check_report_output, report_format, write_report
 from sim.errors import InputError
 from sim.montecarlo import rerun
 from sim.montecarlo.execute import metrics_row
 from sim.provenance import created_utc
 from sim.report.run_text import format_summary
+from sim.runner.budget import DEFAULT_MAX_REQUESTS
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -38,6 +40,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     run.add_argument("--json", type=Path, metavar="FILE",
                      help="also write the full result (the documented JSON contract) to FILE")
     add_seed(run, "same seed → identical result")
+    add_work_limits(run, DEFAULT_MAX_REQUESTS)
     run.add_argument("--exact", action="store_true",
                      help="simulate decode steps one at a time instead of skipping over runs of "
                      "them; same results, slower")
@@ -52,8 +55,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def execute(args: argparse.Namespace) -> int:
+    # Both outputs judged before the scenario is even read: a run that cannot write its
+    # result must not simulate first.
     check_output_path("--json", args.json)
-    check_output_path("--report", args.report)
+    if args.report is not None:
+        check_report_output("--report", args.report, report_format(args.report), REPORT_BYTES)
     seed, row = args.seed, None
     if args.replay is None:
         scenario = sim.load_scenario(args.scenario)
@@ -62,13 +68,16 @@ def execute(args: argparse.Namespace) -> int:
     else:
         scenario, seed, row = rerun.load(args.scenario, args.replay)
     with progress_bar("simulating", "req", args.quiet) as progress:
-        result = sim.run(scenario, seed=seed, exact=args.exact, progress=progress)
+        result = sim.run(scenario, seed=seed, exact=args.exact, progress=progress,
+                         max_requests=args.max_requests)
     data = result.to_dict()
     data["provenance"]["created_utc"] = created_utc()
-    if args.json is not None:
-        write_json(args.json, data)
-    if args.report is not None:  # from the same numbers --json holds, made JSON-safe
-        write_report(finite(data), args.report, report_format(args.report))
+    with outputs("--json") as staged:  # both files, or neither
+        if args.json is not None:
+            staged.json(args.json, data)
+        if args.report is not None:  # from the same numbers --json holds, made JSON-safe
+            write_report(finite(data), args.report, report_format(args.report), staged,
+                         "--report")
     if not args.quiet:
         print(format_summary(data))
     if row is None:

@@ -12,12 +12,11 @@ from sim.cli.common import (
     add_output_dir,
     add_quiet,
     add_seed,
+    add_work_limits,
     add_workers,
     output_dir,
+    outputs,
     to_csv,
-    write_bytes,
-    write_json,
-    write_text,
     wrote,
 )
 from sim.planning.runs import planning_executor
@@ -26,6 +25,7 @@ from sim.provenance import created_utc
 from sim.report.plots import png_bytes
 from sim.report.plots.stress import attainment_figure
 from sim.report.stress_text import describe
+from sim.runner.budget import DEFAULT_MAX_REQUESTS, DEFAULT_MAX_TOTAL_REQUESTS
 from sim.scenario import read_mapping
 
 FILES = ("stress.json", "stress.csv", "stress_attainment.png")
@@ -48,6 +48,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     add_output_dir(p, "stress")
     add_workers(p)
     add_seed(p)
+    add_work_limits(p, DEFAULT_MAX_REQUESTS, DEFAULT_MAX_TOTAL_REQUESTS)
     add_quiet(p)
     return p
 
@@ -56,12 +57,15 @@ def execute(args: argparse.Namespace) -> int:
     raw = read_mapping(args.scenario)
     out = output_dir(args.output, raw, "stress")
     with planning_executor(args.workers) as executor:
-        document = stress(raw, args.scenario.parent, executor, seed=args.seed)
+        document = stress(raw, args.scenario.parent, executor, seed=args.seed,
+                          max_requests=args.max_requests,
+                          max_total_requests=args.max_total_requests)
     document["provenance"]["created_utc"] = created_utc()
-    out.mkdir(exist_ok=True)
-    write_json(out / "stress.json", document)
-    write_text(out / "stress.csv", to_csv(csv_rows(document), CSV_COLUMNS))
-    write_bytes(out / "stress_attainment.png", png_bytes(attainment_figure(document)))
+    with outputs("-o") as staged:  # the three files, or none of them
+        staged.directory(out)
+        staged.json(out / "stress.json", document)
+        staged.text(out / "stress.csv", to_csv(csv_rows(document), CSV_COLUMNS))
+        staged.bytes(out / "stress_attainment.png", png_bytes(attainment_figure(document)))
     if not args.quiet:
         print(describe(document))
         print(wrote(out / name for name in FILES))

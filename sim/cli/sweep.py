@@ -10,16 +10,21 @@ from typing import Any
 
 from sim.cli.commands import COMMANDS
 from sim.cli.common import (
+    FIGURE_BYTES,
+    Outputs,
     add_dir_report,
     add_output_dir,
     add_quiet,
     add_seed,
+    add_work_limits,
     add_workers,
+    check_free_space,
+    check_writable_dir,
     output_dir,
+    outputs,
     positive_int,
     progress_bar,
-    write_bytes,
-    write_json,
+    write_error,
     wrote,
 )
 from sim.cli.report import write_dir_report
@@ -33,10 +38,12 @@ from sim.report.plots import png_bytes
 from sim.report.plots.sweep import chart_name, cost_figure
 from sim.report.sweep_text import format_table
 from sim.runner import build as run_inputs
+from sim.runner.budget import DEFAULT_MAX_REQUESTS, DEFAULT_MAX_TOTAL_REQUESTS
 from sim.scenario import read_mapping
 
 INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
 NOT_EMPTY_HINT = " (use --resume DIR to continue a sweep there)"
+CELL_BYTES = 24  # about a runs.csv cell: a float's shortest repr and its comma
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -63,6 +70,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     sweep.add_argument("--replications", type=positive_int, metavar="R",
                        help="runs per point, overriding sweep.replications")
     add_seed(sweep, "every run's seed derives from it")
+    add_work_limits(sweep, DEFAULT_MAX_REQUESTS, DEFAULT_MAX_TOTAL_REQUESTS)
     sweep.add_argument("--resume", type=Path, metavar="DIR",
                        help="continue an interrupted sweep in DIR: only runs missing from "
                        "DIR/runs.csv are run")
@@ -75,32 +83,34 @@ def execute(args: argparse.Namespace) -> int:
     raw = read_mapping(args.scenario)
     resume = args.resume is not None
     if resume:
-        out = _resume_dir(args)
+        out, flag = _resume_dir(args), "--resume"
         previous = files.read_manifest(out, "--resume")
     else:
-        out = output_dir(args.output, raw, "sweep", NOT_EMPTY_HINT)
+        out, flag = output_dir(args.output, raw, "sweep", NOT_EMPTY_HINT), "-o"
     say = (lambda text: None) if args.quiet else print
+    limits = {"max_requests": args.max_requests, "max_total_requests": args.max_total_requests}
     # Connect first: an unreachable scheduler is bad input, reported before any work.
     with open_executor(args.workers, args.scheduler) as executor:
         if resume:
             design = build(raw, args.scenario.parent,
-                         replications=args.replications or previous["replications"],
-                         seed=previous["seed"] if args.seed is None else args.seed,
-                         capacity=previous["capacity"])
-            if design.fingerprint != previous["fingerprint"]:
+                           replications=args.replications or previous["replications"],
+                           seed=previous["seed"] if args.seed is None else args.seed,
+                           capacity=previous["capacity"], **limits)
+            if design.fingerprint != previous["fingerprint"] \
+                    or previous["columns"] != files.columns(design):
                 raise InputError("--resume", str(out), "the directory of a sweep of this same "
                                  "scenario, seed and replications (the scenario or the flags "
                                  "changed since it was started)")
         else:
             design = build(raw, args.scenario.parent, replications=args.replications,
-                         seed=args.seed)
+                           seed=args.seed, **limits)
+        # The design says how many rows there will be: room for them is checked before the
+        # first run, not discovered by the last.
+        check_free_space(flag, out, out if out.is_dir() else out.parent,
+                         _expected_bytes(design, resume))
         for note in design.notes:
             say(note)
-        header = files.columns(design)
-        out.mkdir(exist_ok=True)
-        if not resume:
-            write_json(out / files.MANIFEST_JSON, _manifest(design, raw))
-        runs_file = files.RunsFile(out / files.RUNS_CSV, header, resume=resume)
+        runs_file = _start(out, design, raw, resume, flag)
         todo = [spec for spec in design.runs if spec.index not in runs_file.rows]
         total, done = len(design.runs), len(design.runs) - len(todo)
         if done:
@@ -109,8 +119,12 @@ def execute(args: argparse.Namespace) -> int:
             update(done, total)
             try:
                 for spec, metrics in execute_runs(todo, executor):
-                    runs_file.append(files.labelled_row(spec, design.labels[spec.point],
-                                                        metrics, header))
+                    try:
+                        runs_file.append(files.labelled_row(spec, design.labels[spec.point],
+                                                            metrics, runs_file.header))
+                    except OSError as exc:
+                        runs_file.close()
+                        raise _stopped(flag, out, args.scenario, done, total, exc) from None
                     done += 1
                     update(done, total)
             except KeyboardInterrupt:
@@ -119,19 +133,64 @@ def execute(args: argparse.Namespace) -> int:
                                  f"{out / files.RUNS_CSV}; continue with: tokenfactory sweep "
                                  f"{args.scenario} --resume {out}\n")
                 return INTERRUPTED
-        rows = runs_file.finish()
+        try:
+            rows = runs_file.finish()
+        except OSError as exc:
+            raise _stopped(flag, out, args.scenario, done, total, exc) from None
 
-    summary = stats.summarise(design, files.parsed(header, rows))
-    write_json(out / files.SUMMARY_JSON, summary)
+    summary = stats.summarise(design, files.parsed(runs_file.header, rows))
     chart = out / chart_name(summary)
-    write_bytes(chart, png_bytes(cost_figure(summary)))
+    with outputs(flag) as staged:  # summary.json last: a folder holding it is complete
+        staged.bytes(chart, png_bytes(cost_figure(summary)))
+        staged.json(out / files.SUMMARY_JSON, summary)
     say(format_table(design, summary))
     for warning in summary["warnings"]:
         say(f"warning: {warning}")
     say(f"wrote {out / files.RUNS_CSV}, {out / files.SUMMARY_JSON} and {chart}")
     if args.report:
-        say(wrote([write_dir_report(out)]))
+        say(wrote([write_dir_report(out, "--report")]))
     return 0
+
+
+def _expected_bytes(design: SweepDesign, resume: bool) -> int:
+    """About what the sweep writes: its rows (twice on resume, where the sorted copy is
+    written beside the old file before replacing it), the summary and the chart."""
+    rows = len(design.runs) * len(files.columns(design)) * CELL_BYTES
+    return rows * (2 if resume else 1) + 2 * FIGURE_BYTES
+
+
+def _start(out: Path, design: SweepDesign, raw: dict[str, Any], resume: bool,
+           flag: str) -> files.RunsFile:
+    """runs.csv open for appending, and for a new sweep sweep.json beside it; a new sweep
+    that cannot write them leaves no directory behind."""
+    path = out / files.RUNS_CSV
+    if resume:
+        try:
+            return files.RunsFile(path, design, resume=True)
+        except OSError as exc:
+            raise write_error(flag, path, exc) from None
+    staged = Outputs(flag)
+    try:
+        staged.directory(out)
+        staged.json(out / files.MANIFEST_JSON, _manifest(design, raw))
+        staged.commit()
+        return files.RunsFile(path, design, resume=False)
+    except BaseException as exc:
+        path.unlink(missing_ok=True)
+        staged.discard()
+        if isinstance(exc, OSError):
+            raise write_error(flag, path, exc) from None
+        raise
+
+
+def _stopped(flag: str, out: Path, scenario: Path, done: int, total: int,
+             exc: OSError) -> InputError:
+    """The error when runs.csv cannot take the next row (the disk filled): the runs recorded
+    so far stay in it (a half-written last line is dropped on resume), and there is no
+    summary.json, so the folder never looks like a finished sweep."""
+    return InputError(flag, str(out / files.RUNS_CSV), f"room to record the runs "
+                      f"({exc.strerror or exc}); {done} of {total} runs are kept there: free "
+                      f"space, then continue with: tokenfactory sweep {scenario} --resume {out}")
 
 
 def _manifest(design: SweepDesign, raw: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +207,12 @@ def _resume_dir(args: argparse.Namespace) -> Path:
     if args.output is not None and args.output.resolve() != args.resume.resolve():
         raise InputError("-o", str(args.output), f"nothing, or the --resume directory "
                          f"({args.resume})")
-    if not (args.resume / files.RUNS_CSV).is_file():
+    try:
+        found = (args.resume / files.RUNS_CSV).is_file()
+    except (OSError, ValueError):
+        found = False
+    if not found:
         raise InputError("--resume", str(args.resume), "a directory written by tokenfactory "
                          f"sweep (with {files.RUNS_CSV})")
+    check_writable_dir("--resume", args.resume)
     return args.resume

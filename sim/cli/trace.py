@@ -8,10 +8,11 @@ from pathlib import Path
 import sim
 from sim.cli.commands import COMMANDS
 from sim.cli.common import (
+    FIGURE_BYTES,
     check_output_path,
+    check_writable_dir,
+    outputs,
     positive_number,
-    write_bytes,
-    write_json,
     write_text,
 )
 from sim.errors import InputError
@@ -127,20 +128,19 @@ def _read(args: argparse.Namespace) -> Trace:
 def _stats(args: argparse.Namespace) -> int:
     check_output_path("--json", args.json)
     plot_dir = args.plot
-    if plot_dir is not None and (plot_dir.exists() and not plot_dir.is_dir()
-                                 or not plot_dir.parent.is_dir()):
-        raise InputError("--plot", str(plot_dir), "a directory, or a new one in an existing "
-                         "directory")
+    if plot_dir is not None:
+        check_writable_dir("--plot", plot_dir, 2 * FIGURE_BYTES, create=True)
     trace = _read(args)
     stats = trace_stats(trace)
     figures = _figures(trace) if plot_dir is not None else {}
-    if figures:
-        plot_dir.mkdir(exist_ok=True)
-        for name, png in figures.items():
-            write_bytes(plot_dir / name, png)
-    if args.json is not None:
-        write_json(args.json, {"trace": trace.source, "format": trace.format,
-                               **stats.to_dict()})
+    with outputs("--plot") as staged:  # the figures and the JSON, or none of them
+        if figures:
+            staged.directory(plot_dir)
+            for name, png in figures.items():
+                staged.bytes(plot_dir / name, png)
+        if args.json is not None:
+            staged.json(args.json, {"trace": trace.source, "format": trace.format,
+                                    **stats.to_dict()}, "--json")
     print(format_stats(stats, trace.source, trace.format))
     for name in figures:
         print(f"wrote {plot_dir / name}")
@@ -164,7 +164,7 @@ def _fit(args: argparse.Namespace) -> int:
     trace = _read(args)
     fit = fit_workload(trace, args.window_s, args.lengths, LENGTH_TOLERANCE)
     header = fit_header(fit, sim.__version__, trace_stats(trace).correlation_pearson)
-    write_text(args.output, workload_yaml(fit, header))
+    write_text(args.output, workload_yaml(fit, header), "--output")
     print(format_fit(fit))
     print(f"\nwrote {args.output}")
     return 0

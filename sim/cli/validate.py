@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from sim.cli.commands import COMMANDS
-from sim.cli.common import add_quiet, check_output_path, progress_bar, write_bytes, write_text
+from sim.cli.common import FIGURE_BYTES, add_quiet, check_output_path, outputs, progress_bar
 from sim.errors import InputError
 from sim.report.validate_text import report
 from sim.validation import (
@@ -61,8 +61,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def execute(args: argparse.Namespace) -> int:
-    check_output_path("--csv", args.csv)
-    check_output_path("--plot", args.plot)
+    check_output_path("--csv", args.csv, FIGURE_BYTES)
+    check_output_path("--plot", args.plot, FIGURE_BYTES)
     table = read_measurements(args.measurements)
     sweeps = read_sweeps(args.sweeps) if args.sweeps is not None else None
     with progress_bar("validating", "row", args.quiet) as progress:
@@ -74,13 +74,14 @@ def execute(args: argparse.Namespace) -> int:
     if not rows and not points:
         raise InputError("--rows", args.rows, "a glob or text matching at least one row id")
     everything = rows + points
-    if args.csv is not None:
-        write_text(args.csv, to_csv(everything))
-    if args.plot is not None:
-        from sim.report.plots import png_bytes
-        from sim.report.plots.validation import validation_figure
+    with outputs("--csv") as staged:  # both files, or neither
+        if args.csv is not None:
+            staged.text(args.csv, to_csv(everything))
+        if args.plot is not None:
+            from sim.report.plots import png_bytes
+            from sim.report.plots.validation import validation_figure
 
-        write_bytes(args.plot, png_bytes(validation_figure(everything)))
+            staged.bytes(args.plot, png_bytes(validation_figure(everything)), "--plot")
     if not args.quiet:
         print(report(rows, points))
     return 0

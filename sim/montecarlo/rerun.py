@@ -34,6 +34,11 @@ def load(scenario_path: Path, target: str) -> tuple[Scenario, int, dict[str, str
     csv_path, index = parse_target(target)
     manifest = files.read_manifest(csv_path.parent, FLAG)
     row = files.read_run(csv_path, index, FLAG)
+    needed = [*manifest["override_columns"], "seed", *METRICS, *ITEM_COLUMNS]
+    absent = [key for key in needed if key not in row]
+    if absent:
+        raise InputError(FLAG, target, f"a runs.csv with the columns sweep.json names "
+                         f"(missing: {', '.join(absent[:5])})")
     values = {key: files.parse_cell(row[key]) for key in manifest["override_columns"]}
     scenario = scenario_for(read_mapping(scenario_path), scenario_path.parent, values)
     return scenario, int(row["seed"]), row

@@ -54,12 +54,15 @@ def tornado(rows: list[dict[str, Any]], keys: list[str], base_usd: float) -> lis
     """Regress log blended cost on each sampled input alone, with a fixed effect per sweep
     point (so the grid's own effect is taken out; common random numbers make the inputs
     vary only between replications), and turn the slope into the cost at the input's P5 and
-    P95, scaled to `base_usd`. Widest swing first."""
+    P95, scaled to `base_usd`. Widest swing first; inputs drawn from a choice of names
+    have no slope and are left out."""
     usable = [r for r in rows if r["usd_per_million_blended"]]
     points = np.array([r["point"] for r in usable])
     y = np.log([r["usd_per_million_blended"] for r in usable])
     swings = []
     for key in keys:
+        if not all(_is_number(r[key]) for r in usable):
+            continue  # a choice among names has no slope: the tornado leaves it out
         x = np.array([r[key] for r in usable], dtype=float)
         xc, yc = x.copy(), y.copy()
         for p in np.unique(points):
@@ -74,6 +77,10 @@ def tornado(rows: list[dict[str, Any]], keys: list[str], base_usd: float) -> lis
         swings.append(Swing(key, float(q5), float(q95), base_usd * math.exp(slope * (q5 - q50)),
                             base_usd * math.exp(slope * (q95 - q50))))
     return sorted(swings, key=lambda s: s.width_usd, reverse=True)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def waterfall(by_item: dict[str, float | None], busy_fraction: float,

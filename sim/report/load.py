@@ -9,6 +9,17 @@ Three kinds of folder are recognised, by the files the commands write:
 Run and sweep files carry `format_version`; a file without it, or with another number, was
 written by a different version and is refused rather than half-read. plan.json is accepted
 without one (its writer is newer than this check) but refused with a different one.
+
+Result folders get shared and edited, so everything read is checked here, in one place,
+before the report draws anything: each file is read without following a symbolic link
+(a link in a shared folder must not pull /etc/passwd into a report that is passed around),
+only if it is a regular file of at most `MAX_FILE_BYTES`; every JSON number is finite;
+and the keys the report reads are walked against the schemas below (`RUN`, `SUMMARY`,
+`MANIFEST`, `PLAN`), so a wrong type, a missing key or a string where a number belongs is
+refused with the file and the key path instead of failing deep in a chart. The tables
+embedded in the report (runs.csv, plan.csv) are parsed with their expected columns and
+re-rendered from the parsed rows, never copied verbatim; the JSON files are re-rendered
+from what was parsed too. For files the commands wrote, the re-rendering is byte-identical.
 """
 
 from __future__ import annotations
@@ -16,12 +27,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import os
+import re
+import stat
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.errors import InputError
-from sim.montecarlo.files import parse_cell
+from sim.errors import MISSING, InputError
+from sim.montecarlo.files import METRIC_COLUMNS, json_object, read_regular
+from sim.planning.document import CSV_COLUMNS as PLAN_CSV_COLUMNS
 from sim.provenance import FORMAT_VERSION
 
 PLAN_JSON, PLAN_CSV = "plan.json", "plan.csv"
@@ -29,11 +46,15 @@ PLAN_FIGURES = ("fleet_plan.png", "cost_per_token_by_option.png")
 SUMMARY_JSON, RUNS_CSV, SWEEP_JSON = "summary.json", "runs.csv", "sweep.json"
 WHAT = ("a folder written by tokenfactory sweep (summary.json, runs.csv, sweep.json) or "
         "plan (plan.json), or a run's --json file (or a folder holding one)")
+MAX_FILE_BYTES = 64 * 1024**2  # per file read: far above what the commands write
+MAX_DEPTH = 64  # nesting of a result file: a scenario is a handful of levels deep
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
 class Results:
-    """One folder's results as plain data; `sources` are the files read, to embed as data."""
+    """One folder's results as plain data; `sources` are the files read (re-rendered from
+    what was parsed), to embed as data."""
 
     kind: str  # run | sweep | plan
     name: str
@@ -46,50 +67,353 @@ class Results:
     sources: dict[str, bytes] = field(default_factory=dict)
 
 
+# ---- the schema of what a report reads ---------------------------------------------------
+#
+# A handful of node types, walked by `_walk`. Mappings may hold more keys than listed (the
+# files carry more than the report shows); listed keys are required unless `optional`.
+
+
+@dataclass(frozen=True)
+class Num:
+    """A JSON number (never a boolean), finite, within [low, high]; `integer`: whole."""
+
+    nullable: bool = False
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+
+    def words(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        if self.low is not None and self.high is not None:
+            kind += f" from {self.low:g} to {self.high:g}"
+        elif self.low is not None:
+            kind += f" ≥ {self.low:g}"
+        return kind + (" or null" if self.nullable else "")
+
+
+@dataclass(frozen=True)
+class Text:
+    nullable: bool = False
+    scalar: bool = False  # a number will do too (a period named 2027)
+
+    def words(self) -> str:
+        return ("a string or a number" if self.scalar else "a string") + \
+            (" or null" if self.nullable else "")
+
+
+@dataclass(frozen=True)
+class Flag:
+    nullable: bool = False
+
+    def words(self) -> str:
+        return "true or false" + (" or null" if self.nullable else "")
+
+
+@dataclass(frozen=True)
+class Anything:
+    def words(self) -> str:
+        return "any JSON value"
+
+
+@dataclass(frozen=True)
+class Obj:
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    optional: frozenset[str] = frozenset()
+    nullable: bool = False
+
+    def words(self) -> str:
+        return "a mapping" + (" or null" if self.nullable else "")
+
+
+@dataclass(frozen=True)
+class MapOf:
+    value: Any
+
+    def words(self) -> str:
+        return "a mapping"
+
+
+@dataclass(frozen=True)
+class Seq:
+    item: Any
+    min_items: int = 0
+
+    def words(self) -> str:
+        return "a list" if not self.min_items else f"a list of at least {self.min_items}"
+
+
+def _opt(fields: Mapping[str, Any], *required: str, nullable: bool = False) -> Obj:
+    """A mapping whose keys are all optional but `required`."""
+    return Obj(fields, frozenset(fields) - set(required), nullable)
+
+
+COST = Num(nullable=True, low=0)
+SECONDS = Num(nullable=True, low=0)
+FRACTION = Num(nullable=True, low=0, high=1)
+PERCENTILES = _opt({"mean": SECONDS, "p50": SECONDS, "p90": SECONDS, "p99": SECONDS})
+PROFILE = _opt({"name": Text(nullable=True, scalar=True), "source": Text(),
+                "fit_error_pct": Num(nullable=True, low=0), "step_time_scale": Num(low=0)})
+SLO_CONFIG = _opt({"ttft_s": SECONDS, "tpot_s": SECONDS, "percentile": Num(low=0, high=100)})
+SCENARIO_CONFIG = _opt({"slo": SLO_CONFIG, "cost": Obj(), "deployment": Obj()})
+
+RUN = _opt({
+    "scenario": Text(scalar=True),
+    "latency_s": _opt({"ttft": PERCENTILES, "tpot": PERCENTILES, "e2e": PERCENTILES,
+                       "queue": PERCENTILES}, "ttft", "tpot", "e2e"),
+    "slo": _opt({"met": Flag(nullable=True), "attainment": FRACTION, "ttft_s": SECONDS,
+                 "tpot_s": SECONDS, "percentile": Num(low=0, high=100)}, "met", "attainment"),
+    "cost": _opt({"fleet_usd_per_hour": COST, "gpu_hour_usd_by_item": MapOf(COST),
+                  "usd_per_million_tokens": Obj({"input": COST, "output": COST,
+                                                 "blended": COST})},
+                 "fleet_usd_per_hour", "usd_per_million_tokens"),
+    "utilization": Obj({"busy_fraction": Num(low=0)}),
+    "fleet": Obj({"replicas": Num(low=0, integer=True), "gpus": Num(low=0),
+                  "tensor_parallel": Num(low=1, integer=True), "model": Text(), "gpu": Text()}),
+    "profile": PROFILE,
+    "sim": _opt({"mode": Text()}),
+    "provenance": _opt({"scenario": SCENARIO_CONFIG}),
+}, "latency_s", "slo", "cost", "utilization", "fleet", "profile", "sim")
+
+BAND = Obj({q: COST for q in ("p5", "p25", "p50", "p75", "p95")})
+LATENCY_BAND = Obj({q: SECONDS for q in ("p5", "p50", "p95")})
+POINT = _opt({
+    "point": Num(low=0, integer=True),
+    "runs": Num(low=0, integer=True),
+    "utilization": Num(low=0),
+    "workload.arrival.rate_per_s": Num(nullable=True, low=0),
+    "usd_per_million_tokens": Obj({"blended": BAND, "goodput": BAND}),
+    "ttft_p99_s": LATENCY_BAND,
+    "tpot_p99_s": LATENCY_BAND,
+    "slo_met_probability": FRACTION,
+    "slo_feasible": Flag(),
+    "convergence": Obj({"half_width_pct": Num(nullable=True, low=0), "converged": Flag(),
+                        "replications_for_2pct": Num(nullable=True, low=0)}),
+}, "point", "runs", "usd_per_million_tokens", "ttft_p99_s", "tpot_p99_s",
+    "slo_met_probability", "slo_feasible", "convergence")
+SUMMARY = _opt({
+    "scenario": Text(scalar=True),
+    "seed": Num(low=0, integer=True),
+    "replications": Num(low=1, integer=True),
+    "sampling": Text(),
+    "sweep": Obj({"axis": Text(), "keys": Seq(Text(), 1)}),
+    "slo_confidence": Num(low=0, high=1),
+    "capacity": _opt({"requests_per_s": Num(low=0)}, "requests_per_s", nullable=True),
+    "uncertainty": MapOf(Obj()),
+    "notes": Seq(Text()),
+    "warnings": Seq(Text()),
+    "points": Seq(POINT, 1),
+}, "scenario", "seed", "replications", "sampling", "sweep", "slo_confidence", "uncertainty",
+    "points")
+MANIFEST = _opt({
+    "scenario_config": _opt({**SCENARIO_CONFIG.fields}, "slo"),
+    "profile": PROFILE,
+    "columns": Seq(Text(), 1),
+}, "scenario_config", "columns")
+
+OPTION = _opt({
+    "option": Text(),
+    "replicas": Num(nullable=True, low=0, integer=True),
+    "gpus": Num(nullable=True, low=0),
+    "usd_per_month": COST,
+    "slo_met_probability": FRACTION,
+    "usd_per_million_tokens": _opt({"p50": COST, "p95": COST}, nullable=True),
+}, "option", "replicas", "gpus", "usd_per_month", "slo_met_probability")
+PLAN = _opt({
+    "scenario": Text(scalar=True),
+    "target": _opt({"confidence": FRACTION}, nullable=True),
+    "periods": Seq(_opt({"period": Text(scalar=True), "options": Seq(OPTION, 1),
+                         "recommended": Text(nullable=True),
+                         "peak_rate_per_s": Num(nullable=True, low=0)}, "period", "options"),
+                   1),
+    "profile": PROFILE,
+    "scenario_config": _opt({"cost": Obj()}),
+}, "periods")
+
+
+def _walk(schema: Any, value: Any, path: str, where: str) -> None:
+    """Check `value` against `schema`; refuse naming `where` (the file) and the key path."""
+
+    def refuse(found: Any, expected: str) -> None:
+        raise InputError(f"{where}: {path or '(top level)'}", found, expected)
+
+    if value is None and getattr(schema, "nullable", False):
+        return
+    if isinstance(schema, Anything):
+        return
+    if isinstance(schema, Num):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (schema.integer and not float(value).is_integer()) \
+                or (schema.low is not None and value < schema.low) \
+                or (schema.high is not None and value > schema.high):
+            refuse(value, schema.words())
+    elif isinstance(schema, Text):
+        ok = isinstance(value, str) or (schema.scalar and isinstance(value, int | float)
+                                        and not isinstance(value, bool))
+        if not ok:
+            refuse(value, schema.words())
+    elif isinstance(schema, Flag):
+        if not isinstance(value, bool):
+            refuse(value, schema.words())
+    elif isinstance(schema, Obj):
+        if not isinstance(value, dict):
+            refuse(value, schema.words())
+        for key, child in schema.fields.items():
+            if key not in value:
+                if key not in schema.optional:
+                    raise InputError(f"{where}: {_join(path, key)}", MISSING,
+                                     "present (the documented result keys)")
+                continue
+            _walk(child, value[key], _join(path, key), where)
+    elif isinstance(schema, MapOf):
+        if not isinstance(value, dict):
+            refuse(value, schema.words())
+        for key, child in value.items():
+            _walk(schema.value, child, _join(path, key), where)
+    elif isinstance(schema, Seq):
+        if not isinstance(value, list) or len(value) < schema.min_items:
+            refuse(value, schema.words())
+        for i, item in enumerate(value):
+            _walk(schema.item, item, f"{path}[{i}]", where)
+    else:  # pragma: no cover - a schema node this walker does not know
+        raise TypeError(f"unknown schema node {schema!r}")
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _finite_everywhere(data: Any, where: str) -> None:
+    """No NaN or infinity anywhere (Python's JSON reader accepts both, and 1e999 becomes
+    infinity), and no nesting deeper than MAX_DEPTH (the report walks a scenario
+    recursively): the key path of the first offender. Iterative, so any depth the JSON
+    reader accepted is walked without recursion."""
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"{where}: {path or '(top level)'}", value,
+                             "a finite number (JSON has no NaN or infinity)")
+        if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+            raise InputError(f"{where}: {path}", f"nested {depth} levels deep",
+                             f"at most {MAX_DEPTH} levels of nesting")
+        if isinstance(value, dict):
+            stack.extend((_join(path, str(k)), v, depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v, depth + 1) for i, v in enumerate(value))
+
+
+# ---- files ---------------------------------------------------------------------------------
+
+
+def _read(path: Path, what: str = "a result file") -> bytes:
+    return read_regular(path, MAX_FILE_BYTES, what)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    data = json_object(_read(path), path)
+    _finite_everywhere(data, str(path))
+    return data
+
+
+def _json_bytes(data: Mapping[str, Any]) -> bytes:
+    """JSON as the commands write it: what was parsed, never the bytes as found."""
+    return (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
+def _csv_bytes(rows: Iterable[Sequence[Any]]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _parse_csv(path: Path, data: bytes) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A CSV file's header and rows (with their line numbers), each row as long as the
+    header; refusals name the file and the line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}", "not UTF-8 text", "a UTF-8 CSV file") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        raise InputError(f"{path}:{reader.line_num}", str(exc), "a readable CSV file") from None
+    if header is None:
+        raise InputError(str(path), "an empty file", "a CSV file with a header line")
+    for number, row in rows:
+        if len(row) != len(header):
+            raise InputError(f"{path}:{number}", f"{len(row)} cells",
+                             f"{len(header)} cells, one per column of the header")
+    return header, rows
+
+
+def _entry_kind(path: Path) -> str | None:
+    """What `path` itself is, links not followed: None, 'file', 'dir', 'link' or 'other'."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise InputError("report", str(path), f"{WHAT} ({reason})") from None
+    if stat.S_ISLNK(mode):
+        return "link"
+    return "file" if stat.S_ISREG(mode) else "dir" if stat.S_ISDIR(mode) else "other"
+
+
 def load(path: Path) -> Results:
     """The results at `path` (a folder, or a run's JSON file)."""
-    if path.is_file():
-        return _run(path)
-    if not path.is_dir():
+    try:
+        mode: int | None = os.stat(path).st_mode  # the folder named may be a link to one
+    except FileNotFoundError:
+        mode = None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise InputError("report", str(path), f"{WHAT} ({reason})") from None
+    if mode is not None and not stat.S_ISDIR(mode):
+        return _run(path)  # refused there unless a regular file reached without a link
+    if mode is None:
         raise InputError("report", str(path), WHAT)
-    if (path / PLAN_JSON).is_file():
+    if _entry_kind(path / PLAN_JSON) is not None:
         return _plan(path)
-    if (path / SUMMARY_JSON).is_file():
+    if _entry_kind(path / SUMMARY_JSON) is not None:
         return _sweep(path)
-    runs = [p for p in sorted(path.glob("*.json")) if _looks_like_run(p)]
+    try:
+        candidates = sorted(path.glob("*.json"))
+    except OSError as exc:
+        raise InputError("report", str(path), f"{WHAT} ({exc.strerror})") from None
+    runs = [p for p in candidates if _entry_kind(p) == "file" and _looks_like_run(p)]
     if len(runs) == 1:
         return _run(runs[0])
     if len(runs) > 1:
         raise InputError("report", str(path), f"one run's JSON, not {len(runs)} "
                          f"({', '.join(p.name for p in runs)}): name the file instead")
-    raise InputError("report", str(path), f"{WHAT}; it holds no results")
+    links = [p.name for p in candidates if _entry_kind(p) == "link"]
+    note = f" (symbolic links are not followed: {', '.join(links)})" if links else ""
+    raise InputError("report", str(path), f"{WHAT}; it holds no results{note}")
 
 
 def from_run_data(data: dict[str, Any], source_name: str = "result.json") -> Results:
     """A run's result already in memory (`run --report`): the same checks as a file."""
-    _check_version(data, source_name, required=True)
-    _require(data, ("latency_s", "cost", "slo", "fleet", "profile"), source_name)
-    text = json.dumps(data, indent=2, allow_nan=False).encode("utf-8")
-    return Results("run", str(data.get("scenario", "run")), run=data,
-                   sources={source_name: text})
+    return _run_results(data, source_name, source_name,
+                        json.dumps(data, indent=2, allow_nan=False).encode("utf-8"))
+
+
+def _run_results(data: dict[str, Any], where: str, source_name: str, text: bytes) -> Results:
+    _check_version(data, where, required=True)
+    _finite_everywhere(data, where)
+    _walk(RUN, data, "", where)
+    return Results("run", str(data.get("scenario", "run")), run=data, sources={source_name: text})
 
 
 def _looks_like_run(path: Path) -> bool:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+        data = json_object(_read(path), path)
+    except InputError:
         return False
-    return isinstance(data, dict) and "latency_s" in data and "cost" in data
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise InputError("report", str(path), f"a readable JSON file ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError("report", str(path), "a JSON object at the top level")
-    return data
+    return "latency_s" in data and "cost" in data
 
 
 def _check_version(data: dict[str, Any], where: str, required: bool) -> None:
@@ -97,62 +421,237 @@ def _check_version(data: dict[str, Any], where: str, required: bool) -> None:
     found = block.get("format_version")
     if found is None and not required:
         return
-    if found != FORMAT_VERSION:
-        writer = block.get("tokenfactory") or "an older version"
+    if found != FORMAT_VERSION or isinstance(found, bool):
+        writer = block.get("tokenfactory")
+        writer = writer if isinstance(writer, str) else "an older version"
         raise InputError(f"{where}: format_version", found, f"{FORMAT_VERSION}, the result "
                          f"format this version reads (written by tokenfactory {writer}; "
                          "re-run it with this version)")
 
 
-def _require(data: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
-    missing = [k for k in keys if k not in data]
-    if missing:
-        raise InputError(where, ", ".join(missing), "present (the documented result keys)")
-
-
 def _run(path: Path) -> Results:
     data = _read_json(path)
-    results = from_run_data(data, path.name)
-    return Results("run", results.name, run=data, sources={path.name: path.read_bytes()})
+    return _run_results(data, str(path), path.name, _json_bytes(data))
 
 
 def _sweep(folder: Path) -> Results:
-    summary = _read_json(folder / SUMMARY_JSON)
-    _check_version(summary, str(folder / SUMMARY_JSON), required=True)
-    manifest = _read_json(folder / SWEEP_JSON) if (folder / SWEEP_JSON).is_file() else None
-    if manifest is None:
+    summary_path, manifest_path = folder / SUMMARY_JSON, folder / SWEEP_JSON
+    summary = _read_json(summary_path)
+    _check_version(summary, str(summary_path), required=True)
+    if _entry_kind(manifest_path) is None:
         raise InputError("report", str(folder), f"a sweep folder with its {SWEEP_JSON}")
-    _check_version(manifest, str(folder / SWEEP_JSON), required=True)
-    _require(summary, ("points", "sweep", "slo_confidence", "uncertainty"), SUMMARY_JSON)
+    manifest = _read_json(manifest_path)
+    _check_version(manifest, str(manifest_path), required=True)
+    _walk(SUMMARY, summary, "", str(summary_path))
+    _walk(MANIFEST, manifest, "", str(manifest_path))
+    _check_sweep(summary, manifest, summary_path, manifest_path)
+    header, cells, rows = _runs(folder / RUNS_CSV, manifest["columns"], summary)
+    return Results("sweep", str(summary["scenario"]), summary=summary, manifest=manifest,
+                   rows=rows, sources={SUMMARY_JSON: _json_bytes(summary),
+                                       SWEEP_JSON: _json_bytes(manifest),
+                                       RUNS_CSV: _csv_bytes([header, *cells])})
+
+
+def _check_sweep(summary: dict[str, Any], manifest: dict[str, Any], summary_path: Path,
+                 manifest_path: Path) -> None:
+    """What the schema cannot say: the axis a known one, with what that axis needs (the
+    capacity and each point's utilisation, or each point's grid values), and a scenario
+    whose swept key paths run through mappings (a report sets them to describe a point)."""
+    axis, keys = summary["sweep"]["axis"], summary["sweep"]["keys"]
+    where = str(summary_path)
+    if axis not in ("utilization", "grid"):
+        raise InputError(f"{where}: sweep.axis", axis, "'utilization' or 'grid'")
+    if axis == "utilization" and summary.get("capacity") is None:
+        raise InputError(f"{where}: capacity", summary.get("capacity", MISSING),
+                         "the saturation measurement a utilization sweep is scaled by")
+    for i, point in enumerate(summary["points"]):
+        for key in ("utilization",) if axis == "utilization" else keys:
+            if key not in point:
+                raise InputError(f"{where}: points[{i}].{key}", MISSING,
+                                 f"present (the {axis} value of each point)")
+    config = manifest["scenario_config"]
+    for key in keys if axis == "grid" else ():
+        node: Any = config
+        for depth, part in enumerate(key.split(".")[:-1]):
+            node = node.get(part, {}) if isinstance(node, dict) else node
+            if not isinstance(node, dict):
+                parent = ".".join(key.split(".")[: depth + 1])
+                raise InputError(f"{manifest_path}: scenario_config.{parent}", node,
+                                 f"a mapping (the grid sets {key} through it)")
+
+
+def _runs(path: Path, columns: list[str], summary: dict[str, Any]
+          ) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
+    """runs.csv parsed: the header sweep.json names, each row as long, `run` and `point`
+    whole numbers ≥ 0 with each run once and each point one of summary.json's, every metric
+    a finite number ≥ 0 (or empty; true or false for the SLO verdict). Other cells (grid
+    values, sampled inputs) are read as the sweep wrote them: JSON, else text. The header,
+    the rows' cells as parsed (to re-render) and the rows as {column: value}."""
+    if _entry_kind(path) is None:
+        raise InputError(str(path), "no such file", "a sweep folder's runs.csv")
+    header, lines = _parse_csv(path, _read(path))
+    if header != columns:
+        raise InputError(f"{path}:1", _difference(header, columns), f"the columns "
+                         f"{SWEEP_JSON} lists ({len(columns)}, from run to "
+                         f"{columns[-1]})")
+    for required in ("run", "point", "usd_per_million_blended", "busy_fraction",
+                     "ttft_p99_s", "tpot_p99_s"):
+        if required not in header:
+            raise InputError(f"{path}:1", required, "a runs.csv header with this column "
+                             "(the report reads it)")
+    if not lines:
+        raise InputError(str(path), "no rows", "at least one run's row")
+    points = {p["point"] for p in summary["points"]}
+    # Sampled inputs the report regresses on: numbers, unless drawn from a list of choices.
+    numeric = {key for key, spec in summary["uncertainty"].items()
+               if spec.get("dist") != "choice" and key in header}
+    seen: set[int] = set()
+    rows = []
+    for number, cells in lines:
+        row = {name: _cell(path, number, name, text, name in numeric)
+               for name, text in zip(header, cells, strict=True)}
+        run, point = row["run"], row["point"]
+        if run in seen:
+            raise InputError(f"{path}:{number}: run", run, "each run once (an earlier line "
+                             "holds this run too)")
+        seen.add(run)
+        if point not in points:
+            raise InputError(f"{path}:{number}: point", point, f"one of the points in "
+                             f"{SUMMARY_JSON} ({', '.join(map(str, sorted(points)))})")
+        rows.append(row)
+    return header, [cells for _, cells in lines], rows
+
+
+def _cell(path: Path, number: int, name: str, text: str, sampled_number: bool) -> Any:
+    """One runs.csv cell as the report uses it."""
+    where = f"{path}:{number}: {name}"
+    if name in ("run", "point", "replication"):
+        if not (text.isascii() and text.isdigit()):
+            raise InputError(where, text, "a whole number ≥ 0")
+        return int(text)
+    if text == "" and name in REQUIRED_METRICS:
+        raise InputError(where, text, "a finite number ≥ 0 (every run has one)")
+    if text == "":
+        return None
     try:
-        text = (folder / RUNS_CSV).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        raise InputError("report", str(folder / RUNS_CSV), "a readable runs.csv") from None
-    rows = [{k: parse_cell(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
-    if not rows:
-        raise InputError("report", str(folder / RUNS_CSV), "at least one run's row")
-    sources = {name: (folder / name).read_bytes() for name in (SUMMARY_JSON, SWEEP_JSON)}
-    sources[RUNS_CSV] = text.encode("utf-8")
-    return Results("sweep", str(summary.get("scenario", folder.name)), summary=summary,
-                   manifest=manifest, rows=rows, sources=sources)
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        value = text
+    if name in METRIC_COLUMNS:
+        if name == "slo_met":
+            if not isinstance(value, bool):
+                raise InputError(where, text, "true, false or empty")
+        elif isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value) or value < 0:
+            raise InputError(where, text, "a finite number ≥ 0, or empty")
+    elif sampled_number and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise InputError(where, text, "a number (the input's sampled value)")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InputError(where, text, "a finite number, a name or JSON")
+    return value
+
+
+REQUIRED_METRICS = ("busy_fraction",)  # written for every run; the cost waterfall needs it
+
+
+def _difference(found: Sequence[str], wanted: Sequence[str]) -> str:
+    for have, want in zip(found, wanted, strict=False):
+        if have != want:
+            return have
+    return f"{len(found)} columns"
 
 
 def _plan(folder: Path) -> Results:
-    plan = _read_json(folder / PLAN_JSON)
-    _check_version(plan, str(folder / PLAN_JSON), required=False)
-    periods = plan.get("periods")
-    if not isinstance(periods, list) or not periods:
-        raise InputError(f"{folder / PLAN_JSON}: periods", periods, "a non-empty list")
-    for i, period in enumerate(periods):
-        options = period.get("options") if isinstance(period, dict) else None
-        if not isinstance(options, list) or not options:
-            raise InputError(f"{PLAN_JSON}: periods[{i}].options", options, "a non-empty list")
-        for j, option in enumerate(options):
-            _require(option, ("option", "replicas", "gpus", "usd_per_month",
-                              "slo_met_probability"), f"{PLAN_JSON}: periods[{i}].options[{j}]")
-    sources = {PLAN_JSON: (folder / PLAN_JSON).read_bytes()}
-    if (folder / PLAN_CSV).is_file():
-        sources[PLAN_CSV] = (folder / PLAN_CSV).read_bytes()
-    figures = {n: (folder / n).read_bytes() for n in PLAN_FIGURES if (folder / n).is_file()}
+    path = folder / PLAN_JSON
+    plan = _read_json(path)
+    _check_version(plan, str(path), required=False)
+    _walk(PLAN, plan, "", str(path))
+    _check_plan(plan, path)
+    sources = {PLAN_JSON: _json_bytes(plan)}
+    if _entry_kind(folder / PLAN_CSV) is not None:
+        sources[PLAN_CSV] = _csv_bytes(_plan_rows(folder / PLAN_CSV, plan))
+    figures = {}
+    for name in PLAN_FIGURES:
+        if _entry_kind(folder / name) is not None:
+            png = _read(folder / name, "a PNG figure")
+            if not png.startswith(PNG_SIGNATURE):
+                raise InputError(str(folder / name), "not a PNG image", "the PNG figure "
+                                 "tokenfactory plan drew")
+            figures[name] = png
     return Results("plan", str(plan.get("scenario", folder.name)), plan=plan, figures=figures,
                    sources=sources)
+
+
+def _check_plan(plan: dict[str, Any], path: Path) -> None:
+    """Each option priced in full (replicas, GPUs, $/month and P(SLO met) all numbers) or
+    not at all ($/month null: no fleet met the target), and a period's `recommended` the
+    name of one of its priced options: what the report's charts and sentences rely on."""
+    for i, period in enumerate(plan["periods"]):
+        priced = set()
+        for j, option in enumerate(period["options"]):
+            if option["usd_per_month"] is None:
+                continue
+            for key in ("replicas", "gpus", "slo_met_probability"):
+                if option[key] is None:
+                    raise InputError(f"{path}: periods[{i}].options[{j}].{key}", None,
+                                     "a number (the option has a monthly price)")
+            priced.add(option["option"])
+        chosen = period.get("recommended")
+        if chosen is not None and chosen not in priced:
+            raise InputError(f"{path}: periods[{i}].recommended", chosen,
+                             "null or the name of one of the period's priced options "
+                             f"({', '.join(sorted(priced)) or 'none'})")
+
+
+INT_PLAN_COLUMNS = ("replicas", "gpus", "first_guess", "simulations")
+TEXT_PLAN_COLUMNS = ("period", "option")
+
+
+def _plan_rows(path: Path, plan: dict[str, Any]) -> list[list[str]]:
+    """plan.csv parsed with the columns tokenfactory plan writes, each cell typed, each row
+    a (period, option) of plan.json, and rendered back from the parsed values."""
+    header, lines = _parse_csv(path, _read(path))
+    if header != list(PLAN_CSV_COLUMNS):
+        raise InputError(f"{path}:1", _difference(header, PLAN_CSV_COLUMNS),
+                         f"the columns tokenfactory plan writes ({', '.join(PLAN_CSV_COLUMNS)})")
+    known = {(str(p["period"]), o["option"]) for p in plan["periods"] for o in p["options"]}
+    rendered = [list(PLAN_CSV_COLUMNS)]
+    for number, cells in lines:
+        values = [_plan_cell(path, number, name, text)
+                  for name, text in zip(header, cells, strict=True)]
+        if (values[0], values[1]) not in known:
+            raise InputError(f"{path}:{number}", f"{values[0]}, {values[1]}",
+                             f"a period and option of {PLAN_JSON}")
+        rendered.append(["" if v is None else str(v) for v in values])
+    return rendered
+
+
+NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+
+
+def _plan_cell(path: Path, number: int, name: str, text: str) -> Any:
+    """A plan.csv cell as a value: text for the names, True/False for `recommended`,
+    space-separated fleet sizes, whole numbers and finite numbers (empty: none)."""
+    where = f"{path}:{number}: {name}"
+    if name in TEXT_PLAN_COLUMNS:
+        return text
+    if name == "recommended":
+        if text not in ("True", "False"):
+            raise InputError(where, text, "True or False")
+        return text == "True"
+    if name == "fleets_tried":
+        if not all(part.isascii() and part.isdigit() for part in text.split(" ") if text):
+            raise InputError(where, text, "fleet sizes separated by spaces")
+        return " ".join(str(int(part)) for part in text.split(" ")) if text else ""
+    if text == "":
+        return None
+    if not NUMBER.fullmatch(text):
+        raise InputError(where, text, "a number, or empty")
+    if name in INT_PLAN_COLUMNS or re.fullmatch(r"-?\d+", text):
+        if not re.fullmatch(r"-?\d+", text):
+            raise InputError(where, text, "a whole number, or empty")
+        return int(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise InputError(where, text, "a finite number, or empty")
+    return value

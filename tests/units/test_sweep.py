@@ -174,6 +174,25 @@ def test_replay_reports_a_row_that_does_not_match(swept, tmp_path: Path,
     assert "differs from the row in usd_per_million_blended" in capsys.readouterr().out
 
 
+def test_replay_of_a_runs_csv_without_a_named_column_is_refused(
+        swept, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A runs.csv whose header lost a column sweep.json names: exit 2 naming it (it was a
+    KeyError traceback)."""
+    path, out = swept
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    rows = [{k: v for k, v in row.items() if k != "usd_per_million_output"}
+            for row in _rows(copy)]
+    with (copy / "runs.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    capsys.readouterr()
+    assert main(["run", str(path), "--replay", f"{copy}/runs.csv:1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--replay" in err and "usd_per_million_output" in err
+
+
 # A fleet with a closed-form capacity: constant step s, static batches of N fixed-length
 # requests, each cycle O steps long, so N / (O × s) = 8 / 0.1 = 80 requests per second.
 STATIC_FLEET = {
