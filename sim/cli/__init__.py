@@ -5,19 +5,35 @@ files) ends with exit status 2 and one line on stderr naming what was wrong and 
 accepted. Each command module offers `add_parser(subparsers)` and `execute(args) -> int`;
 `main` imports only the module of the command it runs (the others are listed from
 `commands.COMMANDS`), so start-up costs what that command needs and no more.
+
+`main` is also the one edge every failure passes: whatever escapes a command ends as one
+line on stderr, never a traceback — Ctrl-C as `interrupted` and status 130 (the shell's),
+exhausted memory and anything unexpected as status 1 (the latter with a request to report
+it). Every line it writes is `printable`, as messages quote keys and values from the
+user's files. Set TOKENFACTORY_DEBUG=1 to get the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import sys
+from concurrent.futures import BrokenExecutor
+from typing import TextIO
 
 import sim
 from sim.cli.commands import COMMANDS
 from sim.cli.common import Parser, one_line_warnings
 from sim.errors import InputError
+from sim.report.text import printable
+
+DEBUG_ENV = "TOKENFACTORY_DEBUG"  # set (to anything but "" or 0): tracebacks, not one line
+INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C (128 + SIGINT)
+FAILED = 1
+MESSAGE_LIMIT = 300  # characters of an unexpected exception's message worth a line
 
 EXAMPLES = """\
 examples:
@@ -75,6 +91,34 @@ def _command(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status. Nothing but SystemExit (argparse's exit 2, --help)
+    leaves here as an exception, unless TOKENFACTORY_DEBUG asks for the traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        if _debugging():
+            raise
+        return _say("tokenfactory: interrupted", INTERRUPTED)
+    except MemoryError:
+        if _debugging():
+            raise
+        return _say("tokenfactory: error: the run needs more memory than is available; "
+                    "lower duration_s, the arrival rate, the replications or points of a "
+                    "sweep, the draws of a plan or stress, or --workers", FAILED)
+    except BrokenExecutor as exc:
+        if _debugging():
+            raise
+        return _say("tokenfactory: error: a worker process stopped abruptly (killed, or out "
+                    "of memory); try fewer --workers or a smaller run "
+                    f"({type(exc).__name__})", FAILED)
+    except Exception as exc:
+        if _debugging():
+            raise
+        return _say(f"tokenfactory: internal error: {type(exc).__name__}: {_message(exc)} — "
+                    "please report it with the command that caused it", FAILED)
+
+
+def _main(argv: list[str] | None) -> int:
     words = sys.argv[1:] if argv is None else argv
     named = _command(words)
     # An unknown or missing command needs no command module: argparse names the choices.
@@ -84,11 +128,59 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra_argv = extra
     try:
-        with one_line_warnings(getattr(args, "quiet", False)):
-            return args.execute(args)
+        with one_line_warnings(getattr(args, "quiet", False)), \
+                contextlib.redirect_stdout(_Printable(sys.stdout)):
+            status: int = args.execute(args)
+            return status
     except InputError as exc:
-        sys.stderr.write(f"tokenfactory: error: {exc}\n")
-        return 2
+        return _say(f"tokenfactory: error: {exc}", 2)
     except BrokenPipeError:  # output piped into `head` and cut short: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+class _Printable(io.TextIOBase):
+    """stdout as the commands see it: every control character a user's string could carry
+    (ESC sequences that clear the screen or write the clipboard, a carriage return) is shown
+    as an escape, whatever printed it; the newlines and tabs of our own layout pass."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        self.inner.write(printable(text, keep="\n\t"))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+
+def _debugging() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def _message(exc: BaseException) -> str:
+    """The exception's message, cut to a line's worth (its text may quote any input)."""
+    try:
+        text = str(exc)
+    except Exception:  # a message that cannot even be made is no reason for a traceback
+        text = "(no message)"
+    text = " ".join(text.split()) or "(no message)"
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT - 3] + "..."
+
+
+def _say(line: str, status: int) -> int:
+    """Write `line` to stderr as one printable line and return `status`. A stderr that is
+    gone (closed, a broken pipe) cannot be told anything: the status still says it."""
+    try:
+        sys.stderr.write(printable(line) + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    return status

@@ -10,16 +10,24 @@ A candidate is feasible when at least ⌈confidence × draws⌉ draws meet the S
 chunks of `CHUNK`, in draw order, and a candidate stops as soon as too many have missed to
 reach the target: that saves runs on fleets that are clearly too small, and, as the chunks
 do not depend on the number of workers, the count of runs is the same on any executor.
+
+The planner sizes its options side by side, one thread each, and Ctrl-C reaches only the
+main thread, which then waits for those threads to end: so `planning_executor` turns Ctrl-C
+into a stop that the threads see too (a new run is refused, a wait for one given up), and
+an interrupted plan or stress test ends within one run.
 """
 
 from __future__ import annotations
 
 import math
+import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -37,7 +45,8 @@ CHUNK = 4
 
 def run_draw(scenario: Scenario, seed: int) -> dict[str, Any]:
     """One run (in a worker), as a row."""
-    return draw_row(run(scenario, seed=seed).record)
+    # max_requests=None: the planner checked the biggest draw's work before any run.
+    return draw_row(run(scenario, seed=seed, max_requests=None).record)
 
 
 def draw_row(record: RunRecord) -> dict[str, Any]:
@@ -59,14 +68,75 @@ class InlineExecutor(Executor):
         return future
 
 
+POLL_S = 0.25  # how often a thread waiting for a run looks whether Ctrl-C stopped the plan
+
+
+class Stoppable(Executor):
+    """An executor that, once `stopped` is set, refuses new runs and, through `result`,
+    stops waiting for those under way: in every thread, with KeyboardInterrupt."""
+
+    def __init__(self, inner: Executor) -> None:
+        self.inner = inner
+        self.stopped = threading.Event()
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        if self.stopped.is_set():
+            raise KeyboardInterrupt
+        return self.inner.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def result(executor: Executor, future: Future) -> Any:
+    """`future.result()`, given up with KeyboardInterrupt when `executor` is a stopped
+    `Stoppable` (a worker thread is never interrupted by Ctrl-C itself)."""
+    stopped = getattr(executor, "stopped", None)
+    if stopped is None:
+        return future.result()
+    while True:
+        try:
+            return future.result(timeout=POLL_S)
+        except FutureTimeout:
+            if stopped.is_set():
+                raise KeyboardInterrupt from None
+
+
 @contextmanager
 def planning_executor(workers: int | None) -> Iterator[Executor]:
-    """One worker runs in-process (no start-up cost, same results); more use worker processes."""
+    """One worker runs in-process (no start-up cost, same results); more use worker processes
+    (`open_executor`'s: they die with this process and their warnings are shown here).
+    Ctrl-C stops every thread's use of it, not only the main thread's."""
     if workers == 1:
-        yield InlineExecutor()
+        with _stop_on_ctrl_c(Stoppable(InlineExecutor())) as executor:
+            yield executor
         return
-    with open_executor(workers) as executor:
+    with open_executor(workers) as pool, _stop_on_ctrl_c(Stoppable(pool)) as executor:
         yield executor
+
+
+@contextmanager
+def _stop_on_ctrl_c(executor: Stoppable) -> Iterator[Stoppable]:
+    """While in the block, Ctrl-C sets `executor.stopped` and then does what it did before
+    (raise KeyboardInterrupt in the main thread). Off the main thread, where no signal
+    handler can be set, the block only yields the executor."""
+    if threading.current_thread() is not threading.main_thread():
+        yield executor
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        executor.stopped.set()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield executor
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass(frozen=True)
@@ -120,7 +190,7 @@ class Evaluator:
                 self.draws.seeds[d])
                 for d in batch]
             for future in futures:
-                done.append(future.result())
+                done.append(result(self.executor, future))
                 self.on_run()
             with self.lock:
                 self.cache[key] = list(done)

@@ -1,12 +1,13 @@
 """What `tokenfactory plan` prints: the target, each option's capacity, one line per period
 and option (the recommended one marked *), the search's cost and the reserved/on-demand mix
-(text only; the CLI decides where it goes)."""
+(text only; the CLI decides where it goes). Option, period and scenario names and the
+notes are shown `printable` (the table does it for its cells)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sim.report.text import Column, or_dash, table, usd
+from sim.report.text import Column, or_dash, printable, printable_strings, table, usd
 
 PLAN_COLUMNS = (
     Column("period", "<"), Column("peak/s"), Column("option", "<"), Column("replicas"),
@@ -38,11 +39,13 @@ def describe(document: dict[str, Any]) -> str:
     """The whole printed plan: target and options, the table, the search, the mix, notes."""
     t = document["target"]
     search = document["search"]
-    lines = [f"plan {document['scenario']} (seed {document['seed']}): P(SLO met at peak) ≥ "
-             f"{t['confidence']:.0%} over {t['draws']} draws; SLO TTFT ≤ {t['slo']['ttft_s']} s,"
-             f" TPOT ≤ {t['slo']['tpot_s']} s at p{t['slo']['percentile']:g}; runs of "
-             f"{document['run']['duration_s']:g} s ({document['run']['warmup_s']:g} s warm-up)"]
-    for option in document["options"]:
+    run = document["run"]
+    lines = [f"plan {printable(str(document['scenario']))} (seed {document['seed']}): "
+             f"P(SLO met at peak) ≥ {t['confidence']:.0%} over {t['draws']} draws; SLO TTFT ≤ "
+             f"{t['slo']['ttft_s']} s, TPOT ≤ {t['slo']['tpot_s']} s at "
+             f"p{t['slo']['percentile']:g}; runs of {run['duration_s']:g} s "
+             f"({run['warmup_s']:g} s warm-up)"]
+    for option in map(printable_strings, document["options"]):
         cap = option["capacity_per_replica"]
         lines.append(f"  {option['option']}: {option['tensor_parallel']} × {option['gpu']}, "
                      f"{option['dtype']}, {option['scheduler']}; capacity "
@@ -51,11 +54,11 @@ def describe(document: dict[str, Any]) -> str:
               f"search: {search['simulations']} runs to size, {search['average_load_simulations']}"
               f" at the average load, {search['capacity_probes']} capacity probes "
               "(* = recommended, the cheapest feasible option)"]
-    for m in document["mix"]:
+    for m in map(printable_strings, document["mix"]):
         lines.append(f"mix {m['option']}: reserve {m['reserved_gpus']} GPUs, rest on demand: "
                      f"{usd(m['usd_total'], 0)} over the forecast (all on demand "
                      f"{usd(m['usd_all_on_demand'], 0)}, all reserved "
                      f"{usd(m['usd_all_reserved'], 0)}); break-even utilisation "
                      f"{m['break_even_utilization']:.0%}")
-    lines += [f"note: {note}" for note in document["notes"]]
+    lines += [f"note: {printable(str(note))}" for note in document["notes"]]
     return "\n".join(lines)

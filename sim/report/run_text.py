@@ -1,10 +1,13 @@
-"""The human-readable summary of one run (text only; the CLI decides where it goes)."""
+"""The human-readable summary of one run (text only; the CLI decides where it goes).
+
+Names from the scenario (its own, inline models' and GPUs', a profile file's) are shown
+`printable`: a terminal must not obey what a scenario file holds."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sim.report.text import Column, ms, or_dash, table, usd
+from sim.report.text import Column, ms, or_dash, printable, printable_strings, table, usd
 
 LATENCY_COLUMNS = (Column("latency (ms)", "<", 14), *(Column(t, ">", 10)
                                                       for t in ("mean", "p50", "p90", "p99")))
@@ -13,10 +16,10 @@ LATENCY_COLUMNS = (Column("latency (ms)", "<", 14), *(Column(t, ">", 10)
 def format_summary(d: dict[str, Any]) -> str:
     req, lat, thr = d["requests"], d["latency_s"], d["throughput"]
     util, slo, cost, fleet = d["utilization"], d["slo"], d["cost"], d["fleet"]
-    prof = d["profile"]
+    prof, fleet = printable_strings(d["profile"]), printable_strings(fleet)
     per_m = cost["usd_per_million_tokens"]
     lines = [
-        f"scenario {d['scenario']}  (seed {d['seed']}, {d['sim']['mode']})",
+        f"scenario {printable(str(d['scenario']))}  (seed {d['seed']}, {d['sim']['mode']})",
         f"fleet    {fleet['replicas']} × {fleet['model']} on {fleet['tensor_parallel']} × "
         f"{fleet['gpu']}  = {fleet['gpus']} GPUs, {fleet['scheduler']}, router {fleet['router']}",
         f"profile  {prof['name']} ({prof['source']}"

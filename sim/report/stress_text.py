@@ -1,11 +1,12 @@
 """What `tokenfactory stress` prints: the fleet under test and one line per stress case
-(text only; the CLI decides where it goes)."""
+(text only; the CLI decides where it goes). The scenario's name is shown `printable`, as
+the table shows its cells."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sim.report.text import Column, or_dash, table, usd
+from sim.report.text import Column, or_dash, printable, table, usd
 
 STRESS_COLUMNS = (
     Column("case", "<"), Column("P(SLO)"), Column("attained"), Column("violation min"),
@@ -15,7 +16,7 @@ STRESS_COLUMNS = (
 
 
 def describe(document: dict[str, Any]) -> str:
-    lines = [f"stress {document['scenario']} (seed {document['seed']}): "
+    lines = [f"stress {printable(str(document['scenario']))} (seed {document['seed']}): "
              f"{document['replicas']} replicas × {document['tensor_parallel']} GPUs at "
              f"{document['arrival_rate_per_s']:g} req/s; P(SLO met) over {document['draws']} "
              f"draws; the SLO must hold with P ≥ {document['confidence']:.0%}", ""]

@@ -1,12 +1,13 @@
 """What `tokenfactory sweep` prints: one line per point with the medians over its
-replications and the P5–P95 band of cost (text only; the CLI decides where it goes)."""
+replications and the P5–P95 band of cost (text only; the CLI decides where it goes). The
+scenario's name is shown `printable`; the table does it for the swept keys and values."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sim.montecarlo.design import SweepDesign
-from sim.report.text import DASH, Column, ms, or_dash, table, usd
+from sim.report.text import DASH, Column, ms, or_dash, printable, table, usd
 
 SHORT_TITLES = {"workload.arrival.rate_per_s": "req/s"}
 METRIC_TITLES = ("$/1M blended", "P5–P95", "$/1M goodput", "TTFT p99 ms", "TPOT p99 ms",
@@ -32,7 +33,7 @@ def format_table(design: SweepDesign, summary: dict[str, Any]) -> str:
         ])
     columns = [Column(title) for title in (*(SHORT_TITLES.get(k, k) for k in keys),
                                            *METRIC_TITLES)]
-    lines = [f"sweep {summary['scenario']}: {len(summary['points'])} points × "
+    lines = [f"sweep {printable(str(summary['scenario']))}: {len(summary['points'])} points × "
              f"{summary['replications']} replications = {summary['runs']} runs "
              f"(seed {summary['seed']}, {summary['sampling']} sampling); medians over "
              "replications", ""]

@@ -4,15 +4,56 @@ One place for how a missing value, a price or a latency reads, so that `run`, `s
 `plan`, `stress`, `validate`, `trace` and `catalog` print the same number the same way, and
 one renderer for their columns so a table is described (titles, alignment, widths), not
 padded by hand.
+
+Text from scenarios and data files (names, keys, file names) reaches the terminal through
+these functions, and a terminal acts on the control characters in what it prints: ESC [2J
+clears the screen, OSC 52 writes the clipboard, a newline fakes a line of output. So every
+user string is passed through `printable` on its way into printed text, and the table
+renderer does it for every cell.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 DASH = "—"  # what a missing (None) value prints as
+
+# What a terminal may act on or a reader may be misled by: the C0 controls (ESC, BEL, CR,
+# newline, backspace …), DEL, the C1 controls (U+009B is a one-character CSI on some
+# terminals), the Unicode line and paragraph separators and the bidirectional overrides and
+# isolates, which reorder what is shown.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}  # as Python writes them
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _NAMED:
+        return _NAMED[char]
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: str, keep: str = "") -> str:
+    """`text` with every control character shown as an escape (ESC as \\x1b, a newline as
+    \\n), so that user text printed to a terminal is shown, never obeyed, and stays on its
+    line. Printable text is returned unchanged, and the result is printable: applying it
+    twice changes nothing. Characters in `keep` (a tab in a code block) are left as
+    they are."""
+    if _CONTROL.search(text) is None:
+        return text
+    if keep:
+        return _CONTROL.sub(lambda m: m.group() if m.group() in keep else _escaped(m), text)
+    return _CONTROL.sub(_escaped, text)
+
+
+def printable_strings(mapping: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `mapping` with its string values `printable` (for formatters that take
+    several names from one mapping of a result)."""
+    return {k: printable(v) if isinstance(v, str) else v for k, v in mapping.items()}
 
 
 def or_dash(value: float | int | None, spec: str = "") -> str:
@@ -56,7 +97,9 @@ class Column:
 
 def row(columns: Sequence[Column], cells: Sequence[str], gap: int = 2,
         widths: Sequence[int] | None = None) -> str:
-    """One line of cells under `columns` (fixed widths unless `widths` is given)."""
+    """One line of cells under `columns` (fixed widths unless `widths` is given); cells are
+    shown `printable`."""
+    cells = [printable(cell) for cell in cells]
     if widths is None:
         widths = [c.width or 0 for c in columns]
     parts = []
@@ -69,9 +112,11 @@ def row(columns: Sequence[Column], cells: Sequence[str], gap: int = 2,
 
 def table(columns: Sequence[Column], rows: Sequence[Sequence[str]], gap: int = 2,
           indent: str = "") -> list[str]:
-    """The title line, then one line per row; every line starts with `indent`."""
+    """The title line, then one line per row; every line starts with `indent`. Cells and
+    titles are measured as they will be shown (`printable`)."""
+    rows = [[printable(cell) for cell in cells] for cells in rows]
     widths = [c.width if c.width is not None
-              else max([len(c.title), *(len(cells[i]) for cells in rows)])
+              else max([len(printable(c.title)), *(len(cells[i]) for cells in rows)])
               for i, c in enumerate(columns)]
-    titles = [c.title for c in columns]
+    titles = [printable(c.title) for c in columns]
     return [indent + row(columns, cells, gap, widths) for cells in [titles, *rows]]

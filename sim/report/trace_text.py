@@ -1,9 +1,12 @@
 """Text for `tokenfactory trace`: a trace's statistics, a fit's goodness-of-fit tables and
-the comment header of a fitted workload file (text only; the CLI decides where it goes)."""
+the comment header of a fitted workload file (text only; the CLI decides where it goes).
+
+The trace's file name is shown `printable`: in the header it must not end a comment line
+of the YAML it heads, and on a terminal it must not be obeyed."""
 
 from __future__ import annotations
 
-from sim.report.text import Column, or_dash, table
+from sim.report.text import Column, or_dash, printable, table
 from sim.workload.fit import WorkloadFit
 from sim.workload.fitarrivals import ArrivalCheck
 from sim.workload.fitlengths import QUANTILES, LengthFit
@@ -28,7 +31,7 @@ def _length_columns(role: str) -> tuple[Column, ...]:
 def format_stats(s: TraceStats, source: str, fmt: str) -> str:
     minutes = s.duration_s / 60
     lines = [
-        f"trace        {source} ({fmt})",
+        f"trace        {printable(source)} ({printable(fmt)})",
         f"requests     {s.requests:,} over {s.duration_s:,.1f} s ({minutes:,.1f} min)",
         f"rate         {or_dash(s.rate_per_s, ',.3f')} req/s mean; peaks {s.peak_per_s:,} in a "
         f"second, {s.peak_per_minute:,} in a minute, {or_dash(s.peak_per_hour, ',')} in an hour; "
@@ -102,7 +105,7 @@ def fit_header(fit: WorkloadFit, version: str, correlation: float | None) -> lis
     d = fit.diagnosis
     lines = [
         f"Workload fitted by `tokenfactory trace fit` (tokenfactory {version})",
-        f"from {fit.source} ({fit.format}): {fit.requests:,} requests over "
+        f"from {printable(fit.source)} ({printable(fit.format)}): {fit.requests:,} requests over "
         f"{d.duration_s:,.1f} s.",
         f"arrival: {arrival_verdict(fit)}.",
         f"prompt_tokens: {fit.prompt.model}, sampled vs trace {quantiles(fit.prompt)}.",

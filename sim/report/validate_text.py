@@ -1,13 +1,14 @@
 """What `tokenfactory validate` prints: one line per compared metric (measured, simulated,
 error, the step-time profile's source, the assumptions made), the skipped rows grouped by
 reason, the median absolute error and worst row overall and by group, and the load sweeps
-(text only; the CLI decides where it goes)."""
+(text only; the CLI decides where it goes). Ids, groups, statuses and assumptions come from
+the measurement files and are shown `printable`; the table renderer does it for cells."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from sim.report.text import Column, row, short_number, table
+from sim.report.text import Column, printable, row, short_number, table
 from sim.validation import Comparison, error_groups
 from sim.validation.breakdown import TARGET_PCT
 
@@ -41,7 +42,7 @@ def report(rows: list[Comparison], points: list[Comparison]) -> str:
         lines += ["", *_sweeps(points, legend)]
     if legend:
         lines += ["", "assumptions:"]
-        lines += [f"  [{n}] {text}" for text, n in legend.items()]
+        lines += [f"  [{n}] {printable(text)}" for text, n in legend.items()]
     return "\n".join(lines)
 
 
@@ -67,7 +68,7 @@ def _skipped(rows: list[Comparison]) -> list[str]:
     reasons = Counter(c.status.removeprefix("skipped: ") for c in skipped)
     out = [f"skipped: {len(skipped)} metrics of {len({c.id for c in skipped})} rows "
            "(every one is in the CSV with its reason)"]
-    out += [f"  {count:>4}  {reason}" for reason, count in reasons.most_common()]
+    out += [f"  {count:>4}  {printable(reason)}" for reason, count in reasons.most_common()]
     return out
 
 
@@ -106,18 +107,18 @@ def _sweeps(points: list[Comparison], legend: dict[str, int]) -> list[str]:
         if not any(c.compared for c in load_points):
             skipped[load_points[0].status if load_points else knee.status] += 1
             continue
-        out.append(f"  {sweep_id}")
+        out.append(f"  {printable(sweep_id)}")
         for c in load_points:
             head = f"    load {c.load:>6g}" if c.load is not None else f"    {'offline':<11}"
             if c.compared:
                 out.append(f"{head}  {row(COMPARED_COLUMNS, _compared_cells(c, legend))}")
             else:
-                out.append(f"{head}  {c.metric:<19} {c.status}")
+                out.append(f"{head}  {printable(c.metric):<19} {printable(c.status)}")
         if knee.compared:
-            out.append(f"    knee ({knee.metric.removeprefix('knee_')}): measured "
+            out.append(f"    knee ({printable(knee.metric.removeprefix('knee_'))}): measured "
                        f"{short_number(knee.measured)}, simulated {short_number(knee.simulated)}")
         else:
-            out.append(f"    knee: {knee.status}")
+            out.append(f"    knee: {printable(knee.status)}")
     for status, count in skipped.most_common():
-        out.append(f"  {count} sweep{'s' if count > 1 else ''} {status}")
+        out.append(f"  {count} sweep{'s' if count > 1 else ''} {printable(status)}")
     return out
