@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,3 +239,19 @@ def make_dir(path: Path) -> Path:
     """Create the directory `path` (for rows where a directory stands where a file should)."""
     path.mkdir(exist_ok=True)
     return path
+
+
+def outside_fences(text: str) -> list[str]:
+    """The lines of Markdown `text` not inside a fenced code block, checking on the way that
+    every fence closes with one of its own length (a rough CommonMark reading)."""
+    lines, fence = [], None
+    for line in text.splitlines():
+        run = re.match(r"(`{3,})", line)
+        if fence is None and run:
+            fence = run.group(1)
+        elif fence is not None and line.rstrip() == fence:
+            fence = None
+        elif fence is None:
+            lines.append(line)
+    assert fence is None, "a fence left open"
+    return lines

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
-from builders import FIXTURES, REPO, replay_scenario, scenario, tiny
+from builders import FIXTURES, REPO, outside_fences, replay_scenario, scenario, tiny
 
 from sim.cli import main
 
@@ -141,22 +141,6 @@ def test_a_hostile_key_in_an_error_is_shown_escaped(tmp_path: Path,
 # ---- reports -----------------------------------------------------------------------------------
 
 
-def _outside_fences(text: str) -> list[str]:
-    """The lines of Markdown not inside a fenced code block; every fence must close with a
-    fence of its own length (a rough reading of CommonMark)."""
-    lines, fence = [], None
-    for line in text.splitlines():
-        run = re.match(r"(`{3,})", line)
-        if fence is None and run:
-            fence = run.group(1)
-        elif fence is not None and line.rstrip() == fence:
-            fence = None
-        elif fence is None:
-            lines.append(line)
-    assert fence is None, "a code fence left open"
-    return lines
-
-
 def _check_reports(source: Path, tmp: Path) -> None:
     """The Markdown and HTML reports of `source`: user text is text in both."""
     md, page = tmp / f"{source.stem}-hostile.md", tmp / f"{source.stem}-hostile.html"
@@ -164,7 +148,7 @@ def _check_reports(source: Path, tmp: Path) -> None:
     assert main(["report", str(source), "-o", str(page), "--quiet"]) == 0
     text = md.read_text(encoding="utf-8")
     _no_raw_control(text)
-    lines = _outside_fences(text)
+    lines = outside_fences(text)
     headings = [line for line in lines if line.startswith("#")]
     assert all(re.match(r"(# Capacity review: |## \d\. )", h) for h in headings), headings
     outside = "\n".join(lines)

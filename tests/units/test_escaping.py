@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 import pytest
+from builders import outside_fences
 
 from sim.montecarlo.execute import WarningRelay
 from sim.planning.runs import InlineExecutor, Stoppable, result
@@ -117,22 +118,6 @@ def _hostile_report() -> Report:
         Table("t.csv", HOSTILE, [HOSTILE, "value"], [[HOSTILE, 1.5], ["ok", None]]),
         Code(HOSTILE, "yaml", f"name: '{HOSTILE}'\n````\n"),
         DataFile(f"{HOSTILE}.csv", "text/csv", HOSTILE.encode())])])
-
-
-def outside_fences(text: str) -> list[str]:
-    """The lines of Markdown `text` not inside a fenced code block, checking on the way that
-    every fence closes with one of its own length (a rough CommonMark reading)."""
-    lines, fence = [], None
-    for line in text.splitlines():
-        run = re.match(r"(`{3,})", line)
-        if fence is None and run:
-            fence = run.group(1)
-        elif fence is not None and line.rstrip() == fence:
-            fence = None
-        elif fence is None:
-            lines.append(line)
-    assert fence is None, "a fence left open"
-    return lines
 
 
 def test_markdown_of_hostile_names_has_only_its_own_structure() -> None:
