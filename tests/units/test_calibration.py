@@ -12,8 +12,8 @@ from builders import scenario
 import sim
 from sim.calibrate.measurements import Measurements, format_measurements, parse_measurements
 from sim.cli import main
-from sim.runner.build import step_model as resolve
-from sim.steptime import library as profile_table
+from sim.runner.build import step_model
+from sim.steptime import library
 
 # A synthetic GPU: per-layer linear time, decode attention a + s·B + c·KV, prefill a + p·pairs.
 TRUE_DECODE = (2e-6, 3e-8, 4e-10)
@@ -60,7 +60,7 @@ def _fit(tmp_path: Path, m: Measurements, *extra: str) -> tuple[int, Path]:
 def test_fit_recovers_known_coefficients_from_noisy_measurements(tmp_path: Path) -> None:
     code, out = _fit(tmp_path, synthetic(noise=0.02))
     assert code == 0
-    profile = profile_table.load_profile(out)
+    profile = library.load_profile(out)
     step = profile.step
     assert step.decode_attention_s_per_kv_token == pytest.approx(TRUE_DECODE[2], rel=0.05)
     assert step.decode_attention_s_per_seq == pytest.approx(TRUE_DECODE[1], rel=0.15)
@@ -79,7 +79,7 @@ def test_fit_recovers_known_coefficients_from_noisy_measurements(tmp_path: Path)
 def test_fit_without_noise_is_exact(tmp_path: Path) -> None:
     code, out = _fit(tmp_path, synthetic(noise=0.0))
     assert code == 0
-    errors = profile_table.load_profile(out).fit_error
+    errors = library.load_profile(out).fit_error
     assert errors["attn_decode"]["worst_pct"] < 1e-6
     assert errors["attn_prefill"]["worst_pct"] < 1e-6
 
@@ -106,7 +106,7 @@ def test_table_profile_keeps_exact_mode_equal_to_event_skipping(tmp_path: Path) 
 
 
 def test_profile_evaluation_is_monotone() -> None:
-    m = resolve(sim.load_scenario(scenario(model="llama-3.1-70b",
+    m = step_model(sim.load_scenario(scenario(model="llama-3.1-70b",
                                            deployment={"tensor_parallel": 2})))
     totals = [sum(m.step_s(t, t * (t + 1) / 2, 0, 0)) for t in (16, 256, 2048, 8000)]
     assert totals == sorted(totals)
@@ -115,9 +115,9 @@ def test_profile_evaluation_is_monotone() -> None:
     assert sum(m.step_s(0, 0, 8, 10_000)) < sum(m.step_s(0, 0, 8, 100_000))
 
 
-@pytest.mark.parametrize("name", sorted(profile_table.library()))
+@pytest.mark.parametrize("name", sorted(library.library()))
 def test_shipped_profiles_fit_their_measurements(name: str) -> None:
-    profile = profile_table.library()[name]
+    profile = library.library()[name]
     errors = profile.fit_error
     assert errors["layer_linear"]["median_pct"] <= 5.0  # the bar: median ≤ 5%
     assert errors["step"]["median_pct"] <= 5.0

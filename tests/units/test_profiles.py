@@ -6,14 +6,14 @@ import pytest
 from builders import scenario
 
 import sim
-from sim.runner.build import step_model as resolve
+from sim.runner.build import step_model
 
 LINEAR = {"kind": "linear", "base_s": 0.004, "per_prefill_token_s": 2e-6,
           "per_decode_seq_s": 1e-4, "per_kv_token_s": 2e-8}
 
 
 def _model(**overrides):
-    return resolve(sim.load_scenario(scenario(**overrides)))
+    return step_model(sim.load_scenario(scenario(**overrides)))
 
 
 def _roofline(**overrides):
