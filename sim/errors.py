@@ -5,11 +5,11 @@ Every problem with a scenario, a data file or a command-line flag is reported as
 found there and what would have been accepted. The CLI turns it into one line on stderr
 and exit status 2; library users can catch it.
 
-The value is shown as its `repr`, cut to `SHOWN_CHARS` characters. The bad value can be
-anything a file held (a list of ten million numbers, an alias bomb expanded, a megabyte
-string), so the text is built piece by piece and stops once it is long enough: showing a
-value costs the same whatever its size, and never calls `repr` on a whole container or a
-long string.
+The value is shown as its `repr`, cut to `SHOWN_CHARS` characters (a long string in its
+middle, so a path keeps its file name). The bad value can be anything a file held (a list of
+ten million numbers, an alias bomb expanded, a megabyte string), so the text is built piece
+by piece and stops once it is long enough: showing a value costs the same whatever its size,
+and never calls `repr` on a whole container or a string of more than 10,000 characters.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class _Missing:
 MISSING = _Missing()
 
 SHOWN_CHARS = 80  # longer reprs are cut to SHOWN_CHARS - 3 characters and "..."
+_WHOLE_REPR_CHARS = 10_000  # strings up to this long have their repr built whole
 _INT_BITS_SHOWN = 200  # bigger integers (over ~60 digits) are shown by their size
 _BRACKETS: dict[type, tuple[str, str]] = {
     list: ("[", "]"), tuple: ("(", ")"), dict: ("{", "}"), set: ("{", "}"),
@@ -53,11 +54,19 @@ class InputError(ValueError):
 
 
 def show(value: Any) -> str:
-    """`repr(value)`, cut to SHOWN_CHARS; a cut container says how many items it has. For any
+    """`repr(value)`, cut to SHOWN_CHARS (a long string in its middle, keeping its end); a
+    cut container says how many items it has. For any
     message that quotes a value from input (in place of `{value!r}`), at bounded cost."""
     text = _bounded_repr(value, SHOWN_CHARS + 1)
     if len(text) <= SHOWN_CHARS:
         return text
+    if type(value) is str:
+        # Cut in the middle: the end of a long string (a path's file name) says most. The
+        # end is taken from the whole repr while that is cheap, so quotes read as repr reads
+        # them; from the string's last characters when it is huge.
+        half = (SHOWN_CHARS - 3) // 2
+        ending = repr(value) if len(value) <= _WHOLE_REPR_CHARS else repr(value[-SHOWN_CHARS:])
+        return text[:SHOWN_CHARS - 3 - half] + "..." + ending[-half:]
     cut = text[:SHOWN_CHARS - 3] + "..."
     if type(value) in _CONTAINERS:
         cut += f" ({len(value):,} {'keys' if type(value) is dict else 'items'})"
