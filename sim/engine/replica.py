@@ -129,7 +129,11 @@ class Replica:
         """End the decode run `block` (its end is the timeout `pending`) at the end of the step
         now in progress."""
         t0, batch, a, h, k = block
-        steps = _whole_steps(now - t0, a, h) + 1
+        done = _whole_steps(now - t0, a, h)
+        # Exactly on a boundary (arrivals come before the boundary of their instant), the
+        # step that ends now is the last; otherwise the one in progress is.
+        on_boundary = done > 0 and done * a + h * done * (done - 1) == now - t0
+        steps = done if on_boundary else done + 1
         if steps >= k:
             return
         self.truncated = True

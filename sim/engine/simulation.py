@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 import simpy
+from simpy.events import URGENT
 
 from sim.engine.fleet import Fleet, static_timeline
 from sim.engine.records import EngineConfig, EngineResult, WindowCounters
@@ -26,6 +27,22 @@ from sim.engine.seams import Requests, StepModel
 Progress = Callable[[int, int], None]  # (requests arrived so far, total)
 
 PROGRESS_SLICES = 50
+
+
+class Arrival(simpy.events.Timeout):
+    """The timeout of the next arrival, which SimPy processes before the ordinary events of
+    the same instant (a step boundary, a fleet event): a request that arrives exactly as a
+    step ends is waiting when the replica plans the next step, whichever timeout was
+    scheduled first and whether decode steps are simulated one by one or skipped."""
+
+    def __init__(self, env: simpy.Environment, delay_s: float) -> None:
+        # Timeout.__init__, inlined as SimPy does, at URGENT rather than NORMAL priority.
+        self.env = env
+        self.callbacks = []
+        self._value = None
+        self._delay = delay_s
+        self._ok = True
+        env.schedule(self, URGENT, delay_s)
 
 
 def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
@@ -51,7 +68,6 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
     routed = [-1] * n
     requeues = [0] * n
     state = [0]  # the next request to arrive; also the arrival events so far
-    timeout = env.timeout
     fleet = None if cfg.fleet is None else Fleet(
         env, cfg.fleet, replicas, loads, route, routed, requeues, lambda: state[0] < n,
         cfg.window_end_s)
@@ -65,7 +81,7 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
             loads[r] += 1
             replicas[r].arrive(i)
         if i + 1 < n:
-            timeout(arrivals[i + 1] - env.now).callbacks.append(arrive)
+            Arrival(env, arrivals[i + 1] - env.now).callbacks.append(arrive)
 
     first = arrive  # a static fleet keeps the plain path: no fleet checks per arrival
     if fleet is not None:  # defined here, it sees `fleet` as a Fleet (never reassigned)
@@ -75,11 +91,11 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
             if not rejected_list[i]:
                 fleet.dispatch(i)
             if i + 1 < n:
-                timeout(arrivals[i + 1] - env.now).callbacks.append(arrive_dynamic)
+                Arrival(env, arrivals[i + 1] - env.now).callbacks.append(arrive_dynamic)
 
         first = arrive_dynamic
     if n:
-        env.timeout(arrivals[0]).callbacks.append(first)
+        Arrival(env, arrivals[0]).callbacks.append(first)
 
     _run(env, cfg, arrivals, state, progress, n)
 

@@ -246,14 +246,7 @@ def test_an_arrival_that_cannot_join_does_not_cut_the_run(exact: bool) -> None:
 TIE_STEP = 0.25  # a binary fraction: step boundaries are exact, so a tie is a real tie
 
 
-CUT_LATE = pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "an arrival exactly on a step boundary inside a skipped decode run is admitted one step "
-    "late: Replica._cut_block counts the step that starts at that instant as the step in "
-    "progress (floor + 1 steps done), while exact mode can admit it at the boundary"))
-
-
-@pytest.mark.parametrize("exact", [pytest.param(False, id="skipping", marks=CUT_LATE),
-                                   pytest.param(True, id="exact")])
+@pytest.mark.parametrize("exact", [False, True], ids=["skipping", "exact"])
 def test_an_arrival_exactly_on_a_step_boundary_joins_at_that_boundary(exact: bool) -> None:
     """Step 0.25 s. r0 (prompt 4, 6 tokens) prefills [0, .25) and starts a 5-step decode
     run. r1 (prompt 4, 2 tokens) arrives at .75, the very instant r0's second decode step
@@ -263,18 +256,12 @@ def test_an_arrival_exactly_on_a_step_boundary_joins_at_that_boundary(exact: boo
     assert_times(result, admit=[0.0, 0.75], first=[0.25, 1.0], finish=[1.5, 1.25])
 
 
-ORDER_DEPENDENT = pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "in exact mode a tie between an arrival and a step boundary is settled by the order the "
-    "two timeouts were scheduled in: r2's arrival timeout is scheduled at .6, after replica "
-    "0's boundary at .75 (scheduled at .5), so replica 0 starts its next step first and r2 "
-    "waits a step"))
-
-
-@pytest.mark.parametrize("exact", [pytest.param(False, id="skipping", marks=CUT_LATE),
-                                   pytest.param(True, id="exact", marks=ORDER_DEPENDENT)])
+@pytest.mark.parametrize("exact", [False, True], ids=["skipping", "exact"])
 def test_a_boundary_tie_does_not_depend_on_event_order(exact: bool) -> None:
     """The story above on two replicas, with r1 (arriving at .6) sent to replica 1: replica
-    0 sees r2 arrive at .75, exactly at its step boundary, and should admit it there."""
+    0 sees r2 arrive at .75, exactly at its step boundary, and admits it there, though r2's
+    arrival timeout was scheduled (at .6) after replica 0's boundary (at .5): arrivals come
+    before the other events of their instant."""
     result = run(requests((0.0, 4, 6), (0.6, 4, 2), (0.75, 4, 2)), step=TIE_STEP,
                  replicas=2, exact=exact)
     assert result.replica.tolist() == [0, 1, 0]
