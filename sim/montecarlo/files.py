@@ -43,6 +43,7 @@ from sim.montecarlo.capacity import Capacity
 from sim.montecarlo.design import RunSpec, SweepDesign
 from sim.montecarlo.execute import ITEM_COLUMNS, METRICS
 from sim.provenance import FORMAT_VERSION
+from sim.scenario.files import file_kind, size_text
 
 RUNS_CSV = "runs.csv"
 MANIFEST_JSON = "sweep.json"
@@ -133,10 +134,10 @@ def read_regular(path: Path, limit: int, what: str, flag: str | None = None) -> 
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise InputError(where, _kind(info.st_mode), f"{what}: a regular file")
+            raise InputError(where, file_kind(info.st_mode), f"{what}: a regular file")
         if info.st_size > limit:
             raise InputError(where, f"{info.st_size:,} bytes", f"{what} of at most "
-                             f"{_size(limit)}")
+                             f"{size_text(limit)}")
         chunks, size = [], 0
         while size <= limit:  # a file may grow while it is read: never past the limit
             chunk = os.read(fd, min(1 << 20, limit + 1 - size))
@@ -146,25 +147,12 @@ def read_regular(path: Path, limit: int, what: str, flag: str | None = None) -> 
             size += len(chunk)
         if size > limit:
             raise InputError(where, f"over {size - 1:,} bytes", f"{what} of at most "
-                             f"{_size(limit)}")
+                             f"{size_text(limit)}")
         return b"".join(chunks)
     except OSError as exc:
         raise InputError(where, exc.strerror, what) from None
     finally:
         os.close(fd)
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def _size(limit: int) -> str:
-    return f"{limit // 1024**2} MiB" if limit >= 1024**2 else f"{limit:,} bytes"
 
 
 def json_object(data: bytes, path: Path, flag: str | None = None) -> dict[str, Any]:

@@ -71,21 +71,26 @@ def check_regular(path: Path, key: str, max_bytes: int, what: str) -> None:
     except OSError:
         return
     if not stat_mode.S_ISREG(status.st_mode):
-        kind = next((name for test, name in _KINDS if test(status.st_mode)), "something else")
-        raise InputError(key, str(path), f"a regular {what}, not {kind}")
+        raise InputError(key, str(path), f"a regular {what}, not {file_kind(status.st_mode)}")
     if status.st_size > max_bytes:
-        size = _size(status.st_size)
-        if size == _size(max_bytes):  # rounded to the limit: say by how much it is over
+        size = size_text(status.st_size)
+        if size == size_text(max_bytes):  # rounded to the limit: say by how much it is over
             size = f"{status.st_size:,} bytes"
-        raise InputError(key, str(path), f"a {what} of at most {_size(max_bytes)} (this one: "
-                         f"{size})")
+        raise InputError(key, str(path), f"a {what} of at most {size_text(max_bytes)} (this "
+                         f"one: {size})")
 
 
-def _size(n_bytes: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a path that is not a regular file is, in words, from its `st_mode`."""
+    return next((name for test, name in _KINDS if test(mode)), "something else")
+
+
+def size_text(n_bytes: int) -> str:
+    """A size as people read it: 3.2 GiB, 64 MiB, 512 bytes."""
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n_bytes >= size:
             return f"{n_bytes / size:.3g} {unit}"
-    return f"{n_bytes} bytes"
+    return f"{n_bytes:,} bytes"
 
 
 class FileCache(Generic[T]):
