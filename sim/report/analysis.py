@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.validation.mapping import is_number
+
 OWNERSHIP_ITEMS = ("rental", "capex", "maintenance")  # paid per hour whether busy or idle
 
 
@@ -61,7 +63,7 @@ def tornado(rows: list[dict[str, Any]], keys: list[str], base_usd: float) -> lis
     y = np.log([r["usd_per_million_blended"] for r in usable])
     swings = []
     for key in keys:
-        if not all(_is_number(r[key]) for r in usable):
+        if not all(is_number(r[key]) for r in usable):
             continue  # a choice among names has no slope: the tornado leaves it out
         x = np.array([r[key] for r in usable], dtype=float)
         xc, yc = x.copy(), y.copy()
@@ -77,10 +79,6 @@ def tornado(rows: list[dict[str, Any]], keys: list[str], base_usd: float) -> lis
         swings.append(Swing(key, float(q5), float(q95), base_usd * math.exp(slope * (q5 - q50)),
                             base_usd * math.exp(slope * (q95 - q50))))
     return sorted(swings, key=lambda s: s.width_usd, reverse=True)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def waterfall(by_item: dict[str, float | None], busy_fraction: float,
