@@ -64,8 +64,10 @@ CONTRACT_KEYS = [
     *(f"profile.{k}" for k in ("name", "source", "fit_error_pct")),
     *(f"sim.{k}" for k in ("wall_s", "events", "requests_per_wall_s")),
 ]
-# Wall-clock measurements: the only keys allowed to differ between two runs with one seed.
-WALL_CLOCK_KEYS = {("sim", "wall_s"), ("sim", "requests_per_wall_s")}
+# When the run was written and how fast it ran: the only keys that may differ between
+# two runs of one scenario and seed.
+WALL_CLOCK_KEYS = {("sim", "wall_s"), ("sim", "requests_per_wall_s"),
+                   ("provenance", "created_utc")}
 
 
 def _write(tmp: Path, data: dict[str, Any], name: str = "small.yaml") -> Path:
