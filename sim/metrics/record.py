@@ -82,7 +82,9 @@ class RunRecord:
     prefill_fraction_of_busy: float
     # SLO
     slo_attainment: float | None  # share of measured requests within both targets
-    slo_met: bool | None  # the percentile of TTFT and of TPOT within target
+    slo_met: bool | None  # joint: at least `percentile` % of measured requests met both targets
+    slo_ttft_met: bool | None  # marginal: the TTFT percentile within its target
+    slo_tpot_met: bool | None  # marginal: the TPOT percentile within its target
     slo_attainment_requeued: float | None  # the same, of measured requests handed back
     slo_ttft_s: float
     slo_tpot_s: float
@@ -246,6 +248,8 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
         prefill_fraction_of_busy=use.prefill_fraction_of_busy,
         slo_attainment=judged.attainment,
         slo_met=judged.met,
+        slo_ttft_met=judged.ttft_met,
+        slo_tpot_met=judged.tpot_met,
         slo_attainment_requeued=judged.attainment_requeued,
         slo_ttft_s=slo.ttft_s,
         slo_tpot_s=slo.tpot_s,
@@ -401,6 +405,8 @@ def _price(cost: Cost, busy_fraction: float, gpus: float, window_s: float, work:
 class _Judged:
     attainment: float | None
     met: bool | None
+    ttft_met: bool | None
+    tpot_met: bool | None
     attainment_requeued: float | None
 
 
@@ -408,8 +414,11 @@ def _slo(measured: latency.Latencies, requeued: np.ndarray, slo: Slo) -> _Judged
     """The SLO verdicts on the measured requests (`requeued`: which of them were handed
     back); None where there is no request to judge."""
     within = latency.slo_attainment(measured, slo.ttft_s, slo.tpot_s)
+    ttft_met, tpot_met = latency.marginal_met(measured, slo.ttft_s, slo.tpot_s, slo.percentile)
     return _Judged(
         attainment=float(within.mean()) if within.size else None,
         met=latency.slo_met(measured, slo.ttft_s, slo.tpot_s, slo.percentile),
+        ttft_met=ttft_met,
+        tpot_met=tpot_met,
         attainment_requeued=float(within[requeued].mean()) if requeued.any() else None,
     )

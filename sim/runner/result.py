@@ -107,6 +107,8 @@ def render(r: RunRecord, timing: Timing, scenario: Scenario) -> dict[str, Any]:
         "slo": {
             "attainment": r.slo_attainment,
             "met": r.slo_met,
+            "ttft_met": r.slo_ttft_met,
+            "tpot_met": r.slo_tpot_met,
             "attainment_requeued": r.slo_attainment_requeued,
             "ttft_s": r.slo_ttft_s,
             "tpot_s": r.slo_tpot_s,
