@@ -71,6 +71,35 @@ class ModelSpec(BaseModel):
     qkv_bias: bool = False
     experts: int = Field(default=1, gt=0, le=_ARCH)
     experts_per_token: int = Field(default=1, gt=0, le=_ARCH)
+    # Mixture of experts beyond Mixtral's shape (ffn_intermediate is then one routed
+    # expert's width): always-on shared experts, leading dense layers (DeepSeek's
+    # first_k_dense_replace) and MoE on every n-th of the rest only (Llama-4 Maverick: 2).
+    shared_experts: int = Field(default=0, ge=0, le=_ARCH)
+    shared_expert_intermediate: int | None = Field(default=None, gt=0, le=4 * _ARCH)
+    dense_layers: int = Field(default=0, ge=0, le=10_000)
+    moe_layer_step: int = Field(default=1, gt=0, le=10_000)
+    dense_ffn_intermediate: int | None = Field(default=None, gt=0, le=4 * _ARCH)
+    # Multi-head latent attention (DeepSeek): the cache holds one compressed latent of
+    # kv_lora_rank plus a shared rope key of qk_rope_head_dim per token and layer.
+    q_lora_rank: int | None = Field(default=None, gt=0, le=_ARCH)
+    kv_lora_rank: int | None = Field(default=None, gt=0, le=_ARCH)
+    qk_nope_head_dim: int | None = Field(default=None, gt=0, le=_ARCH)
+    qk_rope_head_dim: int | None = Field(default=None, gt=0, le=_ARCH)
+    v_head_dim: int | None = Field(default=None, gt=0, le=_ARCH)
+    # Sliding-window attention on `sliding_layers` of the layers (gpt-oss: every other one).
+    sliding_window: int | None = Field(default=None, gt=0, le=MAX_CONTEXT_TOKENS)
+    sliding_layers: int = Field(default=0, ge=0, le=10_000)
+    # Linear attention (gated delta rule, Qwen3-Next/Qwen3.5) on `linear_layers` layers: a
+    # fixed recurrent state per sequence instead of a cache that grows with the context.
+    linear_layers: int = Field(default=0, ge=0, le=10_000)
+    linear_key_heads: int | None = Field(default=None, gt=0, le=_ARCH)
+    linear_value_heads: int | None = Field(default=None, gt=0, le=_ARCH)
+    linear_key_head_dim: int | None = Field(default=None, gt=0, le=_ARCH)
+    linear_value_head_dim: int | None = Field(default=None, gt=0, le=_ARCH)
+    linear_conv_kernel: int = Field(default=4, gt=0, le=1024)
+    linear_state_bytes: int | None = Field(default=None, gt=0, le=MAX_PARAMS)  # per layer, seq
+    attn_output_gate: bool = False  # Qwen3.5: the query projection also gives a gate
+    weights_dtype: str = ""  # as the checkpoint stores them ("fp8", "mxfp4"; "" = 16-bit)
     params: int | None = Field(default=None, gt=0, le=MAX_PARAMS)
     active_params: int | None = Field(default=None, gt=0, le=MAX_PARAMS)
     sources: list[Source] = []
@@ -82,6 +111,8 @@ class ModelSpec(BaseModel):
         self._check_shape()
         if self.head_dim is None:
             object.__setattr__(self, "head_dim", self.hidden // self.heads)
+        if self.linear_layers and self.linear_state_bytes is None:
+            object.__setattr__(self, "linear_state_bytes", _linear_state_bytes(self))
         if self.params is None:
             object.__setattr__(self, "params", count_params(self, self.experts))
         if self.active_params is None:
@@ -102,15 +133,80 @@ class ModelSpec(BaseModel):
         if self.head_dim is None and self.hidden % self.heads:
             raise _shape_error("hidden", f"a multiple of heads ({self.heads}), as head_dim "
                                "is not given (it is then hidden / heads)")
+        if self.is_moe and self.dense_layers >= self.layers:
+            raise _shape_error("dense_layers", f"a number < layers ({self.layers}): a "
+                               "mixture-of-experts model has at least one MoE layer")
+        if self.is_moe and self.moe_layers < 1:
+            raise _shape_error("moe_layer_step", f"at most layers − dense_layers "
+                               f"({self.layers - self.dense_layers}): a mixture-of-experts "
+                               "model has at least one MoE layer")
+        if self.sliding_layers + self.linear_layers > self.layers:
+            raise _shape_error("linear_layers", f"at most layers − sliding_layers "
+                               f"({self.layers - self.sliding_layers})")
+        _require(self, "sliding_layers", self.sliding_layers > 0, ("sliding_window",))
+        _require(self, "kv_lora_rank", self.kv_lora_rank is not None,
+                 ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"))
+        _require(self, "linear_layers", self.linear_layers > 0,
+                 ("linear_key_heads", "linear_value_heads", "linear_key_head_dim",
+                  "linear_value_head_dim"))
 
     def kv_bytes_per_token(self, bytes_per_element: float) -> float:
-        """K and V for every layer: 2 × layers × kv_heads × head_dim × bytes."""
+        """Cache bytes per token of the layers that keep every token (full attention):
+        GQA 2 × layers × kv_heads × head_dim × bytes (K and V), MLA (kv_lora_rank +
+        qk_rope_head_dim) × layers × bytes. Windowed and linear layers are apart
+        (`window_kv_bytes_per_token`, `state_bytes_per_sequence`): their share is capped."""
+        return self.full_attention_layers * self._layer_kv_elements() * bytes_per_element
+
+    def window_kv_bytes_per_token(self, bytes_per_element: float) -> float:
+        """Cache bytes per token of the sliding-window layers, for at most `sliding_window`
+        tokens of each sequence."""
+        return self.sliding_layers * self._layer_kv_elements() * bytes_per_element
+
+    @property
+    def state_bytes_per_sequence(self) -> int:
+        """The linear-attention layers' recurrent state: fixed, whatever the context."""
+        return self.linear_layers * (self.linear_state_bytes or 0)
+
+    def kv_bytes_per_sequence(self, context_tokens: int, bytes_per_element: float) -> float:
+        """What one sequence of `context_tokens` holds in the cache, every layer kind."""
+        window = min(context_tokens, self.sliding_window or 0)
+        return (self.kv_bytes_per_token(bytes_per_element) * context_tokens
+                + self.window_kv_bytes_per_token(bytes_per_element) * window
+                + self.state_bytes_per_sequence)
+
+    def _layer_kv_elements(self) -> int:
+        if self.kv_lora_rank is not None:
+            assert self.qk_rope_head_dim is not None  # _check_shape requires it with MLA
+            return self.kv_lora_rank + self.qk_rope_head_dim
         assert self.head_dim is not None  # derived at construction (_derive) when omitted
-        return 2.0 * self.layers * self.kv_heads * self.head_dim * bytes_per_element
+        return 2 * self.kv_heads * self.head_dim
+
+    @property
+    def full_attention_layers(self) -> int:
+        return self.layers - self.sliding_layers - self.linear_layers
+
+    @property
+    def attention_kind(self) -> str:
+        """The attention of the layers that keep every token, plus any other layer kinds:
+        "gqa", "mla", "gqa+window" (some layers windowed), "gqa+linear" (hybrid)."""
+        kind = "mla" if self.kv_lora_rank is not None else "gqa"
+        extras = [name for name, count in (("window", self.sliding_layers),
+                                           ("linear", self.linear_layers)) if count]
+        return "+".join([kind, *extras])
 
     @property
     def is_moe(self) -> bool:
         return self.experts > 1
+
+    @property
+    def moe_layers(self) -> int:
+        """Layers with routed experts: after the leading dense ones, every moe_layer_step-th."""
+        return (self.layers - self.dense_layers) // self.moe_layer_step if self.is_moe else 0
+
+    @property
+    def routed_expert_params(self) -> int:
+        """All routed experts' weights over all MoE layers (gated MLP: 3 × hidden × width)."""
+        return self.moe_layers * self.experts * 3 * self.hidden * self.ffn_intermediate
 
 
 def _shape_error(field: str, expected: str) -> PydanticCustomError:
@@ -119,18 +215,77 @@ def _shape_error(field: str, expected: str) -> PydanticCustomError:
                                {"field": field, "expected": expected})
 
 
+def _require(m: ModelSpec, key: str, when: bool, needed: tuple[str, ...]) -> None:
+    """The keys an attention kind cannot do without, once `key` turns it on."""
+    missing = [name for name in needed if getattr(m, name) is None]
+    if when and missing:
+        raise _shape_error(missing[0], f"a value: {key} needs {', '.join(needed)}")
+
+
+def _linear_state_bytes(m: ModelSpec) -> int:
+    """One gated-delta-rule layer's state per sequence: the recurrent state (value heads ×
+    key dim × value dim, kept in fp32 as the Qwen3-Next/Qwen3.5 configs' mamba_ssm_dtype)
+    plus the short convolution's last kernel−1 inputs of q, k and v (16-bit)."""
+    assert m.linear_value_heads and m.linear_key_head_dim and m.linear_value_head_dim
+    assert m.linear_key_heads  # _check_shape requires all four with linear layers
+    recurrent = m.linear_value_heads * m.linear_key_head_dim * m.linear_value_head_dim
+    return 4 * recurrent + 2 * (m.linear_conv_kernel - 1) * _linear_conv_channels(m)
+
+
+def _linear_conv_channels(m: ModelSpec) -> int:
+    assert m.linear_key_heads and m.linear_value_heads
+    assert m.linear_key_head_dim and m.linear_value_head_dim
+    return (2 * m.linear_key_heads * m.linear_key_head_dim
+            + m.linear_value_heads * m.linear_value_head_dim)
+
+
 def count_params(m: ModelSpec, experts_used: int) -> int:
-    """Parameters of a Llama-style decoder counting `experts_used` MLP experts per layer."""
+    """Parameters of a decoder counting `experts_used` routed experts per MoE layer (all of
+    them: the total; experts_per_token: the active count). Biases, norms inside attention
+    and multi-token-prediction heads are left out (well under 1% of any shipped model)."""
+    attention = ((m.layers - m.linear_layers) * _attention_params(m)
+                 + m.linear_layers * _linear_attention_params(m))
+    mlp = (m.layers - m.moe_layers) * 3 * m.hidden * (m.dense_ffn_intermediate
+                                                       or m.ffn_intermediate)
+    if m.is_moe:
+        shared = m.shared_experts * 3 * m.hidden * (m.shared_expert_intermediate
+                                                    or m.ffn_intermediate)
+        routed = experts_used * 3 * m.hidden * m.ffn_intermediate
+        mlp += m.moe_layers * (routed + shared + m.hidden * m.experts)
+    embeddings = m.vocab * m.hidden * (1 if m.tied_embeddings else 2)
+    return embeddings + attention + mlp + m.layers * 2 * m.hidden + m.hidden
+
+
+def _attention_params(m: ModelSpec) -> int:
+    """One softmax-attention layer: GQA projections (q, k, v, o), or MLA's low-rank ones."""
+    if m.kv_lora_rank is not None:
+        assert m.qk_nope_head_dim and m.qk_rope_head_dim and m.v_head_dim  # _check_shape
+        q_head = m.qk_nope_head_dim + m.qk_rope_head_dim
+        q = (m.hidden * m.heads * q_head if m.q_lora_rank is None
+             else m.hidden * m.q_lora_rank + m.q_lora_rank + m.q_lora_rank * m.heads * q_head)
+        kv = (m.hidden * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank
+              + m.kv_lora_rank * m.heads * (m.qk_nope_head_dim + m.v_head_dim))
+        return q + kv + m.heads * m.v_head_dim * m.hidden
     head_dim = m.head_dim or m.hidden // m.heads
     q_dim, kv_dim = m.heads * head_dim, m.kv_heads * head_dim
-    attention = m.hidden * q_dim + 2 * m.hidden * kv_dim + q_dim * m.hidden
+    gate = q_dim if m.attn_output_gate else 0
+    params = m.hidden * (q_dim + gate) + 2 * m.hidden * kv_dim + q_dim * m.hidden
     if m.qkv_bias:
-        attention += q_dim + 2 * kv_dim
-    mlp = experts_used * 3 * m.hidden * m.ffn_intermediate
-    router = m.hidden * m.experts if m.experts > 1 else 0
-    per_layer = attention + mlp + router + 2 * m.hidden
-    embeddings = m.vocab * m.hidden * (1 if m.tied_embeddings else 2)
-    return embeddings + m.layers * per_layer + m.hidden
+        params += q_dim + 2 * kv_dim
+    return params
+
+
+def _linear_attention_params(m: ModelSpec) -> int:
+    """One gated-delta-rule layer: q, k, v, z and the two gates in, the conv, out."""
+    if not m.linear_layers:
+        return 0
+    assert m.linear_value_heads and m.linear_value_head_dim  # _check_shape
+    value_dim = m.linear_value_heads * m.linear_value_head_dim
+    channels = _linear_conv_channels(m)
+    projections = m.hidden * (channels + value_dim + 2 * m.linear_value_heads)
+    conv = channels * m.linear_conv_kernel
+    return projections + conv + 2 * m.linear_value_heads + m.linear_value_head_dim \
+        + value_dim * m.hidden
 
 
 @cache

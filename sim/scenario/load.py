@@ -1,12 +1,14 @@
 """Loading a scenario: one YAML file (or mapping) → one validated, frozen `Scenario`.
 
-This is the only place that reads the files a scenario refers to (length files, traces),
-each once per process while it is unchanged (`sim.scenario.files`): a file named by every
-scenario of a sweep is parsed once and shared (the arrays are read-only).
+This is the only place that reads the files a scenario refers to (length files, traces,
+model config.json files), each once per process while it is unchanged
+(`sim.scenario.files`): a file named by every scenario of a sweep is parsed once and shared
+(the arrays are read-only).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ import numpy as np
 from pydantic import ValidationError
 
 from sim.errors import InputError
+from sim.hardware.catalog import ModelSpec
+from sim.hardware.hfconfig import display_name, model_from_config, model_name
 from sim.scenario import files, yamlfile
 from sim.scenario.base import MAX_TOKEN_COUNT
 from sim.scenario.schema import DISCRIMINATOR_VALUES, Scenario, context_problem
@@ -32,6 +36,7 @@ def load_scenario(source: str | Path | Mapping[str, Any], *,
     else:
         path = Path(source)
         raw, base_dir = read_mapping(path), path.parent
+    raw = _load_model_config(raw, base_dir)
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
@@ -105,6 +110,59 @@ def _load_trace(scenario: Scenario, base_dir: Path) -> Scenario:
     trace = spec.with_requests(requests, file)
     workload = scenario.workload.model_copy(update={"trace": trace})
     return scenario.model_copy(update={"workload": workload})
+
+
+HF_CONFIG_KEY = "model.hf_config"
+
+
+def _load_model_config(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """`model: {hf_config: path}` → the model that config.json describes (read before the
+    scenario is validated: the checks of what can be served need the model)."""
+    model = raw.get("model")
+    if not isinstance(model, Mapping) or "hf_config" not in model:
+        return raw
+    others = sorted(str(key) for key in model if key != "hf_config")
+    if others:
+        raise InputError(f"model.{others[0]}", model[others[0]], "no other key beside "
+                         "hf_config: the config.json gives the whole model")
+    value = model["hf_config"]
+    if not isinstance(value, str) or not value:
+        raise InputError(HF_CONFIG_KEY, value, "a path to a Hugging Face config.json file")
+    path = Path(value) if Path(value).is_absolute() else base_dir / value
+    return {**raw, "model": read_model_config(path, HF_CONFIG_KEY)}
+
+
+# Quantised checkpoints list every excluded module: the largest published config.json is
+# ~3 MiB; a file far over that is not one.
+MAX_MODEL_CONFIG_BYTES = 32 << 20
+MODEL_CONFIG_CACHE_ENTRIES = 16  # distinct config.json files kept parsed per process
+_MODEL_CONFIGS: files.FileCache[ModelSpec] = files.FileCache(MODEL_CONFIG_CACHE_ENTRIES)
+
+
+def read_model_config(path: Path, key: str) -> ModelSpec:
+    """The model of a Hugging Face config.json (`org--name_config.json` names it `name`);
+    `InputError` naming `key` when it is missing, not JSON or of an unsupported
+    architecture. Only regular files up to MAX_MODEL_CONFIG_BYTES are read."""
+    files.check_regular(path, key, MAX_MODEL_CONFIG_BYTES, "config.json file")
+    stamp = files.stamp(path)
+    if stamp is None:  # the read fails and says why
+        return _parse_model_config(path, key)
+    return _MODEL_CONFIGS.get(stamp, lambda: _parse_model_config(path, key))
+
+
+def _parse_model_config(path: Path, key: str) -> ModelSpec:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(key, str(path), "an existing config.json file") from None
+    except (OSError, UnicodeDecodeError):
+        raise InputError(key, str(path), "a readable UTF-8 config.json file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(key, str(path), f"a JSON file (line {exc.lineno}: {exc.msg})"
+                         ) from None
+    if not isinstance(config, dict):
+        raise InputError(key, str(path), "a JSON object of model config keys")
+    return model_from_config(config, model_name(path.name), key, display_name(path.name))
 
 
 LENGTHS_CACHE_ENTRIES = 16  # distinct length files kept parsed per process

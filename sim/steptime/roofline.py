@@ -40,12 +40,13 @@ class RooflineStep:
 
         lm_head = m.vocab * m.hidden
         embedding = 0 if m.tied_embeddings else lm_head  # a lookup: only T rows are read
-        expert_params = m.layers * 3 * m.hidden * m.ffn_intermediate
         self.expert_fraction_per_token = m.experts_per_token / m.experts
         self.is_moe = m.is_moe
-        all_experts = expert_params * m.experts if m.is_moe else 0
+        # Routed experts of the MoE layers only: dense leading layers and shared experts are
+        # read whole every step, like attention.
+        all_experts = m.routed_expert_params if m.is_moe else 0
         self.dense_bytes = (m.params - embedding - all_experts) * bytes_per_param
-        self.expert_bytes = expert_params * m.experts * bytes_per_param if m.is_moe else 0.0
+        self.expert_bytes = all_experts * bytes_per_param
         self.flops_per_token = 2.0 * (m.active_params - embedding - lm_head)
         self.flops_per_logit = 2.0 * lm_head
         self.attn_flops_per_pair = 4.0 * m.layers * m.heads * m.head_dim

@@ -1,0 +1,213 @@
+"""A Hugging Face `config.json` (already parsed) → a `ModelSpec`.
+
+Model configs name the same thing many ways: experts are `num_local_experts` (Mixtral,
+gpt-oss, Llama-4), `n_routed_experts` (DeepSeek) or `num_experts` (Qwen); vision-language
+and Llama-4 configs nest the decoder under `text_config`. Each architecture family gets one
+small function turning its keys into ModelSpec fields; the keys every decoder shares are read
+once (`_common`). A family not listed in `FAMILIES` is refused by name rather than guessed:
+a DeepSeek-V4 read as DeepSeek-V3 would size its memory wrong without a word.
+
+Reading the file is the caller's job (the scenario loader, the catalogue command); this
+module only maps a mapping, so it is the same for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from sim.errors import InputError
+from sim.hardware.catalog import ModelSpec
+
+Config = Mapping[str, Any]
+CONFIG_SUFFIX = "_config.json"
+
+
+def model_name(file_name: str) -> str:
+    """`org--name_config.json` → `name`, lower case (the hub's repository name)."""
+    return display_name(file_name).lower()
+
+
+def display_name(file_name: str) -> str:
+    """`org--Name_config.json` → `Name`, as the hub spells it."""
+    stem = file_name.removesuffix(CONFIG_SUFFIX).removesuffix(".json")
+    return stem.split("--", 1)[-1]
+
+
+def model_from_config(config: Config, name: str, where: str, display: str = "") -> ModelSpec:
+    """The decoder `config` describes; `InputError` naming `where` when its architecture is
+    not one of `FAMILIES` or its numbers cannot be a model."""
+    text = config.get("text_config")
+    text = text if isinstance(text, Mapping) else config
+    kind = text.get("model_type", config.get("model_type"))
+    family = FAMILIES.get(kind) if isinstance(kind, str) else None
+    if family is None:
+        raise InputError(where, f"model_type {kind!r}", "a config.json of a supported "
+                         f"architecture (model_type one of {', '.join(sorted(FAMILIES))})")
+    try:
+        fields = {**_common(config, text), **family(text)}
+    except KeyError as exc:
+        raise InputError(where, f"{name}: no {exc.args[0]!r}", "a config.json with the keys "
+                         f"of its architecture ({kind})") from None
+    try:
+        return ModelSpec(name=name, display_name=display, **fields)
+    except ValidationError as exc:
+        raise _impossible(exc, fields, name, where) from None
+
+
+def _impossible(exc: ValidationError, fields: dict[str, Any], name: str,
+                where: str) -> InputError:
+    """The first number that cannot be, named as the config names it."""
+    error = exc.errors()[0]
+    ctx = error.get("ctx") or {}
+    field = str(ctx.get("field") or ".".join(str(part) for part in error["loc"]))
+    key = f"{field} ({_HF_KEYS[field]})" if field in _HF_KEYS else field
+    return InputError(where, f"{name}: {key} = {fields.get(field)!r}",
+                      f"a config.json describing a possible model: "
+                      f"{ctx.get('expected') or error['msg']}")
+
+
+# ModelSpec field → the config.json key it is read from (for messages).
+_HF_KEYS = {"layers": "num_hidden_layers", "hidden": "hidden_size",
+            "ffn_intermediate": "intermediate_size", "heads": "num_attention_heads",
+            "kv_heads": "num_key_value_heads", "vocab": "vocab_size",
+            "max_context": "max_position_embeddings", "experts_per_token": "num_experts_per_tok"}
+
+
+def _first(config: Config, *keys: str, default: Any = None) -> Any:
+    """The value of the first of `keys` present and not null."""
+    return next((config[k] for k in keys if config.get(k) is not None), default)
+
+
+def _common(config: Config, text: Config) -> dict[str, Any]:
+    """The keys every decoder config shares (Llama's names)."""
+    heads = text["num_attention_heads"]
+    tied = _first(text, "tie_word_embeddings", default=config.get("tie_word_embeddings"))
+    fields = {
+        "layers": text["num_hidden_layers"], "hidden": text["hidden_size"],
+        "ffn_intermediate": _first(text, "intermediate_size", "moe_intermediate_size"),
+        "heads": heads,
+        "kv_heads": _first(text, "num_key_value_heads", default=heads),
+        "head_dim": text.get("head_dim"), "vocab": text["vocab_size"],
+        "max_context": text["max_position_embeddings"], "tied_embeddings": bool(tied),
+        "qkv_bias": bool(text.get("attention_bias", False)),
+        "weights_dtype": _weights_dtype(_first(text, "quantization_config",
+                                               default=config.get("quantization_config"))),
+    }
+    return fields | _layer_kinds(text)
+
+
+def _weights_dtype(quantization: Any) -> str:
+    """The checkpoint's weight format from `quantization_config` ("" when unquantised)."""
+    if not isinstance(quantization, Mapping):
+        return ""
+    method = str(quantization.get("quant_method", ""))
+    algo = quantization.get("quant_algo")
+    return str(algo).lower() if method == "modelopt" and algo else method.lower()
+
+
+def _layer_kinds(text: Config) -> dict[str, Any]:
+    """Sliding-window and linear-attention layer counts, from `layer_types` (gpt-oss, Qwen3.5)
+    or, for configs without it, Qwen3-Next's `full_attention_interval`."""
+    types = text.get("layer_types")
+    if isinstance(types, list):
+        sliding, linear = types.count("sliding_attention"), types.count("linear_attention")
+    elif "linear_num_value_heads" in text:
+        linear = text["num_hidden_layers"] - text["num_hidden_layers"] // text[
+            "full_attention_interval"]
+        sliding = 0
+    else:
+        sliding, linear = 0, 0
+    fields: dict[str, Any] = {"sliding_layers": sliding, "linear_layers": linear}
+    if sliding:
+        fields["sliding_window"] = text["sliding_window"]
+    if linear:
+        fields |= {"linear_key_heads": text["linear_num_key_heads"],
+                   "linear_value_heads": text["linear_num_value_heads"],
+                   "linear_key_head_dim": text["linear_key_head_dim"],
+                   "linear_value_head_dim": text["linear_value_head_dim"],
+                   "linear_conv_kernel": text.get("linear_conv_kernel_dim", 4)}
+    return fields
+
+
+def _dense(text: Config) -> dict[str, Any]:
+    """Llama, Mistral, Qwen2/Qwen3, MiMo: nothing beyond the common keys (Mistral's
+    sliding window, where set, covers every layer)."""
+    window = text.get("sliding_window") if text.get("model_type") == "mistral" else None
+    return {"sliding_window": window, "sliding_layers": text["num_hidden_layers"]} if window \
+        else {}
+
+
+def _qwen2(text: Config) -> dict[str, Any]:
+    """Qwen2 (and MiMo, built on it) always have q/k/v biases; the config has no key."""
+    return {"qkv_bias": True}
+
+
+def _moe(text: Config) -> dict[str, Any]:
+    """Mixtral, Qwen2/3-MoE, MiniMax-M2, gpt-oss: routed experts on every (or every n-th)
+    layer, a shared expert where the config gives its width, the rest dense."""
+    fields: dict[str, Any] = {
+        "experts": _first(text, "num_local_experts", "n_routed_experts", "num_experts"),
+        "experts_per_token": _first(text, "num_experts_per_tok", "experts_per_token",
+                                    "top_k_experts"),
+        "moe_layer_step": _first(text, "decoder_sparse_step", default=1),
+        "dense_layers": len(text.get("mlp_only_layers") or ()),
+    }
+    if "moe_intermediate_size" in text:
+        fields["ffn_intermediate"] = text["moe_intermediate_size"]
+        fields["dense_ffn_intermediate"] = text.get("intermediate_size")
+    shared = _first(text, "shared_expert_intermediate_size", "shared_intermediate_size",
+                    default=0)
+    if shared:
+        fields |= {"shared_experts": 1, "shared_expert_intermediate": shared}
+    return fields
+
+
+def _deepseek(text: Config) -> dict[str, Any]:
+    """DeepSeek-V2/V3/R1/V3.2, Kimi-K2: MLA attention, shared experts, leading dense layers.
+    The multi-token-prediction layer (num_nextn_predict_layers) is not counted, as in the
+    published totals (671B for V3)."""
+    step = text.get("moe_layer_freq", 1)
+    return {
+        **_moe(text),
+        "moe_layer_step": step if isinstance(step, int) else 1,
+        "dense_layers": text.get("first_k_dense_replace", 0),
+        "shared_experts": text.get("n_shared_experts") or 0,
+        "shared_expert_intermediate": None,
+        "q_lora_rank": text.get("q_lora_rank"), "kv_lora_rank": text["kv_lora_rank"],
+        "qk_nope_head_dim": text["qk_nope_head_dim"],
+        "qk_rope_head_dim": text["qk_rope_head_dim"], "v_head_dim": text["v_head_dim"],
+        "head_dim": text["qk_nope_head_dim"] + text["qk_rope_head_dim"],
+    }
+
+
+def _llama4(text: Config) -> dict[str, Any]:
+    """Llama-4: every n-th layer MoE (Maverick 2, Scout 1) with one shared expert as wide
+    as a routed one; the other layers dense at intermediate_size_mlp. Its chunked local
+    attention is counted as full attention (an upper bound on the cache)."""
+    return {
+        "experts": text["num_local_experts"], "experts_per_token": text["num_experts_per_tok"],
+        "moe_layer_step": text.get("interleave_moe_layer_step", 1),
+        "shared_experts": 1, "dense_ffn_intermediate": text.get("intermediate_size_mlp"),
+    }
+
+
+def _qwen3_5(text: Config) -> dict[str, Any]:
+    """Qwen3-Next/Qwen3.5: hybrid linear attention, gated output, MoE in the -A variants."""
+    moe = _moe(text) if "num_experts" in text else {}
+    return {**moe, "attn_output_gate": bool(text.get("attn_output_gate", False))}
+
+
+# model_type (of the decoder, `text_config` when nested) → its family's mapping.
+FAMILIES: dict[str, Callable[[Config], dict[str, Any]]] = {
+    "llama": _dense, "mistral": _dense, "qwen3": _dense, "qwen3_vl_text": _dense,
+    "qwen2": _qwen2, "mimo": _qwen2,
+    "mixtral": _moe, "qwen2_moe": _moe, "qwen3_moe": _moe, "qwen3_vl_moe_text": _moe,
+    "minimax_m2": _moe, "gpt_oss": _moe,
+    "deepseek_v2": _deepseek, "deepseek_v3": _deepseek, "deepseek_v32": _deepseek,
+    "kimi_k2": _deepseek,
+    "llama4_text": _llama4,
+    "qwen3_next": _qwen3_5, "qwen3_5_text": _qwen3_5, "qwen3_5_moe_text": _qwen3_5,
+}
