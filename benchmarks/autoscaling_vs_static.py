@@ -7,10 +7,12 @@ diurnal demand (peak 3 × the trough at 15:00, mean --mean-rate req/s). The stat
 fewest replicas `tokenfactory plan` finds for the day's peak (P(SLO met) ≥ 95% over 4 draws);
 the autoscaled fleets start from it, may go from 1 to that count + 2, and get replicas after a
 lognormal provisioning delay (mean 180 s), on one of two policies: target-utilization 0.4
-(about the share of max_num_seqs slots the static fleet has in use at the peak) and queue 2
-(more replicas while over 2 requests per replica wait). All three see the same requests. The
-cost model charges what was provisioned: the static fleet all day, the autoscaled ones the
-replica-time they held. Prints GPU-hours, cost per 1M tokens, SLO attainment and p99 latency.
+(about the share of a replica's sequence slots the static fleet has in use at the peak) and
+queue 2 (more replicas while over 2 requests per replica wait). A fourth fleet is the first
+autoscaled one where a request for a replica gets capacity only 70% of the time (asked again
+60 s later). All see the same requests. The cost model charges what was provisioned: the
+static fleet all day, the autoscaled ones the replica-time they held. Prints GPU-hours, cost
+per 1M tokens, SLO attainment, p99 latency, scale-ups/downs and failed requests for capacity.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 DAY_S = 86_400.0
 PEAK_TO_TROUGH, PEAK_HOUR = 3.0, 15.0
 DELAY = {"dist": "lognormal", "mean": 180.0, "sigma": 0.3}
+SCARCE = {"success_probability": 0.7, "retry_s": 60.0}
 
 
 def day_scenario(mean_rate: float, seed: int) -> dict[str, Any]:
@@ -56,12 +59,14 @@ def fleets(raw: dict[str, Any], replicas: int) -> dict[str, dict[str, Any]]:
     static = copy.deepcopy(raw)
     static["deployment"]["replicas"] = replicas
     out = {"static": static}
-    for name, policy, target in (("autoscaled, target-utilization 0.4", "target-utilization",
-                                  0.4), ("autoscaled, queue 2", "queue", 2)):
+    for name, policy, target, provisioning in (
+            ("autoscaled, target-utilization 0.4", "target-utilization", 0.4, {}),
+            ("autoscaled, queue 2", "queue", 2, {}),
+            ("target-utilization 0.4, 70% capacity", "target-utilization", 0.4, SCARCE)):
         scaled = copy.deepcopy(static)
         scaled["deployment"]["autoscaling"] = {
             "policy": policy, "target": target, "min_replicas": 1, "max_replicas": replicas + 2,
-            "provisioning_delay_s": DELAY, "interval_s": 60.0}
+            "provisioning_delay_s": DELAY, "interval_s": 60.0, "provisioning": provisioning}
         out[name] = scaled
     return out
 
@@ -90,9 +95,10 @@ def main() -> None:
                      f"{slo['attainment']:.3%}", "met" if slo["met"] else "missed",
                      f"{d['latency_s']['ttft']['p99'] * 1e3:,.0f}",
                      f"{d['latency_s']['tpot']['p99'] * 1e3:,.1f}",
-                     f"{a['scale_ups']}/{a['scale_downs']}", f"{wall_s:.1f}"])
+                     f"{a['scale_ups']}/{a['scale_downs']}", f"{a['provisioning_failures']}",
+                     f"{wall_s:.1f}"])
     titles = ["fleet", "GPU-hours", "mean GPUs", "$/1M tokens", "SLO attained", "p99 SLO",
-              "TTFT p99 ms", "TPOT p99 ms", "ups/downs", "wall s"]
+              "TTFT p99 ms", "TPOT p99 ms", "ups/downs", "failed asks", "wall s"]
     widths = [max(len(t), *(len(r[i]) for r in rows)) for i, t in enumerate(titles)]
     print(f"window: {DAY_S - 600:g} s after 600 s warm-up; GPU-hours and cost over the window")
     for row in [titles, *rows]:

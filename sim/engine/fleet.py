@@ -17,18 +17,28 @@ the least-loaded accepting one, and with none accepting the request waits at the
 Fault events are pre-generated (`sim.engine.faults`) and walked by one chain of timeouts,
 like arrivals. A failure or a spot notice only takes effect on a provisioned slot (its repair
 or reclaim then follows it); on an empty autoscaling slot it is skipped. The autoscaler is a
-second chain of timeouts, one tick every `interval_s`:
+second chain of timeouts, one tick every `interval_s`. Its load signal is the number of
+requests outstanding (arrived, not finished) averaged over the interval since the last
+tick, time-weighted: a reading at the tick alone would see whichever phase of a burst the
+tick fell on, want a replica at one tick and give it back a few ticks later. `capacity` is
+the sequences one replica holds at the workload's mean context (`concurrency_per_replica`:
+max_num_seqs, or fewer where the KV cache binds first).
 
-* `target-utilization`: wanted = ⌈outstanding requests ÷ (target × max_num_seqs)⌉;
-* `queue`: one more while the queue exceeds `target` per serving replica; one fewer while
-  nothing waits and the outstanding requests fill at most half the slots of one replica fewer.
+* `target-utilization`: wanted = ⌈mean outstanding ÷ (target × capacity)⌉;
+* `queue`: one more while the queue (read at the tick) exceeds `target` per serving
+  replica; one fewer while nothing waits and the mean outstanding requests fill at most half
+  the slots of one replica fewer.
 
-It asks for new replicas at once (they serve after a drawn provisioning delay; draining ones
-are recalled first); it drains one replica per tick only when every tick of the last
-`scale_in_stabilization_s` wanted fewer (a stabilisation window, as Kubernetes' HPA has, so a
-momentary lull does not give back capacity it will need a provisioning delay to regain), and
-releases drained replicas once they are empty. Nothing here runs unless the scenario asks for
-it: a static fleet routes through the plain router with no per-request or per-step extra work.
+It asks for new replicas at once (draining ones are recalled first). A request gets capacity
+with a drawn chance; then the replica serves after a drawn provisioning delay, and otherwise
+the request is asked again `retry_s` later, for as long as the last tick still wants it (a
+request still waiting to be asked again counts as asked for: the next tick does not ask
+twice, and a tick that wants fewer drops it first). It drains one replica per tick only
+when every tick of the last `scale_in_stabilization_s` wanted fewer (a stabilisation window,
+as Kubernetes' HPA has, so a momentary lull does not give back capacity it will need a
+provisioning delay to regain), and releases drained replicas once they are empty. Nothing
+here runs unless the scenario asks for it: a static fleet routes through the plain router
+with no per-request or per-step extra work.
 """
 
 from __future__ import annotations
@@ -56,6 +66,9 @@ from sim.engine.replica import Replica
 
 BLOCKED = 1 << 40  # added to the load of a slot that takes no new requests
 SCALE_IN_FILL = 0.5  # queue policy: scale in when one replica fewer would be at most half full
+# A whole number of replicas read through a float average (4 × 0.1 s summed is not 0.4 s)
+# must not round up to one more.
+WANTED_SLACK = 1e-9
 
 
 class Fleet:
@@ -88,7 +101,7 @@ class Fleet:
                 loads[s] += BLOCKED
         self.parked: deque[int] = deque()
         self.counts = {"failures": 0, "spot_preemptions": 0, "outages": 0, "scale_ups": 0,
-                       "scale_downs": 0}
+                       "scale_downs": 0, "provisioning_failures": 0}
         self.times: list[float] = []
         self.n_working: list[int] = []
         self.n_due: list[int] = []
@@ -98,6 +111,15 @@ class Fleet:
         # The replicas wanted at the last few ticks: scale in only when all wanted fewer.
         self.recent_wanted: deque[int] = deque(
             maxlen=1 if plan.autoscaling is None else plan.autoscaling.scale_in_ticks)
+        self.wanted = plan.initial  # the last tick's answer, which a retried request checks
+        self.retrying = [False] * n  # a request for this slot failed; it is asked again later
+        self.attempts = [0] * n  # failed requests per slot: a dropped retry's timer is stale
+        # Requests outstanding since the last tick (request → when it became outstanding),
+        # for the time-weighted mean the autoscaler reads; only kept when it autoscales.
+        self.outstanding_since: dict[int, float] | None = (
+            None if plan.autoscaling is None else {})
+        self.last_tick_s = 0.0
+        self.finish_s = replicas[0].table.finish_s  # every replica shares the table
         if len(plan.event_s):
             env.timeout(float(plan.event_s[0])).callbacks.append(self._on_event)
         if plan.autoscaling is not None:
@@ -108,6 +130,8 @@ class Fleet:
     def dispatch(self, rid: int) -> None:
         """Route a request to an accepting replica, or park it when there is none."""
         loads = self.loads
+        if self.outstanding_since is not None:
+            self.outstanding_since.setdefault(rid, self.env.now)  # a requeue keeps its start
         r = self.route(rid, loads)
         if not self.accepting[r]:
             r = loads.index(min(loads))  # least loaded; blocked slots carry BLOCKED
@@ -221,25 +245,58 @@ class Fleet:
         for s in range(self.plan.slots):
             if self.draining[s] and self.replicas[s].is_idle():
                 self._release(s, now)
-        current = sum(p and not d for p, d in zip(self.provisioned, self.draining, strict=True))
-        wanted = min(max(self._wanted(current, cfg), cfg.min_replicas), cfg.max_replicas)
+        asked = self._asked()
+        wanted = self._wanted(asked, self._mean_outstanding(now), cfg)
+        wanted = min(max(wanted, cfg.min_replicas), cfg.max_replicas)
+        self.wanted = wanted
         self.recent_wanted.append(wanted)
-        if wanted > current:
-            self._scale_out(wanted - current, now, cfg)
-        elif len(self.recent_wanted) == cfg.scale_in_ticks and max(self.recent_wanted) < current:
-            self._scale_in(now)
+        if wanted > asked:
+            self._scale_out(wanted - asked, now, cfg)
+        else:
+            self._drop_retries(asked - wanted)
+            held = self._asked()
+            if len(self.recent_wanted) == cfg.scale_in_ticks and max(self.recent_wanted) < held:
+                self._scale_in(now)
         self._record(now)
         if not self._finished():
             self.env.timeout(cfg.interval_s).callbacks.append(self._tick)
 
-    def _wanted(self, current: int, cfg: AutoscaleSettings) -> int:
-        outstanding = self.outstanding()
+    def _asked(self) -> int:
+        """Replicas held or asked for: provisioned and not draining, or waiting to be asked
+        for again after a failed request."""
+        return sum(p and not d for p, d in zip(self.provisioned, self.draining, strict=True)) \
+            + sum(self.retrying)
+
+    def _mean_outstanding(self, now: float) -> float:
+        """Requests outstanding, time-averaged over (last tick, now]; forgets the finished.
+
+        Each request adds the part of [became outstanding, finished) that overlaps the
+        interval: work per tick ∝ the requests outstanding during it, none per step. Ticks
+        are `interval_s` > 0 apart, so the interval is never empty."""
+        since, finish_s, start_s = self.outstanding_since, self.finish_s, self.last_tick_s
+        assert since is not None  # kept whenever the plan autoscales
+        self.last_tick_s = now
+        request_s = 0.0
+        finished = []
+        for rid, from_s in since.items():
+            end_s = finish_s[rid]
+            if end_s == end_s:  # not NaN: finished
+                finished.append(rid)
+            else:
+                end_s = now
+            request_s += end_s - max(from_s, start_s)
+        for rid in finished:
+            del since[rid]
+        return request_s / (now - start_s)
+
+    def _wanted(self, current: int, outstanding: float, cfg: AutoscaleSettings) -> int:
+        capacity = cfg.concurrency_per_replica
         if cfg.policy == "target-utilization":
-            return math.ceil(outstanding / (cfg.target * cfg.max_num_seqs))
+            return math.ceil(outstanding / (cfg.target * capacity) - WANTED_SLACK)
         waiting = len(self.parked) + sum(len(r.waiting) for r in self.replicas)
         if waiting > cfg.target * max(sum(self.accepting), 1):
             return current + 1
-        if waiting == 0 and outstanding <= SCALE_IN_FILL * (current - 1) * cfg.max_num_seqs:
+        if waiting == 0 and outstanding <= SCALE_IN_FILL * (current - 1) * capacity:
             return current - 1
         return current
 
@@ -250,16 +307,48 @@ class Fleet:
                 self._update(s, now)
                 count -= 1
         for s in range(self.plan.slots):
-            if count and not self.provisioned[s]:
-                self.provisioned[s] = True
-                self.booting[s] = True
-                self.counts["scale_ups"] += 1
-                delay = cfg.provisioning_delay_s()
+            if count and not self.provisioned[s] and not self.retrying[s]:
+                self._provision(s, cfg)
+                count -= 1
 
-                def booted(_event: simpy.events.Event, s: int = s) -> None:
-                    self._booted(s)
+    def _provision(self, s: int, cfg: AutoscaleSettings) -> None:
+        """Ask for a replica in slot s: it boots after a drawn delay, or the request gets no
+        capacity and is asked again `retry_s` later."""
+        if not cfg.provisioning_succeeds():
+            self.counts["provisioning_failures"] += 1
+            self.retrying[s] = True
+            self.attempts[s] += 1
+            attempt = self.attempts[s]
 
-                self.env.timeout(delay).callbacks.append(booted)
+            def retry(_event: simpy.events.Event, s: int = s, attempt: int = attempt) -> None:
+                self._retry(s, attempt, cfg)
+
+            self.env.timeout(cfg.retry_s).callbacks.append(retry)
+            return
+        self.provisioned[s] = True
+        self.booting[s] = True
+        self.counts["scale_ups"] += 1
+
+        def booted(_event: simpy.events.Event, s: int = s) -> None:
+            self._booted(s)
+
+        self.env.timeout(cfg.provisioning_delay_s()).callbacks.append(booted)
+
+    def _retry(self, s: int, attempt: int, cfg: AutoscaleSettings) -> None:
+        """Ask again for slot s, unless its request was dropped (or asked again) since, the
+        run is over, or the last tick no longer wants it."""
+        if not self.retrying[s] or self.attempts[s] != attempt:
+            return
+        self.retrying[s] = False
+        if not self._finished() and self.wanted > self._asked():
+            self._provision(s, cfg)
+            self._record(self.env.now)  # billed from now if it got capacity
+
+    def _drop_retries(self, count: int) -> None:
+        """Stop asking for up to `count` replicas whose requests failed (the last first)."""
+        for s in reversed(range(self.plan.slots)):
+            if count and self.retrying[s]:
+                self.retrying[s] = False
                 count -= 1
 
     def _booted(self, s: int) -> None:

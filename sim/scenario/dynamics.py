@@ -4,7 +4,8 @@ outage and autoscaling (all under `deployment:`, all optional).
     failures:    {mtbf_h, mttr_h}         per GPU; a replica of tp GPUs fails tp times as often
     spot:        {preemptions_per_h, notice_s, replace_s}     per replica
     outage:      {replicas, at_s, duration_s}                 n replicas down at a known time
-    autoscaling: {policy, target, min_replicas, max_replicas, provisioning_delay_s, interval_s}
+    autoscaling: {policy, target, min_replicas, max_replicas, provisioning_delay_s, interval_s,
+                  scale_in_stabilization_s, provisioning: {success_probability, retry_s}}
 
 What the engine does with them is described in `sim.engine.fleet`.
 """
@@ -69,29 +70,46 @@ class Outage(Strict):
 
 
 DelaySpec = Annotated[Lognormal | Uniform | Triangular, Field(discriminator="dist")]
+# Between autoscaling decisions or provisioning retries: each is an event, so at least a
+# tenth of a second apart (1e-6 s would be 10¹³ of them in a long run).
+Interval = Annotated[float, Field(ge=MIN_INTERVAL_S, le=MAX_DURATION_S, allow_inf_nan=False)]
+
+
+class Provisioning(Strict):
+    """Capacity that is not always there: each request for a replica gets one with
+    probability `success_probability` (drawn from its own seed stream); one that does not is
+    asked again `retry_s` later, while the autoscaler still wants it. A cloud region out of a
+    GPU type, or a quota, looks like this from the autoscaler's side."""
+
+    # Above 0: a request that can never succeed would be retried for the whole run.
+    success_probability: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1.0
+    retry_s: Interval = 60.0
 
 
 class Autoscaling(Strict):
     """Every `interval_s` the autoscaler compares the fleet's load with `target` and asks for
     replicas (they serve after `provisioning_delay_s`) or, once it has wanted fewer at every
-    tick of the last `scale_in_stabilization_s`, drains one (released once empty).
+    tick of the last `scale_in_stabilization_s`, drains one (released once empty). It reads
+    the outstanding requests averaged over the interval, and a replica's capacity as the
+    sequences it holds at the workload's mean context (max_num_seqs, or fewer where the KV
+    cache binds first: `sim.runner.fleet_events`).
 
-    * `target-utilization`: wanted replicas = ⌈outstanding requests ÷ (target × max_num_seqs)⌉,
+    * `target-utilization`: wanted replicas = ⌈outstanding requests ÷ (target × capacity)⌉,
       `target` being the wanted share of each replica's sequence slots in use.
     * `queue`: one more replica while the requests waiting for admission exceed `target` per
       serving replica; one fewer while none wait and the outstanding requests would fill the
-      remaining replicas' slots at most half."""
+      remaining replicas' slots at most half.
+
+    `provisioning` says how often a request for a replica gets capacity (default: always)."""
 
     policy: Literal["target-utilization", "queue"]
     target: Pos
     min_replicas: Replicas = 1
     max_replicas: Replicas
     provisioning_delay_s: NonNegSeconds | DelaySpec = 120.0
-    # A decision is an event: at least a tenth of a second apart (1e-6 s would be 10¹³
-    # decisions in a long run). Real autoscalers decide every few seconds to minutes.
-    interval_s: Annotated[float, Field(ge=MIN_INTERVAL_S, le=MAX_DURATION_S,
-                                       allow_inf_nan=False)] = 30.0
+    interval_s: Interval = 30.0  # real autoscalers decide every few seconds to minutes
     scale_in_stabilization_s: NonNegSeconds = 300.0  # scale in only after wanting fewer
+    provisioning: Provisioning = Provisioning()
 
     @model_validator(mode="after")
     def _consistent(self) -> Autoscaling:
@@ -102,7 +120,7 @@ class Autoscaling(Strict):
         if self.policy == "target-utilization" and self.target > 1:
             raise PydanticCustomError("order", "a fraction", {
                 "field": "target", "expected": "a fraction in (0, 1] of each replica's "
-                "max_num_seqs slots (policy target-utilization)"})
+                "sequence slots (policy target-utilization)"})
         delay = self.provisioning_delay_s
         if isinstance(delay, Uniform | Triangular) and delay.low < 0:
             raise PydanticCustomError("order", "negative delay", {
