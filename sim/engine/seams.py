@@ -46,3 +46,19 @@ class Requests(Protocol):
     def output_tokens(self) -> np.ndarray: ...
 
     def __len__(self) -> int: ...
+
+
+class Clients(Protocol):
+    """Closed-loop clients: `concurrency` of them send their first request at t = 0, and the
+    client of request i sends its next think_s[i] after request i finished (or was
+    rejected), until send_until_s. Requests are sent in index order, whichever client is
+    ready: request i is the i-th sent, so lengths and think times stay drawn up front."""
+
+    @property
+    def concurrency(self) -> int: ...
+
+    @property
+    def think_s(self) -> np.ndarray: ...
+
+    @property
+    def send_until_s(self) -> float: ...

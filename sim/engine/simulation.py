@@ -8,11 +8,23 @@ pending timeout (a cut decode run) by ignoring the stale one when it fires.
 A fleet that changes while it runs (failures, spot preemption, outages, autoscaling) adds a
 `Fleet` controller with its own chains of timeouts (`sim.engine.fleet`); arrivals then go
 through it. Without one, arrivals route straight to a replica.
+
+**Closed-loop clients** (`Clients`) replace the chain of arrivals: every client sends its
+first request at t = 0, and when a request finishes (a replica's `on_done`) or is rejected,
+its client sends the next one think_s later, unless that is at or after send_until_s. The
+request sent is always the next of the pool, whichever client sends it, so arrival times
+come out sorted and the result covers a prefix of the pool. A think time of 0 still goes
+through an arrival event: the request arrives at the instant its predecessor finished, just
+after the replica planned its next step, and joins at the end of that step (event skipping
+cuts a decode run there, as for any arrival), the same in exact mode. A changing fleet
+dispatches clients' requests like any others; it keeps acting while clients may still send.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import simpy
@@ -22,11 +34,12 @@ from sim.engine.fleet import Fleet, static_timeline
 from sim.engine.records import EngineConfig, EngineResult, WindowCounters
 from sim.engine.replica import Replica, RequestTable
 from sim.engine.router import make_router
-from sim.engine.seams import Requests, StepModel
+from sim.engine.seams import Clients, Requests, StepModel
 
-Progress = Callable[[int, int], None]  # (requests arrived so far, total)
+Progress = Callable[[int, int | None], None]  # (requests arrived so far, total or None)
 
 PROGRESS_SLICES = 50
+T = TypeVar("T")
 
 
 class Arrival(simpy.events.Timeout):
@@ -46,8 +59,11 @@ class Arrival(simpy.events.Timeout):
 
 
 def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
-             router_rng: np.random.Generator, progress: Progress | None = None) -> EngineResult:
-    """Run the workload through the fleet; deterministic for a given router generator."""
+             router_rng: np.random.Generator, progress: Progress | None = None,
+             clients: Clients | None = None) -> EngineResult:
+    """Run the workload through the fleet; deterministic for a given router generator. With
+    `clients`, the workload is a closed loop's pool and its arrival_s are ignored: the
+    clients decide when each request arrives (the result's arrival_s)."""
     env = simpy.Environment()
     n = len(workload)
     table = RequestTable(workload.prompt_tokens.tolist(), workload.output_tokens.tolist())
@@ -68,8 +84,17 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
     routed = [-1] * n
     requeues = [0] * n
     state = [0]  # the next request to arrive; also the arrival events so far
+    if clients is None:
+        def arrivals_left() -> bool:
+            return state[0] < n
+    else:
+        arrivals = [math.nan] * n  # filled in as the clients send
+        send_until_s = clients.send_until_s
+
+        def arrivals_left() -> bool:
+            return env.now < send_until_s
     fleet = None if cfg.fleet is None else Fleet(
-        env, cfg.fleet, replicas, loads, route, routed, requeues, lambda: state[0] < n,
+        env, cfg.fleet, replicas, loads, route, routed, requeues, arrivals_left,
         cfg.window_end_s)
 
     def arrive(_event: simpy.events.Event | None = None) -> None:
@@ -94,32 +119,82 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
                 Arrival(env, arrivals[i + 1] - env.now).callbacks.append(arrive_dynamic)
 
         first = arrive_dynamic
-    if n:
-        Arrival(env, arrivals[0]).callbacks.append(first)
 
-    _run(env, cfg, arrivals, state, progress, n)
+    if clients is not None:
+        def dispatch(i: int) -> None:
+            if fleet is not None:
+                fleet.dispatch(i)
+                return
+            r = route(i, loads)
+            routed[i] = r
+            loads[r] += 1
+            replicas[r].arrive(i)
+
+        _start_clients(env, clients, arrivals, state, rejected_list, dispatch, replicas)
+        _run(env, cfg, send_until_s, state, progress, None)
+    else:
+        if n:
+            Arrival(env, arrivals[0]).callbacks.append(first)
+        _run(env, cfg, arrivals[-1] if arrivals else 0.0, state, progress, n)
+
+    sent = state[0]  # all of an open workload; the prefix of a closed pool that was sent
+
+    def head(column: list[T]) -> list[T]:
+        return column if sent == n else column[:sent]
 
     return EngineResult(
-        replica=np.asarray(routed, dtype=np.int64),
-        admit_s=np.asarray(table.admit_s),
-        first_token_s=np.asarray(table.first_token_s),
-        finish_s=np.asarray(table.finish_s),
-        preemptions=np.asarray(table.preemptions, dtype=np.int64),
-        rejected=rejected,
+        arrival_s=workload.arrival_s if clients is None else np.asarray(head(arrivals)),
+        replica=np.asarray(head(routed), dtype=np.int64),
+        admit_s=np.asarray(head(table.admit_s)),
+        first_token_s=np.asarray(head(table.first_token_s)),
+        finish_s=np.asarray(head(table.finish_s)),
+        preemptions=np.asarray(head(table.preemptions), dtype=np.int64),
+        rejected=rejected[:sent],
         replicas=tuple(r.counters() for r in replicas),
         end_s=float(env.now),
-        events=state[0] + sum(r.events for r in replicas),
-        requeues=np.asarray(requeues, dtype=np.int64),
+        events=sent + sum(r.events for r in replicas),
+        requeues=np.asarray(head(requeues), dtype=np.int64),
         timeline=static_timeline(slots) if fleet is None else fleet.timeline(),
     )
 
 
-def _run(env: simpy.Environment, cfg: EngineConfig, arrivals: list[float], state: list[int],
-         progress: Progress | None, n: int) -> None:
-    """Advance in slices of simulated time so a caller can show progress."""
-    last_arrival_s = arrivals[-1] if arrivals else 0.0
+def _start_clients(env: simpy.Environment, clients: Clients, arrivals: list[float],
+                   state: list[int], rejected: list[bool], dispatch: Callable[[int], None],
+                   replicas: list[Replica]) -> None:
+    """Schedule every client's first request at t = 0 and hook each request's end (finished
+    on a replica, or rejected on arrival) to its client's next request, think_s later."""
+    think_s = clients.think_s.tolist()
+    until_s = clients.send_until_s
+    n = len(arrivals)
+
+    def send(_event: simpy.events.Event | None = None) -> None:
+        i = state[0]
+        if i >= n:  # never: the pool is sized so that it lasts (sim.workload.closed)
+            return
+        state[0] = i + 1
+        arrivals[i] = env.now
+        if rejected[i]:
+            done(i)
+        else:
+            dispatch(i)
+
+    def done(rid: int) -> None:
+        if env.now + think_s[rid] < until_s:
+            Arrival(env, think_s[rid]).callbacks.append(send)
+
+    for replica in replicas:
+        replica.on_done = done
+    if until_s > 0.0:
+        for _ in range(clients.concurrency):
+            Arrival(env, 0.0).callbacks.append(send)
+
+
+def _run(env: simpy.Environment, cfg: EngineConfig, last_arrival_s: float, state: list[int],
+         progress: Progress | None, n: int | None) -> None:
+    """Advance in slices of simulated time (up to the last arrival) so a caller can show
+    progress: requests arrived of n (None when unknown: a closed loop's clients decide)."""
     stop_s = cfg.stop_s
-    if progress is not None and n:
+    if progress is not None and n != 0:
         for k in range(1, PROGRESS_SLICES + 1):
             until = last_arrival_s * k / PROGRESS_SLICES
             if stop_s is not None:

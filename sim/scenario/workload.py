@@ -1,4 +1,5 @@
-"""The `workload:` block of a scenario: arrivals, length distributions, trace replay.
+"""The `workload:` block of a scenario: arrivals (open or closed loop), length distributions,
+trace replay.
 
 Validated here like every other block (`Strict` models, errors naming the key). A length
 distribution knows how to draw from itself and its own mean and variance (`sim.workload`
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import abstractmethod
+from collections.abc import Mapping
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 
@@ -19,6 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from sim.errors import InputError
 from sim.scenario.base import (
+    MAX_DURATION_S,
     MAX_LIST_ITEMS,
     MAX_LOG_SIGMA,
     MAX_MULTIPLIER,
@@ -43,6 +46,7 @@ from sim.scenario.traces import (
     TraceFile,
     requests_for,
 )
+from sim.scenario.uncertain import Lognormal, Triangular, Uniform
 
 # Token-length parameters: a mean of at most MAX_TOKEN_COUNT, a log-space spread of at most
 # MAX_LOG_SIGMA (beyond it exp(sigma²) overflows and every draw is 0 or inf).
@@ -340,7 +344,74 @@ class GammaArrivals(Strict):
 
 
 ArrivalSpec = Annotated[PoissonArrivals | GammaArrivals, Field(discriminator="process")]
-ARRIVAL_PROCESSES = tag_values(ArrivalSpec, "process")
+
+# Clients of a closed loop: a million is far beyond any benchmark's (they run hundreds to a
+# few thousand); how much work a run of them is, is the budget's to check.
+MAX_CONCURRENCY = 1_000_000
+ThinkTimeSpec = Annotated[Lognormal | Uniform | Triangular, Field(discriminator="dist")]
+
+
+class ClosedArrivals(Strict):
+    """A closed loop: `concurrency` clients, each sending its next request `think_time_s`
+    after its last one finished (or was rejected), as `vllm bench serve --max-concurrency`,
+    genai-perf and InferenceX do. Every client sends its first request at t = 0; none sends
+    at or after duration_s. `think_time_s` is a number (0: back to back) or a distribution
+    drawn once per request (lognormal {mean, sigma}, uniform or triangular with low ≥ 0)."""
+
+    process: Literal["closed"]
+    concurrency: Annotated[int, Field(gt=0, le=MAX_CONCURRENCY)]
+    think_time_s: NonNegSeconds | ThinkTimeSpec = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_rate(cls, data: Any) -> Any:
+        # Said here rather than as an unknown key: a utilisation sweep or a plan writes
+        # rate_per_s into the arrival, and its user should learn why that cannot work.
+        if isinstance(data, Mapping) and "rate_per_s" in data:
+            raise PydanticCustomError("order", "a rate for a closed loop", {
+                "field": "rate_per_s", "expected": "no rate: a closed loop's clients set "
+                "their own pace (concurrency, think_time_s); a utilisation sweep, a plan or a "
+                "stress test sets the rate of an open process (poisson or gamma)"})
+        return data
+
+    @model_validator(mode="after")
+    def _think_times(self) -> ClosedArrivals:
+        think = self.think_time_s
+        if isinstance(think, Uniform | Triangular) and think.low < 0:
+            raise PydanticCustomError("order", "negative think time", {
+                "field": "think_time_s", "expected": "a distribution of times ≥ 0 (low ≥ 0)"})
+        if self.mean_think_s > MAX_DURATION_S or (
+                isinstance(think, Uniform | Triangular) and think.high > MAX_DURATION_S):
+            raise PydanticCustomError("order", "think time too long", {
+                "field": "think_time_s", "expected": f"think times ≤ {MAX_DURATION_S:g} s "
+                "(the high or mean of a distribution too)"})
+        return self
+
+    @property
+    def rate_per_s(self) -> float:
+        """A closed loop has no arrival rate (its clients' pace sets it); what asks for one (a
+        utilisation sweep, a plan, a stress test: they set or scale the rate) gets this one-line
+        refusal instead of a number."""
+        raise InputError("workload.arrival.process", self.process, "an open arrival process "
+                         "(poisson or gamma) here: this command sets or scales the arrival "
+                         "rate, and a closed loop's clients set their own pace")
+
+    @property
+    def mean_think_s(self) -> float:
+        """The mean think time (exact, not sampled)."""
+        think = self.think_time_s
+        if isinstance(think, Lognormal):
+            return float(think.mean)
+        if isinstance(think, Uniform):
+            return (think.low + think.high) / 2.0
+        if isinstance(think, Triangular):
+            return (think.low + think.mode + think.high) / 3.0
+        return float(think)
+
+
+AnyArrivalSpec = Annotated[PoissonArrivals | GammaArrivals | ClosedArrivals,
+                           Field(discriminator="process")]
+ARRIVAL_PROCESSES = tag_values(AnyArrivalSpec, "process")
 
 
 # ---- traces --------------------------------------------------------------------------------
@@ -433,9 +504,11 @@ class TraceSpec(Strict):
 
 
 class WorkloadSpec(Strict):
-    """Synthetic (arrival, prompt_tokens, output_tokens) or replayed (trace), never both."""
+    """Synthetic (arrival, prompt_tokens, output_tokens) or replayed (trace), never both. A
+    synthetic arrival is an open process (poisson, gamma: times drawn up front) or a closed
+    loop of clients (closed: times decided as the run goes, `sim.engine.simulation`)."""
 
-    arrival: ArrivalSpec | None = None
+    arrival: AnyArrivalSpec | None = None
     prompt_tokens: LengthSpec | None = None
     output_tokens: LengthSpec | None = None
     trace: TraceSpec | None = None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sim.scenario.workload import WorkloadSpec
+from sim.scenario.workload import ClosedArrivals, LengthSpec, WorkloadSpec
+from sim.workload import closed
 from sim.workload.arrivals import arrival_times
-from sim.workload.lengths import mean_tokens, sample_lengths
+from sim.workload.lengths import Lengths, mean_tokens, sample_lengths
 from sim.workload.rate import is_time_varying, nhpp_arrival_times
 from sim.workload.replay import replay
 
@@ -17,22 +18,38 @@ __all__ = ["Workload", "generate", "mean_tokens"]
 
 @dataclass(frozen=True)
 class Workload:
-    """Request i arrives at arrival_s[i] with prompt_tokens[i] and wants output_tokens[i]."""
+    """Request i arrives at arrival_s[i] with prompt_tokens[i] and wants output_tokens[i].
+
+    A closed loop's workload (`clients` set) is a pool drawn before the run: its arrival_s
+    are NaN until the engine has sent them, and `arrived` gives the workload as it ran."""
 
     arrival_s: np.ndarray
     prompt_tokens: np.ndarray
     output_tokens: np.ndarray
     capped: dict[str, int]
     floored: dict[str, int]
+    clients: closed.ClosedLoop | None = None
+    pool: tuple[Lengths, Lengths] | None = None  # a closed loop's (prompt, output) draws
 
     def __len__(self) -> int:
         return len(self.arrival_s)
 
+    def arrived(self, arrival_s: np.ndarray) -> Workload:
+        """The requests that arrived, at the times given (the engine's record: a prefix of a
+        closed loop's pool, as it sends requests in index order; all of an open workload)."""
+        if self.pool is None:
+            return self
+        n = len(arrival_s)
+        prompt, output = (lengths.head(n) for lengths in self.pool)
+        return replace(_workload(arrival_s, prompt, output, self.clients), pool=None)
 
-def generate(spec: WorkloadSpec, duration_s: float, seeds: dict[str, np.random.SeedSequence]
-             ) -> Workload:
+
+def generate(spec: WorkloadSpec, duration_s: float, seeds: dict[str, np.random.SeedSequence],
+             limits: closed.PoolLimits | None = None) -> Workload:
     """Draw arrivals and lengths, each from its own seed stream so one does not shift another
-    (or replay a trace, thinned or replicated with the arrivals stream)."""
+    (or replay a trace, thinned or replicated with the arrivals stream). A closed loop
+    (`limits` required) draws a pool of requests and their think times instead of arrival
+    times (`sim.workload.closed`)."""
     if spec.trace is not None:
         trace = replay(spec.trace, duration_s, np.random.default_rng(seeds["arrivals"]))
         none = {"prompt_tokens": 0, "output_tokens": 0}
@@ -40,6 +57,10 @@ def generate(spec: WorkloadSpec, duration_s: float, seeds: dict[str, np.random.S
                         dict(none))
     # WorkloadSpec's validator: without a trace, arrival and both lengths are given.
     assert spec.arrival and spec.prompt_tokens and spec.output_tokens
+    if isinstance(spec.arrival, ClosedArrivals):
+        assert limits is not None  # the runner gives them
+        return _closed_pool(spec.arrival, spec.prompt_tokens, spec.output_tokens, duration_s,
+                            seeds, limits)
     rng = np.random.default_rng(seeds["arrivals"])
     if is_time_varying(spec.arrival):
         arrival_s = nhpp_arrival_times(spec.arrival, duration_s, rng)
@@ -48,10 +69,40 @@ def generate(spec: WorkloadSpec, duration_s: float, seeds: dict[str, np.random.S
     n = len(arrival_s)
     prompt = sample_lengths(spec.prompt_tokens, np.random.default_rng(seeds["prompt_tokens"]), n)
     output = sample_lengths(spec.output_tokens, np.random.default_rng(seeds["output_tokens"]), n)
+    return _workload(arrival_s, prompt, output)
+
+
+def _workload(arrival_s: np.ndarray, prompt: Lengths, output: Lengths,
+              clients: closed.ClosedLoop | None = None) -> Workload:
+    """The workload of these draws; a closed loop's keeps them, to be cut to what it sent."""
     return Workload(
         arrival_s=arrival_s,
         prompt_tokens=prompt.tokens,
         output_tokens=output.tokens,
         capped={"prompt_tokens": prompt.capped, "output_tokens": output.capped},
         floored={"prompt_tokens": prompt.floored, "output_tokens": output.floored},
+        clients=clients,
+        pool=None if clients is None else (prompt, output),
     )
+
+
+def _closed_pool(spec: ClosedArrivals, prompt_spec: LengthSpec, output_spec: LengthSpec,
+                 duration_s: float, seeds: dict[str, np.random.SeedSequence],
+                 limits: closed.PoolLimits) -> Workload:
+    """A pool the clients cannot use up before duration_s (`closed.enough`), doubled until
+    it is; `InputError` when that takes more than the limit allows."""
+    n = closed.first_pool(spec, duration_s, output_spec.mean_tokens, limits.min_step_s,
+                          limits.max_requests)
+    while True:
+        prompt = sample_lengths(prompt_spec, np.random.default_rng(seeds["prompt_tokens"]), n)
+        output = sample_lengths(output_spec, np.random.default_rng(seeds["output_tokens"]), n)
+        think_s = closed.think_times(spec, np.random.default_rng(seeds["think_times"]), n)
+        fits = prompt.tokens + output.tokens <= limits.max_request_tokens
+        busy_s = closed.busy_bound_s(output.tokens, fits, think_s, limits.min_step_s)
+        if closed.enough(spec, duration_s, busy_s):
+            break
+        if n >= limits.max_requests:
+            raise closed.too_many(spec, duration_s, limits.max_requests)
+        n = min(2 * n, limits.max_requests)
+    clients = closed.ClosedLoop(spec.concurrency, think_s, duration_s)
+    return _workload(np.full(n, np.nan), prompt, output, clients)

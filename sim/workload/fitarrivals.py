@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.errors import InputError
-from sim.scenario.workload import WorkloadSpec
+from sim.scenario.workload import GammaArrivals, PoissonArrivals, WorkloadSpec
 from sim.workload.arrivals import arrival_times
 from sim.workload.bins import BinCounts
 from sim.workload.rate import curve_mean, is_time_varying, nhpp_arrival_times
@@ -176,7 +176,7 @@ def _check_model(spec: dict, window_s: float, duration_s: float, seed: int) -> A
     fixed = {"dist": "fixed", "value": 1}
     parsed = WorkloadSpec.model_validate(
         {"arrival": spec, "prompt_tokens": fixed, "output_tokens": fixed}).arrival
-    assert parsed is not None  # given just above
+    assert isinstance(parsed, PoissonArrivals | GammaArrivals)  # the open process given above
     rng = np.random.default_rng(seed)
     if is_time_varying(parsed):
         t = nhpp_arrival_times(parsed, duration_s, rng)

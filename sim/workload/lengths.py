@@ -18,20 +18,31 @@ from sim.scenario.workload import LengthSpec
 @dataclass(frozen=True)
 class Lengths:
     tokens: np.ndarray  # int64, ≥ 1
-    capped: int  # samples cut to max_tokens
-    floored: int  # continuous samples that rounded below 1 and were raised to 1
+    was_capped: np.ndarray  # bool: the sample was cut to max_tokens
+    was_floored: np.ndarray  # bool: a continuous sample that rounded below 1, raised to 1
+
+    @property
+    def capped(self) -> int:
+        return int(np.count_nonzero(self.was_capped))
+
+    @property
+    def floored(self) -> int:
+        return int(np.count_nonzero(self.was_floored))
+
+    def head(self, n: int) -> Lengths:
+        """The first n samples (a closed loop's pool, cut to the requests it sent)."""
+        return Lengths(self.tokens[:n], self.was_capped[:n], self.was_floored[:n])
 
 
 def sample_lengths(spec: LengthSpec, rng: np.random.Generator, n: int) -> Lengths:
     """n lengths drawn from `spec`, each at least 1 token and at most its `max_tokens`."""
     raw = spec.draw(rng, n)
-    floored = int(np.count_nonzero(raw < 1))
+    floored = raw < 1
     tokens = np.maximum(raw, 1).astype(np.int64)
-    capped = 0
+    capped = np.zeros(n, dtype=bool)
     if spec.max_tokens is not None:
-        over = tokens > spec.max_tokens
-        capped = int(np.count_nonzero(over))
-        tokens[over] = spec.max_tokens
+        capped = tokens > spec.max_tokens
+        tokens[capped] = spec.max_tokens
     return Lengths(tokens, capped, floored)
 
 
