@@ -81,12 +81,22 @@ def tornado(rows: list[dict[str, Any]], keys: list[str], base_usd: float) -> lis
     return sorted(swings, key=lambda s: s.width_usd, reverse=True)
 
 
-def waterfall(by_item: dict[str, float | None], busy_fraction: float,
+def used_fraction(utilization: dict[str, Any]) -> float:
+    """The share of the paid GPU capacity the delivered tokens used (`capacity_used_fraction`,
+    at most 1), the waterfall's split; the busy fraction for result files older than that
+    key, where it is all there is (and says little: continuous batching keeps GPUs busy at
+    any load)."""
+    used = utilization.get("capacity_used_fraction")
+    return min(float(used), 1.0) if is_number(used) else float(utilization["busy_fraction"])
+
+
+def waterfall(by_item: dict[str, float | None], used_fraction: float,
               blended_usd: float) -> list[tuple[str, float]]:
     """The blended $/1M split by what was paid for: ownership (rental or capex and
-    maintenance) while busy and while idle, then power and hosting. The steps add up to
-    `blended_usd`, because every item is charged to the delivered tokens in proportion to
-    its share of the GPU-hour."""
+    maintenance) of the capacity the tokens used and of the idle capacity (the headroom),
+    then power and hosting. The steps add up to `blended_usd`, because every item is charged
+    to the delivered tokens in proportion to its share of the GPU-hour; the used-capacity
+    step is what ownership would cost per token on a fleet kept full."""
     items = {k: v for k, v in by_item.items() if v}
     hour_usd = sum(items.values())
     if hour_usd <= 0:
@@ -94,8 +104,8 @@ def waterfall(by_item: dict[str, float | None], busy_fraction: float,
     per_million = {k: v / hour_usd * blended_usd for k, v in items.items()}
     owned = sum(per_million.get(k, 0.0) for k in OWNERSHIP_ITEMS)
     name = "rental" if "rental" in items else "capex + maintenance"
-    steps = [(f"{name}, busy GPU time", owned * busy_fraction),
-             (f"{name}, idle GPU time", owned * (1 - busy_fraction))]
+    steps = [(f"{name}, capacity used", owned * used_fraction),
+             (f"{name}, idle capacity (headroom)", owned * (1 - used_fraction))]
     steps += [(k, v) for k, v in per_million.items() if k not in OWNERSHIP_ITEMS]
     return steps
 

@@ -22,7 +22,7 @@ def pct(value: float | None) -> str:
 
 
 def slo_words(slo: dict[str, Any]) -> str:
-    q = slo.get("percentile", 99)
+    q = f"{slo.get('percentile', 99):g}"
     return f"TTFT p{q} ≤ {ms(slo.get('ttft_s'))} and TPOT p{q} ≤ {ms(slo.get('tpot_s'))}"
 
 
@@ -110,7 +110,7 @@ def _sweep_risk(summary: dict[str, Any], point: dict[str, Any], swings: list[Swi
 
 def run_summary(run: dict[str, Any]) -> list[str]:
     slo, lat, cost = run["slo"], run["latency_s"], run["cost"]
-    q = slo.get("percentile", 99)
+    q = f"{slo.get('percentile', 99):g}"  # 99.0 → "99": the latency keys are p50, p90, p99
     f = run["fleet"]
     fleet = (f"{f['replicas']} replicas of {f['model']} on {f['gpus']} × {f['gpu']} "
              f"(tensor parallel {f['tensor_parallel']})")
@@ -124,18 +124,41 @@ def run_summary(run: dict[str, Any]) -> list[str]:
             f"(input {usd(cost['usd_per_million_tokens']['input'])}, output "
             f"{usd(cost['usd_per_million_tokens']['output'])}); the fleet costs "
             f"{usd(cost['fleet_usd_per_hour'])} an hour. One run has one cost: its P50 is this "
-            "number and it has no P95 — run a sweep for the spread."]
+            "number and it has no P95 — run a sweep for the spread.",
+            *_capacity_words(run)]
     margins = [(value / target, name) for value, target, name in
                ((ttft, slo.get("ttft_s"), f"TTFT p{q}"), (tpot, slo.get("tpot_s"), f"TPOT p{q}"))
                if value is not None and target]
     if margins:
         ratio, name = max(margins)
-        busy = run["utilization"]["busy_fraction"]
         text.append(f"Main risk: {name} is at {ratio:.0%} of its target, the tightest of the "
-                    f"latency targets; GPUs were busy {pct(busy)} of the time, and the "
+                    f"latency targets; {_load_words(run['utilization'])}, and the "
                     "simulated latencies are only as good as the step-time profile "
                     f"({run['profile']['source']}).")
     return text
+
+
+def _load_words(util: dict[str, Any]) -> str:
+    """How loaded the fleet was: offered load against its estimated capacity where the
+    result has it (busy time alone says little under continuous batching)."""
+    load = util.get("load_fraction")
+    if load is None:
+        return f"GPUs were busy {pct(util['busy_fraction'])} of the time"
+    return (f"the offered load is {pct(load)} of the fleet's estimated capacity "
+            f"({util['capacity_requests_per_s']:.4g} req/s at this mix), with MFU "
+            f"{pct(util.get('mfu'))} and MBU {pct(util.get('mbu'))}")
+
+
+def _capacity_words(run: dict[str, Any]) -> list[str]:
+    """The full-load prices, the ones to hold against an API price list."""
+    at = run["cost"].get("usd_per_million_tokens_at_capacity")
+    used = run["utilization"].get("capacity_used_fraction")
+    if at is None or used is None:
+        return []
+    return [f"Kept full, the same fleet would deliver 1M tokens for {usd(at['blended'])} "
+            f"(input {usd(at['input'])}, output {usd(at['output'])}): these are the prices "
+            f"to compare with an API's; this run used {pct(used)} of its capacity and pays "
+            "for the rest as idle time."]
 
 
 def plan_summary(plan: dict[str, Any], confidence: float | None) -> list[str]:

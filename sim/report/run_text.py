@@ -48,6 +48,7 @@ def format_summary(d: dict[str, Any]) -> str:
         f"tok/s   {thr['output_tokens_per_s']:,.0f} output tok/s",
         f"utilisation  GPU busy {util['busy_fraction']:.1%}   mean batch "
         f"{util['batch_size_mean']:.1f}   KV cache {util['kv_cache_fraction_mean']:.1%}",
+        *_headroom(util),
         f"SLO          TTFT ≤ {slo['ttft_s']} s and TPOT ≤ {slo['tpot_s']} s at "
         f"p{slo['percentile']:g}: {verdict[slo['met']]}"
         + ("" if attainment is None else f"   ({attainment:.2%} of requests within both)"),
@@ -58,6 +59,7 @@ def format_summary(d: dict[str, Any]) -> str:
         f"             per 1M tokens within the SLO (goodput): {usd(per_m['goodput'])}"
         + ("" if cost["energy_j_per_token"] is None
            else f"   energy {cost['energy_j_per_token']:.3f} J/token"),
+        *_capacity_prices(cost),
         "",
         f"simulated in {d['sim']['wall_s']:.2f} s wall ({d['sim']['events']:,} events)",
     ]
@@ -65,6 +67,31 @@ def format_summary(d: dict[str, Any]) -> str:
     if fleet_line:
         lines[-2:-2] = ["", *fleet_line]
     return "\n".join(lines)
+
+
+def _headroom(util: dict[str, Any]) -> list[str]:
+    """Load against capacity and how hard the GPUs worked (results written before these
+    keys existed show nothing)."""
+    if "load_fraction" not in util:
+        return []
+    capacity = util["capacity_requests_per_s"]
+    return [f"headroom     load {or_dash(util['load_fraction'], '.1%')} of capacity "
+            f"({util['offered_requests_per_s']:,.2f} offered of "
+            f"{or_dash(capacity, ',.2f')} req/s at full load)   "
+            f"MFU {or_dash(util['mfu'], '.1%')}   MBU {or_dash(util['mbu'], '.1%')}"]
+
+
+def _capacity_prices(cost: dict[str, Any]) -> list[str]:
+    """The full-load prices (compare these with API prices) and the window's cost split by
+    full-load GPU time."""
+    at, split = (cost.get("usd_per_million_tokens_at_capacity"),
+                 cost.get("usd_per_million_tokens_capacity_split"))
+    if at is None or split is None:
+        return []
+    return [f"             per 1M tokens at full load: input {usd(at['input'])}   output "
+            f"{usd(at['output'])}   all tokens {usd(at['blended'])}",
+            f"             split by full-load GPU time, idle pro rata: input "
+            f"{usd(split['input'])}   output {usd(split['output'])}"]
 
 
 def _fleet_changes(d: dict[str, Any]) -> list[str]:

@@ -19,7 +19,8 @@ WORKED_TCO = {
 
 
 def test_tco_worked_example_by_hand() -> None:
-    hour = gpu_hour(Cost.model_validate({"tco": WORKED_TCO}), busy_fraction=0.75)
+    hour = gpu_hour(Cost.model_validate({"tco": WORKED_TCO}), busy_fraction=0.75,
+                    used_fraction=0.5)
     assert hour.usd_by_item["capex"] == pytest.approx(1.00)  # 43,800 / (5 × 8760)
     assert hour.usd_by_item["maintenance"] == pytest.approx(0.20)  # 43,800 × 0.04 / 8760
     assert hour.usd_by_item["hosting"] == pytest.approx(0.10)  # 876 / 8760
@@ -35,7 +36,7 @@ def test_tco_worked_example_by_hand() -> None:
 
 def test_power_follows_busy_fraction_and_nothing_else_does() -> None:
     cost = Cost.model_validate({"tco": WORKED_TCO})
-    idle, busy = gpu_hour(cost, 0.0), gpu_hour(cost, 1.0)
+    idle, busy = gpu_hour(cost, 0.0, 0.0), gpu_hour(cost, 1.0, 0.0)
     assert idle.facility_w == pytest.approx(100 * 1.2)
     assert busy.facility_w == pytest.approx(700 * 1.2)
     for item in ("capex", "maintenance", "hosting"):
@@ -46,7 +47,7 @@ def test_power_follows_busy_fraction_and_nothing_else_does() -> None:
 def test_named_price_points_pick_the_chosen_price() -> None:
     cost = Cost.model_validate({"prices": {"on_demand": 3.9, "reserved": 2.35},
                                 "price": "reserved"})
-    hour = gpu_hour(cost, 0.5)
+    hour = gpu_hour(cost, 0.5, 0.5)
     assert hour.usd == 2.35 and hour.usd_by_item == {"rental": 2.35}
     assert hour.facility_w is None  # a rental price includes power; the watts are unknown
 
