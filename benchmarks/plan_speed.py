@@ -3,9 +3,10 @@ answer stable under another seed?
 
     python benchmarks/plan_speed.py [--workers 2] [--seeds 1 2] [--scenario PATH]
 
-Plans scenarios/chat-8b-plan.yaml (12 monthly periods × 3 options, 8 draws per candidate,
-runs shortened to 300 s by the plan's `run:` block) once per seed on local worker
-processes, and reports the wall time of each, the runs the searches made, and how far each
+Plans scenarios/chat-8b-plan.yaml (12 monthly periods × 3 options, 8 draws per candidate
+and up to 64 where the verdict is close, runs shortened to 300 s by the plan's `run:`
+block) once per seed on local worker processes, and reports the wall time of each, the runs
+the searches made, how many verdicts needed more than the first draws, and how far each
 period's replica count moves between the first seed and each other one. Targets: under
 10 minutes on 2 workers; no count moves by more than one replica.
 """
@@ -44,6 +45,8 @@ def describe(document: dict[str, Any], wall_s: float, workers: int) -> list[str]
     entries = [e for p in document["periods"] for e in p["options"]]
     runs = [e["search"]["simulations"] for e in entries]
     tried = [len(e["search"]["fleets_tried"]) for e in entries]
+    verdicts = [v for e in entries for v in e["search"].get("verdicts", [])]
+    first = document["target"]["draws"]
     s = document["search"]
     return [
         f"seed {document['seed']}: {wall_s:.1f} s wall on {workers} workers; "
@@ -53,7 +56,10 @@ def describe(document: dict[str, Any], wall_s: float, workers: int) -> list[str]
         f"average load + {s['capacity_probes']} capacity probes (a few overloaded runs each)",
         f"  per search: {statistics.mean(runs):.1f} runs on average (max {max(runs)}), "
         f"{statistics.mean(tried):.2f} fleet sizes tried (max {max(tried)}), "
-        f"{document['target']['draws']} draws per fleet size",
+        f"{first} draws per fleet size at the first verdict",
+        f"  verdicts: {len(verdicts)}, {sum(v['draws'] > first for v in verdicts)} needed more "
+        f"than {first} draws (at most {document['target'].get('max_draws', first)}); "
+        f"{sum(v['draws'] < first for v in verdicts)} rejected in fewer",
         f"  run length: {document['run']['duration_s']:g} s simulated "
         f"({document['run']['warmup_s']:g} s warm-up)",
     ]

@@ -4,14 +4,19 @@ A sweep is grid points × R replications. Each point is a utilisation (arrival r
 fraction of the measured capacity) or one combination of `grid` values. Each replication r
 draws every uncertain input once (Latin hypercube or plain Monte Carlo over the R
 replications) and uses that draw at every grid point: common random numbers, so differences
-between points come from the grid, not from different price or length draws. Every run gets
-its own seed, spawned from the scenario's seed:
+between points come from the grid, not from different price or length draws. The same goes
+for the run seed: replication r has one seed at every point, so the same arrival and length
+streams (scaled to the point's rate) and the same routing and failure draws:
 
     SeedSequence(seed).spawn(3) → capacity probe, input sampling, runs
-    runs.spawn(points × R)[point × R + replication] → the run's seed
+    runs.spawn(R)[replication] → the seed of every run of that replication
 
-so any run can be repeated alone from its row in runs.csv, and the design is the same whichever
-executor runs it and however often it is resumed.
+Adjacent points then differ by the grid, not by luck of the draw (common random numbers),
+and their difference is far less noisy than either alone. Every point's replications are
+still independent of one another, so each point's statistics are as before. Any run can be
+repeated alone from its row in runs.csv, and the design is the same whichever executor runs
+it and however often it is resumed (the fingerprint names this seeding, so a sweep folder
+written with seeds per run is not resumed with seeds per replication).
 
 Its size is checked before it is built (`sim.runner.budget`): at most `max_runs` runs, each
 within the per-run limits, and at most `max_total_requests` requests in all, so a grid of a
@@ -41,6 +46,7 @@ from sim.scenario import Scenario, load_scenario
 from sim.scenario.uncertain import Lognormal, sample
 
 STEP_SCALE_KEY = "step_time_scale"
+SEEDING = "one per replication"  # how run seeds are drawn, part of the resume fingerprint
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,9 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
                              "no uncertainty on the arrival rate in a utilization sweep, which "
                              f"sets it (sweep a grid over {RATE_KEY} to sample demand)")
         where[RATE_KEY] = "sweep.utilization"
-        validated(raw, {RATE_KEY: 1.0}, where, base_dir)
+        # Any positive rate shows whether the scenario can take one; the first utilisation
+        # is the value a refusal should show the user.
+        validated(raw, {RATE_KEY: sweep.utilization[0]}, where, base_dir)
         capacity = capacity or measure(raw, base_dir, int_seed(capacity_seq))
         notes.insert(0, f"utilization = arrival rate ÷ the nominal scenario's "
                         f"{capacity.describe()}")
@@ -139,7 +147,7 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
         overrides = labels
 
     draws = sample(specs, replications, sweep.sampling, np.random.default_rng(sampling_seq))
-    seeds = [int_seed(s) for s in runs_seq.spawn(len(overrides) * replications)]
+    seeds = [int_seed(s) for s in runs_seq.spawn(replications)]
     design = SweepDesign(
         name=base.name, seed=seed, replications=replications, sampling=sweep.sampling,
         axis="utilization" if sweep.utilization is not None else "grid", labels=labels,
@@ -161,7 +169,7 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
             total += work.requests.count
             # Over the limit already: stop building, the rest cannot make it fit.
             size.check_total(total, index + 1, max_total_requests)
-            design.runs.append(RunSpec(index, point, rep, seeds[index], run_values, scenario))
+            design.runs.append(RunSpec(index, point, rep, seeds[rep], run_values, scenario))
     return design
 
 
@@ -238,7 +246,8 @@ def scenario_for(raw: Mapping[str, Any], base_dir: Path,
 
 
 def fingerprint(raw: Mapping[str, Any], seed: int, replications: int) -> str:
-    text = json.dumps({"scenario": raw, "seed": seed, "replications": replications},
+    text = json.dumps({"scenario": raw, "seed": seed, "replications": replications,
+                       "run_seeds": SEEDING},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -5,8 +5,9 @@ Per period and option: the fewest replicas (and GPUs) meeting the target, the fl
 $/month (GPUs × $/GPU-hour × 730 h; for an autoscaled option the GPUs it kept provisioned
 on average, at the average load when the forecast gives one, else at the peak), P50 and P95
 of $/1M tokens over the draws at the peak (and at the average load), utilisation = rate ÷
-(replicas × measured capacity per replica), P(SLO met), and the search's first guess,
-the fleet sizes it tried and its runs. The recommended option is the cheapest feasible one.
+(replicas × measured capacity per replica), P(SLO met) with its 95% interval and the draws
+behind it (`sim.planning.runs`' rule), and the search's first guess, the fleet sizes it tried
+(each with its verdict) and its runs. The recommended option is the cheapest feasible one.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from typing import Any
 from sim.montecarlo.stats import band
 from sim.planning.forecast import Demand
 from sim.planning.mix import HOURS_PER_MONTH
-from sim.planning.runs import met_count
 from sim.planning.sizing import OptionSizing, Sized
 
 CSV_COLUMNS = (
     "period", "option", "recommended", "peak_rate_per_s", "average_rate_per_s", "replicas",
     "gpus", "usd_per_month", "usd_per_million_p50_peak", "usd_per_million_p95_peak",
     "usd_per_million_p50_average", "usd_per_million_p95_average", "utilization_peak",
-    "utilization_average", "busy_fraction_peak", "slo_met_probability", "first_guess",
+    "utilization_average", "busy_fraction_peak", "slo_met_probability",
+    "slo_met_probability_low", "slo_met_probability_high", "draws", "first_guess",
     "fleets_tried", "simulations",
 )
 
@@ -45,12 +46,17 @@ def option_entry(sizing: OptionSizing, sized: Sized) -> dict[str, Any]:
     search = {"first_guess": sized.guess.replicas,
               "first_guess_by_utilization": sized.guess.by_utilization,
               "first_guess_by_waiting": sized.guess.by_waiting,
-              "fleets_tried": list(sized.evaluated), "simulations": sized.simulations,
+              "fleets_tried": list(sized.evaluated),
+              "verdicts": [v.to_dict(n) for n, v in zip(sized.evaluated, sized.verdicts,
+                                                        strict=True)],
+              "simulations": sized.simulations,
               "average_load_simulations": sized.average_simulations}
     if n is None:
         return {"option": option.name, "replicas": None, "gpus": None, "usd_per_month": None,
-                "slo_met_probability": None, "feasible": False, "search": search}
-    peak = sized.peak_rows
+                "slo_met_probability": None, "slo_met_probability_ci": None, "draws": None,
+                "draws_met": None, "feasible": False, "search": search}
+    peak, share = sized.peak_rows, sized.share
+    assert share is not None  # sizing: a feasible fleet always has its verdict's share
     hour_usd = median(row["gpu_hour_usd"] for row in peak)
     if option.autoscaled:
         rows = sized.average_rows or peak
@@ -63,7 +69,10 @@ def option_entry(sizing: OptionSizing, sized: Sized) -> dict[str, Any]:
         "replicas": n,
         "gpus": n * tp,
         "usd_per_month": gpus_paid * hour_usd * HOURS_PER_MONTH,
-        "slo_met_probability": met_count(peak) / len(peak),
+        "slo_met_probability": share.probability,
+        "slo_met_probability_ci": share.interval(),
+        "draws": share.draws,
+        "draws_met": share.met,
         "feasible": True,
         "gpu_hour_usd": hour_usd,
         "gpus_paid_mean": gpus_paid,
@@ -116,6 +125,9 @@ def csv_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
                 "utilization_average": util.get("average"),
                 "busy_fraction_peak": e.get("busy_fraction_peak"),
                 "slo_met_probability": e["slo_met_probability"],
+                "slo_met_probability_low": (e["slo_met_probability_ci"] or [None])[0],
+                "slo_met_probability_high": (e["slo_met_probability_ci"] or [None, None])[1],
+                "draws": e["draws"],
                 "first_guess": e["search"]["first_guess"],
                 "fleets_tried": " ".join(str(n) for n in e["search"]["fleets_tried"]),
                 "simulations": e["search"]["simulations"],

@@ -6,6 +6,12 @@ prices writes `cost: {gpu_hour_usd: null, prices: {...}, price: reserved}`. The 
 scenario is validated by `load_scenario` like any scenario file, and its step-time model and
 KV cache are resolved once, so a bad option stops the plan before any run, with the error
 named under the option: `plan.options[1].deployment.tensor_parallel: 0 — expected ...`.
+
+The plan's run settings (`plan.run`) are merged first. Left unset, the warm-up is `auto`
+(chosen per run by MSER-5 on its own output) and the run length follows the workload: the
+longest of the options' `sim.montecarlo.capacity.run_length_s` (the scenario's duration, or
+12 saturated end-to-end times when longer, at most an hour), so every option is judged on
+runs of the same length and a long-output workload gets runs that reach a steady state.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import MISSING, InputError, show
+from sim.montecarlo.capacity import AUTO, MAX_RUN_S, RUN_E2E_TIMES, run_length_s
 from sim.montecarlo.overrides import validated
 from sim.planning.forecast import Shaping
 from sim.runner import build as run_inputs
@@ -29,6 +36,8 @@ ARRIVAL_KEY = "workload.arrival"
 RATE_KEY = "workload.arrival.rate_per_s"
 REPLICAS_KEY = "deployment.replicas"
 MAX_REPLICAS_KEY = "deployment.autoscaling.max_replicas"
+RUN_LENGTH_RULE = ("plan.run.duration_s if set, else the scenario's duration_s or "
+                   f"{RUN_E2E_TIMES:g} saturated E2E times when longer, at most {MAX_RUN_S:g} s")
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,13 @@ class Option:
         return validated(self.raw, values, where, self.base_dir)
 
 
+def run_note(scenario: Scenario) -> dict[str, Any]:
+    """How the plan's runs chose their window, for plan.json's `run` (beside duration_s and
+    warmup_s, which for `auto` is the nominal warm-up; each run detects its own)."""
+    return {"warmup": AUTO if scenario.warmup_auto else scenario.warmup_s,
+            "length_rule": RUN_LENGTH_RULE}
+
+
 def merge_patch(base: Any, patch: Any) -> Any:
     """RFC 7386: `patch` applied to a copy of `base`."""
     if not isinstance(patch, Mapping):
@@ -85,8 +101,20 @@ def merge_patch(base: Any, patch: Any) -> Any:
 
 def load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path) -> list[Option]:
     """Every option merged, validated and resolved; the first problem raises `InputError`."""
+    options = _load(raw, spec, base_dir, None)
+    if spec.run.duration_s is None:
+        length_s = max(run_length_s(option.scenario) for option in options)
+        if length_s > max(option.scenario.duration_s for option in options):
+            options = _load(raw, spec, base_dir, length_s)
+    return options
+
+
+def _load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path,
+          duration_s: float | None) -> list[Option]:
     common = {k: v for k, v in raw.items() if k not in PLANNING_BLOCKS}
     common = _with_settings(common, spec, base_dir)
+    if duration_s is not None:
+        common["duration_s"] = duration_s
     base = load_scenario(common, base_dir=base_dir)
     arrival = base.workload.arrival
     if arrival is None:
@@ -132,6 +160,7 @@ def load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path) -> list[Option]
 def _with_settings(raw: dict[str, Any], spec: PlanSpec, base_dir: Path) -> dict[str, Any]:
     """The plan's run settings and SLO override applied (and checked) before any option."""
     patch: dict[str, Any] = {k: v for k, v in spec.run.model_dump().items() if v is not None}
+    patch.setdefault("warmup_s", AUTO)
     if spec.target.slo is not None:
         patch["slo"] = spec.target.slo
     merged = merge_patch(raw, patch)

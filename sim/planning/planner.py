@@ -4,11 +4,18 @@ Seeds: SeedSequence(seed).spawn(2) → the Monte Carlo draws (run seeds, demand 
 sampled inputs) and the capacity probes, so the whole plan repeats exactly for a seed and
 does not depend on the executor or the number of workers.
 
-Before any run the plan's size is checked (`sim.runner.budget`): options × periods × draws
-cells, at most `max_runs`; its biggest run (the highest per-draw peak at max_replicas),
-within the per-run limits; and an upper bound of all its runs' requests — every cell at up
-to `sizing.max_fleet_sizes` fleet sizes plus the average-load runs — at most
-`max_total_requests`. The bound is a worst case: a search usually tries a few sizes.
+Feasibility is `sim.planning.runs`' rule: Wald's sequential test on the draws' SLO verdicts
+(P(SLO met at the peak) ≥ `target.confidence`, with 5% error rates outside its indifference
+zone), looking after every chunk of draws up to `target.max_draws`; each fleet is reported
+with the Wilson 95% interval of its share met.
+
+Before any run the plan's size is checked (`sim.runner.budget`): options × periods ×
+max_draws cells, at most `max_runs`; its biggest run (the highest per-draw peak at
+max_replicas), within the per-run limits; and an upper bound of all its runs' requests —
+every cell at up to `sizing.max_fleet_sizes` fleet sizes of `draws` draws, two of them
+(`runs.EXTENDED_PER_SEARCH`) taken on to max_draws, plus the average-load runs — at most
+`max_total_requests`. The bound is a worst case: a search
+usually tries a few sizes.
 """
 
 from __future__ import annotations
@@ -21,11 +28,12 @@ from typing import Any
 import numpy as np
 
 from sim.errors import MISSING, InputError
+from sim.montecarlo.confidence import SequentialTest
 from sim.montecarlo.design import int_seed
 from sim.planning import forecast, mix
 from sim.planning import options as option_specs
 from sim.planning.document import periods_document
-from sim.planning.runs import Draws, Evaluator
+from sim.planning.runs import CHUNK, EXTENDED_PER_SEARCH, Draws, Evaluator
 from sim.planning.sizing import OptionSizing, max_fleet_sizes, requests_per_run, size_all
 from sim.provenance import resolve_seed, stamp
 from sim.runner import budget
@@ -47,12 +55,14 @@ def plan(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
                          "and target (see the README)")
     seed = resolve_seed(seed, base.seed)
     options = option_specs.load(raw, spec, base_dir)
+    _check_certifiable(spec)
     _check_cells(spec, len(options), max_runs)
     draws_seq, probe_seq = np.random.SeedSequence(seed).spawn(2)
-    draws = Draws.spawn(draws_seq, spec.target.draws)
+    draws = Draws.spawn(draws_seq, spec.target.most_draws)
     demands = forecast.demands(spec, draws.demand_u)
     _check_work(spec, options, demands, max_requests, max_total_requests)
-    evaluator = Evaluator(executor, draws, spec.target.confidence, on_run)
+    evaluator = Evaluator(executor, draws, spec.target.confidence, on_run,
+                          first=spec.target.draws)
     sizings = size_all(options, demands, spec.target, spec.max_replicas, evaluator, draws,
                        int_seed(probe_seq))
     periods = periods_document(demands, sizings)
@@ -62,10 +72,13 @@ def plan(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
         "scenario": base.name,
         "seed": seed,
         "target": {"confidence": spec.target.confidence, "draws": spec.target.draws,
+                   "max_draws": spec.target.most_draws,
+                   "rule": _rule_text(evaluator),
                    "slo": options[0].scenario.slo.model_dump(),
                    "first_guess_utilization": spec.target.utilization},
         "run": {"duration_s": options[0].scenario.duration_s,
-                "warmup_s": options[0].scenario.warmup_s},
+                "warmup_s": options[0].scenario.warmup_s,
+                **option_specs.run_note(options[0].scenario)},
         "options": [_option_summary(s) for s in sizings],
         "periods": periods,
         "mix": mixes,
@@ -82,6 +95,30 @@ def plan(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
     }
 
 
+def _check_certifiable(spec: PlanSpec) -> None:
+    """Enough draws for the sequential test to call any fleet feasible at all."""
+    target = spec.target
+    if target.confidence >= 1.0:
+        return  # every draw must meet the SLO: any number of draws can say so
+    needed = SequentialTest(target.confidence).draws_to_accept()
+    if target.most_draws >= needed:
+        return
+    where, value = (("plan.target.max_draws", target.max_draws) if target.max_draws is not None
+                    else ("plan.target.confidence", target.confidence))
+    raise InputError(where, value, f"max_draws of at least {needed}: calling a fleet feasible "
+                     f"at confidence {target.confidence:g} takes {needed} draws that all meet "
+                     f"the SLO (max_draws is {target.most_draws})")
+
+
+def _rule_text(evaluator: Evaluator) -> str:
+    assert evaluator.test is not None  # a plan judges sequentially
+    p0, p1 = evaluator.test.zone
+    return (f"Wald's sequential test on the draws' SLO verdicts, looking every {CHUNK} draws "
+            f"up to max_draws: P(SLO met) = {p0:.4g} is called feasible, and {p1:.4g} "
+            "infeasible, at most 5% of the time each; an undecided fleet is infeasible; the "
+            "interval is the Wilson 95% interval of the share met")
+
+
 def _periods_key(spec: PlanSpec) -> tuple[str, Any, int]:
     """The key that sets how many periods there are, its value, and the count."""
     if spec.periods is not None:
@@ -93,7 +130,10 @@ def _periods_key(spec: PlanSpec) -> tuple[str, Any, int]:
 def _blamed(spec: PlanSpec, options: int) -> tuple[str, Any]:
     """The largest of the factors a user sets: draws, periods or options."""
     periods_key, periods_value, periods = _periods_key(spec)
-    factors = [(spec.target.draws, "plan.target.draws", spec.target.draws),
+    draws_key, draws_value = (("plan.target.draws", spec.target.draws)
+                              if spec.target.max_draws is None
+                              else ("plan.target.max_draws", spec.target.max_draws))
+    factors = [(spec.target.most_draws, draws_key, draws_value),
                (periods, periods_key, periods_value),
                (options, "plan.options", f"{options} options")]
     _, key, value = max(factors, key=lambda factor: factor[0])
@@ -101,12 +141,12 @@ def _blamed(spec: PlanSpec, options: int) -> tuple[str, Any]:
 
 
 def _check_cells(spec: PlanSpec, options: int, max_runs: int) -> None:
-    """Options × periods × draws: each cell is run at least once (before the draws are
-    even spawned, which costs memory per draw)."""
+    """Options × periods × max_draws: the draws of every cell are spawned before any run
+    (which costs memory per draw)."""
     periods = _periods_key(spec)[2]
-    budget.check_runs(options * periods * spec.target.draws, max_runs,
+    budget.check_runs(options * periods * spec.target.most_draws, max_runs,
                       *_blamed(spec, options),
-                      _cells_text(options, periods, spec.target.draws),
+                      _cells_text(options, periods, spec.target.most_draws),
                       "fewer draws, periods or options", "a plan")
 
 
@@ -136,17 +176,22 @@ def _check_work(spec: PlanSpec, options: list[option_specs.Option],
         except InputError as exc:
             raise budget.renamed(exc, where) from None
         peak, average = requests_per_run(option, shaped=True), requests_per_run(option)
+        first = spec.target.draws
         for demand in demands:
-            total += tries * sum(peak(r) for r in demand.peak_draws)
-            runs += tries * len(demand.peak_draws)
+            early, late = demand.peak_draws[:first], demand.peak_draws[first:]
+            total += (tries * sum(peak(r) for r in early)
+                      + EXTENDED_PER_SEARCH * sum(peak(r) for r in late))
+            runs += tries * len(early) + EXTENDED_PER_SEARCH * len(late)
             if demand.average_draws is not None:
-                total += sum(average(r) for r in demand.average_draws)
-                runs += len(demand.average_draws)
+                priced = demand.average_draws[:spec.target.draws]
+                total += sum(average(r) for r in priced)
+                runs += len(priced)
     periods = _periods_key(spec)[2]
     budget.check_total(
         total, max_total_requests, *_blamed(spec, len(options)),
-        f"{_cells_text(len(options), periods, spec.target.draws)} × up to "
-        f"{tries} fleet sizes each (the search's most for max_replicas {spec.max_replicas}), "
+        f"{_cells_text(len(options), periods, spec.target.most_draws)}: up to {tries} fleet "
+        f"sizes each (the search's most for max_replicas {spec.max_replicas}) at the first "
+        f"{spec.target.draws} draws, {EXTENDED_PER_SEARCH} at all, "
         f"plus the average-load runs, at about {budget.count_text(total / max(runs, 1))} "
         "requests a run",
         "fewer draws, periods or options, or a shorter plan.run.duration_s", "a plan")

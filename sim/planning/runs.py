@@ -1,4 +1,5 @@
-"""Monte Carlo draws for the planner, run on an executor and remembered.
+"""Monte Carlo draws for the planner, run on an executor and remembered, and the rule that
+calls a candidate fleet feasible.
 
 Draw d is the same everywhere: one run seed (so the same arrivals and lengths, scaled to the
 rate), one uniform for the demand multiplier and one set of sampled inputs (the scenario's
@@ -6,10 +7,28 @@ rate), one uniform for the demand multiplier and one set of sampled inputs (the 
 option, period and fleet size sees draw d — common random numbers, so neighbouring fleet
 sizes differ only in the fleet.
 
-A candidate is feasible when at least ⌈confidence × draws⌉ draws meet the SLO. Draws run in
-chunks of `CHUNK`, in draw order, and a candidate stops as soon as too many have missed to
-reach the target: that saves runs on fleets that are clearly too small, and, as the chunks
-do not depend on the number of workers, the count of runs is the same on any executor.
+The rule (`sim.montecarlo.confidence`). Each draw meets the joint SLO or does not; a
+plan's candidate is judged by Wald's sequential test on those verdicts and reported with
+the Wilson 95% interval of its share met. Draws run in chunks of `CHUNK`, in draw order,
+and the test looks after every chunk:
+
+- it stops as soon as it calls the fleet feasible or infeasible: draws are added only
+  where the decision is close;
+- `first` (`plan.target.draws`) is the first look that may go on past itself: a search
+  takes at most `EXTENDED_PER_SEARCH` fleets beyond it (the boundary lies between two
+  sizes, so those are the close ones), and a further fleet still undecided there is called
+  infeasible; that bounds the runs a plan can make before it starts;
+- a fleet still undecided after every draw (`plan.target.max_draws`) is infeasible.
+
+The cut-offs only ever call fleets infeasible, so the test's bound holds: a fleet whose
+true P(SLO met) is at most p₀ (0.85 for a target of 0.95) is called feasible with
+probability at most 5%. The price of that, and of being vouched for by counts alone, is
+that a feasible fleet takes 22 straight met draws at 0.95 (8 before: "8 of 8").
+
+A stress test's fixed draws are judged by count instead (`Evaluator(sequential=False)`): at
+least ⌈confidence × draws⌉ of them met — what the draws showed, not a guarantee; its
+interval says how little a few draws prove. The chunks do not depend on the number of
+workers, so the count of runs is the same on any executor.
 
 The planner sizes its options side by side, one thread each, and Ctrl-C reaches only the
 main thread, which then waits for those threads to end: so `planning_executor` turns Ctrl-C
@@ -33,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from sim.metrics.record import RunRecord
+from sim.montecarlo.confidence import SequentialTest, Share, wilson
 from sim.montecarlo.design import int_seed, uncertain_inputs
 from sim.montecarlo.execute import metrics_row, open_executor
 from sim.planning.options import Option
@@ -41,6 +61,7 @@ from sim.scenario import Scenario
 from sim.scenario.uncertain import sample, uniforms
 
 CHUNK = 4
+EXTENDED_PER_SEARCH = 2  # fleets a search may run past the first look
 
 
 def run_draw(scenario: Scenario, seed: int) -> dict[str, Any]:
@@ -158,33 +179,50 @@ class Draws:
         return draws, notes
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the rule said of one candidate, and the draws it read."""
+
+    feasible: bool
+    share: Share
+    rows: list[dict[str, Any]]
+
+    def to_dict(self, replicas: int) -> dict[str, Any]:
+        return {"replicas": replicas, "feasible": self.feasible, "draws": self.share.draws,
+                "slo_met_probability": self.share.probability,
+                "slo_met_probability_ci": self.share.interval()}
+
+
 class Evaluator:
-    """Runs and remembers the draws of candidate fleets; counts the runs it made."""
+    """Runs and remembers the draws of candidate fleets, judges them by the rule above, and
+    counts the runs it made. `first` is the first look that may go on past itself (default:
+    every draw); `sequential` False judges by count (a stress test's fixed draws)."""
 
     def __init__(self, executor: Executor, draws: Draws, confidence: float,
-                 on_run: Callable[[], None] | None = None) -> None:
+                 on_run: Callable[[], None] | None = None, first: int | None = None,
+                 sequential: bool = True) -> None:
         self.executor = executor
         self.draws = draws
-        self.needed = math.ceil(confidence * len(draws.seeds) - 1e-9)
+        self.confidence = confidence
+        self.test = SequentialTest(confidence) if sequential else None
+        self.total = len(draws.seeds)
+        self.first = min(first or self.total, self.total)
         self.on_run = on_run or (lambda: None)
         self.cache: dict[tuple, list[dict[str, Any]]] = {}
         self.runs: dict[int, int] = {}  # runs made, per option index
         self.lock = threading.Lock()
 
     def rows(self, option: Option, replicas: int, rates: Sequence[float],
-             sampled: Sequence[dict[str, Any]], stop_early: bool = False,
+             sampled: Sequence[dict[str, Any]], count: int | None = None,
              shaped: bool = False) -> list[dict]:
-        """The draws' rows for this fleet at these per-draw rates (peak rates of the day
-        shape when `shaped`): all of them, or with `stop_early` only until the target is out
-        of reach."""
+        """The first `count` draws' rows (default all) for this fleet at these per-draw
+        rates (peak rates of the day shape when `shaped`)."""
         key = (option.index, replicas, tuple(rates), shaped)
         with self.lock:
             done = list(self.cache.get(key, []))
-        total = len(self.draws.seeds)
-        while len(done) < total:
-            if stop_early and len(done) - met_count(done) > total - self.needed:
-                break
-            batch = range(len(done), min(len(done) + CHUNK, total))
+        count = self.total if count is None else min(count, self.total)
+        while len(done) < count:
+            batch = range(len(done), min(len(done) + CHUNK, count))
             futures = [self.executor.submit(
                 run_draw, option.candidate(replicas, rates[d], sampled[d], shaped),
                 self.draws.seeds[d])
@@ -193,15 +231,41 @@ class Evaluator:
                 done.append(result(self.executor, future))
                 self.on_run()
             with self.lock:
-                self.cache[key] = list(done)
+                if len(done) > len(self.cache.get(key, [])):
+                    self.cache[key] = list(done)
                 self.runs[option.index] = self.runs.get(option.index, 0) + len(futures)
-        return done
+        return done[:count]
+
+    def looks(self) -> list[int]:
+        """The draw counts after which the rule looks: every chunk, the first look, the end."""
+        return sorted({*range(CHUNK, self.total, CHUNK), self.first, self.total})
+
+    def verdict(self, option: Option, replicas: int, rates: Sequence[float],
+                sampled: Sequence[dict[str, Any]], extend: bool = True) -> Verdict:
+        """The rule's verdict on the fleet at these per-draw peak rates (day-shaped); with
+        `extend` False, no draws past the first look (undecided there: infeasible)."""
+        for n in self.looks():
+            if n > self.first and not extend:
+                break
+            rows = self.rows(option, replicas, rates, sampled, n, shaped=True)
+            met = met_count(rows)
+            called = self._call(met, n, last=n == self.total)
+            if called is not None:
+                return Verdict(called, wilson(met, n), rows)
+        return Verdict(False, wilson(met, len(rows)), rows)
+
+    def _call(self, met: int, draws: int, last: bool) -> bool | None:
+        if self.test is not None:
+            return self.test.verdict(met, draws, last)
+        needed = math.ceil(self.confidence * self.total - 1e-9)
+        if draws - met > self.total - needed:
+            return False  # too many missed already to reach the count
+        return met >= needed if last else None
 
     def feasible(self, option: Option, replicas: int, rates: Sequence[float],
                  sampled: Sequence[dict[str, Any]]) -> bool:
         """Whether the fleet meets the target at these per-draw peak rates."""
-        rows = self.rows(option, replicas, rates, sampled, stop_early=True, shaped=True)
-        return met_count(rows) >= self.needed
+        return self.verdict(option, replicas, rates, sampled).feasible
 
 
 def met_count(rows: Sequence[dict[str, Any]]) -> int:

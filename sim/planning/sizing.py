@@ -6,7 +6,8 @@ period's peak rates. What each search learns is kept: a fleet too small at some 
 rates is too small at rates at least as high in every draw, and a fleet that was enough at
 higher rates is a good place to start. So later periods start from what earlier ones
 found, and a period with more demand is never given fewer replicas than one with less.
-The chosen fleet is then run at the period's average rates too, when the forecast has them.
+The chosen fleet is then run at the period's average rates too, when the forecast has them,
+for its first `plan.target.draws` draws (they price it; they do not judge it).
 
 Options are sized side by side (one thread each, sharing the executor's workers); periods
 of one option in forecast order.
@@ -21,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim.montecarlo.capacity import Capacity, measure
+from sim.montecarlo.confidence import Share
 from sim.planning.forecast import Demand
 from sim.planning.options import Option, merge_patch
-from sim.planning.runs import Draws, Evaluator
+from sim.planning.runs import EXTENDED_PER_SEARCH, Draws, Evaluator, Verdict
 from sim.planning.search import Guess, first_guess, smallest_feasible
 from sim.runner import budget
 from sim.scenario.planning import Target
-from sim.scenario.workload import PoissonArrivals
+from sim.scenario.workload import GammaArrivals, PoissonArrivals
 
 STATIC_PROBE = {"deployment": {"replicas": 1, "failures": None, "spot": None, "outage": None,
                                "autoscaling": None}}
@@ -39,6 +41,8 @@ class Sized:
     replicas: int | None  # None: the target is out of reach within the replica limit
     guess: Guess
     evaluated: tuple[int, ...]
+    verdicts: tuple[Verdict, ...]  # the rule's verdict on each fleet size evaluated
+    share: Share | None  # P(SLO met) of the chosen fleet at the peak, with its interval
     simulations: int  # runs the search made
     average_simulations: int  # runs of the chosen fleet at the average rates
     peak_rows: list[dict[str, Any]]
@@ -85,25 +89,33 @@ def size_option(option: Option, demands: Sequence[Demand], target: Target, limit
         start = guess.replicas if not above else min(guess.replicas, min(above))
         runs_before = evaluator.runs.get(option.index, 0)
 
-        def feasible(n: int, rates: tuple[float, ...] = rates) -> bool:
-            return evaluator.feasible(option, n, rates, sampled)
+        decided: dict[int, Verdict] = {}
+
+        def feasible(n: int, rates: tuple[float, ...] = rates,
+                     decided: dict[int, Verdict] = decided) -> bool:
+            extended = sum(v.share.draws > evaluator.first for v in decided.values())
+            decided[n] = evaluator.verdict(option, n, rates, sampled,
+                                           extend=extended < EXTENDED_PER_SEARCH)
+            return decided[n].feasible
 
         found = smallest_feasible(feasible, start, lo, limit)
+        verdicts = tuple(decided[n] for n in found.evaluated)
         for n in found.evaluated:
             ok = found.replicas is not None and n >= found.replicas
             known.append((rates, n, ok))
         searched = evaluator.runs.get(option.index, 0) - runs_before
-        peak_rows, average_rows = [], None
+        peak_rows, average_rows, share = [], None, None
         if found.replicas is not None:
             known.append((rates, found.replicas - 1, False))
-            peak_rows = evaluator.rows(option, found.replicas, rates, sampled, shaped=True)
+            chosen = decided[found.replicas]
+            peak_rows, share = chosen.rows, chosen.share
             if demand.average_draws is not None:
                 average_rows = evaluator.rows(option, found.replicas, demand.average_draws,
-                                              sampled)
+                                              sampled, evaluator.first)
         else:
             known.append((rates, limit, False))
         result.periods.append(Sized(
-            demand, found.replicas, guess, found.evaluated, searched,
+            demand, found.replicas, guess, found.evaluated, verdicts, share, searched,
             evaluator.runs.get(option.index, 0) - runs_before - searched, peak_rows,
             average_rows))
     return result
@@ -129,6 +141,7 @@ def requests_per_run(option: Option, shaped: bool = False) -> Callable[[float], 
         return lambda rate: budget.arrival_requests(
             unit.model_copy(update={"rate_per_s": unit.rate_per_s * rate}), duration_s)
     arrival = option.scenario.workload.arrival
-    assert arrival is not None  # options.load: a plan's scenario has an arrival process
+    # options.load: a plan's scenario has an open arrival process whose rate it sets
+    assert isinstance(arrival, PoissonArrivals | GammaArrivals)
     return lambda rate: budget.arrival_requests(
         arrival.model_copy(update={"rate_per_s": rate}), duration_s)

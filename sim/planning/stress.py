@@ -130,7 +130,7 @@ def stress(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
     _check_work(spec, the_cases, options, rate, max_requests, max_total_requests)
     draws_seq, probe_seq = np.random.SeedSequence(seed).spawn(2)
     draws = Draws.spawn(draws_seq, spec.draws)
-    evaluator = Evaluator(executor, draws, spec.confidence)
+    evaluator = Evaluator(executor, draws, spec.confidence, sequential=False)
     target = Target(confidence=spec.confidence, draws=spec.draws)
     replicas, tp = base.deployment.replicas, base.deployment.tensor_parallel
     capacity = None

@@ -7,13 +7,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.report.text import Column, or_dash, printable, printable_strings, table, usd
+from sim.report.text import DASH, Column, or_dash, printable, printable_strings, table, usd
 
 PLAN_COLUMNS = (
     Column("period", "<"), Column("peak/s"), Column("option", "<"), Column("replicas"),
     Column("GPUs"), Column("$/month"), Column("$/1M p50"), Column("$/1M p95"), Column("util"),
-    Column("P(SLO)"), Column("tried", "<"), Column("runs"),
+    Column("P(SLO)"), Column("95% CI"), Column("draws"), Column("tried", "<"), Column("runs"),
 )
+
+
+def interval_text(interval: list[float] | None) -> str:
+    """A 95% interval of a probability as low–high percent, to one decimal: a lower end of
+    94.6% must not print as 95%."""
+    if interval is None:
+        return DASH
+    return f"{interval[0]:.1%}–{interval[1]:.1%}"
 
 
 def format_table(document: dict[str, Any]) -> str:
@@ -28,7 +36,8 @@ def format_table(document: dict[str, Any]) -> str:
                 or_dash(e["replicas"]), or_dash(e["gpus"]), usd(e["usd_per_month"], 0),
                 usd(cost.get("p50")), usd(cost.get("p95")),
                 or_dash((e.get("utilization") or {}).get("peak"), ".0%"),
-                or_dash(e["slo_met_probability"], ".0%"),
+                or_dash(e["slo_met_probability"], ".1%"),
+                interval_text(e.get("slo_met_probability_ci")), or_dash(e.get("draws")),
                 ",".join(str(n) for n in e["search"]["fleets_tried"]),
                 str(e["search"]["simulations"] + e["search"]["average_load_simulations"]),
             ])
@@ -41,10 +50,11 @@ def describe(document: dict[str, Any]) -> str:
     search = document["search"]
     run = document["run"]
     lines = [f"plan {printable(str(document['scenario']))} (seed {document['seed']}): "
-             f"P(SLO met at peak) ≥ {t['confidence']:.0%} over {t['draws']} draws; SLO TTFT ≤ "
+             f"P(SLO met at peak) ≥ {t['confidence']:.0%} by a sequential test on up to "
+             f"{t['draws']} draws, or {t.get('max_draws', t['draws'])} when close; SLO TTFT ≤ "
              f"{t['slo']['ttft_s']} s, TPOT ≤ {t['slo']['tpot_s']} s at "
              f"p{t['slo']['percentile']:g}; runs of {run['duration_s']:g} s "
-             f"({run['warmup_s']:g} s warm-up)"]
+             f"({_warmup_text(run)})"]
     for option in map(printable_strings, document["options"]):
         cap = option["capacity_per_replica"]
         lines.append(f"  {option['option']}: {option['tensor_parallel']} × {option['gpu']}, "
@@ -62,3 +72,9 @@ def describe(document: dict[str, Any]) -> str:
                      f"{m['break_even_utilization']:.0%}")
     lines += [f"note: {printable(str(note))}" for note in document["notes"]]
     return "\n".join(lines)
+
+
+def _warmup_text(run: dict[str, Any]) -> str:
+    """`auto` (each run detects its own) or the seconds; older plans have only warmup_s."""
+    warmup = run.get("warmup", run["warmup_s"])
+    return "warm-up detected per run" if warmup == "auto" else f"{warmup:g} s warm-up"

@@ -6,8 +6,8 @@
       shape: {profile: diurnal, peak_to_trough: 3, peak_hour: 15}    # or rate_curve: [[t_s, r]]
       spikes: [{multiplier: 2, duration_s: 60, at_s: 120}]          # in every sizing run
       options: [{name, <any scenario keys, merged into the scenario>}]
-      target: {confidence: 0.95, draws: 8, slo: {...}?, utilization: 0.8}
-      run: {duration_s?, warmup_s?}          # shorter runs for the search
+      target: {confidence: 0.95, draws: 8, max_draws?, slo: {...}?, utilization: 0.8}
+      run: {duration_s?, warmup_s?}          # runs of the search (default: see RunSettings)
       max_replicas: 256
       mix: {reserved: reserved, on_demand: on_demand}   # names among the options' cost.prices
 
@@ -42,6 +42,7 @@ from sim.scenario.base import (
 from sim.scenario.uncertain import UncertainSpec
 
 Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+DEFAULT_MAX_DRAWS = 64  # plan.target.max_draws when not given (and draws is below it)
 
 
 class Period(Strict):
@@ -117,17 +118,37 @@ class Shape(Strict):
 
 
 class Target(Strict):
+    """A fleet is feasible when a sequential test on its draws' SLO verdicts says its P(SLO
+    met at the period's peak) reaches `confidence` (`sim.planning.runs`): up to `draws`
+    draws for every fleet tried, up to `most_draws` for the close ones."""
+
     confidence: Fraction = 0.95  # P(SLO met at the period's peak) required
-    draws: Draws = 8  # Monte Carlo draws per candidate fleet
+    draws: Draws = 8  # draws any candidate fleet may get; the close ones go on to max_draws
+    max_draws: Draws | None = None  # draws a close candidate may get; default max(draws, 64)
     slo: dict[str, Any] | None = None  # overrides the scenario's slo keys
     utilization: Fraction = 0.8  # the first guess sizes the fleet to this share of capacity
 
+    @property
+    def most_draws(self) -> int:
+        return self.max_draws if self.max_draws is not None else max(self.draws,
+                                                                     DEFAULT_MAX_DRAWS)
+
+    @model_validator(mode="after")
+    def _max_at_least_draws(self) -> Target:
+        if self.max_draws is not None and self.max_draws < self.draws:
+            raise PydanticCustomError("order", "max below draws", {
+                "field": "max_draws", "expected": f"a whole number ≥ draws ({self.draws})"})
+        return self
+
 
 class RunSettings(Strict):
-    """Shorter runs for the search than the scenario's own (a stated trade of precision)."""
+    """The search's runs. Unset, warmup_s is `auto` (MSER-5 on the run's own output) and
+    duration_s follows the workload (`sim.montecarlo.capacity.run_length_s`: the scenario's
+    duration, or 12 saturated E2E times when longer, at most an hour); set them for shorter
+    runs than that (a stated trade of precision)."""
 
     duration_s: Seconds | None = None
-    warmup_s: NonNegSeconds | None = None
+    warmup_s: NonNegSeconds | Literal["auto"] | None = None
 
 
 class Mix(Strict):

@@ -15,11 +15,12 @@ import yaml
 from builders import scenario
 
 from sim.cli import main
+from sim.montecarlo.confidence import SequentialTest, wilson
 from sim.planning import forecast
 from sim.planning import options as option_specs
 from sim.planning.document import CSV_COLUMNS
 from sim.planning.planner import plan
-from sim.planning.runs import Draws, Evaluator, InlineExecutor, met_count
+from sim.planning.runs import Draws, Evaluator, InlineExecutor
 from sim.scenario import load_scenario
 
 # A queue-bound fleet that is cheap to simulate: constant 20 ms steps, at most 4 sequences
@@ -47,7 +48,7 @@ def _plan_data(periods: list[dict[str, Any]], **target: Any) -> dict[str, Any]:
         "options": [{"name": "small"},
                     {"name": "roomy", "deployment": {"scheduler": {"max_num_seqs": 8}},
                      "cost": {"prices": {"on_demand": 4.5, "reserved": 3.0}}}],
-        "target": {"confidence": 0.75, "draws": 4, **target},
+        "target": {"confidence": 0.75, "draws": 4, "max_draws": 8, **target},
     }
     return data
 
@@ -59,21 +60,20 @@ PERIODS = [{"name": "a", "peak_rate_per_s": 18.0,
 
 
 def _brute_force(data: dict[str, Any], tmp: Path, largest: int) -> dict[tuple[str, str], int]:
-    """The fewest replicas meeting the target, by simulating every fleet size 1..largest
-    with the planner's own draws."""
+    """The fewest replicas meeting the target, by judging every fleet size 1..largest by
+    the planner's rule with its own draws."""
     base = load_scenario(data, base_dir=tmp)
     spec = base.plan
     options = option_specs.load(data, spec, tmp)
-    draws = Draws.spawn(np.random.SeedSequence(base.seed).spawn(2)[0], spec.target.draws)
-    evaluator = Evaluator(InlineExecutor(), draws, spec.target.confidence)
+    draws = Draws.spawn(np.random.SeedSequence(base.seed).spawn(2)[0], spec.target.most_draws)
+    evaluator = Evaluator(InlineExecutor(), draws, spec.target.confidence,
+                          first=spec.target.draws)
     truth = {}
     for demand in forecast.demands(spec, draws.demand_u):
         for option in options:
             sampled, _ = draws.sampled(option)
-            met = [met_count(evaluator.rows(option, n, demand.peak_draws, sampled))
-                   for n in range(1, largest + 1)]
-            feasible = [n for n, m in zip(range(1, largest + 1), met, strict=True)
-                        if m >= evaluator.needed]
+            feasible = [n for n in range(1, largest + 1)
+                        if evaluator.feasible(option, n, demand.peak_draws, sampled)]
             assert feasible, "widen the brute force"
             truth[(demand.name, option.name)] = feasible[0]
             # The search's premise, checked on this data: feasible from there on up.
@@ -86,13 +86,15 @@ def _replicas(document: dict[str, Any]) -> dict[tuple[str, str], int | None]:
             for p in document["periods"] for e in p["options"]}
 
 
-@pytest.mark.parametrize("utilization", [0.2, 1.0])  # first guess far above / below
-def test_search_finds_the_brute_force_minimum(tmp_path: Path, utilization: float) -> None:
+# First guess far above the answer / at or just below it.
+@pytest.mark.parametrize(("utilization", "most_tried"), [(0.2, 8), (1.0, 2)])
+def test_search_finds_the_brute_force_minimum(tmp_path: Path, utilization: float,
+                                              most_tried: int) -> None:
     data = _plan_data(PERIODS, utilization=utilization)
     document = plan(data, tmp_path, InlineExecutor())
     assert _replicas(document) == _brute_force(data, tmp_path, largest=9)
     tried = [e["search"]["fleets_tried"] for p in document["periods"] for e in p["options"]]
-    assert max(len(t) for t in tried) > 2  # the guesses were off: the search had to move
+    assert max(len(t) for t in tried) == most_tried  # far off: the search had to move
 
 
 def test_more_load_never_gets_a_smaller_fleet(tmp_path: Path) -> None:
@@ -159,7 +161,19 @@ def test_plan_files_and_the_same_answer_on_one_or_two_workers(tmp_path: Path,
         for entry in period["options"]:
             assert {"option", "replicas", "gpus", "usd_per_month",
                     "slo_met_probability"} <= set(entry)
-            assert entry["slo_met_probability"] >= 0.75
+            # The Wilson interval of the draws that met the SLO, the estimate inside it.
+            low, high = entry["slo_met_probability_ci"]
+            assert entry["draws"] in (4, 8) and 0 <= entry["draws_met"] <= entry["draws"]
+            assert (low, high) == pytest.approx(
+                wilson(entry["draws_met"], entry["draws"]).interval())
+            assert low <= entry["slo_met_probability"] <= high
+            verdicts = entry["search"]["verdicts"]
+            assert [v["replicas"] for v in verdicts] == entry["search"]["fleets_tried"]
+            test = SequentialTest(0.75)
+            for v in verdicts:  # every verdict is the sequential test's on its own draws
+                met = round(v["slo_met_probability"] * v["draws"])
+                assert v["feasible"] == (test.verdict(met, v["draws"], last=True) is True)
+                assert v["feasible"] == (v["replicas"] >= entry["replicas"])
             assert entry["gpus"] == entry["replicas"]  # tensor_parallel 1
             # $/month is GPUs × the option's $/GPU-hour × 730 h.
             price = 3.0 if entry["option"] == "small" else 4.5
