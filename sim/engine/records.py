@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,6 +24,9 @@ class EngineConfig:
     window_end_s: float
     stop_s: float | None  # stop here even if requests remain (None: run until all finish)
     exact: bool = False  # simulate every decode step instead of skipping blocks of them
+    # Times inside the window at which the counters' totals are taken, so that a later
+    # window start can be chosen after the run (a detected warm-up); () for none.
+    window_marks_s: tuple[float, ...] = ()
     fleet: FleetSchedule | None = None  # failures, preemption, outages, autoscaling (None: static)
 
 
@@ -38,8 +42,14 @@ class AutoscaleSettings:
     max_replicas: int
     interval_s: float
     scale_in_ticks: int  # ticks in a row wanting fewer replicas before one is drained
-    max_num_seqs: int
+    # Sequences one replica holds at the workload's mean context: max_num_seqs, or fewer
+    # where the KV cache binds first (computed by the runner, which knows the workload).
+    concurrency_per_replica: int
     provisioning_delay_s: Callable[[], float]  # draws one delay (from its own seed stream)
+    # Draws whether one request for a replica gets capacity (from its own seed stream); a
+    # failed one is asked again retry_s later.
+    provisioning_succeeds: Callable[[], bool]
+    retry_s: float
 
 
 @dataclass(frozen=True)
@@ -71,49 +81,198 @@ class FleetTimeline:
     outages: int = 0
     scale_ups: int = 0
     scale_downs: int = 0
+    provisioning_failures: int = 0  # requests for a replica that got no capacity
 
 
 class WindowCounters:
-    """Time integrals over the metrics window, clipped at its edges.
+    """Time integrals and counts over the metrics window [start_s, end_s).
 
     An interval of engine work [start, end) carries its prefill and decode seconds, its batch
-    size and its KV occupancy at both ends (occupancy grows linearly across a decode block).
+    size and its KV occupancy at both ends (occupancy grows linearly across a decode block);
+    the integrals are clipped at the window's edges. Its steps, and the tokens they prefilled
+    and generated, count where each step *ends*: a step ending at t is inside when start_s ≤
+    t < end_s, and of a decode block that straddles an edge exactly the steps that end inside
+    count (the closed form of the block's step times), so skipping and exact mode agree.
+
+    `mark` adds times inside the window at which the running totals are taken as the work
+    passes them, so that the totals over [mark, end_s) of any mark are known afterwards
+    (`ReplicaCounters.since`): what a warm-up chosen after the run needs. Work arrives in time
+    order, so the common case, an interval before the next mark or edge, is a few additions.
     """
 
-    __slots__ = ("start_s", "end_s", "busy_s", "prefill_s", "decode_s", "batch_s", "kv_token_s")
+    __slots__ = ("start_s", "end_s", "next_s", "marks_s", "taken", "busy_s", "prefill_s",
+                 "decode_s", "batch_s", "kv_token_s", "steps", "prefill_tokens",
+                 "recomputed_tokens", "generated_tokens", "taken_s")
 
     def __init__(self, start_s: float, end_s: float) -> None:
         self.start_s, self.end_s = start_s, end_s
+        self.next_s = end_s  # the next mark, or the window's end
+        self.marks_s: list[float] = []  # marks not yet passed, latest first
+        self.taken: list[WindowTotals] = []  # the totals at each mark passed
+        self.taken_s: list[float] = []  # and its time
         self.busy_s = self.prefill_s = self.decode_s = 0.0
         self.batch_s = self.kv_token_s = 0.0  # ∫ batch size dt, ∫ KV tokens held dt
+        self.steps = self.prefill_tokens = self.recomputed_tokens = self.generated_tokens = 0
 
-    def add(self, start: float, end: float, prefill_s: float, decode_s: float, batch: int,
-            kv_start: float, kv_end: float) -> None:
-        lo, hi = self.start_s, self.end_s
-        length = end - start
-        if start >= lo and end <= hi:  # the common case: wholly inside the window
+    def mark(self, marks_s: tuple[float, ...]) -> None:
+        """Take the running totals at each of `marks_s` (those strictly inside the window)."""
+        self.marks_s = sorted((m for m in marks_s if self.start_s < m < self.end_s),
+                              reverse=True)
+        self.next_s = self.marks_s.pop() if self.marks_s else self.end_s
+
+    def add_step(self, start: float, end: float, prefill_s: float, decode_s: float, batch: int,
+                 kv: float, generated: int, prefilled: int, recomputed: int) -> None:
+        """One step [start, end): `prefilled` prompt tokens (`recomputed` of them again after
+        an eviction) and `generated` tokens produced, all at its end."""
+        if start >= self.start_s and end < self.next_s:  # the common case
+            length = end - start
             self.busy_s += length
             self.prefill_s += prefill_s
             self.decode_s += decode_s
             self.batch_s += batch * length
-            self.kv_token_s += 0.5 * (kv_start + kv_end) * length
+            self.kv_token_s += kv * length
+            self.steps += 1
+            self.generated_tokens += generated
+            self.prefill_tokens += prefilled
+            self.recomputed_tokens += recomputed
             return
-        a, b = max(start, lo), min(end, hi)
-        if b <= a or length <= 0.0:
+        self._spread(start, end, prefill_s, decode_s, batch, kv, kv,
+                     _Steps(1, generated, prefilled, recomputed, end - start, 0.0))
+
+    def add_block(self, start: float, end: float, batch: int, a: float, h: float, k: int,
+                  kv_start: float) -> None:
+        """A decode block of k steps from `start`, n of which take n·a + h·n(n − 1) seconds;
+        each step generates `batch` tokens and grows the KV cache by as many."""
+        if start >= self.start_s and end < self.next_s:  # the common case
+            length = end - start
+            self.busy_s += length
+            self.decode_s += length
+            self.batch_s += batch * length
+            self.kv_token_s += (kv_start + 0.5 * batch * k) * length
+            self.steps += k
+            self.generated_tokens += batch * k
             return
-        f0, f1 = (a - start) / length, (b - start) / length
-        overlap = b - a
-        self.busy_s += overlap
-        self.prefill_s += prefill_s * (f1 - f0)
-        self.decode_s += decode_s * (f1 - f0)
-        self.batch_s += batch * overlap
-        kv_a = kv_start + (kv_end - kv_start) * f0
-        kv_b = kv_start + (kv_end - kv_start) * f1
-        self.kv_token_s += 0.5 * (kv_a + kv_b) * overlap
+        self._spread(start, end, 0.0, end - start, batch, kv_start, kv_start + batch * k,
+                     _Steps(k, batch * k, 0, 0, a, h))
+
+    def add_lost(self, start: float, end: float, prefill_s: float, decode_s: float, batch: int,
+                 kv: float) -> None:
+        """Busy time of a step cut short by a failure: it produced nothing."""
+        self._spread(start, end, prefill_s, decode_s, batch, kv, kv, _Steps(0, 0, 0, 0, 0.0, 0.0))
+
+    def finish(self) -> None:
+        """Take the totals at the marks the work never reached (the replica was idle)."""
+        while self.next_s < self.end_s:
+            self._take()
+
+    def totals(self) -> WindowTotals:
+        return WindowTotals(self.busy_s, self.prefill_s, self.decode_s, self.batch_s,
+                            self.kv_token_s, self.steps, self.prefill_tokens,
+                            self.recomputed_tokens, self.generated_tokens)
+
+    def _take(self) -> None:
+        self.taken.append(self.totals())
+        self.taken_s.append(self.next_s)
+        self.next_s = self.marks_s.pop() if self.marks_s else self.end_s
+
+    def _spread(self, start: float, end: float, prefill_s: float, decode_s: float, batch: int,
+                kv_start: float, kv_end: float, steps: _Steps) -> None:
+        """An interval that crosses the window's start, a mark or its end, piece by piece."""
+        counted = steps.ended_before(start, end, self.start_s) if start < self.start_s else 0
+        t = max(start, self.start_s)  # integrated up to here
+        while True:
+            edge = self.next_s
+            stop = min(end, edge)
+            if stop > t:
+                f0, f1 = (t - start) / (end - start), (stop - start) / (end - start)
+                overlap = stop - t
+                self.busy_s += overlap
+                self.prefill_s += prefill_s * (f1 - f0)
+                self.decode_s += decode_s * (f1 - f0)
+                self.batch_s += batch * overlap
+                kv_a = kv_start + (kv_end - kv_start) * f0
+                kv_b = kv_start + (kv_end - kv_start) * f1
+                self.kv_token_s += 0.5 * (kv_a + kv_b) * overlap
+                t = stop
+            ended = steps.count if end < edge else steps.ended_before(start, end, edge)
+            self._count(steps, ended - counted)
+            counted = ended
+            if end < edge or edge >= self.end_s:
+                return
+            self._take()
+
+    def _count(self, steps: _Steps, n: int) -> None:
+        if n <= 0:
+            return
+        self.steps += n
+        self.generated_tokens += steps.generated * n // steps.count
+        self.prefill_tokens += steps.prefilled * n // steps.count
+        self.recomputed_tokens += steps.recomputed * n // steps.count
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """The steps of an interval of work: `count` of them (0 for lost work), step n ending
+    n·a + h·n(n − 1) after the interval began (one step: at its end), with the tokens of
+    all of them, spread evenly (a decode block) or all in its one step."""
+
+    count: int
+    generated: int
+    prefilled: int
+    recomputed: int
+    a: float
+    h: float
+
+    def ended_before(self, start: float, end: float, x: float) -> int:
+        """How many of the steps end strictly before x."""
+        k = self.count
+        if k <= 1:
+            return k if end < x else 0
+        a, h = self.a, self.h
+        n = min(whole_steps(x - start, a, h), k) if x > start else 0
+        while n > 0 and start + (n * a + h * n * (n - 1)) >= x:
+            n -= 1
+        while n < k and start + ((n + 1) * a + h * (n + 1) * n) < x:
+            n += 1
+        return n
+
+
+def whole_steps(elapsed: float, a: float, h: float) -> int:
+    """Whole steps of a decode run finished `elapsed` seconds after it began, where n steps
+    take n·a + h·n(n − 1): the root of the quadratic, guarded against float rounding."""
+    if h > 0.0:
+        b = a - h
+        n = int((-b + math.sqrt(b * b + 4.0 * h * elapsed)) / (2.0 * h))
+    else:
+        n = int(elapsed / a)
+    while n > 0 and n * a + h * n * (n - 1) > elapsed:
+        n -= 1
+    while (n + 1) * a + h * (n + 1) * n <= elapsed:
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class WindowTotals:
+    """What a replica's `WindowCounters` held at one time."""
+
+    busy_s: float
+    prefill_s: float
+    decode_s: float
+    batch_s: float
+    kv_token_s: float
+    steps: int
+    prefill_tokens: int
+    recomputed_tokens: int
+    generated_tokens: int
 
 
 @dataclass(frozen=True)
 class ReplicaCounters:
+    """One replica's work. Seconds and integrals are clipped to the metrics window; `steps`,
+    `generated_tokens` and `prefill_tokens` cover the whole run, the `window_*` counts the
+    steps that ended inside the window."""
+
     busy_s: float
     prefill_s: float
     decode_s: float
@@ -123,13 +282,34 @@ class ReplicaCounters:
     preemptions: int
     generated_tokens: int  # whole run, not just the window
     prefill_tokens: int  # whole run, recomputation included
+    window_prefill_tokens: int = 0  # first-time prompt tokens prefilled (no recomputation)
+    window_recomputed_tokens: int = 0  # prefilled again after an eviction or a failure
+    window_generated_tokens: int = 0  # first tokens and decode tokens
+    window_steps: int = 0
+    marks_s: tuple[float, ...] = ()  # times inside the window the totals were taken at
+    at_marks: tuple[WindowTotals, ...] = ()  # the window's totals then
+
+    def since(self, mark: int) -> ReplicaCounters:
+        """These counters over [marks_s[mark], window end) rather than the whole window."""
+        m = self.at_marks[mark]
+        return replace(
+            self, busy_s=self.busy_s - m.busy_s, prefill_s=self.prefill_s - m.prefill_s,
+            decode_s=self.decode_s - m.decode_s, batch_s=self.batch_s - m.batch_s,
+            kv_token_s=self.kv_token_s - m.kv_token_s,
+            window_prefill_tokens=self.window_prefill_tokens - m.prefill_tokens,
+            window_recomputed_tokens=self.window_recomputed_tokens - m.recomputed_tokens,
+            window_generated_tokens=self.window_generated_tokens - m.generated_tokens,
+            window_steps=self.window_steps - m.steps, marks_s=(), at_marks=())
 
 
 @dataclass(frozen=True)
 class EngineResult:
-    """Request i: admitted (left the queue) at admit_s[i], first token at first_token_s[i],
-    done at finish_s[i] (NaN where it never got there)."""
+    """Request i: arrived at arrival_s[i], admitted (left the queue) at admit_s[i], first
+    token at first_token_s[i], done at finish_s[i] (NaN where it never got there). The
+    columns cover the requests that arrived: all of an open workload, the prefix of a
+    closed loop's pool that its clients sent."""
 
+    arrival_s: np.ndarray  # the workload's times, or when closed-loop clients sent them
     replica: np.ndarray  # int, −1 for rejected requests
     admit_s: np.ndarray
     first_token_s: np.ndarray

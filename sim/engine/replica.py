@@ -35,10 +35,12 @@ from collections import deque
 from types import MethodType
 from typing import TYPE_CHECKING
 
-from sim.engine.records import EngineConfig, ReplicaCounters, WindowCounters
+from sim.engine.records import EngineConfig, ReplicaCounters, WindowCounters, whole_steps
 from sim.engine.scheduler import POLICIES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import simpy
 
     from sim.engine.seams import StepModel
@@ -63,6 +65,9 @@ class RequestTable:
         self.prefill_len = list(prompt_tokens)  # grows on recompute: prompt + generated
         self.prefill_done = [0] * n
         self.finish_step = [-1] * n  # decode-step number at which the sequence finishes
+        # Tokens at the front of the prefill that were processed before (an eviction or a
+        # failure threw their KV away): recomputation, not new input.
+        self.redo = [0] * n
 
 
 class Replica:
@@ -73,6 +78,7 @@ class Replica:
         self.env = env
         self.table = table
         self.window = window
+        window.mark(cfg.window_marks_s)
         self.loads = loads  # outstanding requests per replica: the router's view, shared
         self.exact = cfg.exact
         policy = POLICIES[cfg.policy]
@@ -114,6 +120,8 @@ class Replica:
         self.events = 0
         self.generated_tokens = 0  # tokens produced (first tokens and decode steps)
         self.prefill_tokens = 0  # prompt tokens processed, recomputation included
+        # Told of each request that finishes here (closed-loop clients send their next).
+        self.on_done: Callable[[int], None] | None = None
 
     # ---- arrivals -------------------------------------------------------------------------
 
@@ -129,7 +137,7 @@ class Replica:
         """End the decode run `block` (its end is the timeout `pending`) at the end of the step
         now in progress."""
         t0, batch, a, h, k = block
-        done = _whole_steps(now - t0, a, h)
+        done = whole_steps(now - t0, a, h)
         # Exactly on a boundary (arrivals come before the boundary of their instant), the
         # step that ends now is the last; otherwise the one in progress is.
         on_boundary = done > 0 and done * a + h * done * (done - 1) == now - t0
@@ -166,12 +174,29 @@ class Replica:
         self.steps += k
         grown = batch * k
         self.generated_tokens += grown
-        self.window.add(t0, now, 0.0, now - t0, batch, self.kv_used, self.kv_used + grown)
+        self.window.add_block(t0, now, batch, a, h, k, self.kv_used)
         self.dstep += k
         self.decode_ctx += grown
         self.kv_used += grown
         if self.heap[0][0] <= self.dstep:
             self._complete_decodes(now)
+
+    def _book_stopped_block(self, now: float) -> None:
+        """The run stopped (`stop_s`) inside a decode run: book the steps of it that ended
+        before the stop, as exact mode has booked them one by one (a step ending exactly at
+        the stop is not reached in either mode: SimPy stops before that instant's events)."""
+        assert self.block is not None  # counters(): only with a decode run in progress
+        t0, batch, a, h, k = self.block
+        done = min(whole_steps(now - t0, a, h), k)
+        if done > 0 and done * a + h * done * (done - 1) >= now - t0:
+            done -= 1
+        self.block = None
+        if done <= 0:
+            return
+        self.steps += done
+        self.generated_tokens += batch * done
+        self.window.add_block(t0, t0 + done * a + h * done * (done - 1), batch, a, h, done,
+                              self.kv_used)
 
     def _finish_step(self, now: float) -> None:
         t = self.table
@@ -179,10 +204,10 @@ class Replica:
         decoding = self.n_decoding if self.step_decodes else 0
         chunks = self.chunks
         self.steps += 1
-        self.window.add(self.step_start, now, prefill_s, decode_s, len(chunks) + decoding,
-                        self.kv_used, self.kv_used)
+        kv_held = self.kv_used  # during the step, before it books its tokens
+        generated = decoding
+        fresh = recomputed = 0
         if decoding:
-            self.generated_tokens += decoding
             self.dstep += 1
             self.decode_ctx += decoding
             self.kv_used += decoding
@@ -190,30 +215,38 @@ class Replica:
                 self._complete_decodes(now)
         prefilled = 0
         for rid, tokens in chunks:
-            done = t.prefill_done[rid] + tokens
+            before = t.prefill_done[rid]
+            done = before + tokens
             t.prefill_done[rid] = done
-            self.prefill_tokens += tokens
+            redo = t.redo[rid]
+            again = min(done, redo) - before if redo > before else 0
+            recomputed += again
+            fresh += tokens - again
             if done < t.prefill_len[rid]:
                 break  # only the last chunk of a step can leave its prompt unfinished
             prefilled += 1
             # The step that completes a prefill produces the next token.
-            self.generated_tokens += 1
+            generated += 1
             prompt = t.prompt[rid]
-            generated = t.prefill_len[rid] - prompt + 1
+            kept = t.prefill_len[rid] - prompt + 1
             if t.first_token_s[rid] != t.first_token_s[rid]:  # NaN: first time
                 t.first_token_s[rid] = now
-            if generated >= t.output[rid]:
-                self.kv_used -= prompt + generated + self.slack
+            if kept >= t.output[rid]:
+                self.kv_used -= prompt + kept + self.slack
                 self._done(rid, now)
                 continue
-            finish = self.dstep + t.output[rid] - generated
+            finish = self.dstep + t.output[rid] - kept
             t.finish_step[rid] = finish
             heapq.heappush(self.heap, (finish, rid))
             self.n_decoding += 1
-            self.decode_ctx += prompt + generated
+            self.decode_ctx += prompt + kept
         # Chunks are taken from the front of `prefilling`, so the finished ones are a prefix.
         del self.prefilling[:prefilled]
         self.chunks = []
+        self.generated_tokens += generated
+        self.prefill_tokens += fresh + recomputed
+        self.window.add_step(self.step_start, now, prefill_s, decode_s, len(chunks) + decoding,
+                             kv_held, generated, fresh, recomputed)
 
     def _complete_decodes(self, now: float) -> None:
         heap, t, dstep = self.heap, self.table, self.dstep
@@ -232,6 +265,8 @@ class Replica:
         del self.running[rid]
         self.table.finish_s[rid] = now
         self.loads[self.index] -= 1
+        if self.on_done is not None:
+            self.on_done(rid)
 
     # ---- mechanisms the scheduler policies use ----------------------------------------------
 
@@ -267,9 +302,11 @@ class Replica:
             self.decode_ctx -= t.prompt[rid] + generated
             self.kv_used -= t.prompt[rid] + generated + self.slack
             t.prefill_len[rid] = t.prompt[rid] + generated
+            t.redo[rid] = t.prefill_len[rid]
         else:  # still prefilling
             self.prefilling.remove(rid)
             self.kv_used -= t.prefill_len[rid] + self.admit_extra
+            t.redo[rid] = max(t.redo[rid], t.prefill_done[rid])
         t.prefill_done[rid] = 0
         t.preemptions[rid] += 1
         self.preemptions += 1
@@ -336,6 +373,9 @@ class Replica:
                 generated = t.output[rid] - (t.finish_step[rid] - self.dstep)
                 t.prefill_len[rid] = t.prompt[rid] + generated
                 t.finish_step[rid] = -1
+                t.redo[rid] = t.prefill_len[rid]
+            else:
+                t.redo[rid] = max(t.redo[rid], t.prefill_done[rid])
             t.prefill_done[rid] = 0
         rids = sorted([*self.running, *self.waiting])
         self.waiting.clear()
@@ -353,7 +393,7 @@ class Replica:
         the time since the last boundary as busy work that was lost."""
         if self.block is not None:
             t0, batch, a, h, k = self.block
-            done = min(_whole_steps(now - t0, a, h), k)
+            done = min(whole_steps(now - t0, a, h), k)
             if done:
                 self.block = (t0, batch, a, h, done)
                 end = t0 + done * a + h * done * (done - 1)
@@ -363,32 +403,24 @@ class Replica:
                 self.truncated = False
                 end = t0
             if now > end:  # the step in progress, lost
-                self.window.add(end, now, 0.0, now - end, batch, self.kv_used, self.kv_used)
+                self.window.add_lost(end, now, 0.0, now - end, batch, self.kv_used)
             return
         prefill_s, decode_s = self.step_parts
         length = prefill_s + decode_s
         share = (now - self.step_start) / length if length > 0 else 0.0
-        self.window.add(self.step_start, now, prefill_s * share, decode_s * share,
-                        len(self.chunks) + (self.n_decoding if self.step_decodes else 0),
-                        self.kv_used, self.kv_used)
+        self.window.add_lost(self.step_start, now, prefill_s * share, decode_s * share,
+                             len(self.chunks) + (self.n_decoding if self.step_decodes else 0),
+                             self.kv_used)
 
     def counters(self) -> ReplicaCounters:
+        """The replica's totals once the run is over (called once, after the last event)."""
+        if self.block is not None:
+            self._book_stopped_block(self.env.now)
         w = self.window
+        w.finish()
         return ReplicaCounters(w.busy_s, w.prefill_s, w.decode_s, w.batch_s, w.kv_token_s,
                                self.steps, self.preemptions, self.generated_tokens,
-                               self.prefill_tokens)
+                               self.prefill_tokens, w.prefill_tokens, w.recomputed_tokens,
+                               w.generated_tokens, w.steps,
+                               tuple(w.taken_s), tuple(w.taken))
 
-
-def _whole_steps(elapsed: float, a: float, h: float) -> int:
-    """Whole steps of a decode run finished `elapsed` seconds after it began, where n steps
-    take n·a + h·n(n − 1): the root of the quadratic, guarded against float rounding."""
-    if h > 0.0:
-        b = a - h
-        n = int((-b + math.sqrt(b * b + 4.0 * h * elapsed)) / (2.0 * h))
-    else:
-        n = int(elapsed / a)
-    while n > 0 and n * a + h * n * (n - 1) > elapsed:
-        n -= 1
-    while (n + 1) * a + h * (n + 1) * n <= elapsed:
-        n += 1
-    return n

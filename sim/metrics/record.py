@@ -11,7 +11,16 @@ The record is what code reads (runs.csv, the planner, stress tests, validation);
 
 Counting rules (see `latency` and `cost` for the formulas):
 * latency statistics and SLO attainment use the requests that *arrived* in the window;
-* throughput, cost per token and goodput use the requests that *finished* in it;
+* throughput and cost per token use the tokens the engine processed inside the window:
+  prompt tokens prefilled for the first time (recomputation after an eviction is not new
+  input) and tokens generated, each counted at the end of the step that produced it. A run
+  that starts empty therefore shows the rate its fleet delivers in the window, not the rate
+  at which requests that arrived earlier happen to finish (which, for long outputs, lags
+  for several end-to-end times);
+* `requests_per_s` counts the requests that *finished* in the window, as a request is
+  judged whole; goodput is the window's delivered tokens × the share of the finished
+  requests' tokens that belonged to requests meeting both SLO targets (so it equals the
+  delivered tokens when every request met them, and is 0 when none did);
 * `requests_*` counts and the `completed_*_tokens` totals cover the whole run;
 * busy time, batch and KV integrals are the replica counters, clipped to the window.
 """
@@ -27,6 +36,8 @@ import numpy as np
 from sim.engine.records import EngineResult, FleetTimeline, ReplicaCounters
 from sim.metrics import cost as cost_model
 from sim.metrics import latency
+from sim.metrics.headroom import StepFacts, headroom
+from sim.metrics.intensity import WindowWork
 from sim.provenance import Provenance
 from sim.scenario.schema import Cost, Slo
 from sim.workload import Workload
@@ -70,16 +81,23 @@ class RunRecord:
     queue_p50_s: float | None
     queue_p90_s: float | None
     queue_p99_s: float | None
-    # throughput of the requests that finished in the window
+    # throughput in the window: tokens processed in it, requests finished in it
     requests_per_s: float
     input_tokens_per_s: float
     output_tokens_per_s: float
-    goodput_tokens_per_s: float  # tokens of finished requests that met both SLO targets
+    goodput_tokens_per_s: float  # delivered tokens × the SLO-met share of finished ones
     # utilisation over the window
     busy_fraction: float
     batch_size_mean: float  # time-weighted over busy time
     kv_cache_fraction_mean: float
     prefill_fraction_of_busy: float
+    # headroom (sim.metrics.headroom): what the fleet could deliver, and how hard it worked
+    offered_requests_per_s: float  # arrivals in the window / its length
+    capacity_requests_per_s: float | None  # closed-form saturation throughput at the mix
+    load_fraction: float | None  # offered / capacity: below 1 is headroom
+    capacity_used_fraction: float  # full-load GPU-seconds of the delivered tokens / paid
+    mfu: float | None  # model FLOP utilisation of the paid GPU time
+    mbu: float | None  # model bandwidth utilisation of the paid GPU time
     # SLO
     slo_attainment: float | None  # share of measured requests within both targets
     slo_met: bool | None  # joint: at least `percentile` % of measured requests met both targets
@@ -96,6 +114,13 @@ class RunRecord:
     usd_per_million_output: float | None
     usd_per_million_blended: float | None
     usd_per_million_goodput: float | None
+    # capacity-based (sim.metrics.cost): the tokens' price at full load, and the window's
+    # cost split pro rata to their full-load GPU-seconds
+    usd_per_million_input_at_capacity: float | None
+    usd_per_million_output_at_capacity: float | None
+    usd_per_million_blended_at_capacity: float | None
+    usd_per_million_input_capacity_split: float | None
+    usd_per_million_output_capacity_split: float | None
     cost_model: str  # rental | tco
     gpu_hour_usd: float
     gpu_hour_usd_rental: float | None  # the items of gpu_hour_usd; None where one does not apply
@@ -115,6 +140,7 @@ class RunRecord:
     outages: int
     scale_ups: int
     scale_downs: int
+    provisioning_failures: int  # autoscaler's requests for a replica that got no capacity
     # tokens (whole run)
     completed_input_tokens: int  # prompt tokens of the requests that completed
     completed_output_tokens: int
@@ -142,6 +168,7 @@ class RunRecord:
     window_start_s: float
     window_end_s: float
     sim_mode: str  # event-skipping | exact
+    warmup_auto: bool  # window_start_s was detected (`warmup_s: auto`), not given
 
     @property
     def gpu_hour_usd_by_item(self) -> dict[str, float]:
@@ -177,6 +204,7 @@ class RunFacts:
     seed: int
     exact: bool  # decode steps simulated one by one rather than skipped over
     step_time_scale: float  # the factor applied to the profile's step times
+    warmup_auto: bool = False  # the window's start was chosen by the steady-state detector
 
 
 @dataclass(frozen=True)
@@ -196,21 +224,27 @@ class FleetFacts:
 
 def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, window: Window,
                  slo: Slo, cost: Cost, workload: Workload, engine: EngineResult,
-                 lat: latency.Latencies) -> RunRecord:
+                 lat: latency.Latencies, step: StepFacts) -> RunRecord:
     """The record of one run; `lat` are the latencies of every request (`latency.latencies`
     of the workload's arrivals and the engine's timestamps), taken rather than recomputed as
-    the caller keeps them too."""
+    the caller keeps them too; `step` is what the step model says the fleet can do."""
     measured = window.holds(workload.arrival_s)
     completed = np.isfinite(engine.finish_s)
     finished = completed & window.holds(engine.finish_s)
     good = finished & latency.slo_attainment(lat, slo.ttft_s, slo.tpot_s)
-    delivered = _delivered(workload, finished, good)
+    finished_tokens = float(workload.prompt_tokens[finished].sum()
+                            + workload.output_tokens[finished].sum())
     work = _work(engine.replicas)
+    delivered = _delivered(workload, work, good, finished_tokens,
+                           int(window.holds(engine.first_token_s).sum()))
     replicas = _replica_means(engine.timeline, window)
     use = _utilization(work, replicas.billed, window.length_s,
                        fleet.kv_capacity_tokens_per_replica)
     gpus = replicas.billed * fleet.gpus_per_replica
-    price = _price(cost, use.busy_fraction, gpus, window.length_s, work, delivered)
+    price = _price(cost, use.busy_fraction, gpus, window.length_s, work, delivered,
+                   step, fleet.gpus_per_replica)
+    room = headroom(step, int(measured.sum()), window.length_s, replicas.working,
+                    _engine_work(work, step), gpus * window.length_s)
     m_lat = latency.subset(lat, measured)
     ttft, tpot = latency.stats(m_lat.ttft_s), latency.stats(m_lat.tpot_s)
     e2e, queue = latency.stats(m_lat.e2e_s), latency.stats(m_lat.queue_s)
@@ -246,6 +280,12 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
         batch_size_mean=use.batch_size_mean,
         kv_cache_fraction_mean=use.kv_cache_fraction_mean,
         prefill_fraction_of_busy=use.prefill_fraction_of_busy,
+        offered_requests_per_s=room.offered_requests_per_s,
+        capacity_requests_per_s=room.capacity_requests_per_s,
+        load_fraction=room.load_fraction,
+        capacity_used_fraction=price.capacity.used_fraction,
+        mfu=room.mfu,
+        mbu=room.mbu,
         slo_attainment=judged.attainment,
         slo_met=judged.met,
         slo_ttft_met=judged.ttft_met,
@@ -261,6 +301,11 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
         usd_per_million_blended=price.tokens.blended_usd_per_million,
         usd_per_million_goodput=cost_model.per_million(price.tokens.window_usd,
                                                        delivered.goodput_tokens),
+        usd_per_million_input_at_capacity=price.capacity.at_capacity_input,
+        usd_per_million_output_at_capacity=price.capacity.at_capacity_output,
+        usd_per_million_blended_at_capacity=price.capacity.at_capacity_blended,
+        usd_per_million_input_capacity_split=price.capacity.split_input,
+        usd_per_million_output_capacity_split=price.capacity.split_output,
         cost_model="rental" if cost.tco is None else "tco",
         gpu_hour_usd=price.hour.usd,
         gpu_hour_usd_rental=price.hour.usd_by_item.get("rental"),
@@ -279,6 +324,7 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
         outages=timeline.outages,
         scale_ups=timeline.scale_ups,
         scale_downs=timeline.scale_downs,
+        provisioning_failures=timeline.provisioning_failures,
         completed_input_tokens=int(workload.prompt_tokens[completed].sum()),
         completed_output_tokens=int(workload.output_tokens[completed].sum()),
         generated_tokens=work.generated_tokens,
@@ -301,22 +347,29 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
         window_start_s=window.start_s,
         window_end_s=window.end_s,
         sim_mode="exact" if run.exact else "event-skipping",
+        warmup_auto=run.warmup_auto,
     )
 
 
 @dataclass(frozen=True)
 class _Delivered:
-    """Tokens of the requests that finished inside the window (floats: they are divided)."""
+    """Tokens delivered inside the window (floats: they are divided)."""
 
-    input_tokens: float
-    output_tokens: float
-    goodput_tokens: float  # input + output of those that also met both SLO targets
+    input_tokens: float  # prompt tokens prefilled for the first time
+    output_tokens: float  # tokens generated
+    goodput_tokens: float  # input + output × the SLO-met share of finished requests' tokens
+    requests: float  # first tokens in the window: the output tokens no decode step made
 
 
-def _delivered(workload: Workload, finished: np.ndarray, good: np.ndarray) -> _Delivered:
+def _delivered(workload: Workload, work: _Work, good: np.ndarray, finished_tokens: float,
+               first_tokens: int) -> _Delivered:
     prompt, output = workload.prompt_tokens, workload.output_tokens
-    return _Delivered(float(prompt[finished].sum()), float(output[finished].sum()),
-                      float(prompt[good].sum() + output[good].sum()))
+    input_tokens = float(work.window_prefill_tokens)
+    output_tokens = float(work.window_generated_tokens)
+    met = float(prompt[good].sum() + output[good].sum())
+    share = met / finished_tokens if finished_tokens > 0 else 0.0
+    return _Delivered(input_tokens, output_tokens, (input_tokens + output_tokens) * share,
+                      float(first_tokens))
 
 
 @dataclass(frozen=True)
@@ -331,6 +384,10 @@ class _Work:
     kv_token_s: float  # ∫ KV tokens held dt
     generated_tokens: int
     prefilled_tokens: int
+    window_prefill_tokens: int  # counts of the steps that ended inside the window
+    window_recomputed_tokens: int
+    window_generated_tokens: int
+    window_steps: int
 
 
 def _work(replicas: Sequence[ReplicaCounters]) -> _Work:
@@ -342,6 +399,29 @@ def _work(replicas: Sequence[ReplicaCounters]) -> _Work:
         kv_token_s=sum(r.kv_token_s for r in replicas),
         generated_tokens=sum(r.generated_tokens for r in replicas),
         prefilled_tokens=sum(r.prefill_tokens for r in replicas),
+        window_prefill_tokens=sum(r.window_prefill_tokens for r in replicas),
+        window_recomputed_tokens=sum(r.window_recomputed_tokens for r in replicas),
+        window_generated_tokens=sum(r.window_generated_tokens for r in replicas),
+        window_steps=sum(r.window_steps for r in replicas),
+    )
+
+
+def _engine_work(work: _Work, step: StepFacts) -> WindowWork:
+    """The window's work that MFU and MBU count: the engine's counts of the steps that ended
+    in it (recomputed prompts included: the GPUs did that work too), prefill attention pairs
+    at the mix's pairs per prompt token, KV tokens read as the mean KV held while busy ×
+    the steps (each step reads its decoding sequences' cache once)."""
+    prefilled = float(work.window_prefill_tokens + work.window_recomputed_tokens)
+    mix = step.mix
+    pairs_per_token = 0.0 if mix is None else mix.prompt_attn_pairs / max(mix.prompt_tokens,
+                                                                          1.0)
+    kv_held = work.kv_token_s / work.busy_s if work.busy_s > 0 else 0.0
+    return WindowWork(
+        prefill_tokens=prefilled,
+        generated_tokens=float(work.window_generated_tokens),
+        steps=float(work.window_steps),
+        prefill_attn_pairs=prefilled * pairs_per_token,
+        kv_tokens_read=kv_held * work.window_steps,
     )
 
 
@@ -387,18 +467,29 @@ class _Price:
     hour: cost_model.GpuHour
     tokens: cost_model.TokenCost
     energy_j_per_token: float | None
+    capacity: cost_model.CapacityPrice
 
 
 def _price(cost: Cost, busy_fraction: float, gpus: float, window_s: float, work: _Work,
-           delivered: _Delivered) -> _Price:
+           delivered: _Delivered, step: StepFacts, gpus_per_replica: int) -> _Price:
     """What the window cost and what that makes a token cost. Owned GPUs' power depends on
-    the busy fraction, so the GPU-hour is priced at this run's load."""
-    hour = cost_model.gpu_hour(cost, busy_fraction)
+    the busy fraction or the capacity used, so the GPU-hour is priced at this run's load."""
+    sat = step.saturation
+    prefill_gpu_s = 0.0 if sat is None else sat.prefill_s_per_token * gpus_per_replica
+    decode_gpu_s = 0.0 if sat is None else sat.decode_s_per_token * gpus_per_replica
+    paid_gpu_s = gpus * window_s
+    full_load_s = cost_model.full_load_gpu_s(prefill_gpu_s, decode_gpu_s, delivered.input_tokens,
+                                             delivered.output_tokens, delivered.requests)
+    hour = cost_model.gpu_hour(cost, busy_fraction,
+                               full_load_s / paid_gpu_s if paid_gpu_s > 0 else 0.0)
     tokens = cost_model.token_cost(gpus, hour.usd, window_s, work.prefill_s, work.decode_s,
                                    delivered.input_tokens, delivered.output_tokens)
     tokens_per_s = (delivered.input_tokens + delivered.output_tokens) / window_s
     energy = cost_model.energy_j_per_token(hour.facility_w, gpus, tokens_per_s)
-    return _Price(hour, tokens, energy)
+    capacity = cost_model.capacity_price(hour.usd, paid_gpu_s, prefill_gpu_s, decode_gpu_s,
+                                         delivered.input_tokens, delivered.output_tokens,
+                                         delivered.requests)
+    return _Price(hour, tokens, energy, capacity)
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,7 @@ class MapOf:
 class Seq:
     item: Any
     min_items: int = 0
+    nullable: bool = False
 
     def words(self) -> str:
         return "a list" if not self.min_items else f"a list of at least {self.min_items}"
@@ -95,6 +96,7 @@ def _opt(fields: Mapping[str, Any], *required: str, nullable: bool = False) -> O
 COST = Num(nullable=True, low=0)
 SECONDS = Num(nullable=True, low=0)
 FRACTION = Num(nullable=True, low=0, high=1)
+CI95 = Seq(Num(low=0, high=1), 2, nullable=True)  # a 95% interval [low, high] of a probability
 PERCENTILES = _opt({"mean": SECONDS, "p50": SECONDS, "p90": SECONDS, "p99": SECONDS})
 PROFILE = _opt({"name": Text(nullable=True, scalar=True), "source": Text(),
                 "fit_error_pct": Num(nullable=True, low=0), "step_time_scale": Num(low=0)})
@@ -110,9 +112,20 @@ RUN = _opt({
                  "tpot_s": SECONDS, "percentile": Num(low=0, high=100)}, "met", "attainment"),
     "cost": _opt({"fleet_usd_per_hour": COST, "gpu_hour_usd_by_item": MapOf(COST),
                   "usd_per_million_tokens": Obj({"input": COST, "output": COST,
-                                                 "blended": COST})},
+                                                 "blended": COST}),
+                  "usd_per_million_tokens_at_capacity": _opt({"input": COST, "output": COST,
+                                                              "blended": COST}),
+                  "usd_per_million_tokens_capacity_split": _opt({"input": COST,
+                                                                 "output": COST})},
                  "fleet_usd_per_hour", "usd_per_million_tokens"),
-    "utilization": Obj({"busy_fraction": Num(low=0)}),
+    # Headroom keys came later than busy_fraction: older result files lack them.
+    "utilization": _opt({"busy_fraction": Num(low=0),
+                         "offered_requests_per_s": Num(low=0),
+                         "capacity_requests_per_s": Num(nullable=True, low=0),
+                         "load_fraction": Num(nullable=True, low=0),
+                         "capacity_used_fraction": Num(low=0),
+                         "mfu": Num(nullable=True, low=0), "mbu": Num(nullable=True, low=0)},
+                        "busy_fraction"),
     "fleet": Obj({"replicas": Num(low=0, integer=True), "gpus": Num(low=0),
                   "tensor_parallel": Num(low=1, integer=True), "model": Text(), "gpu": Text()}),
     "profile": PROFILE,
@@ -131,6 +144,7 @@ POINT = _opt({
     "ttft_p99_s": LATENCY_BAND,
     "tpot_p99_s": LATENCY_BAND,
     "slo_met_probability": FRACTION,
+    "slo_met_probability_ci": CI95,
     "slo_feasible": Flag(),
     "convergence": Obj({"half_width_pct": Num(nullable=True, low=0), "converged": Flag(),
                         "replications_for_2pct": Num(nullable=True, low=0)}),
@@ -162,6 +176,8 @@ OPTION = _opt({
     "gpus": Num(nullable=True, low=0),
     "usd_per_month": COST,
     "slo_met_probability": FRACTION,
+    "slo_met_probability_ci": CI95,
+    "draws": Num(nullable=True, low=1, integer=True),
     "usd_per_million_tokens": _opt({"p50": COST, "p95": COST}, nullable=True),
 }, "option", "replicas", "gpus", "usd_per_month", "slo_met_probability")
 PLAN = _opt({

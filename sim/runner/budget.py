@@ -16,7 +16,9 @@ Per run (`run_work`; `check_run` refuses):
 * **requests**: the expected arrivals simulated — rate × duration_s for Poisson; the
   integral of the rate (profile, rate curve and spikes) for a time-varying one; + cv² for
   gamma gaps (Lorden's bound: bursty gaps come in clusters of about cv² requests); a trace's
-  requests in its window before duration_s × scale. The renewal generator's chunks, the
+  requests in its window before duration_s × scale; for closed-loop clients, concurrency ×
+  duration_s ÷ the least mean time a request keeps its client busy (think time + output
+  tokens × the shortest engine step), + concurrency. The renewal generator's chunks, the
   length draws and the engine's per-request tables all grow with this count;
 * **arrival table**: what the generator holds at once — λ_max × duration_s candidates for a
   time-varying rate (drawn at its peak, then thinned), a trace window × scale copies (made
@@ -55,9 +57,16 @@ from typing import Any
 import numpy as np
 
 from sim.errors import InputError
+from sim.runner import build
 from sim.scenario import Scenario
-from sim.scenario.workload import ArrivalSpec, GammaArrivals, PoissonArrivals, TraceSpec
-from sim.workload import arrivals, rate
+from sim.scenario.workload import (
+    ArrivalSpec,
+    ClosedArrivals,
+    GammaArrivals,
+    PoissonArrivals,
+    TraceSpec,
+)
+from sim.workload import arrivals, closed, rate
 from sim.workload.replay import window
 
 DEFAULT_MAX_REQUESTS = 20_000_000  # per run: ~10 GB, ~4 minutes
@@ -144,7 +153,10 @@ def run_work(scenario: Scenario) -> RunWork:
             tables.append(copies)
     else:
         assert workload.arrival is not None  # WorkloadSpec: an arrival when there is no trace
-        requests = _arrival_work(workload.arrival, scenario.duration_s)
+        if isinstance(workload.arrival, ClosedArrivals):
+            requests = _clients_work(scenario, workload.arrival)
+        else:
+            requests = _arrival_work(workload.arrival, scenario.duration_s)
         if rate.is_time_varying(workload.arrival):
             tables.append(_candidates(workload.arrival, scenario.duration_s))
     tables += _engine_tables(scenario)
@@ -180,6 +192,20 @@ def _arrival_work(arrival: ArrivalSpec, duration_s: float) -> Work:
         formula += f", spike {i} (× {spike.multiplier:g} for {spike.duration_s:g} s) included"
         advice = "lower the spike's multiplier or duration_s"
     return Work("requests", count, key, value, formula, advice)
+
+
+def _clients_work(scenario: Scenario, spec: ClosedArrivals) -> Work:
+    """A closed loop's requests: at most its clients' pace allows, each request keeping its
+    client busy at least its think time plus a step per output token (`sim.workload.closed`;
+    the shortest step comes from the scenario's step-time model)."""
+    output = scenario.workload.output_tokens
+    assert output is not None  # WorkloadSpec: lengths with an arrival process
+    count = closed.expected_requests(spec, scenario.duration_s, output.mean_tokens,
+                                     closed.min_step_s(build.step_model(scenario)))
+    return Work("requests", _finite_or_inf(count), "workload.arrival.concurrency",
+                spec.concurrency, "concurrency × duration_s ÷ (mean think time + mean output "
+                "tokens × the shortest engine step) + concurrency",
+                "fewer clients, a longer think time or a shorter duration_s")
 
 
 def _candidates(arrival: PoissonArrivals, duration_s: float) -> Work:

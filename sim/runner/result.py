@@ -18,8 +18,10 @@ import numpy as np
 from sim.engine import EngineResult
 from sim.metrics import latency as metrics
 from sim.metrics.record import FleetFacts, RunFacts, RunRecord, Window, build_record
-from sim.provenance import Provenance, stamp
+from sim.provenance import stamp
+from sim.runner.build import step_facts
 from sim.scenario import Scenario
+from sim.steptime.model import StepTimeModel
 from sim.workload import Workload
 
 
@@ -57,16 +59,25 @@ class Result:
 
 
 def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResult,
-          provenance: Provenance, kv_capacity_tokens: int, wall_s: float, exact: bool) -> Result:
-    window = Window(scenario.warmup_s, scenario.duration_s)
+          step_model: StepTimeModel, kv_capacity_tokens: int, wall_s: float,
+          exact: bool, window_start_s: float | None = None) -> Result:
+    """`window_start_s`: where the metrics window begins when the run chose it (a detected
+    warm-up); None: at the scenario's warmup_s."""
+    start_s = scenario.warmup_s if window_start_s is None else window_start_s
+    window = Window(start_s, scenario.duration_s)
+    measured = window.holds(workload.arrival_s)
+    mixed = measured if measured.any() else np.ones(len(workload), dtype=bool)
     lat = metrics.latencies(workload.arrival_s, engine.admit_s, engine.first_token_s,
                             engine.finish_s, workload.output_tokens)
     record = build_record(
-        run=RunFacts(scenario.name, seed, exact, scenario.step_time_scale),
-        fleet=fleet_facts(scenario, kv_capacity_tokens), profile=provenance, window=window,
-        slo=scenario.slo, cost=scenario.cost, workload=workload, engine=engine, lat=lat)
-    return Result(scenario, seed, workload, engine, lat, window.holds(workload.arrival_s),
-                  record, Timing.of(wall_s, len(workload)))
+        run=RunFacts(scenario.name, seed, exact, scenario.step_time_scale,
+                     scenario.warmup_auto),
+        fleet=fleet_facts(scenario, kv_capacity_tokens), profile=step_model.provenance,
+        window=window, slo=scenario.slo, cost=scenario.cost, workload=workload, engine=engine,
+        lat=lat, step=step_facts(scenario, step_model, kv_capacity_tokens,
+                                 workload.prompt_tokens[mixed], workload.output_tokens[mixed]))
+    return Result(scenario, seed, workload, engine, lat, measured, record,
+                  Timing.of(wall_s, len(workload)))
 
 
 def fleet_facts(scenario: Scenario, kv_capacity_tokens: int) -> FleetFacts:
@@ -103,6 +114,12 @@ def render(r: RunRecord, timing: Timing, scenario: Scenario) -> dict[str, Any]:
             "batch_size_mean": r.batch_size_mean,
             "kv_cache_fraction_mean": r.kv_cache_fraction_mean,
             "prefill_fraction_of_busy": r.prefill_fraction_of_busy,
+            "offered_requests_per_s": r.offered_requests_per_s,
+            "capacity_requests_per_s": r.capacity_requests_per_s,
+            "load_fraction": r.load_fraction,
+            "capacity_used_fraction": r.capacity_used_fraction,
+            "mfu": r.mfu,
+            "mbu": r.mbu,
         },
         "slo": {
             "attainment": r.slo_attainment,
@@ -124,6 +141,7 @@ def render(r: RunRecord, timing: Timing, scenario: Scenario) -> dict[str, Any]:
             "outages": r.outages,
             "scale_ups": r.scale_ups,
             "scale_downs": r.scale_downs,
+            "provisioning_failures": r.provisioning_failures,
         },
         "tokens": {
             "input": r.completed_input_tokens,
@@ -155,6 +173,9 @@ def render(r: RunRecord, timing: Timing, scenario: Scenario) -> dict[str, Any]:
             "end_s": r.end_s,
             "window_s": [r.window_start_s, r.window_end_s],
             "mode": r.sim_mode,
+            # "auto" when the window's start was detected (window_s[0] is where), else the
+            # warm-up given in seconds
+            "warmup": "auto" if r.warmup_auto else r.window_start_s,
         },
         # Which code wrote this and the scenario as validated (defaults filled in), so a
         # report can show what was run without the YAML file.
@@ -195,6 +216,15 @@ def _cost(r: RunRecord) -> dict[str, Any]:
             "output": r.usd_per_million_output,
             "blended": r.usd_per_million_blended,
             "goodput": r.usd_per_million_goodput,
+        },
+        "usd_per_million_tokens_at_capacity": {
+            "input": r.usd_per_million_input_at_capacity,
+            "output": r.usd_per_million_output_at_capacity,
+            "blended": r.usd_per_million_blended_at_capacity,
+        },
+        "usd_per_million_tokens_capacity_split": {
+            "input": r.usd_per_million_input_capacity_split,
+            "output": r.usd_per_million_output_capacity_split,
         },
         "model": r.cost_model,
         "gpu_hour_usd": r.gpu_hour_usd,

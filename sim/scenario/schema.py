@@ -12,7 +12,16 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from sim.engine.router import ROUTERS
@@ -22,6 +31,7 @@ from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.memory import DTYPE_BYTES
 from sim.scenario.base import (
     MAX_BATCHED_TOKENS,
+    MAX_DURATION_S,
     MAX_GRID_POINTS,
     MAX_NUM_SEQS,
     MAX_REPLICATIONS,
@@ -53,6 +63,7 @@ from sim.scenario.workload import (
 # `profile:` names that are not a profile of the library (checked when the model is chosen)
 PROFILE_NAMES = ("auto", "roofline")
 MAX_TENSOR_PARALLEL = 64  # GPUs per replica
+AUTO_WARMUP_FRACTION = 0.1  # `warmup_s: auto` stands for this share of the run before it runs
 
 
 # ---- profiles ------------------------------------------------------------------------------
@@ -169,13 +180,25 @@ class Tco(Strict):
     usd_per_kwh: NonNeg
     hosting_usd_per_gpu_year: NonNeg = 0.0  # rack space, colocation, staff
     maintenance_fraction_per_year: NonNeg = 0.0  # of capex, per year (support, spares)
+    # One GPU's share of its host's draw (CPUs, memory, NICs, fans, power supplies): a DGX
+    # H100 draws ~10.2 kW for 8 GPUs of 700 W, so ~575 W per GPU beside the GPU itself.
+    host_power_busy_w: NonNeg = 0.0
+    host_power_idle_w: NonNeg = 0.0
+    # Annual rate the capital could earn elsewhere: capex is paid off as an annuity over
+    # amortization_years (0: straight-line, as if money cost nothing).
+    cost_of_capital: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
+    # What moves the draw between idle and busy watts: the share of time steps run
+    # (busy-time), or the share of full-load capacity the delivered tokens used (load).
+    power_scaling: Literal["busy-time", "load"] = "busy-time"
 
     @model_validator(mode="after")
     def _idle_below_busy(self) -> Tco:
-        if self.power_idle_w > self.power_busy_w:
-            raise PydanticCustomError("order", "idle power above busy power", {
-                "field": "power_idle_w",
-                "expected": f"a number ≤ power_busy_w ({self.power_busy_w:g})"})
+        for part in ("power", "host_power"):
+            idle, busy = getattr(self, f"{part}_idle_w"), getattr(self, f"{part}_busy_w")
+            if idle > busy:
+                raise PydanticCustomError("order", "idle power above busy power", {
+                    "field": f"{part}_idle_w",
+                    "expected": f"a number ≤ {part}_busy_w ({busy:g})"})
         return self
 
 
@@ -248,7 +271,11 @@ class Scenario(Strict):
     name: str = "scenario"
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None  # None: drawn and recorded
     duration_s: Seconds
+    # Seconds, or `auto`: chosen after the run by a steady-state detector (sim.metrics.steady);
+    # until then, where a number is needed before the run (a stress spike's default time, a
+    # plan's day-shape peak), warmup_s holds AUTO_WARMUP_FRACTION of the duration.
     warmup_s: NonNegSeconds = 0.0
+    _warmup_auto: bool = PrivateAttr(False)  # `warmup_s: auto` was given (see warmup_auto)
     drain_s: NonNegSeconds | None = None  # None: run until every request has finished
     model: ModelSpec
     gpu: GpuSpec
@@ -263,9 +290,46 @@ class Scenario(Strict):
     plan: PlanSpec | None = None  # read by `tokenfactory plan` (sim.planning)
     stress: StressSpec | None = None  # read by `tokenfactory stress`
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _auto_warmup(cls, data: Any, handler: ModelWrapValidatorHandler[Scenario]) -> Scenario:
+        """`warmup_s: auto` is validated as the nominal warm-up, and remembered."""
+        value = data.get("warmup_s") if isinstance(data, Mapping) else None
+        if not isinstance(value, str):
+            return handler(data)
+        if value != "auto":
+            raise PydanticCustomError("order", "not a warm-up", {
+                "field": "warmup_s", "expected": "a number of seconds ≥ 0, or auto"})
+        duration = data.get("duration_s")
+        nominal = 0.0  # a bad duration_s is reported by its own check
+        if isinstance(duration, int | float) and not isinstance(duration, bool) \
+                and 0 < duration <= MAX_DURATION_S:
+            nominal = AUTO_WARMUP_FRACTION * float(duration)
+        scenario = handler({**data, "warmup_s": nominal})
+        scenario._warmup_auto = True
+        return scenario
+
+    @property
+    def warmup_auto(self) -> bool:
+        """The window's start is chosen after the run (`warmup_s: auto`)."""
+        return self._warmup_auto
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.warmup_auto and "warmup_s" in data:
+            data["warmup_s"] = "auto"
+        return data
+
     @field_validator("model", mode="before")
     @classmethod
     def _model_by_name(cls, value: Any) -> Any:
+        # `{hf_config: path}` is read by sim.scenario.load before validation; here it is
+        # only seen when a mapping is validated without the loader, which reads files.
+        if isinstance(value, Mapping) and "hf_config" in value:
+            raise PydanticCustomError("order", "config not read", {
+                "field": "hf_config", "expected": "a scenario loaded with load_scenario, "
+                "which reads the config.json"})
         return _by_name(value, catalog.models())
 
     @field_validator("gpu", mode="before")

@@ -95,6 +95,21 @@ def test_exact_mode_equals_event_skipping(policy: str, router: str) -> None:
 
 
 @pytest.mark.parametrize("policy", POLICIES)
+def test_exact_mode_equals_event_skipping_when_the_run_is_cut_off(policy: str) -> None:
+    # drain_s 0: the run stops at duration_s with decode runs in progress; the steps of
+    # them that ended before the stop count (whole-run and window totals) in both modes.
+    data = scenario(
+        duration_s=60.0, warmup_s=5.0, drain_s=0.0,
+        deployment={"replicas": 2, "scheduler": {"policy": policy, "max_num_seqs": 16,
+                                                 "max_batched_tokens": 2048}},
+        workload={"arrival": {"process": "poisson", "rate_per_s": 40.0},
+                  "prompt_tokens": {"dist": "lognormal", "mean": 500, "sigma": 0.5},
+                  "output_tokens": {"dist": "uniform", "low": 50, "high": 400}},
+    )
+    _compare_modes(data)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("kind", list(DYNAMIC))
 def test_exact_mode_equals_event_skipping_when_the_fleet_changes(kind: str, policy: str) -> None:
     # Replicas die mid-run, with decode runs cut short; the steps already done must be
@@ -110,6 +125,42 @@ def test_exact_mode_equals_event_skipping_when_the_fleet_changes(kind: str, poli
     assert changes > 0
     if kind in ("failures", "spot", "outage"):
         assert fd["requests"]["requeued"] > 0
+
+
+def _closed_loop(policy: str, think: float | dict) -> dict:
+    """More clients than sequence slots, so requests queue and decode runs get cut."""
+    return scenario(
+        duration_s=60.0,
+        deployment={"replicas": 2, "router": "power-of-two",
+                    "scheduler": {"policy": policy, "max_num_seqs": 16,
+                                  "max_batched_tokens": 2048}},
+        workload={"arrival": {"process": "closed", "concurrency": 40, "think_time_s": think},
+                  "prompt_tokens": {"dist": "lognormal", "mean": 900, "sigma": 1.0},
+                  "output_tokens": {"dist": "uniform", "low": 1, "high": 400}},
+    )
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("think", [0.0, {"dist": "uniform", "low": 0.0, "high": 2.0}],
+                         ids=["back-to-back", "uniform-think"])
+def test_exact_mode_equals_event_skipping_for_closed_loop_clients(
+        policy: str, think: float | dict) -> None:
+    # Arrival times now follow finish times: the two modes must send the same requests at
+    # the same instants.
+    fast, exact = _compare_modes(_closed_loop(policy, think))
+    assert len(fast.workload) == len(exact.workload) > 200
+    assert np.allclose(fast.workload.arrival_s, exact.workload.arrival_s, rtol=1e-9, atol=1e-9)
+    assert fast.to_dict()["latency_s"]["queue"]["mean"] > 0.0  # the clients did queue
+
+
+def test_exact_mode_equals_event_skipping_for_closed_loop_clients_on_a_failing_fleet() -> None:
+    data = _closed_loop("chunked-prefill", 0.5)
+    data["duration_s"] = 90.0
+    data["deployment"].update(DYNAMIC["failures"]["deployment"])
+    fast, exact = _compare_modes(data)
+    assert np.allclose(fast.workload.arrival_s, exact.workload.arrival_s, rtol=1e-9, atol=1e-9)
+    d = fast.to_dict()
+    assert d["availability"]["failures"] > 0 and d["requests"]["requeued"] > 0
 
 
 @pytest.mark.parametrize("policy", POLICIES)

@@ -42,7 +42,7 @@ def test_the_same_seed_gives_an_equal_record_whatever_the_wall_time(rented) -> N
     # record does not, and the document shows the wall time it was given.
     s = rented.scenario
     slow = run_result.build(s, rented.seed, rented.workload, rented.engine,
-                            run_inputs.step_model(s).provenance, run_inputs.kv_capacity(s),
+                            run_inputs.step_model(s), run_inputs.kv_capacity(s),
                             wall_s=1234.5, exact=False)
     assert slow.timing != rented.timing
     assert slow.record == rented.record

@@ -66,11 +66,13 @@ def test_runs_csv_has_one_row_per_run_with_the_documented_columns(swept) -> None
                    "usd_per_million_goodput", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s",
                    "tpot_p99_s", "busy_fraction", "slo_attainment", "slo_met"):
         assert column in rows[0], column
-    assert len({r["seed"] for r in rows}) == 6  # every run its own seed
-    # Common random numbers: replication r has the same draws at every point.
+    # Common random numbers: replication r has the same seed and draws at every point, and
+    # the replications of a point are each their own.
+    assert len({r["seed"] for r in rows}) == 3
     for rep in range(3):
         same = [r for r in rows if r["replication"] == str(rep)]
-        assert len({(r["cost.gpu_hour_usd"], r["workload.output_tokens.mean"]) for r in same}) == 1
+        assert len({(r["seed"], r["cost.gpu_hour_usd"], r["workload.output_tokens.mean"])
+                    for r in same}) == 1
     # The arrival rate is the utilisation times the capacity measured once.
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     capacity = summary["capacity"]["requests_per_s"]
@@ -92,7 +94,10 @@ def test_summary_json_contract(swept) -> None:
             assert ordered == sorted(ordered)
         for key in ("ttft_p99_s", "tpot_p99_s", "busy_fraction", "slo_attainment"):
             assert set(point[key]) >= {"p5", "p50", "p95"}
-        assert 0.0 <= point["slo_met_probability"] <= 1.0
+        low, high = point["slo_met_probability_ci"]
+        assert 0.0 <= low <= point["slo_met_probability"] <= high <= 1.0
+        if point["slo_met_probability"] == 1.0:  # Wilson's n of n: [n / (n + z²), 1]
+            assert low == pytest.approx(3 / (3 + 1.959964**2)) and high == 1.0
         assert point["runs"] == 3
         # Three replications are too few for a 95% interval of the median.
         assert point["convergence"]["ci95"] is None and not point["convergence"]["converged"]
@@ -292,3 +297,22 @@ def test_step_time_error_defaults_to_the_profiles_fit_error_when_known() -> None
     data["uncertainty"] = {"step_time_scale": {"dist": "choice", "values": [1.0]}}
     explicit = design.build(data, Path.cwd())
     assert {run.scenario.step_time_scale for run in explicit.runs} == {1.0}
+
+
+def test_points_share_each_replications_traffic(tmp_path: Path) -> None:
+    # A grid over the price alone: with one seed per replication, replication r simulates
+    # the same requests at both points, so everything but the cost is identical and the
+    # cost per token scales with the price exactly; only replications differ by luck.
+    data = scenario(duration_s=20.0, warmup_s=2.0,
+                    sweep={"grid": {"cost.gpu_hour_usd": [2.0, 4.0]}, "replications": 3})
+    out = tmp_path / "out"
+    _sweep(_write(tmp_path, data), out, "--workers", "1")
+    rows = _rows(out)
+    cheap, dear = ([r for r in rows if r["point"] == str(p)] for p in (0, 1))
+    for a, b in zip(cheap, dear, strict=True):
+        assert a["seed"] == b["seed"]
+        for column in ("ttft_p99_s", "tpot_p99_s", "output_tokens_per_s", "slo_attainment"):
+            assert a[column] == b[column], column
+        assert float(b["usd_per_million_blended"]) == pytest.approx(
+            2 * float(a["usd_per_million_blended"]))
+    assert len({r["ttft_p99_s"] for r in cheap}) == 3
