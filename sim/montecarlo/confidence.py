@@ -20,10 +20,11 @@ fleet whose P is at most p₀ is called feasible with probability at most α, on
 at least p₁ infeasible with probability at most β when the test may run on; between the
 two (the indifference zone, around c) either answer may come. A cap on the draws adds to
 β (simulated at c = 0.95, looking every 4 draws: a fleet at P = 0.975 is called infeasible
-6% of the time with at most 64 draws, 45% with at most 32), never to α. At c = 0.95 a fleet is called feasible after 22
-straight met draws (the Wilson interval then [0.85, 1]); two misses in the first few draws
-call it infeasible. A test still undecided when the draws run out calls the fleet
-infeasible, which only makes false "feasible" answers rarer. With c = 1 no fleet can be
+6% of the time with at most 64 draws, 45% with at most 32), never to α: a test still
+undecided when the draws run out calls the fleet infeasible, which only makes false
+"feasible" answers rarer. At c = 0.95 a fleet is called feasible after 22 straight met
+draws (the Wilson interval then [0.85, 1]); two misses in the first few draws call it
+infeasible. With c = 1 no fleet can be
 shown good enough by sampling: every draw must meet the SLO and the test never stops early
 in favour.
 """
