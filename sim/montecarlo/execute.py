@@ -48,6 +48,10 @@ METRICS: dict[str, str] = {
         "gpu_hour_usd", "slo_attainment", "slo_met", "requests_completed",
         "requests_unfinished")},
     "preempted": "preemptions",
+    # Headroom (appended, so older columns keep their places): what the report's cost
+    # waterfall splits ownership by, and how loaded the fleet was.
+    **{column: column for column in (
+        "capacity_used_fraction", "load_fraction", "mfu", "mbu")},
 }
 
 # What a GPU-hour was made of, one column per item (the record's fields of the same names):

@@ -175,12 +175,14 @@ def _sweep(results: Results) -> tuple[Section, Section, Section]:
     if run is not None:
         by_item = {k.removeprefix("gpu_hour_usd_"): run[k] for k in run
                    if k.startswith("gpu_hour_usd_")}
-        steps = analysis.waterfall(by_item, run["busy_fraction"], run["usd_per_million_blended"])
+        used = analysis.used_fraction(run)
+        steps = analysis.waterfall(by_item, used, run["usd_per_million_blended"])
         if steps:
             charts.blocks.append(_chart(
                 "cost_waterfall.png", f"Where the cost of the median run at {where} (run "
                 f"{run['run']}) goes: each item of the GPU-hour charged to the delivered tokens; "
-                f"ownership split by the busy fraction ({run['busy_fraction']:.0%}).",
+                f"ownership split into the capacity the tokens used ({used:.0%}) and the idle "
+                "capacity (headroom).",
                 figures.waterfall_chart(steps, "From GPU-hours to cost per 1M tokens")))
             charts.blocks.append(_waterfall_table(steps))
 
@@ -233,13 +235,14 @@ def _run(results: Results) -> tuple[Section, Section, Section]:
         "JSON (it stores no per-request latencies), with the SLO targets dashed; the dotted "
         "line is the SLO percentile.", figures.latency_cdf_run(run))])
     blended = cost["usd_per_million_tokens"]["blended"]
-    busy = run["utilization"]["busy_fraction"]
-    steps = analysis.waterfall(cost.get("gpu_hour_usd_by_item", {}), busy, blended) \
+    used = analysis.used_fraction(run["utilization"])
+    steps = analysis.waterfall(cost.get("gpu_hour_usd_by_item", {}), used, blended) \
         if blended is not None else []
     if steps:
         charts.blocks.append(_chart(
             "cost_waterfall.png", "Where the cost goes: each item of the GPU-hour charged to "
-            f"the delivered tokens; ownership split by the busy fraction ({busy:.0%}).",
+            f"the delivered tokens; ownership split into the capacity the tokens used "
+            f"({used:.0%}) and the idle capacity (headroom).",
             figures.waterfall_chart(steps, "From GPU-hours to cost per 1M tokens")))
         charts.blocks.append(_waterfall_table(steps))
     prov = run.get("provenance", {})
