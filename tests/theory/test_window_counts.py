@@ -11,59 +11,12 @@ import dataclasses
 import numpy as np
 import pytest
 from builders import DYNAMIC, dynamic, scenario
+from engine_seam import requests, run
 
 import sim
-from sim.engine import EngineResult, simulate
-from sim.engine.records import EngineConfig
+from sim.engine import simulate
 from sim.montecarlo.capacity import run_length_s
 from sim.runner import build
-
-STEP = 0.01
-
-
-class ConstantStep:
-    """Every step takes `step` seconds, split by the prefill tokens' share of the batch."""
-
-    per_kv_token_s = 0.0
-
-    def __init__(self, step: float = STEP) -> None:
-        self.step = step
-
-    def decode_fixed_s(self, batch: int) -> float:
-        return self.step
-
-    def step_s(self, prefill_tokens: int, prefill_attn_pairs: float, decode_seqs: int,
-               decode_kv_tokens: int) -> tuple[float, float]:
-        share = prefill_tokens / (prefill_tokens + decode_seqs)
-        return share * self.step, (1.0 - share) * self.step
-
-
-@dataclasses.dataclass(frozen=True)
-class Requests:
-    arrival_s: np.ndarray
-    prompt_tokens: np.ndarray
-    output_tokens: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.arrival_s)
-
-
-def requests(*rows: tuple[float, int, int]) -> Requests:
-    arrival, prompt, output = zip(*rows, strict=True)
-    return Requests(np.array(arrival, dtype=float), np.array(prompt, dtype=np.int64),
-                    np.array(output, dtype=np.int64))
-
-
-BASE = EngineConfig(
-    replicas=1, policy="chunked-prefill", max_num_seqs=8, max_batched_tokens=64,
-    kv_capacity_tokens=1000, kv_block_tokens=16, router="round-robin",
-    window_start_s=0.0, window_end_s=1e9, stop_s=None)
-
-
-def run(reqs: Requests, step: float = STEP, **changes: object) -> EngineResult:
-    cfg = dataclasses.replace(BASE, **changes)
-    return simulate(cfg, reqs, ConstantStep(step), np.random.default_rng(0))
-
 
 MODES = pytest.mark.parametrize("exact", [False, True], ids=["skipping", "exact"])
 
