@@ -26,8 +26,9 @@ Per run (`run_work`; `check_run` refuses):
 * **per-batch table**: each replica tables the fixed cost of every batch size, replicas ×
   (max_num_seqs + 1) step-time calls; the step-time table: max_batched_tokens +
   max_num_seqs entries;
-* **autoscaling decisions** ((duration_s + drain_s) ÷ interval_s) and **fault events**
-  (replicas × horizon ÷ mean time up, per kind), each a step of the event loop.
+* **autoscaling decisions** ((duration_s + drain_s) ÷ interval_s), **provisioning
+  retries** when capacity can be refused (max_replicas × horizon ÷ retry_s) and **fault
+  events** (replicas × horizon ÷ mean time up, per kind), each a step of the event loop.
 
 A sweep, plan or stress test bounds each of its runs so, and all of them together
 (`check_total`, `check_runs`): see `sim.montecarlo.design`, `sim.planning.planner` and
@@ -281,6 +282,14 @@ def _engine_tables(scenario: Scenario) -> list[Work]:
                         "deployment.autoscaling.interval_s", a.interval_s,
                         "(duration_s + drain_s) ÷ interval_s", "a longer interval_s or a "
                         "shorter duration_s"))
+        if a.provisioning.success_probability < 1.0:
+            # Each wanted replica may be asked for again every retry_s while it is refused.
+            out.append(Work("provisioning retries", a.max_replicas * horizon_s
+                            / a.provisioning.retry_s,
+                            "deployment.autoscaling.provisioning.retry_s",
+                            a.provisioning.retry_s,
+                            "max_replicas × (duration_s + drain_s) ÷ retry_s",
+                            "a longer retry_s, fewer max_replicas or a shorter duration_s"))
     if d.failures is not None:
         up_s = d.failures.mtbf_h * SECONDS_PER_HOUR / d.tensor_parallel
         out.append(Work("fault events", 2.0 * slots * horizon_s / up_s,
