@@ -11,19 +11,19 @@ separates fleets clearly good enough from fleets clearly not, with stated error 
 and spends draws only where the answer is close. For a required probability c (miss rate
 q = 1 − c) it tests
 
-    H₀: P = p₀ = max(1 − 3q, c / 2)    against    H₁: P = p₁ = 1 − q / 2
+    H₀: P = p₀ = max(1 − 4q, c / 2)    against    H₁: P = p₁ = 1 − q / 2
 
-(at c = 0.95: p₀ = 0.85, p₁ = 0.975). After n draws with k met, the log likelihood ratio is
+(at c = 0.95: p₀ = 0.80, p₁ = 0.975). After n draws with k met, the log likelihood ratio is
 k·ln(p₁/p₀) + (n − k)·ln((1 − p₁)/(1 − p₀)); the fleet is feasible once it reaches
 ln((1 − β)/α) and infeasible once it falls to ln(β/(1 − α)), α = β = 5%. Wald's bounds: a
 fleet whose P is at most p₀ is called feasible with probability at most α, one whose P is
 at least p₁ infeasible with probability at most β when the test may run on; between the
 two (the indifference zone, around c) either answer may come. A cap on the draws adds to
 β (simulated at c = 0.95, looking every 4 draws: a fleet at P = 0.975 is called infeasible
-6% of the time with at most 64 draws, 45% with at most 32), never to α: a test still
+3% of the time with at most 64 draws, 13% with at most 32), never to α: a test still
 undecided when the draws run out calls the fleet infeasible, which only makes false
-"feasible" answers rarer. At c = 0.95 a fleet is called feasible after 22 straight met
-draws (the Wilson interval then [0.85, 1]); two misses in the first few draws call it
+"feasible" answers rarer. At c = 0.95 a fleet is called feasible after 15 straight met
+draws (the Wilson interval then [0.80, 1]); two misses in the first few draws call it
 infeasible. With c = 1 no fleet can be
 shown good enough by sampling: every draw must meet the SLO and the test never stops early
 in favour.
@@ -71,7 +71,7 @@ class SequentialTest:
     def zone(self) -> tuple[float, float]:
         """(p₀, p₁): the probabilities the test tells apart."""
         miss = 1.0 - self.confidence
-        return max(1.0 - 3.0 * miss, self.confidence / 2.0), 1.0 - miss / 2.0
+        return max(1.0 - 4.0 * miss, self.confidence / 2.0), 1.0 - miss / 2.0
 
     def verdict(self, met: int, draws: int, last: bool) -> bool | None:
         """Feasible (True), infeasible (False) or undecided (None) after `met` of `draws`;

@@ -21,9 +21,9 @@ and the test looks after every chunk:
 - a fleet still undecided after every draw (`plan.target.max_draws`) is infeasible.
 
 The cut-offs only ever call fleets infeasible, so the test's bound holds: a fleet whose
-true P(SLO met) is at most p₀ (0.85 for a target of 0.95) is called feasible with
+true P(SLO met) is at most p₀ (0.80 for a target of 0.95) is called feasible with
 probability at most 5%. The price of that, and of being vouched for by counts alone, is
-that a feasible fleet takes 22 straight met draws at 0.95 (8 before: "8 of 8").
+that a feasible fleet takes 15 straight met draws at 0.95 (8 before: "8 of 8").
 
 A stress test's fixed draws are judged by count instead (`Evaluator(sequential=False)`): at
 least ⌈confidence × draws⌉ of them met — what the draws showed, not a guarantee; its

@@ -63,16 +63,16 @@ def test_the_sequential_test_keeps_its_error_rates(confidence: float) -> None:
 
 
 def test_the_old_eight_of_eight_rule_is_what_the_test_refuses() -> None:
-    # Under "8 of 8 at 0.95" a fleet with P = 0.80 passed 0.8⁸ = 17% of the time; the test
-    # calls such a fleet feasible far less often, and needs 22 met draws to call any.
-    assert _called_feasible(0.80, 0.95, 64, 4000, 6) <= 0.01
+    # Under "8 of 8 at 0.95" a fleet with P = 0.80 passed 0.8⁸ = 17% of the time; it is the
+    # test's p₀, called feasible at most 5% of the time, and any fleet needs 15 met draws.
+    assert _called_feasible(0.80, 0.95, 64, 4000, 6) <= 0.05 + 0.01
     test = SequentialTest(0.95)
-    assert test.zone == (pytest.approx(0.85), pytest.approx(0.975))
-    assert test.draws_to_accept() == 22
-    assert test.verdict(21, 21, last=False) is None and test.verdict(22, 22, last=False)
+    assert test.zone == (pytest.approx(0.80), pytest.approx(0.975))
+    assert test.draws_to_accept() == 15
+    assert test.verdict(14, 14, last=False) is None and test.verdict(15, 15, last=False)
     assert test.verdict(2, 4, last=False) is False  # two misses in four: clearly short
     assert test.verdict(8, 8, last=True) is False  # undecided when the draws run out
-    assert wilson(22, 22).low == pytest.approx(0.851, abs=1e-3)  # what 22 of 22 vouches for
+    assert wilson(15, 15).low == pytest.approx(0.796, abs=1e-3)  # what 15 of 15 vouches for
 
 
 def test_certainty_needs_every_draw() -> None:
