@@ -82,7 +82,7 @@ def measure(raw: Mapping[str, Any], base_dir: Path, seed: int) -> Capacity:
     length = {"duration_s": run_length_s(nominal), "warmup_s": AUTO}
     while True:
         scenario = validated(raw, {RATE_KEY: rate, "drain_s": 0.0, **length}, where, base_dir)
-        done = run(scenario, seed=seed, warn_short_window=False)  # overloaded on purpose
+        done = run(scenario, seed=seed, warn_window=False)  # overloaded on purpose
         r = done.record
         mean_output = float(done.workload.output_tokens.mean()) if len(done.workload) else 0.0
         delivered = r.output_tokens_per_s / mean_output if mean_output > 0 else 0.0

@@ -67,10 +67,10 @@ EXTENDED_PER_SEARCH = 2  # fleets a search may run past the first look
 def run_draw(scenario: Scenario, seed: int) -> dict[str, Any]:
     """One run (in a worker), as a row."""
     # max_requests=None: the planner checked the biggest draw's work before any run.
-    # No window-length warning: the search tries fleets too small on purpose, whose queues
+    # No window warnings: the search tries fleets too small on purpose, whose queues
     # (and so E2E times) grow without bound; a fleet that meets the SLO has short ones.
     return draw_row(run(scenario, seed=seed, max_requests=None,
-                        warn_short_window=False).record)
+                        warn_window=False).record)
 
 
 def draw_row(record: RunRecord) -> dict[str, Any]:

@@ -41,14 +41,14 @@ class WindowWarning(UserWarning):
 def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None = None,
         exact: bool = False, progress: Progress | None = None,
         max_requests: int | None = budget.DEFAULT_MAX_REQUESTS,
-        warn_short_window: bool = True) -> result.Result:
+        warn_window: bool = True) -> result.Result:
     """Simulate one scenario. `seed` overrides the scenario's; with neither, one is drawn
     and recorded in the result so the run can be repeated. Before anything is generated its
     work is estimated, and beyond `max_requests` (and the tables' limits that follow from
     it) the run is refused with an `InputError` (`sim.runner.budget`); None skips that, for
     the runs of a sweep or plan that checked every run before starting any.
-    `warn_short_window` False: no `WindowWarning` about the window's length (for a run
-    overloaded on purpose, whose requests' queueing grows with it)."""
+    `warn_window` False: no `WindowWarning` about the window (its length, or a steady state
+    never reached), for a run overloaded on purpose, whose queue grows without end."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if max_requests is not None:
@@ -70,16 +70,17 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
     workload = workload.arrived(engine.arrival_s)  # a closed loop's: what its clients sent
     window_start_s = None
     if scenario.warmup_auto:
-        engine, window_start_s = steady_window(engine, cfg.window_marks_s, scenario.name)
+        engine, window_start_s = steady_window(engine, cfg.window_marks_s, scenario.name,
+                                               warn_window)
     done = result.build(scenario, seed, workload, engine, step_model, capacity, wall_s, exact,
                         window_start_s)
-    if warn_short_window:
+    if warn_window:
         _warn_if_short(done)
     return done
 
 
-def steady_window(engine: EngineResult, marks_s: tuple[float, ...],
-                  name: str) -> tuple[EngineResult, float]:
+def steady_window(engine: EngineResult, marks_s: tuple[float, ...], name: str,
+                  warn: bool) -> tuple[EngineResult, float]:
     """The engine's counters over the window MSER-5 chooses on the tokens generated per bin
     (bins between 0, `marks_s` and the window's end), and where that window starts."""
     replicas = engine.replicas
@@ -87,7 +88,7 @@ def steady_window(engine: EngineResult, marks_s: tuple[float, ...],
                 for i in range(len(marks_s))]
     total = sum(r.window_generated_tokens for r in replicas)
     cut = steady.mser(np.diff(np.asarray([0, *at_marks, total], dtype=float)))
-    if not cut.settled:
+    if warn and not cut.settled:
         warnings.warn(f"{name}: the tokens generated per {marks_s[0]:g} s never settled in the "
                       "first half of the run (warmup_s: auto); its metrics may not describe a "
                       "steady state: lengthen duration_s or lower the load", WindowWarning,

@@ -120,7 +120,7 @@ def _run(mapping: dict, overloaded: bool = False) -> sim.Result:
     to the command: report it as skipped, with the scenario's own message. An `overloaded`
     run's queue grows on purpose, and so do its E2E times: no warning about its window."""
     try:
-        return sim.run(mapping, warn_short_window=not overloaded)
+        return sim.run(mapping, warn_window=not overloaded)
     except InputError as exc:
         raise Uncovered(f"scenario rejected: {exc}") from None
 
