@@ -84,6 +84,11 @@ CASES = [
          "plan.target.max_draws", "4", ("≥ draws (8)",)),
     Case("fractional-max-draws", _plan(target={"max_draws": 12.5}), "plan.target.max_draws",
          "12.5", ("an integer",)),
+    # The sequential test needs 83 straight met draws to call a fleet feasible at 0.99.
+    Case("too-few-draws-to-certify", _plan(target={"confidence": 0.99, "max_draws": 64}),
+         "plan.target.max_draws", "64", ("at least 83",)),
+    Case("default-draws-too-few-to-certify", _plan(target={"confidence": 0.99}),
+         "plan.target.confidence", "0.99", ("max_draws of at least 83",)),
     Case("bad-slo-override", _plan(target={"slo": {"ttft_s": -1}}), "plan.target.slo.ttft_s",
          "-1", ("> 0",)),
     Case("run-warmup-past-duration", _plan(run={"duration_s": 5.0, "warmup_s": 8.0}),
