@@ -269,9 +269,10 @@ def _plan(results: Results) -> tuple[Section, Section, Section]:
     head.blocks.append(Table(
         "plan_options.csv", "Every option in every period",
         ["period", "option", "recommended", "replicas", "gpus", "usd_per_month",
-         "slo_met_probability"],
+         "slo_met_probability", "ci_low", "ci_high", "draws"],
         [[p["period"], o["option"], o is analysis.recommended_option(p),
-          o["replicas"], o["gpus"], o["usd_per_month"], o["slo_met_probability"]]
+          o["replicas"], o["gpus"], o["usd_per_month"], o["slo_met_probability"],
+          *(o.get("slo_met_probability_ci") or (None, None)), o.get("draws")]
          for p in plan["periods"] for o in p["options"]]))
     charts = Section(SECTIONS[1], [
         _chart("fleet_plan.png", "GPUs and monthly cost of the recommended option per period"

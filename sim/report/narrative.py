@@ -21,6 +21,16 @@ def pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
+def _interval_words(option: dict[str, Any]) -> str:
+    """How sure that probability is: its 95% interval and the draws behind it (plans written
+    before intervals were reported have neither)."""
+    ci, draws = option.get("slo_met_probability_ci"), option.get("draws")
+    if not ci:
+        return ""
+    behind = "" if draws is None else f" from {draws} draws"
+    return f" (95% interval {ci[0]:.1%}–{ci[1]:.1%}{behind})"
+
+
 def slo_words(slo: dict[str, Any]) -> str:
     q = f"{slo.get('percentile', 99):g}"
     return f"TTFT p{q} ≤ {ms(slo.get('ttft_s'))} and TPOT p{q} ≤ {ms(slo.get('tpot_s'))}"
@@ -173,6 +183,7 @@ def plan_summary(plan: dict[str, Any], confidence: float | None) -> list[str]:
     lines = ["Recommendation, period by period: " + "; ".join(
         f"{p['period']}: {o['gpus']} GPUs as {o['replicas']} replicas of {o['option']}, "
         f"{usd(o['usd_per_month'], 6)}/month, P(SLO met) {pct(o['slo_met_probability'])}"
+        f"{_interval_words(o)}"
         for p, o in zip(periods, chosen, strict=True)) + "."]
     first, last = chosen[0], chosen[-1]
     lines.append(f"Over {len(periods)} periods the fleet goes from {first['gpus']} to "
@@ -191,6 +202,7 @@ def plan_summary(plan: dict[str, Any], confidence: float | None) -> list[str]:
                                   key=lambda pair: pair[1]["slo_met_probability"])
     target = "" if confidence is None else f" against the {confidence:.0%} required"
     lines.append(f"Main risk: {weakest_period['period']}, where the recommended fleet meets the "
-                 f"SLO with probability {pct(weakest['slo_met_probability'])}{target}; demand "
+                 f"SLO with probability {pct(weakest['slo_met_probability'])}"
+                 f"{_interval_words(weakest)}{target}; demand "
                  "above that period's forecast peak is not covered.")
     return [*lines, short] if missing else lines

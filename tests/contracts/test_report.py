@@ -147,6 +147,23 @@ def test_plan_report_from_the_contract(tmp_path: Path) -> None:
     check_markdown(folder / "report.md")
 
 
+def test_plan_report_says_how_sure_each_probability_is(tmp_path: Path) -> None:
+    folder = tmp_path / "plan"
+    shutil.copytree(PLAN_FIXTURE, folder)
+    document = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+    for period in document["periods"]:
+        for option in period["options"]:
+            option["slo_met_probability_ci"], option["draws"] = [0.806, 1.0], 16
+    (folder / "plan.json").write_text(json.dumps(document), encoding="utf-8")
+    assert main(["report", str(folder), "--quiet"]) == 0
+    text = check_html(folder / "report.html")
+    assert "(95% interval 80.6%–100.0% from 16 draws)" in text
+    # The fixture, written before intervals were reported, says nothing it does not know.
+    shutil.copytree(PLAN_FIXTURE, tmp_path / "old")
+    assert main(["report", str(tmp_path / "old"), "--quiet"]) == 0
+    assert "95% interval" not in check_html(tmp_path / "old" / "report.html")
+
+
 def test_run_report_from_run_flag(tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(scenario(duration_s=20.0, warmup_s=2.0)), encoding="utf-8")
