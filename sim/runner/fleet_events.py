@@ -22,14 +22,15 @@ import numpy as np
 from sim.engine import faults
 from sim.engine.records import AutoscaleSettings, FleetSchedule
 from sim.hardware.memory import KV_BLOCK_TOKENS
-from sim.runner import build as engine_input
 from sim.scenario import Scenario
 from sim.scenario.dynamics import Provisioning
 from sim.scenario.workload import LengthSpec, WorkloadSpec
 
 
-def build(scenario: Scenario, streams: dict[str, np.random.SeedSequence]) -> FleetSchedule | None:
-    """None for a fleet that never changes (the engine then adds no work for it)."""
+def build(scenario: Scenario, streams: dict[str, np.random.SeedSequence],
+          kv_capacity_tokens: int) -> FleetSchedule | None:
+    """None for a fleet that never changes (the engine then adds no work for it);
+    `kv_capacity_tokens`: one replica's KV cache, as the runner resolved it."""
     d = scenario.deployment
     if not d.dynamic:
         return None
@@ -57,8 +58,7 @@ def build(scenario: Scenario, streams: dict[str, np.random.SeedSequence]) -> Fle
             max_replicas=a.max_replicas, interval_s=a.interval_s,
             scale_in_ticks=max(1, math.ceil(a.scale_in_stabilization_s / a.interval_s - 1e-9)),
             concurrency_per_replica=concurrency_per_replica(
-                engine_input.kv_capacity(scenario), scenario.workload,
-                d.scheduler.max_num_seqs),
+                kv_capacity_tokens, scenario.workload, d.scheduler.max_num_seqs),
             provisioning_delay_s=_delay_sampler(a.provisioning_delay_s,
                                                 np.random.default_rng(stream)),
             provisioning_succeeds=_outcome_sampler(a.provisioning, _first_child(stream)),

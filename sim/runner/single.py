@@ -62,7 +62,8 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
     pool_max = budget.DEFAULT_MAX_REQUESTS if max_requests is None else max_requests
     limits = build.pool_limits(step_model, capacity, pool_max)
     workload = generate(scenario.workload, scenario.duration_s, streams, limits)
-    cfg = build.engine_config(scenario, capacity, exact, fleet_events.build(scenario, streams))
+    fleet = fleet_events.build(scenario, streams, capacity)
+    cfg = build.engine_config(scenario, capacity, exact, fleet)
     started = time.perf_counter()
     engine = simulate(cfg, workload, step_model, np.random.default_rng(streams["router"]),
                       progress, workload.clients)

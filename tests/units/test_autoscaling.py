@@ -29,7 +29,7 @@ def _settings(data: dict[str, Any]) -> Any:
     s = load_scenario(data)
     streams = dict(zip(SEED_STREAMS, np.random.SeedSequence(1).spawn(len(SEED_STREAMS)),
                        strict=True))
-    plan = fleet_events.build(s, streams)
+    plan = fleet_events.build(s, streams, build.kv_capacity(s))
     assert plan is not None and plan.autoscaling is not None
     return s, plan.autoscaling
 
