@@ -28,6 +28,7 @@ from sim.engine.router import ROUTERS
 from sim.engine.scheduler import POLICIES
 from sim.hardware import catalog
 from sim.hardware.catalog import GpuSpec, ModelSpec
+from sim.hardware.layout import Layout
 from sim.hardware.memory import DTYPE_BYTES
 from sim.scenario.base import (
     MAX_BATCHED_TOKENS,
@@ -358,6 +359,12 @@ class Scenario(Strict):
             raise PydanticCustomError("order", "cannot be served", {
                 "field": key, "value": value, "expected": expected})
         return self
+
+    @property
+    def layout(self) -> Layout:
+        """The values the step-time and memory models take about one replica."""
+        d = self.deployment
+        return Layout(tensor_parallel=d.tensor_parallel, dtype=d.dtype, kv_cache_dtype=d.dtype)
 
     @property
     def gpus_per_replica(self) -> int:
