@@ -124,7 +124,7 @@ def run(args: argparse.Namespace, started_s: float) -> int:
         import torch
     except ImportError:
         raise InputError("torch", "not installed",
-                         "torch ≥ 2.1: pip install 'tokenfactory[calibrate]'") from None
+                         "torch ≥ 2.1: pip install 'tokenfactory[harness]'") from None
     from calibration.harness import runner, timing  # import torch: only once we know we run
 
     device_name = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -70,7 +70,7 @@ def _measure(args: argparse.Namespace) -> int:
     its exit status, output and errors are the command's."""
     if importlib.util.find_spec("torch") is None:
         raise InputError("calibrate measure", "PyTorch not installed",
-                         "an environment with torch (pip install 'tokenfactory[calibrate]')")
+                         "an environment with torch (pip install 'tokenfactory[harness]')")
     return subprocess.run([sys.executable, "-m", HARNESS, *args.extra_argv],
                           check=False).returncode
 

@@ -1,8 +1,8 @@
 """Measured operator tables: the derived files a composed step model reads.
 
-`calibration/operators/<gpu>_<engine>.json` holds, for one GPU (our catalogue name) timed in
+`calibration/operators/<gpu>_<engine>.json.gz` (gzip-compressed JSON) holds, for one GPU (our catalogue name) timed in
 one engine's build, compact tables derived from NVIDIA AIConfigurator's measured operator
-database (`sim.calibrate.aic` writes them from the parquet files; nothing here reads
+database (`calibration.sources.aic` writes them from the parquet files; nothing here reads
 parquet). Every time is in **milliseconds for one call on one GPU**, as measured.
 
 - `gemm[dtype]`: a latency grid over m (tokens) × n × k (the weight's shape on one GPU),
@@ -26,6 +26,7 @@ parquet). Every time is in **milliseconds for one call on one GPU**, as measured
 
 from __future__ import annotations
 
+import gzip
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -107,8 +108,8 @@ def available() -> tuple[tuple[str, str], ...]:
         return ()
     found = []
     for entry in folder.iterdir():
-        stem, dot, ext = entry.name.rpartition(".")
-        if ext == "json" and dot and "_" in stem:
+        stem, dot, ext = entry.name.rpartition(".json")
+        if dot and ext == ".gz" and "_" in stem:
             gpu, _, engine = stem.rpartition("_")
             found.append((gpu, engine))
     return tuple(sorted(found))
@@ -119,5 +120,5 @@ def tables(gpu: str, engine: str) -> OperatorTables | None:
     """The shipped tables of `gpu` timed in `engine`, or None when there are none."""
     if (gpu, engine) not in available():
         return None
-    text = _folder().joinpath(f"{gpu}_{engine}.json").read_text(encoding="utf-8")
-    return OperatorTables.model_validate_json(text)
+    packed = _folder().joinpath(f"{gpu}_{engine}.json.gz").read_bytes()
+    return OperatorTables.model_validate_json(gzip.decompress(packed))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch", reason="the harness needs torch: pip install '.[calibrate]'")
+torch = pytest.importorskip("torch", reason="the harness needs torch: pip install '.[harness]'")
 
 from builders import REPO  # noqa: E402
 
