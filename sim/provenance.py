@@ -48,6 +48,6 @@ def created_utc() -> str:
 @dataclass(frozen=True)
 class Provenance:
     name: str
-    source: str  # measured | fitted-roofline | roofline | inline
+    source: str  # measured-operators | measured | fitted-roofline | roofline | inline
     fit_error_pct: float | None = None
     details: dict = field(default_factory=dict)

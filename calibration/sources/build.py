@@ -1,10 +1,13 @@
-"""Rebuild the shipped profiles and roofline fits from Vidur's published operator timings.
+"""Rebuild the shipped Vidur profiles from Vidur's published operator timings.
 
     python -m calibration.sources.build VIDUR_DIR [--out calibration]
 
 VIDUR_DIR holds Vidur's `compute__<gpu>__<model>__mlp.csv` and `network__<gpu>_dgx__all_reduce.csv`
-files (github.com/microsoft/vidur, data/profiling). Writes `roofline_fits.yaml` and
-`profiles/*.yaml`; the timings themselves stay outside the project.
+files (github.com/microsoft/vidur, data/profiling). Writes `profiles/*.yaml`; the timings
+themselves stay outside the project. The roofline efficiencies each GPU's Vidur timings give
+fill the operators Vidur did not time (attention) in that GPU's profiles, and are used for
+nothing else: `roofline_fits.yaml`, which the roofline step model reads, is fitted on the
+measured operator tables instead (`calibration.sources.aic_roofline`).
 """
 
 from __future__ import annotations
@@ -35,15 +38,6 @@ TP_DEGREES = (1, 2, 4, 8)
 # Engine overhead per step that operator timings cannot show (scheduling, sampling, launches
 # outside the layers); the validation against published end-to-end rows is its check.
 STEP_OVERHEAD_S = 0.002
-# GPUs without measurements borrow the efficiencies of a measured relative.
-TRANSFERS = {
-    "h200": ("h100-sxm", "same GH100 compute die as the H100, more and faster HBM"),
-    "b200": ("h100-sxm", "no Blackwell measurements; Hopper efficiencies with B200 peaks"),
-    "gb200": ("h100-sxm", "no Blackwell measurements; Hopper efficiencies with GB200 peaks"),
-    "mi300x": ("h100-sxm", "no AMD measurements; H100 efficiencies with MI300X peaks"),
-    "mi325x": ("h100-sxm", "no AMD measurements; H100 efficiencies with MI325X peaks"),
-    "l40s": ("a100-80gb", "no L40S measurements; A100 efficiencies with L40S peaks"),
-}
 
 
 def build(vidur_dir: Path, out: Path) -> list[Path]:
@@ -58,14 +52,12 @@ def build(vidur_dir: Path, out: Path) -> list[Path]:
     for gpu_key in sorted({entry[0] for entry in loaded}):
         sets = [LinearSet.from_measurements(m, models[model], 2.0)
                 for g, model, _, _, m in loaded if g == gpu_key]
-        fit = fit_efficiency(sets, gpus[gpu_key])
-        fits[gpu_key] = (fit, sorted({f"{model} tp{tp}" for g, model, _, tp, _ in loaded
-                                      if g == gpu_key}))
+        fits[gpu_key] = fit_efficiency(sets, gpus[gpu_key])
 
     profiles_dir = out / "profiles"
     profiles_dir.mkdir(parents=True, exist_ok=True)
     for gpu_key, measured_model, stands_for, tp, m in loaded:
-        fit = fits[gpu_key][0]
+        fit = fits[gpu_key]
         network = vidur_dir / f"network__{gpu_key.split('-')[0]}_dgx__all_reduce.csv"
         for model_key in stands_for:
             model = models[model_key]
@@ -84,26 +76,11 @@ def build(vidur_dir: Path, out: Path) -> list[Path]:
             path = profiles_dir / f"{name}.yaml"
             path.write_text(_dump(profile.model_dump()), encoding="utf-8")
             written.append(path)
-
-    fits_doc = {
-        "about": "Roofline efficiencies fitted to measured linear-layer timings "
-                 "(sim.calibrate.roofline); rebuilt by calibration/sources/build.py.",
-        "source": vidur.SOURCE,
-        "fits": {g: {"compute_efficiency": f.compute_efficiency,
-                     "bandwidth_efficiency": f.bandwidth_efficiency,
-                     "layer_overhead_s": f.layer_overhead_s, "overhead_s": STEP_OVERHEAD_S,
-                     "fit_error": {"mape_pct": round(f.mape_pct, 3),
-                                   "worst_pct": round(f.worst_pct, 3), "points": f.points},
-                     "measurements": sets}
-                 for g, (f, sets) in fits.items()},
-        "transfers": {g: {"from": src, "why": why} for g, (src, why) in TRANSFERS.items()},
-    }
-    fits_path = out / "roofline_fits.yaml"
-    fits_path.write_text(_dump(fits_doc), encoding="utf-8")
-    return [fits_path, *written]
+    return written
 
 
 def _fits_in_memory(model: ModelSpec, gpu: GpuSpec, tp: int) -> bool:
+    assert model.params is not None  # ModelSpec derives it at construction when omitted
     return model.params * 2.0 < 0.9 * gpu.memory_bytes * tp
 
 

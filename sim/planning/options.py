@@ -17,6 +17,7 @@ runs of the same length and a long-output workload gets runs that reach a steady
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from sim.planning.forecast import Shaping
 from sim.runner import build as run_inputs
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.planning import PlanSpec
+from sim.steptime.select import AUTO_KINDS, auto_kind
 from sim.workload import rate
 
 PLANNING_BLOCKS = ("plan", "stress", "sweep")  # not part of what a single run simulates
@@ -48,6 +50,7 @@ class Option:
     scenario: Scenario
     base_dir: Path
     shaping: Shaping | None = None  # how the peak runs' arrivals vary in time
+    profile_note: str = ""  # why its step-time model was pinned (`_same_kind`), if it was
 
     @property
     def autoscaled(self) -> bool:
@@ -154,7 +157,37 @@ def _load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path,
         except InputError as exc:
             raise _blame(exc, body, index) from None
         options.append(Option(index, name, merged, scenario, base_dir, shaping))
-    return options
+    return _same_kind(options, base_dir)
+
+
+# `auto_kind` → the profile name that pins that kind of step-time model.
+_PINNED = {"measured-operators": "operators", "fitted-roofline": "fitted-roofline",
+           "roofline": "roofline"}
+
+
+def _same_kind(options: list[Option], base_dir: Path) -> list[Option]:
+    """Options compared on different kinds of step-time model (measured operators for one
+    GPU, a roofline for another) differ by the models' errors as much as by the hardware:
+    when `profile: auto` would do that and no option pins a profile, every option gets the
+    least measured kind, and the plan's notes say so."""
+    if any(o.scenario.profile != "auto" for o in options):
+        return options
+    kinds = {o.name: auto_kind(o.scenario.gpu.name, o.scenario.layout.engine)
+             for o in options}
+    if len(set(kinds.values())) < 2:
+        return options
+    least = max(kinds.values(), key=AUTO_KINDS.index)
+    pinned = _PINNED[least]
+    note = ("profile: auto would give the options different kinds of step-time model ("
+            + ", ".join(f"{name}: {kind}" for name, kind in kinds.items())
+            + f"); every option uses {least} (profile: {pinned}) so that they are compared "
+            "on the same footing (set profile to choose another)")
+    out = []
+    for o in options:
+        merged = {**o.raw, "profile": pinned}
+        scenario = load_scenario(merged, base_dir=base_dir)
+        out.append(dataclasses.replace(o, raw=merged, scenario=scenario, profile_note=note))
+    return out
 
 
 def _with_settings(raw: dict[str, Any], spec: PlanSpec, base_dir: Path) -> dict[str, Any]:

@@ -217,7 +217,8 @@ def _period_rate(spec: PlanSpec, index: int) -> tuple[str, Any]:
 def _option_summary(sizing: OptionSizing) -> dict[str, Any]:
     s = sizing.option.scenario
     return {"option": sizing.option.name, "gpu": s.gpu.name, "model": s.model.name,
-            "tensor_parallel": s.deployment.tensor_parallel, "dtype": s.deployment.dtype,
+            "tensor_parallel": s.deployment.tensor_parallel,
+            "gpus_per_replica": s.gpus_per_replica, "dtype": s.deployment.dtype,
             "scheduler": s.deployment.scheduler.policy, "autoscaled": sizing.option.autoscaled,
             "capacity_per_replica": sizing.capacity.to_dict(),
             "sampled_inputs": sizing.notes}
@@ -236,6 +237,7 @@ def _notes(spec: PlanSpec, sizings: list[OptionSizing]) -> list[str]:
         notes.append("autoscaled options: replicas is the ceiling the autoscaler may reach; "
                      "$/month is charged for the replicas it kept provisioned on average in "
                      "the runs at the average load (at the peak when no average is known)")
+    notes += sorted({s.option.profile_note for s in sizings if s.option.profile_note})
     return notes
 
 
@@ -258,8 +260,7 @@ def _mixes(spec: PlanSpec, sizings: list[OptionSizing]) -> tuple[list[dict], lis
             notes.append(f"no reserved/on-demand mix for {option.name}: some period has no "
                          "feasible fleet")
             continue
-        demand = mix.demand_gpus(feasible, option.scenario.deployment.tensor_parallel,
-                                 fractions)
+        demand = mix.demand_gpus(feasible, option.scenario.gpus_per_replica, fractions)
         result = mix.best_mix(demand, prices[names.reserved], prices[names.on_demand])
         out.append({"option": option.name, "reserved_usd_per_gpu_hour": prices[names.reserved],
                     "on_demand_usd_per_gpu_hour": prices[names.on_demand],

@@ -18,7 +18,8 @@ from sim.report.plots.sweep import cost_figure
 
 SECTIONS = ("Executive summary", "Charts", "Assumptions and provenance", "Data")
 # What each step-time source makes of the simulated numbers.
-PROFILE_LABEL = {"measured": "measured", "fitted-roofline": "calibrated",
+PROFILE_LABEL = {"measured": "measured", "measured-operators": "measured-operator",
+                 "fitted-roofline": "calibrated",
                  "roofline": "modelled", "inline": "input"}
 
 
@@ -119,7 +120,8 @@ def _profile_items(profile: dict[str, Any]) -> list[tuple[str, Any, str]]:
     source = profile.get("source", "?")
     error = profile.get("fit_error_pct")
     return [("step-time profile", profile.get("name"), PROFILE_LABEL.get(source, source)),
-            ("profile source", source, "measured | fitted-roofline | roofline"),
+            ("profile source", source,
+             "measured-operators | measured | fitted-roofline | roofline"),
             ("profile calibration error (%)", "not measured" if error is None else
              f"{error:.3g}", "measured against timings" if error is not None else "unknown"),
             ("latencies, throughput, costs", "simulated",
@@ -229,7 +231,7 @@ def _run(results: Results) -> tuple[Section, Section, Section]:
     head.blocks.append(Table("latency.csv", "Latency (seconds)",
                              ["metric", "mean", "p50", "p90", "p99"],
                              [[k, *(lat[k].get(q) for q in ("mean", "p50", "p90", "p99"))]
-                              for k in ("ttft", "tpot", "e2e", "queue") if k in lat]))
+                              for k in ("ttft", "tpot", "itl", "e2e", "queue") if k in lat]))
     charts = Section(SECTIONS[1], [_chart(
         "latency_cdf.png", "Latency distributions drawn from the p50, p90 and p99 in the run's "
         "JSON (it stores no per-request latencies), with the SLO targets dashed; the dotted "

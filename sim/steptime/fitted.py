@@ -1,7 +1,11 @@
 """Roofline efficiencies fitted on measured GPUs (`calibration/roofline_fits.yaml`).
 
-`sim.calibrate.roofline` fits them; this module only reads the shipped fits, for a GPU
-measured itself or transferred from a measured relative.
+`calibration.sources.aic_roofline` fits them (with `sim.calibrate.roofline`) on the shipped
+operator tables; this module only reads them: a measured GPU's own fit, a spec-only GPU's
+transfer from measured relatives, or, for any other GPU (one given inline), the default
+transfer: the median over the measured datacenter GPUs. A transfer's fit error is the error
+that transfer showed on measured GPUs standing in for it (a leave-one-GPU-out check), not a
+measurement of the GPU itself, and its provenance says so.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from typing import Any
 
 import yaml
 
+PARAMS = ("compute_efficiency", "bandwidth_efficiency", "layer_overhead_s", "overhead_s",
+          "interconnect_efficiency", "allreduce_latency_s")
+
 
 @cache
 def _fits() -> dict[str, Any]:
@@ -20,18 +27,23 @@ def _fits() -> dict[str, Any]:
 
 
 def fitted_efficiency(gpu_name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Roofline parameters fitted for this GPU (or transferred from a measured relative), with
-    provenance; None for GPUs nothing was fitted for."""
+    """Roofline parameters for this GPU (fitted on it, or transferred from measured relatives),
+    with provenance; None only when the shipped file has no default transfer."""
     doc = _fits()
-    transfer = doc["transfers"].get(gpu_name)
-    measured_on = transfer["from"] if transfer else gpu_name
-    fit = doc["fits"].get(measured_on)
-    if fit is None:
+    fit = doc["fits"].get(gpu_name)
+    transfer = None if fit else doc["transfers"].get(gpu_name, doc.get("default"))
+    entry = fit or transfer
+    if entry is None:
         return None
-    params = {k: fit[k] for k in ("compute_efficiency", "bandwidth_efficiency",
-                                  "layer_overhead_s", "overhead_s")}
-    provenance = {"efficiencies_fitted_on": f"{measured_on}: " + ", ".join(fit["measurements"]),
-                  "measurements": doc["source"], "fit_error": fit["fit_error"]}
-    if transfer:
+    if transfer is not None:
+        fitted_on = ", ".join(transfer["from"])
+        measurements = [f"{g}: " + "; ".join(doc["fits"][g]["measurements"])
+                        for g in transfer["from"]]
+    else:
+        fitted_on, measurements = gpu_name, [f"{gpu_name}: " + "; ".join(entry["measurements"])]
+    provenance = {"efficiencies_fitted_on": fitted_on, "fitted_tables": measurements,
+                  "measurements": doc["source"], "fit_error": entry["fit_error"],
+                  "allreduce_fit_error": entry["allreduce_fit_error"]}
+    if transfer is not None:
         provenance["transferred"] = transfer["why"]
-    return params, provenance
+    return {k: entry[k] for k in PARAMS}, provenance

@@ -1,9 +1,10 @@
 """Measured operator tables: the derived files a composed step model reads.
 
-`calibration/operators/<gpu>_<engine>.json.gz` (gzip-compressed JSON) holds, for one GPU (our catalogue name) timed in
-one engine's build, compact tables derived from NVIDIA AIConfigurator's measured operator
-database (`calibration.sources.aic` writes them from the parquet files; nothing here reads
-parquet). Every time is in **milliseconds for one call on one GPU**, as measured.
+`calibration/operators/<gpu>_<engine>.json.gz` (gzip-compressed JSON) holds, for one GPU
+(our catalogue name) timed in one engine's build, compact tables derived from NVIDIA
+AIConfigurator's measured operator database (`calibration.sources.aic` writes them from the
+parquet files; nothing here reads parquet). Every time is in **milliseconds for one call on
+one GPU**, as measured.
 
 - `gemm[dtype]`: a latency grid over m (tokens) × n × k (the weight's shape on one GPU),
   the fastest kernel the engine has for that dtype at each point; `null` where the grid was

@@ -1,14 +1,16 @@
 """The roofline step model: bytes over bandwidth and FLOPs over peak, for any GPU and model.
 
 Used for GPUs known only by their spec sheet (plain efficiencies) and, with efficiencies
-fitted on measurements of a GPU or a measured relative (`sim.steptime.fitted`), for models
-no measured profile covers.
+fitted on measurements of a GPU or a measured relative (`sim.steptime.fitted`), for GPUs
+and engines no operator tables cover. It splits work over `tensor_parallel` GPUs only:
+attention data parallelism and expert parallelism are the composed model's business.
 """
 
 from __future__ import annotations
 
 from sim.engine.seams import StepSplit
 from sim.hardware.catalog import GpuSpec, ModelSpec
+from sim.hardware.layout import Layout
 from sim.hardware.memory import DTYPE_BYTES
 from sim.provenance import Provenance
 from sim.scenario.schema import RooflineProfile
@@ -28,12 +30,13 @@ class RooflineStep:
     MoE layers read only the experts the step's tokens touch: 1 − (1 − k/E)^T of them.
     """
 
-    def __init__(self, spec: RooflineProfile, m: ModelSpec, gpu: GpuSpec, tp: int, dtype: str,
+    def __init__(self, spec: RooflineProfile, m: ModelSpec, gpu: GpuSpec, layout: Layout,
                  provenance: Provenance | None = None) -> None:
         # Optional only as inputs: ModelSpec's validator derives them when omitted.
         assert m.params is not None and m.active_params is not None and m.head_dim is not None
+        tp, dtype = layout.tensor_parallel, layout.dtype
         bytes_per_param = DTYPE_BYTES[dtype]
-        tflops = gpu.fp8_tflops if dtype == "fp8" and gpu.fp8_tflops else gpu.bf16_tflops
+        tflops = gpu.peak_tflops(dtype)
         self.flops_per_s = tp * tflops * 1e12 * spec.compute_efficiency
         self.bytes_per_s = tp * gpu.memory_bandwidth_tb_s * 1e12 * spec.bandwidth_efficiency
         self.overhead_s = spec.overhead_s + m.layers * spec.layer_overhead_s
@@ -50,7 +53,8 @@ class RooflineStep:
         self.flops_per_token = 2.0 * (m.active_params - embedding - lm_head)
         self.flops_per_logit = 2.0 * lm_head
         self.attn_flops_per_pair = 4.0 * m.layers * m.heads * m.head_dim
-        self.per_kv_token_s = m.kv_bytes_per_token(bytes_per_param) / self.bytes_per_s
+        kv_bytes = DTYPE_BYTES[layout.kv_cache_dtype]
+        self.per_kv_token_s = m.kv_bytes_per_token(kv_bytes) / self.bytes_per_s
 
         if tp > 1:
             # Catalogue figures are bidirectional; a ring all-reduce sends one way per link.

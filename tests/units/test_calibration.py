@@ -15,6 +15,8 @@ from sim.cli import main
 from sim.runner.build import step_model
 from sim.steptime import library
 
+VIDUR_70B_TP4 = "h100-sxm_llama-3.1-70b_tp4_bf16"  # a shipped profile fitted on Vidur timings
+
 # A synthetic GPU: per-layer linear time, decode attention a + s·B + c·KV, prefill a + p·pairs.
 TRUE_DECODE = (2e-6, 3e-8, 4e-10)
 TRUE_PREFILL = (5e-6, 2e-12)
@@ -92,7 +94,8 @@ def test_fitted_profile_drives_a_run_through_a_file_path(tmp_path: Path) -> None
 
 
 def test_table_profile_keeps_exact_mode_equal_to_event_skipping(tmp_path: Path) -> None:
-    data = scenario(duration_s=60.0, model="llama-3.1-70b",
+    # A measured (Vidur) profile by name: `auto` now composes from operator tables instead.
+    data = scenario(duration_s=60.0, model="llama-3.1-70b", profile=VIDUR_70B_TP4,
                     deployment={"tensor_parallel": 4, "replicas": 2,
                                 "scheduler": {"policy": "chunked-prefill", "max_num_seqs": 64,
                                               "max_batched_tokens": 2048}},

@@ -72,20 +72,28 @@ def test_profile_provenance_reaches_the_result() -> None:
     def profile(**overrides):
         return sim.run(scenario(duration_s=10.0, warmup_s=1.0, **overrides)).to_dict()["profile"]
 
-    # auto: a measured profile where one exists for the exact GPU, model, TP and dtype...
-    measured = profile(model="llama-3.1-70b", deployment={"tensor_parallel": 4})
+    # auto: the operators composed where the GPU has tables for the engine...
+    composed = profile()
+    assert composed["source"] == "measured-operators"
+    assert composed["name"] == "operators:h100-sxm_vllm"
+    assert 0 < composed["fit_error_pct"] < 20
+    # ...a measured Vidur profile by name, for its exact GPU, model, TP and dtype...
+    measured = profile(model="llama-3.1-70b", deployment={"tensor_parallel": 4},
+                       profile="h100-sxm_llama-3.1-70b_tp4_bf16")
     assert measured["source"] == "measured"
-    assert measured["name"] == "h100-sxm_llama-3.1-70b_tp4_bf16"
     assert 0 < measured["fit_error_pct"] < 10
     assert measured["details"]["components"]["layer_linear"] == "measured"
     # ...else a roofline with this GPU's fitted efficiencies, or a relative's...
-    fitted = profile()
+    fitted = profile(profile="fitted-roofline")
     assert fitted["source"] == "fitted-roofline" and fitted["fit_error_pct"] > 0
     assert "transferred" not in fitted["details"]
-    assert "transferred" in profile(gpu="h200")["details"]
-    # ...else the plain roofline.
+    assert "transferred" in profile(gpu="gb300", profile="fitted-roofline")["details"]
+    # ...a GPU given inline borrows the measured datacenter GPUs' median factors...
     custom = {"name": "x1", "memory_gib": 80, "memory_bandwidth_tb_s": 2, "bf16_tflops": 500}
-    assert profile(gpu=custom)["source"] == "roofline"
+    on_spec_sheet = profile(gpu=custom)
+    assert on_spec_sheet["source"] == "fitted-roofline"
+    assert "spec sheet" in on_spec_sheet["details"]["transferred"]
+    # ...and the plain roofline is there when asked for.
     assert profile(profile="roofline")["source"] == "roofline"
     inline = profile(profile=LINEAR)
     assert inline["source"] == "inline" and inline["name"] == "linear"

@@ -1,6 +1,8 @@
-"""The shipped step-time profiles and roofline fits rebuild from Vidur's published timings to
-the same files: what is shipped is what the published data gives (the fits themselves are
-tested on synthetic measurements in tests/units/test_calibration.py)."""
+"""The shipped Vidur step-time profiles rebuild from Vidur's published timings to the same
+files: what is shipped is what the published data gives (the fits themselves are tested on
+synthetic measurements in tests/units/test_calibration.py). The rebuild leaves
+`roofline_fits.yaml` alone: that one is fitted on the operator tables
+(tests/units/test_roofline_fits.py)."""
 
 from __future__ import annotations
 
@@ -30,12 +32,12 @@ def _same(rebuilt: object, shipped: object) -> bool:
 def test_shipped_profiles_rebuild_identically_from_the_published_timings(tmp_path: Path) -> None:
     from calibration.sources.build import build
 
-    build(VIDUR, tmp_path)
+    written = build(VIDUR, tmp_path)
+    assert not (tmp_path / "roofline_fits.yaml").exists()
+    assert all(path.parent.name == "profiles" for path in written)
     shipped = REPO / "calibration"
     for path in (tmp_path / "profiles").glob("*.yaml"):
         assert _same(yaml.safe_load(path.read_text()), yaml.safe_load(
             (shipped / "profiles" / path.name).read_text())), path.name
-    assert _same(yaml.safe_load((tmp_path / "roofline_fits.yaml").read_text()), yaml.safe_load(
-        (shipped / "roofline_fits.yaml").read_text()))
     assert {p.name for p in (tmp_path / "profiles").glob("*.yaml")} == {
         p.name for p in (shipped / "profiles").glob("*.yaml")}
