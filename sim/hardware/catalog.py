@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 BYTES_PER_GIB = 1024**3
@@ -42,15 +43,57 @@ class GpuSpec(BaseModel):
     memory_bandwidth_tb_s: float = Field(ge=1e-3, le=1e3, allow_inf_nan=False)
     bf16_tflops: float = Field(ge=1e-3, le=1e6, allow_inf_nan=False)
     fp8_tflops: float | None = Field(default=None, ge=1e-3, le=1e6, allow_inf_nan=False)
+    # FP4 tensor cores (NVIDIA Blackwell's NVFP4, AMD CDNA 4's MXFP4). None elsewhere: an
+    # FP4 checkpoint is then served weight-only (4-bit weights, 16-bit compute).
+    fp4_tflops: float | None = Field(default=None, ge=1e-3, le=1e6, allow_inf_nan=False)
     interconnect_gb_s: float | None = Field(default=None, ge=1e-3, le=1e6,
                                             allow_inf_nan=False)
     tdp_w: float | None = Field(default=None, gt=0, le=1e5, allow_inf_nan=False)
+    # What a serving process holds on each GPU besides weights, KV cache and activations:
+    # NCCL's buffers by the number of GPUs that communicate (a missing count takes the
+    # largest one below it), and the CUDA context, workspaces and allocator slack. Measured
+    # per GPU where a spec sheet gives them (sim.hardware.memory); 0 for an inline GPU.
+    nccl_reserve_gib: dict[int, float] = Field(default={}, max_length=64)
+    runtime_reserve_gib: float = Field(default=0.0, ge=0, le=1e5, allow_inf_nan=False)
     sources: list[Source] = []
     notes: str = ""
+
+    @field_validator("nccl_reserve_gib", mode="before")
+    @classmethod
+    def _counts_from_text(cls, value: Any) -> Any:
+        """GPU counts as a JSON file writes mapping keys ("8"), e.g. a recorded scenario's."""
+        if isinstance(value, dict):
+            return {int(k) if isinstance(k, str) and k.isdecimal() else k: v
+                    for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _reserves(self) -> GpuSpec:
+        for gpus, gib in self.nccl_reserve_gib.items():
+            if not (1 <= gpus <= 1_000_000 and 0 <= gib <= self.memory_gib):
+                raise PydanticCustomError("order", "impossible NCCL reserve", {
+                    "field": "nccl_reserve_gib", "expected": "a mapping of GPU counts ≥ 1 "
+                    f"to GiB between 0 and memory_gib ({self.memory_gib:g})"})
+        return self
 
     @property
     def memory_bytes(self) -> float:
         return self.memory_gib * BYTES_PER_GIB
+
+    def peak_tflops(self, dtype: str) -> float:
+        """The dense tensor peak a weight format's GEMMs run at: FP4 tensor cores where the
+        GPU has them, else FP8 ones (fp4 weights are then widened), else 16-bit."""
+        if dtype == "fp4" and self.fp4_tflops:
+            return self.fp4_tflops
+        if dtype in ("fp8", "fp4") and self.fp8_tflops:
+            return self.fp8_tflops
+        return self.bf16_tflops
+
+    def reserve_bytes(self, gpus: int) -> float:
+        """Bytes each GPU of a `gpus`-GPU replica holds for NCCL and the runtime."""
+        counts = [n for n in self.nccl_reserve_gib if n <= gpus]
+        nccl = self.nccl_reserve_gib[max(counts)] if counts else 0.0
+        return (nccl + self.runtime_reserve_gib) * BYTES_PER_GIB
 
 
 class ModelSpec(BaseModel):

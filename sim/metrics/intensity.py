@@ -43,7 +43,7 @@ class Demands:
 
 def demands(model: ModelSpec, gpu: GpuSpec, dtype: str) -> Demands:
     assert model.active_params is not None and model.head_dim is not None  # derived
-    tflops = gpu.fp8_tflops if dtype == "fp8" and gpu.fp8_tflops else gpu.bf16_tflops
+    tflops = gpu.peak_tflops(dtype)
     return Demands(
         flops_per_token=2.0 * model.active_params,
         attn_flops_per_pair=4.0 * model.layers * model.heads * model.head_dim,

@@ -10,7 +10,9 @@ The record is what code reads (runs.csv, the planner, stress tests, validation);
 `--json` document is rendered from it by the runner. Field names carry their units.
 
 Counting rules (see `latency` and `cost` for the formulas):
-* latency statistics and SLO attainment use the requests that *arrived* in the window;
+* latency statistics and SLO attainment use the requests that *arrived* in the window,
+  except inter-token latency (`itl_*`): every gap between two tokens of a request that
+  *ended* in the window (`sim.metrics.latency`);
 * throughput and cost per token use the tokens the engine processed inside the window:
   prompt tokens prefilled for the first time (recomputation after an eviction is not new
   input) and tokens generated, each counted at the end of the step that produced it. A run
@@ -28,7 +30,7 @@ Counting rules (see `latency` and `cost` for the formulas):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -81,6 +83,11 @@ class RunRecord:
     queue_p50_s: float | None
     queue_p90_s: float | None
     queue_p99_s: float | None
+    # gaps between consecutive tokens that ended in the window (binned: within 0.77%)
+    itl_mean_s: float | None
+    itl_p50_s: float | None
+    itl_p90_s: float | None
+    itl_p99_s: float | None
     # throughput in the window: tokens processed in it, requests finished in it
     requests_per_s: float
     input_tokens_per_s: float
@@ -103,9 +110,11 @@ class RunRecord:
     slo_met: bool | None  # joint: at least `percentile` % of measured requests met both targets
     slo_ttft_met: bool | None  # marginal: the TTFT percentile within its target
     slo_tpot_met: bool | None  # marginal: the TPOT percentile within its target
+    slo_itl_met: bool | None  # marginal: the ITL percentile of all gaps (None: no itl_s)
     slo_attainment_requeued: float | None  # the same, of measured requests handed back
     slo_ttft_s: float
     slo_tpot_s: float
+    slo_itl_s: float | None  # a target on each request's longest gap (None: none)
     slo_percentile: float
     # cost
     fleet_usd_per_hour: float
@@ -151,13 +160,18 @@ class RunRecord:
     model_name: str
     fleet_replicas: int
     tensor_parallel: int
+    gpus_per_replica: int  # tensor_parallel × data_parallel_attention
+    expert_parallel: int
+    data_parallel_attention: int
+    engine: str
+    kv_cache_dtype: str  # resolved (never `auto`)
     fleet_gpus: int
     kv_capacity_tokens_per_replica: int
     scheduler: str
     router: str
     # the step-time profile
     profile_name: str
-    profile_source: str  # measured | fitted-roofline | roofline | inline
+    profile_source: str  # measured-operators | measured | fitted-roofline | roofline | inline
     profile_fit_error_pct: float | None
     step_time_scale: float
     # free-form facts of the profile's fit; left out of the hash, as a mapping cannot be hashed
@@ -220,6 +234,10 @@ class FleetFacts:
     kv_capacity_tokens_per_replica: int
     scheduler: str
     router: str
+    expert_parallel: int
+    data_parallel_attention: int
+    engine: str
+    kv_cache_dtype: str  # resolved (never `auto`)
 
 
 def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, window: Window,
@@ -231,7 +249,10 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
     measured = window.holds(workload.arrival_s)
     completed = np.isfinite(engine.finish_s)
     finished = completed & window.holds(engine.finish_s)
-    good = finished & latency.slo_attainment(lat, slo.ttft_s, slo.tpot_s)
+    if lat.worst_gap_s is None and engine.max_gap_s is not None:  # the engine's, if kept
+        lat = replace(lat, worst_gap_s=latency.worst_gaps(engine.max_gap_s,
+                                                          workload.output_tokens))
+    good = finished & latency.slo_attainment(lat, slo.ttft_s, slo.tpot_s, slo.itl_s)
     finished_tokens = float(workload.prompt_tokens[finished].sum()
                             + workload.output_tokens[finished].sum())
     work = _work(engine.replicas)
@@ -248,7 +269,11 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
     m_lat = latency.subset(lat, measured)
     ttft, tpot = latency.stats(m_lat.ttft_s), latency.stats(m_lat.tpot_s)
     e2e, queue = latency.stats(m_lat.e2e_s), latency.stats(m_lat.queue_s)
-    judged = _slo(m_lat, engine.requeues[measured] > 0, slo)
+    gap_weights, gap_seconds = engine.gaps.since(window.start_s)
+    itl = latency.gap_stats(gap_weights, gap_seconds)
+    itl_p = (None if slo.itl_s is None
+             else latency.gap_percentile(gap_weights, gap_seconds, slo.percentile))
+    judged = _slo(m_lat, engine.requeues[measured] > 0, slo, itl_p)
     window_s = window.length_s
     timeline = engine.timeline
     return RunRecord(
@@ -272,6 +297,7 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
         e2e_mean_s=e2e.mean, e2e_p50_s=e2e.p50, e2e_p90_s=e2e.p90, e2e_p99_s=e2e.p99,
         queue_mean_s=queue.mean, queue_p50_s=queue.p50, queue_p90_s=queue.p90,
         queue_p99_s=queue.p99,
+        itl_mean_s=itl.mean, itl_p50_s=itl.p50, itl_p90_s=itl.p90, itl_p99_s=itl.p99,
         requests_per_s=float(finished.sum()) / window_s,
         input_tokens_per_s=delivered.input_tokens / window_s,
         output_tokens_per_s=delivered.output_tokens / window_s,
@@ -290,9 +316,11 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
         slo_met=judged.met,
         slo_ttft_met=judged.ttft_met,
         slo_tpot_met=judged.tpot_met,
+        slo_itl_met=judged.itl_met,
         slo_attainment_requeued=judged.attainment_requeued,
         slo_ttft_s=slo.ttft_s,
         slo_tpot_s=slo.tpot_s,
+        slo_itl_s=slo.itl_s,
         slo_percentile=slo.percentile,
         fleet_usd_per_hour=price.tokens.fleet_usd_per_hour,
         window_usd=price.tokens.window_usd,
@@ -333,6 +361,11 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
         model_name=fleet.model_name,
         fleet_replicas=fleet.replicas,
         tensor_parallel=fleet.tensor_parallel,
+        gpus_per_replica=fleet.gpus_per_replica,
+        expert_parallel=fleet.expert_parallel,
+        data_parallel_attention=fleet.data_parallel_attention,
+        engine=fleet.engine,
+        kv_cache_dtype=fleet.kv_cache_dtype,
         fleet_gpus=fleet.gpus,
         kv_capacity_tokens_per_replica=fleet.kv_capacity_tokens_per_replica,
         scheduler=fleet.scheduler,
@@ -498,18 +531,25 @@ class _Judged:
     met: bool | None
     ttft_met: bool | None
     tpot_met: bool | None
+    itl_met: bool | None
     attainment_requeued: float | None
 
 
-def _slo(measured: latency.Latencies, requeued: np.ndarray, slo: Slo) -> _Judged:
+def _slo(measured: latency.Latencies, requeued: np.ndarray, slo: Slo,
+         itl_p_s: float | None) -> _Judged:
     """The SLO verdicts on the measured requests (`requeued`: which of them were handed
-    back); None where there is no request to judge."""
-    within = latency.slo_attainment(measured, slo.ttft_s, slo.tpot_s)
+    back; `itl_p_s`: the window's ITL at the SLO's percentile, None without gaps); None
+    where there is no request to judge, or no ITL target."""
+    within = latency.slo_attainment(measured, slo.ttft_s, slo.tpot_s, slo.itl_s)
     ttft_met, tpot_met = latency.marginal_met(measured, slo.ttft_s, slo.tpot_s, slo.percentile)
+    itl_met = None
+    if slo.itl_s is not None and within.size:
+        itl_met = itl_p_s is None or itl_p_s <= slo.itl_s  # no gap: none was too long
     return _Judged(
         attainment=float(within.mean()) if within.size else None,
-        met=latency.slo_met(measured, slo.ttft_s, slo.tpot_s, slo.percentile),
+        met=latency.slo_met(measured, slo.ttft_s, slo.tpot_s, slo.percentile, slo.itl_s),
         ttft_met=ttft_met,
         tpot_met=tpot_met,
+        itl_met=itl_met,
         attainment_requeued=float(within[requeued].mean()) if requeued.any() else None,
     )

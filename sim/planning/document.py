@@ -40,7 +40,7 @@ def _cost_band(rows: Sequence[dict[str, Any]] | None) -> dict[str, float | None]
 
 def option_entry(sizing: OptionSizing, sized: Sized) -> dict[str, Any]:
     option, n = sizing.option, sized.replicas
-    tp = option.scenario.deployment.tensor_parallel
+    per_replica = option.scenario.gpus_per_replica
     capacity = sizing.capacity.requests_per_s
     demand = sized.demand
     search = {"first_guess": sized.guess.replicas,
@@ -60,14 +60,14 @@ def option_entry(sizing: OptionSizing, sized: Sized) -> dict[str, Any]:
     hour_usd = median(row["gpu_hour_usd"] for row in peak)
     if option.autoscaled:
         rows = sized.average_rows or peak
-        gpus_paid = median(row["replicas_billed_mean"] for row in rows) * tp
+        gpus_paid = median(row["replicas_billed_mean"] for row in rows) * per_replica
     else:
-        gpus_paid = n * tp
+        gpus_paid = n * per_replica
     average = demand.average_rate_per_s
     return {
         "option": option.name,
         "replicas": n,
-        "gpus": n * tp,
+        "gpus": n * per_replica,
         "usd_per_month": gpus_paid * hour_usd * HOURS_PER_MONTH,
         "slo_met_probability": share.probability,
         "slo_met_probability_ci": share.interval(),

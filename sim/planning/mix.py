@@ -44,11 +44,11 @@ class MixResult:
                 "break_even_utilization": self.break_even_utilization}
 
 
-def demand_gpus(replicas: Sequence[int], tensor_parallel: int,
+def demand_gpus(replicas: Sequence[int], gpus_per_replica: int,
                 day_fractions: np.ndarray) -> np.ndarray:
     """GPUs needed per period (rows) at each moment of the day (columns)."""
     n = np.asarray(replicas, dtype=float)[:, None]
-    return np.ceil(n * day_fractions[None, :] - 1e-9) * tensor_parallel
+    return np.ceil(n * day_fractions[None, :] - 1e-9) * gpus_per_replica
 
 
 def usd_for(reserved_gpus: int, demand: np.ndarray, reserved_usd: float,

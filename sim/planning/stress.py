@@ -132,7 +132,7 @@ def stress(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
     draws = Draws.spawn(draws_seq, spec.draws)
     evaluator = Evaluator(executor, draws, spec.confidence, sequential=False)
     target = Target(confidence=spec.confidence, draws=spec.draws)
-    replicas, tp = base.deployment.replicas, base.deployment.tensor_parallel
+    replicas, per_replica = base.deployment.replicas, base.gpus_per_replica
     capacity = None
     results = []
     for case, option in zip(the_cases, options, strict=True):
@@ -146,9 +146,10 @@ def stress(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
         demand = Demand(case.name, rates[0], None, rates, None, (rates[0],) * 3)
         sized = size_option(option, [demand], target, spec.max_replicas, evaluator, draws,
                             capacity).periods[0]
-        results.append(_case_entry(case, rows, sized.replicas, replicas, tp,
+        results.append(_case_entry(case, rows, sized.replicas, replicas, per_replica,
                                    sized.simulations))
-    return {"scenario": base.name, "seed": seed, "replicas": replicas, "tensor_parallel": tp,
+    return {"scenario": base.name, "seed": seed, "replicas": replicas,
+            "tensor_parallel": base.deployment.tensor_parallel, "gpus_per_replica": per_replica,
             "arrival_rate_per_s": rate, "confidence": spec.confidence, "draws": spec.draws,
             "capacity_per_replica": _measured(capacity).to_dict(), "cases": results,
             "provenance": stamp()}
@@ -202,13 +203,13 @@ def _minute_passes(scenario: Scenario, requests: float) -> budget.Work:
 
 
 def _case_entry(case: Case, rows: list[dict[str, Any]], needed: int | None, replicas: int,
-                tp: int, simulations: int) -> dict[str, Any]:
+                gpus_per_replica: int, simulations: int) -> dict[str, Any]:
     hour_usd = median(row["gpu_hour_usd"] for row in rows)
     series = np.array([[np.nan if a is None else a for a in row["attainment_by_minute"]]
                        for row in rows], dtype=float)
     with np.errstate(all="ignore"):
         mean_series = np.nanmean(series, axis=0) if series.size else np.array([])
-    extra = None if needed is None else max(needed - replicas, 0) * tp
+    extra = None if needed is None else max(needed - replicas, 0) * gpus_per_replica
     return {
         "case": case.name, "kind": case.kind, "demand_multiplier": case.multiplier,
         "slo_met_probability": met_count(rows) / len(rows),

@@ -1,5 +1,6 @@
-"""What `tokenfactory catalog` prints: the GPUs with their peak figures and the models with
-their size and KV-cache bytes per token (text only; the CLI decides where it goes)."""
+"""What `tokenfactory catalog` prints: the GPUs with their peak figures (a dash: no tensor
+cores for that format) and the models with their size and KV-cache bytes per token (text
+only; the CLI decides where it goes)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from sim.report.text import Column, or_dash, printable, table
 
 GPU_COLUMNS = (Column("gpu", "<", 12), Column("memory GiB", ">", 11),
                Column("HBM TB/s", ">", 10), Column("BF16 TFLOPS", ">", 13),
-               Column("FP8 TFLOPS", ">", 12), Column("name", "<", 0, gap=2))
+               Column("FP8 TFLOPS", ">", 12), Column("FP4 TFLOPS", ">", 12),
+               Column("name", "<", 0, gap=2))
 MODEL_COLUMNS = (Column("model", "<"), Column("params B", ">", 10),
                  Column("active B", ">", 10), Column("layers", ">", 8),
                  Column("KV KiB/token", ">", 14), Column("attention", "<", gap=2),
@@ -17,7 +19,8 @@ MODEL_COLUMNS = (Column("model", "<"), Column("params B", ">", 10),
 
 def format_gpus(gpus: dict[str, GpuSpec]) -> str:
     cells = [[name, f"{g.memory_gib:g}", f"{g.memory_bandwidth_tb_s:g}", f"{g.bf16_tflops:,.0f}",
-              or_dash(g.fp8_tflops, ",.0f"), g.display_name] for name, g in gpus.items()]
+              or_dash(g.fp8_tflops, ",.0f"), or_dash(g.fp4_tflops, ",.0f"), g.display_name]
+             for name, g in gpus.items()]
     return "\n".join(table(GPU_COLUMNS, cells, gap=0))
 
 

@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 from sim.report.analysis import Swing, recommended_option
+from sim.report.text import layout_words, plain_tp
 
 
 def usd(value: float | None, digits: int = 4) -> str:
@@ -39,9 +40,15 @@ def slo_words(slo: dict[str, Any]) -> str:
 def fleet_words(config: dict[str, Any]) -> str:
     d = config.get("deployment", {})
     gpu, model = _name(config.get("gpu")), _name(config.get("model"))
-    tp, replicas = d.get("tensor_parallel", 1), d.get("replicas", "?")
+    replicas = d.get("replicas", "?")
     plural = "" if replicas == 1 else "s"
-    return f"{replicas} replica{plural} of {model} on {gpu} (tensor parallel {tp})"
+    return f"{replicas} replica{plural} of {model} on {gpu} ({_parallel_words(d)})"
+
+
+def _parallel_words(d: dict[str, Any]) -> str:
+    """`tensor parallel 4`, or the whole layout when it is more than tensor parallelism."""
+    return f"tensor parallel {d.get('tensor_parallel', 1)}" if plain_tp(d) \
+        else layout_words(d)
 
 
 def _name(entry: Any) -> str:
@@ -123,7 +130,7 @@ def run_summary(run: dict[str, Any]) -> list[str]:
     q = f"{slo.get('percentile', 99):g}"  # 99.0 → "99": the latency keys are p50, p90, p99
     f = run["fleet"]
     fleet = (f"{f['replicas']} replicas of {f['model']} on {f['gpus']} × {f['gpu']} "
-             f"(tensor parallel {f['tensor_parallel']})")
+             f"({_parallel_words(f)})")
     verdict = {True: "meets", False: "does not meet", None: "cannot be judged against"}
     ttft, tpot = lat["ttft"].get(f"p{q}"), lat["tpot"].get(f"p{q}")
     blended = cost["usd_per_million_tokens"]["blended"]

@@ -57,7 +57,9 @@ def describe(document: dict[str, Any]) -> str:
              f"({_warmup_text(run)})"]
     for option in map(printable_strings, document["options"]):
         cap = option["capacity_per_replica"]
-        lines.append(f"  {option['option']}: {option['tensor_parallel']} × {option['gpu']}, "
+        lines.append(f"  {option['option']}: "
+                     f"{option.get('gpus_per_replica', option['tensor_parallel'])} × "
+                     f"{option['gpu']}, "
                      f"{option['dtype']}, {option['scheduler']}; capacity "
                      f"{cap['requests_per_s']:.4g} req/s per replica")
     lines += ["", format_table(document), "",

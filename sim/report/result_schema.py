@@ -97,19 +97,26 @@ COST = Num(nullable=True, low=0)
 SECONDS = Num(nullable=True, low=0)
 FRACTION = Num(nullable=True, low=0, high=1)
 CI95 = Seq(Num(low=0, high=1), 2, nullable=True)  # a 95% interval [low, high] of a probability
+LAYOUT_KEYS = {"gpus_per_replica": Num(low=1, integer=True),
+               "expert_parallel": Num(low=1, integer=True),
+               "data_parallel_attention": Num(low=1, integer=True), "engine": Text(),
+               "kv_cache_dtype": Text()}
 PERCENTILES = _opt({"mean": SECONDS, "p50": SECONDS, "p90": SECONDS, "p99": SECONDS})
 PROFILE = _opt({"name": Text(nullable=True, scalar=True), "source": Text(),
                 "fit_error_pct": Num(nullable=True, low=0), "step_time_scale": Num(low=0)})
-SLO_CONFIG = _opt({"ttft_s": SECONDS, "tpot_s": SECONDS, "percentile": Num(low=0, high=100)})
+SLO_CONFIG = _opt({"ttft_s": SECONDS, "tpot_s": SECONDS, "itl_s": SECONDS,
+                   "percentile": Num(low=0, high=100)})
 SCENARIO_CONFIG = _opt({"slo": SLO_CONFIG, "cost": Obj(), "deployment": Obj()})
 
 RUN = _opt({
     "scenario": Text(scalar=True),
+    # itl (and the SLO's itl_met, itl_s) came later: older result files lack them.
     "latency_s": _opt({"ttft": PERCENTILES, "tpot": PERCENTILES, "e2e": PERCENTILES,
-                       "queue": PERCENTILES}, "ttft", "tpot", "e2e"),
+                       "queue": PERCENTILES, "itl": PERCENTILES}, "ttft", "tpot", "e2e"),
     "slo": _opt({"met": Flag(nullable=True), "ttft_met": Flag(nullable=True),
-                 "tpot_met": Flag(nullable=True), "attainment": FRACTION, "ttft_s": SECONDS,
-                 "tpot_s": SECONDS, "percentile": Num(low=0, high=100)}, "met", "attainment"),
+                 "tpot_met": Flag(nullable=True), "itl_met": Flag(nullable=True),
+                 "attainment": FRACTION, "ttft_s": SECONDS, "tpot_s": SECONDS,
+                 "itl_s": SECONDS, "percentile": Num(low=0, high=100)}, "met", "attainment"),
     "cost": _opt({"fleet_usd_per_hour": COST, "gpu_hour_usd_by_item": MapOf(COST),
                   "usd_per_million_tokens": Obj({"input": COST, "output": COST,
                                                  "blended": COST}),
@@ -126,8 +133,10 @@ RUN = _opt({
                          "capacity_used_fraction": Num(low=0),
                          "mfu": Num(nullable=True, low=0), "mbu": Num(nullable=True, low=0)},
                         "busy_fraction"),
+    # The layout keys beside tensor_parallel came later: older result files lack them.
     "fleet": Obj({"replicas": Num(low=0, integer=True), "gpus": Num(low=0),
-                  "tensor_parallel": Num(low=1, integer=True), "model": Text(), "gpu": Text()}),
+                  "tensor_parallel": Num(low=1, integer=True), "model": Text(), "gpu": Text(),
+                  **LAYOUT_KEYS}, frozenset(LAYOUT_KEYS)),
     "profile": PROFILE,
     "sim": _opt({"mode": Text()}),
     "provenance": _opt({"scenario": SCENARIO_CONFIG}),

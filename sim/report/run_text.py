@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.report.text import Column, ms, or_dash, printable, printable_strings, table, usd
+from sim.report.text import (
+    Column,
+    layout_words,
+    ms,
+    or_dash,
+    plain_tp,
+    printable,
+    printable_strings,
+    table,
+    usd,
+)
 
 LATENCY_COLUMNS = (Column("latency (ms)", "<", 14), *(Column(t, ">", 10)
                                                       for t in ("mean", "p50", "p90", "p99")))
@@ -18,10 +28,13 @@ def format_summary(d: dict[str, Any]) -> str:
     util, slo, cost, fleet = d["utilization"], d["slo"], d["cost"], d["fleet"]
     prof, fleet = printable_strings(d["profile"]), printable_strings(fleet)
     per_m = cost["usd_per_million_tokens"]
+    per_replica = fleet.get("gpus_per_replica", fleet["tensor_parallel"])
+    layout = "" if plain_tp(fleet) else f" ({layout_words(fleet)})"
     lines = [
         f"scenario {printable(str(d['scenario']))}  (seed {d['seed']}, {d['sim']['mode']})",
-        f"fleet    {fleet['replicas']} × {fleet['model']} on {fleet['tensor_parallel']} × "
-        f"{fleet['gpu']}  = {fleet['gpus']} GPUs, {fleet['scheduler']}, router {fleet['router']}",
+        f"fleet    {fleet['replicas']} × {fleet['model']} on {per_replica} × "
+        f"{fleet['gpu']}{layout}  = {fleet['gpus']} GPUs, {fleet['scheduler']}, router "
+        f"{fleet['router']}",
         f"profile  {prof['name']} ({prof['source']}"
         + ("" if prof["fit_error_pct"] is None else f", fit error {prof['fit_error_pct']:.1f}%")
         + f")   KV cache "
@@ -36,9 +49,10 @@ def format_summary(d: dict[str, Any]) -> str:
     if capped:
         lines.append("         capped at max_tokens: "
                      + ", ".join(f"{k} {v:,}" for k, v in capped.items()))
+    # ITL (every gap between two tokens) is absent from results older than it.
     latency = [[label, *(ms(lat[key][stat]) for stat in ("mean", "p50", "p90", "p99"))]
-               for key, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E"),
-                                  ("queue", "queue"))]
+               for key, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("itl", "ITL"),
+                                  ("e2e", "E2E"), ("queue", "queue")) if key in lat]
     lines += ["", *table(LATENCY_COLUMNS, latency, gap=0)]
     attainment = slo["attainment"]
     verdict = {True: "MET", False: "MISSED", None: "not judged (no request measured)"}
@@ -49,9 +63,9 @@ def format_summary(d: dict[str, Any]) -> str:
         f"utilisation  GPU busy {util['busy_fraction']:.1%}   mean batch "
         f"{util['batch_size_mean']:.1f}   KV cache {util['kv_cache_fraction_mean']:.1%}",
         *_headroom(util),
-        f"SLO          TTFT ≤ {slo['ttft_s']} s and TPOT ≤ {slo['tpot_s']} s at "
-        f"p{slo['percentile']:g}: {verdict[slo['met']]}"
-        + ("" if attainment is None else f"   ({attainment:.2%} of requests within both)"),
+        _slo_line(slo, verdict)
+        + ("" if attainment is None else f"   ({attainment:.2%} of requests within "
+           + ("all)" if slo.get("itl_s") is not None else "both)")),
         "",
         f"cost         fleet {usd(cost['fleet_usd_per_hour'])}/hour",
         f"             per 1M tokens: input {usd(per_m['input'])}   output "
@@ -67,6 +81,16 @@ def format_summary(d: dict[str, Any]) -> str:
     if fleet_line:
         lines[-2:-2] = ["", *fleet_line]
     return "\n".join(lines)
+
+
+def _slo_line(slo: dict[str, Any], verdict: dict[bool | None, str]) -> str:
+    """The targets and the joint verdict; an ITL target is on each request's longest gap."""
+    if slo.get("itl_s") is None:
+        targets = f"TTFT ≤ {slo['ttft_s']} s and TPOT ≤ {slo['tpot_s']} s"
+    else:
+        targets = (f"TTFT ≤ {slo['ttft_s']} s, TPOT ≤ {slo['tpot_s']} s and longest gap "
+                   f"≤ {slo['itl_s']} s")
+    return f"SLO          {targets} at p{slo['percentile']:g}: {verdict[slo['met']]}"
 
 
 def _headroom(util: dict[str, Any]) -> list[str]:

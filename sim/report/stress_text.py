@@ -17,7 +17,8 @@ STRESS_COLUMNS = (
 
 def describe(document: dict[str, Any]) -> str:
     lines = [f"stress {printable(str(document['scenario']))} (seed {document['seed']}): "
-             f"{document['replicas']} replicas × {document['tensor_parallel']} GPUs at "
+             f"{document['replicas']} replicas × "
+             f"{document.get('gpus_per_replica', document['tensor_parallel'])} GPUs at "
              f"{document['arrival_rate_per_s']:g} req/s; P(SLO met) over {document['draws']} "
              f"draws; the SLO must hold with P ≥ {document['confidence']:.0%}", ""]
     cells = []

@@ -120,3 +120,18 @@ def table(columns: Sequence[Column], rows: Sequence[Sequence[str]], gap: int = 2
               for i, c in enumerate(columns)]
     titles = [printable(c.title) for c in columns]
     return [indent + row(columns, cells, gap, widths) for cells in [titles, *rows]]
+
+
+def layout_words(d: dict[str, Any]) -> str:
+    """A replica's layout from a result's `fleet` block or a scenario's `deployment` (keys
+    absent in older files read as 1): `TP8`, or `TP1 × DP8 attention, EP8` beyond plain
+    tensor parallelism."""
+    tp, dp = d.get("tensor_parallel", 1), d.get("data_parallel_attention", 1)
+    ep = d.get("expert_parallel", 1)
+    words = f"TP{tp}" + (f" × DP{dp} attention" if dp != 1 else "")
+    return words + (f", EP{ep}" if ep != 1 else "")
+
+
+def plain_tp(d: dict[str, Any]) -> bool:
+    """The layout is tensor parallelism alone (no attention data parallelism, no EP)."""
+    return d.get("data_parallel_attention", 1) == 1 and d.get("expert_parallel", 1) == 1

@@ -291,10 +291,10 @@ def _engine_tables(scenario: Scenario) -> list[Work]:
                             "max_replicas × (duration_s + drain_s) ÷ retry_s",
                             "a longer retry_s, fewer max_replicas or a shorter duration_s"))
     if d.failures is not None:
-        up_s = d.failures.mtbf_h * SECONDS_PER_HOUR / d.tensor_parallel
+        up_s = d.failures.mtbf_h * SECONDS_PER_HOUR / scenario.gpus_per_replica
         out.append(Work("fault events", 2.0 * slots * horizon_s / up_s,
                         "deployment.failures.mtbf_h", d.failures.mtbf_h,
-                        "2 × replicas × (duration_s + drain_s) ÷ (mtbf_h ÷ tensor_parallel): "
+                        "2 × replicas × (duration_s + drain_s) ÷ (mtbf_h ÷ GPUs per replica): "
                         "a failure and a repair each", "a longer mtbf_h, fewer replicas or a "
                         "shorter duration_s"))
     if d.spot is not None:

@@ -24,7 +24,7 @@ from sim.workload.closed import PoolLimits, min_step_s
 def step_model(scenario: Scenario) -> StepTimeModel:
     """The scenario's step-time model, scaled by its `step_time_scale`."""
     d = scenario.deployment
-    model = select(scenario.profile, scenario.model, scenario.gpu, d.tensor_parallel, d.dtype,
+    model = select(scenario.profile, scenario.model, scenario.gpu, scenario.layout,
                    d.scheduler.max_batched_tokens + d.scheduler.max_num_seqs)
     if scenario.step_time_scale != 1.0:
         return ScaledStep(model, scenario.step_time_scale)
@@ -34,7 +34,7 @@ def step_model(scenario: Scenario) -> StepTimeModel:
 def kv_capacity(scenario: Scenario) -> int:
     """KV-cache tokens one replica holds; `InputError` when the weights do not fit."""
     d = scenario.deployment
-    return kv_capacity_tokens(scenario.model, scenario.gpu, d.tensor_parallel, d.dtype,
+    return kv_capacity_tokens(scenario.model, scenario.gpu, scenario.layout,
                               d.gpu_memory_utilization, d.activation_reserve_gib,
                               d.scheduler.max_num_seqs)
 
@@ -102,4 +102,6 @@ def engine_config(scenario: Scenario, kv_capacity_tokens: int, exact: bool,
         stop_s=None if scenario.drain_s is None else scenario.duration_s + scenario.drain_s,
         exact=exact,
         fleet=fleet,
+        # Each request's longest gap costs the engine a few % more; only an ITL target reads it.
+        track_longest_gaps=scenario.slo.itl_s is not None,
     )

@@ -39,7 +39,7 @@ def build(scenario: Scenario, streams: dict[str, np.random.SeedSequence],
     parts = []
     if d.failures is not None:
         parts.append(faults.failure_events(
-            slots, d.tensor_parallel, d.failures.mtbf_h, d.failures.mttr_h, horizon_s,
+            slots, scenario.gpus_per_replica, d.failures.mtbf_h, d.failures.mttr_h, horizon_s,
             np.random.default_rng(streams["failures"])))
     if d.spot is not None:
         parts.append(faults.spot_events(

@@ -28,8 +28,13 @@ from sim.engine.router import ROUTERS
 from sim.engine.scheduler import POLICIES
 from sim.hardware import catalog
 from sim.hardware.catalog import GpuSpec, ModelSpec
-from sim.hardware.layout import Layout
-from sim.hardware.memory import DTYPE_BYTES
+from sim.hardware.layout import (
+    ENGINES,
+    KV_CACHE_DTYPES,
+    WEIGHT_DTYPES,
+    Layout,
+    resolve_kv_cache_dtype,
+)
 from sim.scenario.base import (
     MAX_BATCHED_TOKENS,
     MAX_DURATION_S,
@@ -62,8 +67,11 @@ from sim.scenario.workload import (
 )
 
 # `profile:` names that are not a profile of the library (checked when the model is chosen)
-PROFILE_NAMES = ("auto", "roofline")
-MAX_TENSOR_PARALLEL = 64  # GPUs per replica
+PROFILE_NAMES = ("auto", "operators", "fitted-roofline", "roofline")
+MAX_TENSOR_PARALLEL = 64  # GPUs splitting one attention group
+# GPUs in one replica (tensor_parallel × data_parallel_attention): a wide expert-parallel
+# deployment spans racks (DeepSeek-V3's experts are served from hundreds of GPUs).
+MAX_REPLICA_GPUS = 1024
 AUTO_WARMUP_FRACTION = 0.1  # `warmup_s: auto` stands for this share of the run before it runs
 
 
@@ -120,12 +128,21 @@ class Scheduler(Strict):
 
 
 class Deployment(Strict):
+    """One replica's layout (sim.hardware.layout), how it is served, and the fleet of them.
+    Whether the model can be laid out so is checked by Scenario, which knows the model."""
+
     replicas: Replicas = 1
     tensor_parallel: Annotated[int, Field(ge=1, le=MAX_TENSOR_PARALLEL)] = 1
+    # Attention groups holding different sequences, each over tensor_parallel GPUs.
+    data_parallel_attention: Annotated[int, Field(ge=1, le=MAX_REPLICA_GPUS)] = 1
+    # MoE: the routed experts spread over this many ranks of the replica's GPUs.
+    expert_parallel: Annotated[int, Field(ge=1, le=MAX_REPLICA_GPUS)] = 1
+    engine: str = "vllm"  # one of sim.hardware.layout.ENGINES
     scheduler: Scheduler = Scheduler()
     router: str = "least-loaded"  # a key of sim.engine.router.ROUTERS
     gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9
-    dtype: str = "bf16"  # a key of sim.hardware.memory.DTYPE_BYTES (weights and KV cache)
+    dtype: str = "bf16"  # the weights' format: one of sim.hardware.layout.WEIGHT_DTYPES
+    kv_cache_dtype: str = "auto"  # auto (the weights' format, fp8 for fp4) | KV_CACHE_DTYPES
     activation_reserve_gib: NonNeg = 1.0  # per GPU, kept free for activations
     failures: Failures | None = None
     spot: Spot | None = None
@@ -140,10 +157,25 @@ class Deployment(Strict):
     @field_validator("dtype")
     @classmethod
     def _known_dtype(cls, value: str) -> str:
-        return known_name(value, DTYPE_BYTES)
+        return known_name(value, WEIGHT_DTYPES)
+
+    @field_validator("kv_cache_dtype")
+    @classmethod
+    def _known_kv_cache_dtype(cls, value: str) -> str:
+        return known_name(value, ("auto", *KV_CACHE_DTYPES))
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        return known_name(value, ENGINES)
 
     @model_validator(mode="after")
     def _fleet_bounds(self) -> Deployment:
+        if self.tensor_parallel * self.data_parallel_attention > MAX_REPLICA_GPUS:
+            raise PydanticCustomError("order", "too many GPUs per replica", {
+                "field": "data_parallel_attention", "expected": f"at most "
+                f"{MAX_REPLICA_GPUS // self.tensor_parallel} at tensor_parallel "
+                f"{self.tensor_parallel}: a replica of at most {MAX_REPLICA_GPUS:,} GPUs"})
         scaling = self.autoscaling
         if scaling is not None and not (scaling.min_replicas <= self.replicas
                                         <= scaling.max_replicas):
@@ -161,11 +193,23 @@ class Deployment(Strict):
         return any(x is not None for x in (self.failures, self.spot, self.outage,
                                            self.autoscaling))
 
+    @property
+    def layout(self) -> Layout:
+        """One replica's parallelism, formats and engine, `kv_cache_dtype: auto` resolved."""
+        return Layout(tensor_parallel=self.tensor_parallel,
+                      data_parallel_attention=self.data_parallel_attention,
+                      expert_parallel=self.expert_parallel, dtype=self.dtype,
+                      kv_cache_dtype=resolve_kv_cache_dtype(self.kv_cache_dtype, self.dtype),
+                      engine=self.engine)
+
 
 class Slo(Strict):
     ttft_s: Seconds
     tpot_s: Seconds
     percentile: Annotated[float, Field(gt=0, le=100)] = 99.0
+    # Inter-token latency: a request meets it when its longest gap between two consecutive
+    # tokens is within it (`sim.metrics.latency`); None: no ITL target.
+    itl_s: Seconds | None = None
 
 
 class Tco(Strict):
@@ -353,6 +397,7 @@ class Scenario(Strict):
         the workload are all known, so that every command (each sweep point and plan option
         too) stops at loading rather than simulating what cannot run."""
         problem = (parallelism_problem(self.model, self.deployment.tensor_parallel)
+                   or layout_problem(self.model, self.deployment.layout)
                    or context_problem(self.model, self.workload))
         if problem is not None:
             key, value, expected = problem
@@ -363,16 +408,15 @@ class Scenario(Strict):
     @property
     def layout(self) -> Layout:
         """The values the step-time and memory models take about one replica."""
-        d = self.deployment
-        return Layout(tensor_parallel=d.tensor_parallel, dtype=d.dtype, kv_cache_dtype=d.dtype)
+        return self.deployment.layout
 
     @property
     def gpus_per_replica(self) -> int:
-        return self.deployment.tensor_parallel
+        return self.layout.gpus
 
     @property
     def gpu_count(self) -> int:
-        return self.deployment.replicas * self.deployment.tensor_parallel
+        return self.deployment.replicas * self.gpus_per_replica
 
 
 # ---- what an engine can serve ---------------------------------------------------------------
@@ -396,6 +440,33 @@ def parallelism_problem(model: ModelSpec, tensor_parallel: int) -> Problem | Non
     return ("deployment.tensor_parallel", tensor_parallel,
             f"{why} (the GPUs split the heads evenly): one of "
             + ", ".join(str(tp) for tp in fits))
+
+
+def layout_problem(model: ModelSpec, layout: Layout) -> Problem | None:
+    """How vLLM, SGLang and TensorRT-LLM place routed experts: expert_parallel ranks each
+    hold a whole number of experts (it divides the experts) and a whole number of the
+    replica's GPUs (it divides them), and each expert's width splits evenly over the
+    moe_tensor_parallel = GPUs ÷ expert_parallel GPUs of a rank. A dense model has no
+    experts to spread. Attention data parallelism works for any model with attention."""
+    ep, gpus = layout.expert_parallel, layout.gpus
+    key = "deployment.expert_parallel"
+    if not model.is_moe:
+        return None if ep == 1 else (
+            key, ep, f"1: {model.name} is a dense model, with no experts to spread")
+    width = model.ffn_intermediate
+    fits = [n for n in range(1, gpus + 1)
+            if model.experts % n == 0 and gpus % n == 0 and width % (gpus // n) == 0]
+    listed = ("one of " + ", ".join(map(str, fits)) if fits
+              else f"none fits {gpus} GPUs; another tensor_parallel or data_parallel_attention")
+    if model.experts % ep or gpus % ep:
+        return (key, ep, f"a divisor of {model.name}'s {model.experts} routed experts and of "
+                f"the replica's {gpus} GPUs (tensor_parallel × data_parallel_attention): "
+                + listed)
+    if width % (gpus // ep):
+        return (key, ep, f"a number of ranks whose moe_tensor_parallel (GPUs ÷ "
+                f"expert_parallel = {gpus // ep}) divides {model.name}'s expert width of "
+                f"{width} (moe_intermediate): " + listed)
+    return None
 
 
 def longest_tokens(spec: LengthSpec | None) -> tuple[int, str] | None:

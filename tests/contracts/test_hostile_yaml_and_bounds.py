@@ -234,9 +234,9 @@ IN_PROCESS = [
     Case("activation-reserve-above-gpu-memory", tiny(deployment__activation_reserve_gib=500),
          "deployment.activation_reserve_gib", "500", ("h100-sxm × 0.9 = 72.0 GiB",)),
     Case("activation-reserve-crowding-out-weights",
-         tiny(deployment__activation_reserve_gib=70), "deployment.tensor_parallel", "1",
-         ("needs 15.0 GiB", "2.0 GiB after the activation reserve (1 × 70 GiB)",
-          "smaller deployment.activation_reserve_gib")),
+         tiny(deployment__activation_reserve_gib=60), "deployment.tensor_parallel", "1",
+         ("needs 15.0 GiB per GPU", "11.5 GiB after the reserves (0.5 GiB NCCL and runtime "
+          "and 60 GiB activations)", "smaller deployment.activation_reserve_gib")),
 ]
 
 
