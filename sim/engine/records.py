@@ -28,6 +28,10 @@ class EngineConfig:
     # window start can be chosen after the run (a detected warm-up); () for none.
     window_marks_s: tuple[float, ...] = ()
     fleet: FleetSchedule | None = None  # failures, preemption, outages, autoscaling (None: static)
+    # Keep each request's longest inter-token gap (`EngineResult.max_gap_s`): what an ITL
+    # target judges. It adds ~9% to the engine's time on benchmarks/engine_speed.py's fleet
+    # (the histogram of all gaps, always kept, ~15%), so a run without one can skip it.
+    track_longest_gaps: bool = True
 
 
 # Fleet events, pre-generated: what happens to which replica slot, and when.
@@ -228,13 +232,18 @@ class _Steps:
         k = self.count
         if k <= 1:
             return k if end < x else 0
-        a, h = self.a, self.h
-        n = min(whole_steps(x - start, a, h), k) if x > start else 0
-        while n > 0 and start + (n * a + h * n * (n - 1)) >= x:
-            n -= 1
-        while n < k and start + ((n + 1) * a + h * (n + 1) * n) < x:
-            n += 1
-        return n
+        return steps_ending_before(start, self.a, self.h, k, x)
+
+
+def steps_ending_before(start: float, a: float, h: float, k: int, x: float) -> int:
+    """How many of the k steps of a decode run that began at `start` (n of them take
+    n·a + h·n(n − 1) seconds) end strictly before x."""
+    n = min(whole_steps(x - start, a, h), k) if x > start else 0
+    while n > 0 and start + (n * a + h * n * (n - 1)) >= x:
+        n -= 1
+    while n < k and start + ((n + 1) * a + h * (n + 1) * n) < x:
+        n += 1
+    return n
 
 
 def whole_steps(elapsed: float, a: float, h: float) -> int:
@@ -303,6 +312,25 @@ class ReplicaCounters:
 
 
 @dataclass(frozen=True)
+class GapCounts:
+    """The fleet's inter-token gaps that ended inside the metrics window, binned by length
+    (`sim.engine.gaps`: log-spaced bins). Row s counts the gaps that ended in
+    [start_s[s], start_s[s + 1]) (the window's end after the last row): one row, or one per
+    interval between the window's marks, so that a start chosen after the run can drop
+    the rows before it. `weights` is the number of gaps in each bin, `seconds` their sum."""
+
+    start_s: np.ndarray  # (rows,)
+    weights: np.ndarray  # (rows, bins)
+    seconds: np.ndarray  # (rows, bins)
+
+    def since(self, start_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """(weights, seconds) per bin of the gaps that ended at or after `start_s`, a row's
+        start (or the window's)."""
+        rows = self.start_s >= start_s
+        return self.weights[rows].sum(axis=0), self.seconds[rows].sum(axis=0)
+
+
+@dataclass(frozen=True)
 class EngineResult:
     """Request i: arrived at arrival_s[i], admitted (left the queue) at admit_s[i], first
     token at first_token_s[i], done at finish_s[i] (NaN where it never got there). The
@@ -321,3 +349,7 @@ class EngineResult:
     events: int  # timeouts scheduled on the event queue
     requeues: np.ndarray  # times each request was handed back by a replica and routed again
     timeline: FleetTimeline
+    gaps: GapCounts  # inter-token gaps ending inside the metrics window
+    # Per request: its longest gap between two consecutive tokens, wherever it ended (0
+    # for a request that never had two); None unless `track_longest_gaps`.
+    max_gap_s: np.ndarray | None

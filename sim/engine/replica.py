@@ -20,6 +20,15 @@ the run length until the cache is full is a division. A step that would overflow
 first evicts the most recently admitted sequence, which goes back to the head of the queue
 and later recomputes its prompt and the tokens it had generated (preemption by recompute).
 
+**Inter-token gaps** (`sim.engine.gaps`). Step i of a decode run closes one gap of
+a + 2h·i for each of its B sequences: the run is binned in closed form, and its last (longest)
+step is one entry in the replica's suffix maxima, from which a sequence reads its longest
+gap when it finishes or leaves. A step mixed with prefill chunks closes B gaps of its own
+length (the stall it gives the decodes). A sequence that joined between two decode steps
+(after a prefill-only step) has a first gap of its own, booked on its own; one evicted after
+its first token keeps the time of its last one, and the token its recompute produces closes
+that gap.
+
 **Leaving the fleet.** When a replica fails or is reclaimed (`evict_all`), the decode steps of
 its current run that finished by then are booked, the step in progress is lost, and every
 request it held goes back to the router keeping the tokens it generated, like a preempted
@@ -35,6 +44,7 @@ from collections import deque
 from types import MethodType
 from typing import TYPE_CHECKING
 
+from sim.engine.gaps import GapRecorder
 from sim.engine.records import EngineConfig, ReplicaCounters, WindowCounters, whole_steps
 from sim.engine.scheduler import POLICIES
 
@@ -68,17 +78,23 @@ class RequestTable:
         # Tokens at the front of the prefill that were processed before (an eviction or a
         # failure threw their KV away): recomputation, not new input.
         self.redo = [0] * n
+        self.max_gap_s = [0.0] * n  # longest gap between two of its tokens, so far
+        # When a sequence that was evicted after its first token got its last one: the
+        # token its recompute produces closes that gap.
+        self.last_token_s: dict[int, float] = {}
 
 
 class Replica:
     def __init__(self, index: int, env: simpy.Environment, cfg: EngineConfig,
                  step_model: StepModel, table: RequestTable, window: WindowCounters,
-                 loads: list[int]) -> None:
+                 loads: list[int], gaps: GapRecorder) -> None:
         self.index = index
         self.env = env
         self.table = table
         self.window = window
         window.mark(cfg.window_marks_s)
+        self.gaps = gaps
+        self.tracks_longest = cfg.track_longest_gaps  # `gaps` is a `LongestGaps`
         self.loads = loads  # outstanding requests per replica: the router's view, shared
         self.exact = cfg.exact
         policy = POLICIES[cfg.policy]
@@ -105,6 +121,13 @@ class Replica:
         self.dstep = 0  # decode steps this replica has run
         self.decode_ctx = 0  # Σ context tokens of decoding sequences (what attention reads)
         self.kv_used = 0  # KV tokens reserved by admitted sequences
+        # Inter-token gaps (`sim.engine.gaps`): when the decoding sequences last got a token;
+        # the sequences that joined at another time (rid, time of the token their prefill
+        # produced), whose first decode gap is their own; and the decode step from which the
+        # step gaps count for those of them past that first gap.
+        self.last_token_s = 0.0
+        self.late: list[tuple[int, float]] = []
+        self.late_from: dict[int, int] = {}
 
         self.on_boundary = self._boundary  # bound once: it is attached to every timeout
         # The timeout that ends the current step or decode run.
@@ -175,6 +198,11 @@ class Replica:
         grown = batch * k
         self.generated_tokens += grown
         self.window.add_block(t0, now, batch, a, h, k, self.kv_used)
+        if self.late or t0 != self.last_token_s:
+            self._run_gaps(t0, batch, a, h, k, now)
+        else:  # every sequence got its last token as the run began: `_run_gaps`, inlined
+            self.gaps.run(t0, now, a, h, 0, k, batch, self.dstep + 1)
+            self.last_token_s = now
         self.dstep += k
         self.decode_ctx += grown
         self.kv_used += grown
@@ -195,8 +223,9 @@ class Replica:
             return
         self.steps += done
         self.generated_tokens += batch * done
-        self.window.add_block(t0, t0 + done * a + h * done * (done - 1), batch, a, h, done,
-                              self.kv_used)
+        end = t0 + done * a + h * done * (done - 1)
+        self.window.add_block(t0, end, batch, a, h, done, self.kv_used)
+        self._run_gaps(t0, batch, a, h, done, end)
 
     def _finish_step(self, now: float) -> None:
         t = self.table
@@ -208,6 +237,11 @@ class Replica:
         generated = decoding
         fresh = recomputed = 0
         if decoding:
+            if self.late:
+                self._first_gaps(now, now - self.last_token_s, decoding)
+            else:
+                self.gaps.step(now, now - self.last_token_s, decoding, self.dstep + 1)
+                self.last_token_s = now
             self.dstep += 1
             self.decode_ctx += decoding
             self.kv_used += decoding
@@ -231,6 +265,11 @@ class Replica:
             kept = t.prefill_len[rid] - prompt + 1
             if t.first_token_s[rid] != t.first_token_s[rid]:  # NaN: first time
                 t.first_token_s[rid] = now
+            else:  # recomputed: its token closes the gap since its last one
+                gap = now - t.last_token_s.pop(rid)
+                self.gaps.gaps(now, gap, 1)
+                if gap > t.max_gap_s[rid]:
+                    t.max_gap_s[rid] = gap
             if kept >= t.output[rid]:
                 self.kv_used -= prompt + kept + self.slack
                 self._done(rid, now)
@@ -238,6 +277,8 @@ class Replica:
             finish = self.dstep + t.output[rid] - kept
             t.finish_step[rid] = finish
             heapq.heappush(self.heap, (finish, rid))
+            if now != self.last_token_s:  # no decode token now: its first gap is its own
+                self.late.append((rid, now))
             self.n_decoding += 1
             self.decode_ctx += prompt + kept
         # Chunks are taken from the front of `prefilling`, so the finished ones are a prefix.
@@ -250,16 +291,95 @@ class Replica:
 
     def _complete_decodes(self, now: float) -> None:
         heap, t, dstep = self.heap, self.table, self.dstep
+        gaps, late_from, max_gap = self.gaps, self.late_from, t.max_gap_s
+        tracks = self.tracks_longest
         while heap and heap[0][0] <= dstep:
             finish, rid = heapq.heappop(heap)
             if t.finish_step[rid] != finish:  # stale: the sequence was preempted
                 continue
             t.finish_step[rid] = -1
-            context = t.prompt[rid] + t.output[rid]
+            prompt, output = t.prompt[rid], t.output[rid]
+            if tracks:  # `_keep_longest`, inlined
+                start = finish - output + t.prefill_len[rid] - prompt + 2
+                if late_from:
+                    start = late_from.pop(rid, start)
+                longest = gaps.longest_since(start)
+                if longest > max_gap[rid]:
+                    max_gap[rid] = longest
+            context = prompt + output
             self.n_decoding -= 1
             self.decode_ctx -= context
             self.kv_used -= context + self.slack
             self._done(rid, now)
+
+    # ---- inter-token gaps (sim.engine.gaps) -------------------------------------------------
+
+    def _run_gaps(self, t0: float, batch: int, a: float, h: float, k: int,
+                  end_s: float) -> None:
+        """The gaps closed by the k steps of a decode run from t0 to end_s (booked before
+        `dstep` counts them): step i lasts a + 2h·i and closes one gap of every sequence,
+        and when every sequence got its last token as the run began (the common case),
+        that is all; otherwise step 0 closes gaps of their own lengths."""
+        if self.late or t0 != self.last_token_s:
+            self._first_gaps(t0 + a, a + (t0 - self.last_token_s), batch)
+            if k > 1:
+                self.gaps.run(t0, end_s, a, h, 1, k, batch, self.dstep + 2)
+        else:
+            self.gaps.run(t0, end_s, a, h, 0, k, batch, self.dstep + 1)
+        self.last_token_s = end_s
+
+    def _first_gaps(self, end_s: float, wait_s: float, batch: int) -> None:
+        """The gaps closed by one decode step ending at end_s (decode step `dstep` + 1):
+        wait_s for the sequences that got their last token at `last_token_s`, and for those
+        that joined later (`late`), the time since the token their prefill produced."""
+        late = self.late
+        main = batch - len(late)
+        if main:
+            self.gaps.step(end_s, wait_s, main, self.dstep + 1)
+        else:  # every sequence is late: none will ask about the older steps
+            self.gaps.forget_steps()
+        if late:
+            max_gap, late_from, start = self.table.max_gap_s, self.late_from, self.dstep + 2
+            since_s, count = late[0][1], 0
+            for rid, token_s in late:
+                gap = end_s - token_s
+                if gap > max_gap[rid]:
+                    max_gap[rid] = gap
+                late_from[rid] = start  # its first gap is booked: the steps after it count
+                if token_s != since_s:  # those that joined at one instant: one entry
+                    self.gaps.gaps(end_s, end_s - since_s, count)
+                    since_s, count = token_s, 0
+                count += 1
+            self.gaps.gaps(end_s, end_s - since_s, count)
+            late.clear()
+        self.last_token_s = end_s
+
+    def _keep_longest(self, rid: int, finish: int) -> None:
+        """Fold into a decoding sequence that leaves now (done, evicted, handed back) the
+        longest of the step gaps since it joined: from decode step j + 1 on, where j is
+        `dstep` when it joined (j + 2 for a late one, whose first gap was its own)."""
+        if not self.tracks_longest:
+            return
+        t = self.table
+        start = finish - t.output[rid] + t.prefill_len[rid] - t.prompt[rid] + 2
+        if self.late_from:
+            start = self.late_from.pop(rid, start)
+        longest = self.gaps.longest_since(start)
+        if longest > t.max_gap_s[rid]:
+            t.max_gap_s[rid] = longest
+
+    def _stop_decoding(self, rid: int) -> None:
+        """A decoding sequence leaves unfinished: keep its longest gap, and when it got its
+        last token (the token its recompute produces closes that gap)."""
+        t = self.table
+        self._keep_longest(rid, t.finish_step[rid])
+        late = self.late
+        for i, (other, token_s) in enumerate(late):
+            if other == rid:
+                del late[i]
+                t.last_token_s[rid] = token_s
+                return
+        t.last_token_s[rid] = self.last_token_s
 
     def _done(self, rid: int, now: float) -> None:
         del self.running[rid]
@@ -296,6 +416,7 @@ class Replica:
         t = self.table
         del self.running[rid]
         if t.finish_step[rid] >= 0:  # decoding: keep what it generated, recompute it later
+            self._stop_decoding(rid)
             generated = t.output[rid] - (t.finish_step[rid] - self.dstep)
             t.finish_step[rid] = -1  # its heap entry is now stale
             self.n_decoding -= 1
@@ -370,6 +491,7 @@ class Replica:
         t = self.table
         for rid in self.running:
             if t.finish_step[rid] >= 0:  # decoding: keep what it generated
+                self._stop_decoding(rid)
                 generated = t.output[rid] - (t.finish_step[rid] - self.dstep)
                 t.prefill_len[rid] = t.prompt[rid] + generated
                 t.finish_step[rid] = -1
@@ -386,6 +508,9 @@ class Replica:
         self.decode_ctx = 0
         self.kv_used = 0
         self.chunks = []
+        self.late = []
+        self.late_from = {}
+        self.gaps.forget_steps()
         return rids
 
     def _abort_step(self, now: float) -> None:

@@ -31,6 +31,7 @@ import simpy
 from simpy.events import URGENT
 
 from sim.engine.fleet import Fleet, static_timeline
+from sim.engine.gaps import GapHistogram, GapRecorder, LongestGaps
 from sim.engine.records import EngineConfig, EngineResult, WindowCounters
 from sim.engine.replica import Replica, RequestTable
 from sim.engine.router import make_router
@@ -76,9 +77,11 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
     rejected_list = rejected.tolist()
 
     loads = [0] * slots  # outstanding requests per replica
+    gaps = GapHistogram(cfg.window_start_s, cfg.window_end_s, cfg.window_marks_s)
+    recorder = LongestGaps if cfg.track_longest_gaps else GapRecorder
     replicas = [
         Replica(i, env, cfg, step_model, table,
-                WindowCounters(cfg.window_start_s, cfg.window_end_s), loads)
+                WindowCounters(cfg.window_start_s, cfg.window_end_s), loads, recorder(gaps))
         for i in range(slots)
     ]
     routed = [-1] * n
@@ -142,6 +145,8 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
     def head(column: list[T]) -> list[T]:
         return column if sent == n else column[:sent]
 
+    counters = tuple(r.counters() for r in replicas)  # books decode runs cut by a stop
+
     return EngineResult(
         arrival_s=workload.arrival_s if clients is None else np.asarray(head(arrivals)),
         replica=np.asarray(head(routed), dtype=np.int64),
@@ -150,11 +155,13 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
         finish_s=np.asarray(head(table.finish_s)),
         preemptions=np.asarray(head(table.preemptions), dtype=np.int64),
         rejected=rejected[:sent],
-        replicas=tuple(r.counters() for r in replicas),
+        replicas=counters,
         end_s=float(env.now),
         events=sent + sum(r.events for r in replicas),
         requeues=np.asarray(head(requeues), dtype=np.int64),
         timeline=static_timeline(slots) if fleet is None else fleet.timeline(),
+        gaps=gaps.counts(),
+        max_gap_s=np.asarray(head(table.max_gap_s)) if cfg.track_longest_gaps else None,
     )
 
 

@@ -3,6 +3,14 @@
 Latency statistics use the requests that arrived inside the metrics window
 [warmup_s, duration_s); throughput counts the requests that *finished* inside it, so a run
 that falls behind shows its real delivered rate, not its arrival rate.
+
+Inter-token latency (ITL) is the exception: its statistics are over every gap between two
+consecutive tokens of a request that *ended* inside the window (the token closing it was
+produced there), whichever request it belonged to, as the window counts tokens. The engine
+bins the gaps (`sim.engine.gaps`), so its quantiles are within a bin's width (0.77%) of the
+exact ones. In the SLO, a request meets an ITL target when its *longest* gap does: the
+user-facing reading of "p99 ITL ≤ x" per request, the stall a chunked prefill or a
+recompute gave it, which a mean (TPOT) hides.
 """
 
 from __future__ import annotations
@@ -43,6 +51,9 @@ class Latencies:
     tpot_s: np.ndarray  # NaN for one-token outputs, which have no inter-token time
     e2e_s: np.ndarray
     queue_s: np.ndarray
+    # The longest gap between two consecutive tokens (NaN for one-token outputs); None
+    # where the caller has not got it (an ITL target cannot be judged then).
+    worst_gap_s: np.ndarray | None = None
 
 
 def latencies(arrival_s: np.ndarray, admit_s: np.ndarray, first_token_s: np.ndarray,
@@ -54,20 +65,37 @@ def latencies(arrival_s: np.ndarray, admit_s: np.ndarray, first_token_s: np.ndar
     return Latencies(ttft, tpot, e2e, admit_s - arrival_s)
 
 
+def worst_gaps(max_gap_s: np.ndarray, output_tokens: np.ndarray) -> np.ndarray:
+    """Each request's longest inter-token gap (`Latencies.worst_gap_s`) from the engine's
+    `EngineResult.max_gap_s`: NaN for one-token outputs, which have none."""
+    return np.where(output_tokens > 1, max_gap_s, np.nan)
+
+
 def subset(lat: Latencies, mask: np.ndarray) -> Latencies:
     """The latencies of the requests `mask` selects (e.g. those inside the metrics window)."""
-    return Latencies(lat.ttft_s[mask], lat.tpot_s[mask], lat.e2e_s[mask], lat.queue_s[mask])
+    worst = None if lat.worst_gap_s is None else lat.worst_gap_s[mask]
+    return Latencies(lat.ttft_s[mask], lat.tpot_s[mask], lat.e2e_s[mask], lat.queue_s[mask],
+                     worst)
 
 
-def slo_attainment(lat: Latencies, ttft_s: float, tpot_s: float) -> np.ndarray:
-    """Per request: met both targets (unfinished requests never do)."""
+def slo_attainment(lat: Latencies, ttft_s: float, tpot_s: float,
+                   itl_s: float | None = None) -> np.ndarray:
+    """Per request: met every target (unfinished requests never do); with `itl_s`, its
+    longest inter-token gap too."""
     ttft_ok = lat.ttft_s <= ttft_s
     tpot_ok = np.isnan(lat.tpot_s) | (lat.tpot_s <= tpot_s)
-    return ttft_ok & tpot_ok & np.isfinite(lat.e2e_s)
+    within = ttft_ok & tpot_ok & np.isfinite(lat.e2e_s)
+    if itl_s is None:
+        return within
+    if lat.worst_gap_s is None:
+        raise ValueError("an ITL target needs each request's longest gap (worst_gap_s: the "
+                         "engine keeps it with EngineConfig.track_longest_gaps)")
+    return within & (np.isnan(lat.worst_gap_s) | (lat.worst_gap_s <= itl_s))
 
 
-def slo_met(lat: Latencies, ttft_s: float, tpot_s: float, percentile: float) -> bool | None:
-    """The joint SLO: at least `percentile` % of the requests met both targets (unfinished
+def slo_met(lat: Latencies, ttft_s: float, tpot_s: float, percentile: float,
+            itl_s: float | None = None) -> bool | None:
+    """The joint SLO: at least `percentile` % of the requests met every target (unfinished
     requests never do). None when no request was measured: there is nothing to judge.
 
     Judging TTFT and TPOT percentiles one by one (`marginal_met`) passes a run in which 1%
@@ -76,7 +104,7 @@ def slo_met(lat: Latencies, ttft_s: float, tpot_s: float, percentile: float) -> 
     n = lat.ttft_s.size
     if n == 0:
         return None
-    within = int(slo_attainment(lat, ttft_s, tpot_s).sum())
+    within = int(slo_attainment(lat, ttft_s, tpot_s, itl_s).sum())
     return within >= math.ceil(percentile / 100.0 * n - 1e-9)  # 1e-9: 99% of 100 is 99
 
 
@@ -93,6 +121,29 @@ def marginal_met(lat: Latencies, ttft_s: float, tpot_s: float,
     ttft_p = np.percentile(ttft, percentile, method="higher")
     tpot_p = np.percentile(tpot, percentile, method="higher") if tpot.size else 0.0
     return bool(ttft_p <= ttft_s), bool(tpot_p <= tpot_s)
+
+
+def gap_stats(weights: np.ndarray, seconds: np.ndarray) -> Stats:
+    """mean, p50, p90, p99 of binned inter-token gaps (`weights`: gaps per bin, `seconds`:
+    their sum, as `GapCounts.since` gives them); None where there was no gap."""
+    total = float(weights.sum())
+    if total <= 0.0:
+        return Stats(None, None, None, None)
+    p50, p90, p99 = (gap_percentile(weights, seconds, q) for q in PERCENTILES)
+    return Stats(float(seconds.sum()) / total, p50, p90, p99)
+
+
+def gap_percentile(weights: np.ndarray, seconds: np.ndarray, percentile: float) -> float | None:
+    """The gap at or below which `percentile` % of the gaps lie (the inverse of their
+    distribution function), as the mean gap of the bin holding it: within a bin's width of
+    the exact value, and exact when that bin holds gaps of one length. None: no gaps."""
+    held = np.flatnonzero(weights > 0.0)
+    if held.size == 0:
+        return None
+    cumulative = np.cumsum(weights[held])
+    i = int(np.searchsorted(cumulative, percentile / 100.0 * cumulative[-1]))
+    b = held[min(i, held.size - 1)]
+    return float(seconds[b] / weights[b])
 
 
 def step_mean(time_s: np.ndarray, values: np.ndarray, start_s: float, end_s: float) -> float:
