@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -177,6 +179,51 @@ def read_csv(path: Path) -> list[dict[str, str]]:
     """The rows of a CSV file with a header, as the validate command writes it."""
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+# Measured end-to-end rows (the CSV format of silicon_sample.csv), made up: the header of
+# that format, a dense decoder small enough to simulate in milliseconds written as a hub
+# config.json, and one aggregated row of it that every test changes a cell or two of.
+SILICON_HEADER = [
+    "id", "silicon_data_source", "backend", "backend_version", "model_path", "system",
+    "precision", "mode", "isl", "osl", "gemm_quant_mode", "moe_quant_mode", "batch_size",
+    "tp_size", "pp_size", "attention_dp_size", "moe_tp_size", "moe_ep_size", "prefill_batch_size",
+    "prefill_num_workers", "prefill_tp_size", "prefill_pp_size", "prefill_attention_dp_size",
+    "prefill_moe_tp_size", "prefill_moe_ep_size", "decode_batch_size", "decode_num_workers",
+    "decode_tp_size", "decode_pp_size", "decode_attention_dp_size", "decode_moe_tp_size",
+    "decode_moe_ep_size", "silicon_ttft_ms", "silicon_tpot_ms",
+]
+
+SILICON_TINY_CONFIG = {
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 4,
+    "hidden_size": 512, "intermediate_size": 1024, "num_attention_heads": 8,
+    "num_key_value_heads": 4, "head_dim": 64, "vocab_size": 1000,
+    "max_position_embeddings": 8192, "tie_word_embeddings": False}
+SILICON_DENSE = {
+    "id": "dense-h100-vllm-c8", "backend": "vllm", "model_path": "tiny/Dense-4L",
+    "system": "h100_sxm", "mode": "agg", "isl": "1000", "osl": "100", "gemm_quant_mode": "",
+    "moe_quant_mode": "", "batch_size": "8", "tp_size": "1", "pp_size": "1",
+    "attention_dp_size": "1", "moe_tp_size": "1", "moe_ep_size": "1",
+    "silicon_ttft_ms": "20", "silicon_tpot_ms": "5"}
+
+
+def silicon_csv_text(rows: list[dict[str, str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SILICON_HEADER, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_silicon_fixture(folder: Path, rows: list[dict[str, str]]) -> tuple[Path, Path]:
+    """`rows` as folder/silicon.csv, and folder/models holding the tiny config."""
+    models = folder / "models"
+    models.mkdir(exist_ok=True)
+    (models / "tiny--Dense-4L_config.json").write_text(json.dumps(SILICON_TINY_CONFIG),
+                                                        encoding="utf-8")
+    path = folder / "silicon.csv"
+    path.write_text(silicon_csv_text(rows), encoding="utf-8")
+    return path, models
 
 
 # ---- bad-input tables ----------------------------------------------------------------------

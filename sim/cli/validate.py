@@ -1,41 +1,65 @@
-"""`tokenfactory validate MEASUREMENTS.yaml`: simulate published benchmark rows, compare.
+"""`tokenfactory validate FILE`: simulate published benchmark rows, compare.
 
-Prints one line per compared metric, the skipped rows grouped by reason, then the median
-absolute error and worst row overall and by profile source, engine family and GPU (the text
-is sim.report.validate_text's). The CSV (`--csv`) holds every row of the file, compared or
-skipped.
+FILE is a measurements YAML table or a CSV of measured end-to-end rows (the format of
+silicon_sample.csv, recognised by its header; each row a closed loop). For a YAML table it
+prints one line per compared metric, the skipped rows grouped by reason, then the median
+absolute error and worst row overall and by profile source, engine family and GPU; for a CSV
+the median errors by GPU, engine, model family, precision and concurrency, the worst rows and
+the skips (the text is sim.report.validate_text's). The CSV (`--csv`) holds every row of the
+file, compared or skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from sim.cli.commands import COMMANDS
-from sim.cli.common import FIGURE_BYTES, add_quiet, check_output_path, outputs, progress_bar
+from sim.cli.common import (
+    FIGURE_BYTES,
+    add_quiet,
+    add_workers,
+    check_output_path,
+    outputs,
+    progress_bar,
+)
 from sim.errors import InputError
-from sim.report.validate_text import report
+from sim.report.validate_text import report, silicon_report
 from sim.validation import (
     Comparison,
+    SiliconTable,
+    Table,
     compare_rows,
+    compare_silicon,
     compare_sweeps,
-    read_measurements,
     read_sweeps,
+    read_table,
+    silicon_csv,
     to_csv,
 )
+from sim.validation.silicon_mapping import ModelFinder
 
 EPILOG = """\
 examples:
   tokenfactory validate ../shared/data/published/perf_measurements.yaml --csv validation.csv
       compare every covered row; the CSV lists every row, skipped ones with the reason
+  tokenfactory validate MEASUREMENTS.yaml --models ../shared/data/published/aic/model_configs
+      models beyond the catalogue (MoE, …) from the folder's org--name_config.json files
   tokenfactory validate MEASUREMENTS.yaml --rows 'trtllm-perf-overview/Llama-3.1-8B*'
       only the rows whose id matches the glob (or contains the text, without wildcards)
   tokenfactory validate MEASUREMENTS.yaml --sweeps SWEEPS.yaml --plot validation.png
       add load sweeps (throughput and latency per load point, and where TTFT turns up)
+  tokenfactory validate ../shared/data/published/aic/silicon_sample.csv \
+      --models ../shared/data/published/aic/model_configs --csv silicon.csv
+      measured end-to-end rows: each aggregated row a closed loop at its concurrency, TTFT
+      and TPOT compared (means); models from the folder's org--name_config.json files
 
 A row is skipped (and says why) when its model, GPU, precision or parallelism is not modelled,
-or its lengths are not fixed. A sweep may state `isl_mean` and `osl_mean` (tokens; optional
-`isl_sigma`, `osl_sigma`, default 1.0) to simulate variable lengths as lognormal.
+or its lengths are not fixed (measured-row CSVs: disaggregated, pipeline-parallel or int4
+rows, models in neither --models nor the catalogue). A sweep may state `isl_mean` and
+`osl_mean` (tokens; optional `isl_sigma`, `osl_sigma`, default 1.0) to simulate variable
+lengths as lognormal.
 """
 
 
@@ -43,10 +67,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     cmd = sub.add_parser(
         "validate", help=COMMANDS["validate"],
         description="Simulate each row of a published measurements table (the format of "
-        "perf_measurements.yaml) the way its benchmark ran, and compare output tokens/s, TTFT "
+        "perf_measurements.yaml, or a CSV of measured end-to-end rows in the format of "
+        "silicon_sample.csv) the way its benchmark ran, and compare output tokens/s, TTFT "
         "and TPOT with what was measured.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cmd.add_argument("measurements", type=Path, help="measurements YAML file (a `rows:` list)")
+    cmd.add_argument("measurements", type=Path,
+                     help="measurements YAML file (a `rows:` list), or a measured-row CSV "
+                     "(header with silicon_ttft_ms and silicon_tpot_ms)")
     cmd.add_argument("--rows", metavar="FILTER",
                      help="only rows whose id matches this glob, or contains it as text")
     cmd.add_argument("--csv", type=Path, metavar="FILE",
@@ -56,6 +83,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
                      help="write a PNG of simulated vs measured (log-log, ±15%% band)")
     cmd.add_argument("--sweeps", type=Path, metavar="FILE",
                      help="also compare load sweeps (the format of perf_sweeps.yaml)")
+    cmd.add_argument("--models", type=Path, metavar="DIR",
+                     help="Hugging Face configs of the rows' models (a CSV's model_path "
+                     "org/name → DIR/org--name_config.json; a YAML table's model names "
+                     "looked up there by name, then in the catalogue)")
+    add_workers(cmd)
     add_quiet(cmd)
     return cmd
 
@@ -63,10 +95,19 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def execute(args: argparse.Namespace) -> int:
     check_output_path("--csv", args.csv, FIGURE_BYTES)
     check_output_path("--plot", args.plot, FIGURE_BYTES)
-    table = read_measurements(args.measurements)
+    table = read_table(args.measurements)
+    if args.models is not None and not args.models.is_dir():
+        raise InputError("--models", str(args.models), "a directory of Hugging Face "
+                         "*_config.json files")
+    if isinstance(table, SiliconTable):
+        return _silicon(args, table)
+    return _published(args, table)
+
+
+def _published(args: argparse.Namespace, table: Table) -> int:
     sweeps = read_sweeps(args.sweeps) if args.sweeps is not None else None
     with progress_bar("validating", "row", args.quiet) as progress:
-        rows = compare_rows(table, args.rows, progress)
+        rows = compare_rows(table, args.rows, progress, ModelFinder(args.models))
     points: list[Comparison] = []
     if sweeps is not None:
         with progress_bar("sweeps", "point", args.quiet) as progress:
@@ -74,14 +115,33 @@ def execute(args: argparse.Namespace) -> int:
     if not rows and not points:
         raise InputError("--rows", args.rows, "a glob or text matching at least one row id")
     everything = rows + points
+    _write(args, to_csv(everything), everything)
+    if not args.quiet:
+        print(report(rows, points))
+    return 0
+
+
+def _silicon(args: argparse.Namespace, table: SiliconTable) -> int:
+    if args.sweeps is not None:
+        raise InputError("--sweeps", str(args.sweeps), "no --sweeps with a measured-row CSV "
+                         "(its rows are load points already)")
+    workers = args.workers or os.cpu_count() or 1
+    with progress_bar("validating", "row", args.quiet) as progress:
+        rows = compare_silicon(table, args.models, workers, args.rows, progress)
+    if not rows:
+        raise InputError("--rows", args.rows, "a glob or text matching at least one row id")
+    _write(args, silicon_csv(rows), list(rows))
+    if not args.quiet:
+        print(silicon_report(rows))
+    return 0
+
+
+def _write(args: argparse.Namespace, csv_text: str, comparisons: list[Comparison]) -> None:
     with outputs("--csv") as staged:  # both files, or neither
         if args.csv is not None:
-            staged.text(args.csv, to_csv(everything))
+            staged.text(args.csv, csv_text)
         if args.plot is not None:
             from sim.report.plots import png_bytes
             from sim.report.plots.validation import validation_figure
 
-            staged.bytes(args.plot, png_bytes(validation_figure(everything)), "--plot")
-    if not args.quiet:
-        print(report(rows, points))
-    return 0
+            staged.bytes(args.plot, png_bytes(validation_figure(comparisons)), "--plot")

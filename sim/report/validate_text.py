@@ -1,7 +1,9 @@
 """What `tokenfactory validate` prints: one line per compared metric (measured, simulated,
 error, the step-time profile's source, the assumptions made), the skipped rows grouped by
 reason, the median absolute error and worst row overall and by group, and the load sweeps
-(text only; the CLI decides where it goes). Ids, groups, statuses and assumptions come from
+(text only; the CLI decides where it goes). Measured end-to-end rows (`silicon_report`) are
+thousands, so they are summarised rather than listed: errors by group, the worst rows, and
+the skips by reason. Ids, groups, statuses and assumptions come from
 the measurement files and are shown `printable`; the table renderer does it for cells."""
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections import Counter
 from sim.report.text import Column, printable, row, short_number, table
 from sim.validation import Comparison, error_groups
 from sim.validation.breakdown import TARGET_PCT
+from sim.validation.silicon import METRICS, SiliconComparison
+from sim.validation.silicon_summary import silicon_groups, skip_reasons, worst
 
 FAMILY_TITLES = {"output_tokens_per_s": "output throughput", "ttft": "TTFT", "tpot": "TPOT"}
 
@@ -122,3 +126,38 @@ def _sweeps(points: list[Comparison], legend: dict[str, int]) -> list[str]:
     for status, count in skipped.most_common():
         out.append(f"  {count} sweep{'s' if count > 1 else ''} {printable(status)}")
     return out
+
+
+# ---- measured end-to-end rows (silicon_sample.csv) ------------------------------------------
+
+SILICON_TITLES = {"ttft_ms": "TTFT (mean, from send)", "tpot_ms": "TPOT (mean)"}
+WORST_COLUMNS = (Column("metric", "<", 8), Column("measured", ">", 9),
+                 Column("simulated", ">", 9), Column("error", ">", 8), Column("id", "<", 0))
+WORST_ROWS = 10
+
+
+def silicon_report(comparisons: list[SiliconComparison]) -> str:
+    """Counts, median |error| per metric by group, the worst rows, the skips by reason."""
+    rows = len({c.id for c in comparisons})
+    compared = {c.id for c in comparisons if c.compared}
+    lines = [f"{rows} rows: {len(compared)} compared (closed loops at the row's concurrency), "
+             f"{rows - len(compared)} skipped"]
+    for metric in METRICS:
+        groups = silicon_groups(comparisons, metric)
+        if not groups:
+            continue
+        cells = [["all" if g.by == "all" else f"{g.by}: {g.group}", str(g.count),
+                  f"{g.median_abs_pct:.1f}%", f"{g.worst_pct:+.1f}% {g.worst_id}"]
+                 for g in groups]
+        lines += ["", f"{SILICON_TITLES[metric]}: median |error| and worst row",
+                  *table(GROUP_COLUMNS, cells, gap=1, indent="  ")]
+    worst_rows = worst(comparisons, WORST_ROWS)
+    if worst_rows:
+        lines += ["", f"worst {len(worst_rows)} rows", *table(WORST_COLUMNS, [
+            [c.metric, short_number(c.measured), short_number(c.simulated),
+             f"{c.error_pct:+.1f}%", c.id] for c in worst_rows], indent="  ")]
+    reasons = skip_reasons(comparisons)
+    lines += ["", "skipped rows by reason (every one is in the CSV)" if reasons
+              else "skipped: none"]
+    lines += [f"  {count:>5}  {printable(reason)}" for reason, count in reasons]
+    return "\n".join(lines)

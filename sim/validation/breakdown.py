@@ -4,7 +4,8 @@ The median, not the mean, is the headline: published tables mix engine generatio
 configurations the simulator does not model (speculative decoding, kernel choices), and one
 such row should not hide how the rest agree. The worst row is reported next to it so that it
 is not hidden either. Groups: the profile source the simulation used, the engine family, the
-GPU as published, and the issue's target set.
+GPU as published, the model simulated (dense and MoE models differ most), and the issue's
+target set.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ TARGET_LABEL = "TensorRT-LLM/vLLM · H100/H200/A100 · Llama 7-8B/70B"
 
 @dataclass(frozen=True)
 class GroupError:
-    by: str  # all | profile | engine | gpu | target
+    by: str  # all | target | profile | engine | gpu | model
     group: str
     count: int
     median_abs_pct: float
@@ -44,6 +45,7 @@ GROUPINGS: tuple[tuple[str, Callable[[Comparison], str | None]], ...] = (
     ("profile", lambda c: c.profile_source),
     ("engine", lambda c: c.engine),
     ("gpu", lambda c: c.gpu),
+    ("model", lambda c: c.model or None),
 )
 
 

@@ -26,6 +26,7 @@ from sim.validation.mapping import (
     measured_metrics,
     setup_for_row,
 )
+from sim.validation.silicon_mapping import ModelFinder
 from sim.validation.simulate import Simulated, capacity_estimate, simulate
 
 COMPARED = "compared"
@@ -52,12 +53,13 @@ class Comparison:
     measured: float | None
     simulated: float | None
     status: str  # "compared" or "skipped: <reason>"
-    profile_source: str = ""  # measured | fitted-roofline | roofline ('' when skipped)
+    # measured-operators | measured | fitted-roofline | roofline ('' when skipped)
+    profile_source: str = ""
     assumptions: tuple[str, ...] = ()
     observed: str = ""  # what the simulation did (batch reached, preemptions)
     gpu: str = ""  # as published
     engine: str = ""  # family: TensorRT-LLM | vLLM | SGLang | other
-    model: str = ""  # catalogue key ('' when not in the catalogue)
+    model: str = ""  # catalogue key or config name ('' when found in neither)
     kind: str = "row"  # row (measurements file) | sweep (a load point) | knee
     group: str = ""  # the sweep a point or knee belongs to
     load: float | None = None  # the sweep point's concurrency or request rate
@@ -83,26 +85,29 @@ def matches(row_id: str, pattern: str | None) -> bool:
     return pattern in row_id
 
 
-def compare_rows(table: Table, pattern: str | None = None,
-                 progress: Progress | None = None) -> list[Comparison]:
+def compare_rows(table: Table, pattern: str | None = None, progress: Progress | None = None,
+                 models: ModelFinder | None = None) -> list[Comparison]:
+    """Every row matching `pattern`; `models` finds the rows' model names (None: the
+    catalogue only)."""
     rows = [row for row in table.rows if matches(row["id"], pattern)]
     out: list[Comparison] = []
     for done, row in enumerate(rows, start=1):
-        out.extend(compare_row(row))
+        out.extend(compare_row(row, models=models))
         if progress is not None:
             progress(done, len(rows))
     return out
 
 
 def compare_row(row: dict[str, Any], kind: str = "row", group: str = "",
-                load: float | None = None) -> list[Comparison]:
+                load: float | None = None,
+                models: ModelFinder | None = None) -> list[Comparison]:
     """Simulate one row (if covered) and compare each of its measured metrics."""
     metrics = measured_metrics(row)
     labels: Labels = {"gpu": str(row.get("gpu", "")), "engine": engine_family(row),
                       "kind": kind, "group": group, "load": load}
     setup = None
     try:
-        setup = setup_for_row(row)
+        setup = setup_for_row(row, models)
         # Only a measured value > 0 comes without a skip reason (`mapping._value`).
         usable = {m.metric: m.value for m in metrics if m.skip is None and m.value is not None}
         if not usable:

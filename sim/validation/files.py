@@ -1,6 +1,7 @@
-"""Reading published measurement tables: `rows:` of measured points, one mapping each.
+"""Reading published measurement tables: `rows:` of measured points, one mapping each, or
+measured end-to-end rows as a CSV (`read_table` tells the two apart by the first line).
 
-The files are heterogeneous by nature (different sources state different things, some as
+The YAML files are heterogeneous by nature (different sources state different things, some as
 prose such as "dataset" for a length), so only the *structure* is checked here: the file, the
 `rows:` list and each row's id. What a row's values mean is decided row by row in
 `sim.validation.mapping`, which skips what it cannot simulate and says why, rather than
@@ -9,14 +10,18 @@ rejecting the whole file.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sim.errors import MISSING, InputError
 from sim.scenario import yamlfile
+from sim.validation.silicon_rows import SiliconTable, is_silicon_header, read_silicon
 
 FORMAT = "a YAML mapping with a `rows:` list (the format of perf_measurements.yaml)"
+EITHER_FORMAT = (f"{FORMAT}, or a CSV of measured rows whose header names silicon_ttft_ms "
+                 "and silicon_tpot_ms (the format of silicon_sample.csv)")
 
 
 @dataclass(frozen=True)
@@ -27,9 +32,21 @@ class Table:
     rows: tuple[dict[str, Any], ...]
 
 
+def read_table(path: Path) -> Table | SiliconTable:
+    """A measurements file of either format: a CSV whose header is the measured-row format's
+    (`sim.validation.silicon_rows`), else the YAML table of `read_measurements`."""
+    text = _read_text(path, EITHER_FORMAT).removeprefix("\ufeff")  # a spreadsheet's BOM
+    if is_silicon_header(next(csv.reader(text.splitlines()[:1]), [])):
+        return read_silicon(path, text)
+    return _measurements(_loads(text, path), path)
+
+
 def read_measurements(path: Path) -> Table:
     """A measurements file: every row needs an `id`."""
-    raw = _read_yaml(path)
+    return _measurements(_read_yaml(path), path)
+
+
+def _measurements(raw: Any, path: Path) -> Table:
     rows = _rows(raw, path)
     for index, row in enumerate(rows):
         _need_string(row, "id", path, index)
@@ -59,7 +76,11 @@ def read_sweeps(path: Path) -> Table:
 
 
 def _read_yaml(path: Path) -> Any:
-    expected = f"a readable measurements file: {FORMAT}"
+    return _loads(_read_text(path, FORMAT), path)
+
+
+def _read_text(path: Path, formats: str) -> str:
+    expected = f"a readable measurements file: {formats}"
     try:
         text = yamlfile.read_text(path, "a measurements file")
     except FileNotFoundError:
@@ -69,7 +90,11 @@ def _read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise InputError(str(path), exc.strerror, expected) from None
     except UnicodeDecodeError:
-        raise InputError(str(path), "not UTF-8 text", f"UTF-8 text: {FORMAT}") from None
+        raise InputError(str(path), "not UTF-8 text", f"UTF-8 text: {formats}") from None
+    return text
+
+
+def _loads(text: str, path: Path) -> Any:
     return yamlfile.loads(text, str(path), f"valid YAML: {FORMAT}")
 
 

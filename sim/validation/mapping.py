@@ -1,12 +1,14 @@
 """From a published measurement row to a simulation set-up, or a reason it cannot be simulated.
 
 A published row describes a benchmark in the words of its source ("Llama-3.3-70B-Instruct",
-"H100", "TP2", "FP8", "unbounded (all requests queued)"). This module translates those words
-into catalogue keys and deployment settings, and writes down every assumption the translation
-needed (an unstated precision, an engine's default batch limit, a closed loop approximated by
-an open one) so the comparison can be read with them in view. A row the simulator does not
-model (FP4, expert parallelism, dataset-defined lengths, a model not in the catalogue) raises
-`Uncovered` with the reason; the caller reports it as skipped rather than dropping it.
+"H100", "TP4 EP4", "NVFP4", "unbounded (all requests queued)"). This module translates those
+words into a model (a catalogue key or a `--models DIR` config, found the way the measured-row
+CSV path finds them: `silicon_mapping.ModelFinder`), a catalogue GPU and a replica's layout
+(engine, parallelism, formats), and writes down every assumption the translation needed (an
+unstated precision, an engine's default batch limit, a closed loop approximated by an open
+one) so the comparison can be read with them in view. A row the simulator does not model
+(pipeline parallelism, dataset-defined lengths, a model found nowhere) raises `Uncovered`
+with the reason; the caller reports it as skipped rather than dropping it.
 """
 
 from __future__ import annotations
@@ -16,57 +18,88 @@ import re
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from sim.hardware import catalog
+from sim.hardware.catalog import ModelSpec
+from sim.validation.silicon_mapping import ModelFinder, Skip
 
 
 class Uncovered(Exception):
     """The catalogue or the simulator does not cover this row; the message says why."""
 
 
-# (pattern on the published model name, catalogue key, note). Fine-tunes and quantised
-# checkpoints share their base model's architecture, so the suffixes are ignored.
-_SUFFIX = r"(-instruct)?(-fp8)?"
-MODELS: tuple[tuple[str, str, str | None], ...] = (
-    (rf"(meta-)?llama-3\.1-8b{_SUFFIX}", "llama-3.1-8b", None),
-    (rf"(meta-)?llama-3\.1-70b{_SUFFIX}", "llama-3.1-70b", None),
-    (rf"(meta-)?llama-3\.3-70b{_SUFFIX}", "llama-3.1-70b",
-     "Llama-3.3-70B simulated as llama-3.1-70b (same architecture)"),
-    (rf"(meta-)?llama-3\.1-405b{_SUFFIX}", "llama-3.1-405b", None),
-    (r"(meta-)?llama-2-7b(-chat)?(-hf)?", "llama-2-7b", None),
-    (r"(meta-)?llama-2-70b(-chat)?(-hf)?", "llama-2-70b", None),
+# Published names whose model goes by another name (after an MLPerf benchmark's description
+# in parentheses is dropped): (pattern, the name to look up, note). Names that differ from a
+# catalogue key or a config's name only by checkpoint suffixes (-Instruct, -FP8, …) need no
+# entry: the lookup drops those itself.
+ALIASES: tuple[tuple[str, str, str | None], ...] = (
+    (r"(meta-)?llama-3\.3-70b(-instruct)?(-fp8)?", "llama-3.1-70b",
+     "Llama-3.3-70B simulated as llama-3.1-70b (identical shapes: 80 layers, hidden 8192, "
+     "64 query / 8 KV heads, FFN 28672, vocab 128256)"),
+    (r"hermes-3-llama-3\.1-405b(-fp8)?", "llama-3.1-405b",
+     "Hermes-3-Llama-3.1-405B simulated as llama-3.1-405b (a fine-tune, same architecture)"),
+    (r"(meta-)?llama-?2-7b(-chat)?(-hf)?(-99(\.9)?)?", "llama-2-7b", None),
+    (r"(meta-)?llama-?2-70b(-chat)?(-hf)?(-99(\.9)?)?", "llama-2-70b", None),
+    (r"llama3\.1-(8b|70b|405b)(-instruct)?(-99(\.9)?)?", "llama-3.1-{0}", None),
     (r"mixtral-8x7b(-instruct)?(-v0\.1)?", "mixtral-8x7b", None),
-    (rf"qwen2\.5-72b{_SUFFIX}", "qwen2.5-72b", None),
+    (r"mixtral-8x22b(-instruct)?(-v0\.1)?", "mixtral-8x22b-v0.1",
+     "Mixtral-8x22B-Instruct read as the v0.1 base config (same shapes but a 768-token "
+     "larger vocabulary in the instruct model)"),
+    (r"deepseek-r1(-0528)?", "deepseek-r1", None),
 )
+NOT_MODELLED = {  # architectures ModelSpec cannot describe, by published-name pattern
+    r"gpt-j-6b": "GPT-J's parallel attention and non-gated MLP are not modelled",
+    r"falcon-(7b|40b|180b).*": "Falcon's parallel attention and non-gated MLP are not modelled",
+}
 
+# The published GPU name, upper case without spaces, hyphens and underscores → (catalogue
+# key, note).
 GPUS = {
     "H100": ("h100-sxm", "H100 taken as the SXM 80 GB part"),
-    "H200": ("h200", None),
-    "B200": ("b200", None),
-    "GB200": ("gb200", None),
-    "A100-80GB": ("a100-80gb", None),
+    "H100SXM": ("h100-sxm", None), "H100SXM5": ("h100-sxm", None),
+    "H200": ("h200", None), "H200SXM": ("h200", None),
+    "H20": ("h20", None),
+    "B200": ("b200", None), "GB200": ("gb200", None),
+    "B300": ("b300", None), "GB300": ("gb300", None),
+    "A10080GB": ("a100-80gb", None), "A100SXM": ("a100-80gb", None),
+    "A100": ("a100-80gb", "A100 taken as the SXM 80 GB part"),
     "L40S": ("l40s", None),
-    "MI300X": ("mi300x", None),
-    "MI325X": ("mi325x", None),
+    "RTXPRO6000": ("rtx-pro-6000", None), "RTXPRO6000SERVER": ("rtx-pro-6000", None),
+    "RTX6000PRO": ("rtx-pro-6000", None),
+    "MI300X": ("mi300x", None), "MI325X": ("mi325x", None), "MI355X": ("mi355x", None),
 }
 
 
 @dataclass(frozen=True)
 class EngineDefaults:
-    """Batch limits an engine uses when the benchmark does not set them (stated, not known)."""
+    """Batch limits an engine uses when the benchmark does not set them (stated, not known),
+    and the `deployment.engine` whose operator tables and admission the replica uses."""
 
     family: str
+    engine: str
     max_num_seqs: int
     max_batched_tokens: int
 
 
 ENGINES = {
-    "TensorRT-LLM": EngineDefaults("TensorRT-LLM", 2048, 16384),
-    "vLLM": EngineDefaults("vLLM", 256, 8192),
-    "SGLang": EngineDefaults("SGLang", 256, 8192),
-    "other": EngineDefaults("other", 256, 8192),
+    "TensorRT-LLM": EngineDefaults("TensorRT-LLM", "trtllm", 2048, 16384),
+    "vLLM": EngineDefaults("vLLM", "vllm", 256, 8192),
+    "SGLang": EngineDefaults("SGLang", "sglang", 256, 8192),
+    "other": EngineDefaults("other", "vllm", 256, 8192),
 }
 
 DEFAULT_LENGTH_SIGMA = 1.0  # log-space spread for lengths given only as means
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    """One replica's degrees, read from a row's `parallelism` text."""
+
+    tensor_parallel: int = 1
+    data_parallel_attention: int = 1
+    expert_parallel: int = 1
+
+    @property
+    def gpus(self) -> int:
+        return self.tensor_parallel * self.data_parallel_attention
 
 
 @dataclass(frozen=True)
@@ -74,7 +107,8 @@ class RowSetup:
     """Everything needed to build the scenario for one row, plus what was assumed."""
 
     row_id: str
-    model: str
+    model: str  # the model's name (a catalogue key, or a config's lower-case name)
+    model_ref: Any  # the scenario's `model:` value: that key, or {hf_config: path}
     gpu: str
     tensor_parallel: int
     replicas: int
@@ -90,11 +124,14 @@ class RowSetup:
     max_num_seqs: int
     max_batched_tokens: int
     assumptions: tuple[str, ...]
+    engine: str = "vllm"  # deployment.engine
+    data_parallel_attention: int = 1
+    expert_parallel: int = 1
 
 
 def engine_family(row: dict[str, Any]) -> str:
     text = str(row.get("engine", "")).lower()
-    if "tensorrt" in text:
+    if "tensorrt" in text or "trt-llm" in text or "trtllm" in text:
         return "TensorRT-LLM"
     if "vllm" in text:
         return "vLLM"
@@ -103,45 +140,66 @@ def engine_family(row: dict[str, Any]) -> str:
     return "other"
 
 
-def setup_for_row(row: dict[str, Any]) -> RowSetup:
-    """Translate one row; raise `Uncovered` naming the first thing the simulator lacks."""
+def setup_for_row(row: dict[str, Any], models: ModelFinder | None = None) -> RowSetup:
+    """Translate one row; raise `Uncovered` naming the first thing the simulator lacks.
+    `models` finds model names (None: the catalogue only)."""
     notes: list[str] = []
-    model = _model(row.get("model"), notes)
+    model_ref, spec = _model(row.get("model"), models or ModelFinder(None), notes)
     gpu = _gpu(row.get("gpu"), notes)
     dtype = _dtype(row.get("precision"), notes)
-    tp = _tensor_parallel(row.get("parallelism"))
+    parallel = parallelism(row.get("parallelism"), spec.is_moe, notes)
     gpu_count = row.get("gpu_count")
-    if not _is_count(gpu_count) or gpu_count % tp:
-        raise Uncovered(f"gpu_count {gpu_count!r} is not a multiple of TP{tp}")
-    replicas = gpu_count // tp
+    if not _is_count(gpu_count) or gpu_count % parallel.gpus:
+        raise Uncovered(f"gpu_count {gpu_count!r} is not a multiple of the replica's "
+                        f"{parallel.gpus} GPUs ({row.get('parallelism')})")
+    replicas = gpu_count // parallel.gpus
     if replicas > 1:
-        notes.append("replicas = gpu_count / TP, least-loaded routing")
-    prompt, output, mean_in, mean_out = _lengths(row, model, notes)
+        notes.append("replicas = gpu_count / GPUs per replica, least-loaded routing")
+    prompt, output, mean_in, mean_out = _lengths(row, spec, notes)
     engine = ENGINES[engine_family(row)]
     if engine.family == "other":
-        notes.append(f"engine {row.get('engine')!r}: vLLM-like limits assumed")
+        notes.append(f"engine {row.get('engine')!r}: vLLM-like limits and tables assumed")
     load, concurrency, rate = _load(row)
     policy, max_seqs, max_tokens = _scheduler(row, engine, load, concurrency, replicas, prompt,
                                               notes)
-    return RowSetup(row["id"], model, gpu, tp, replicas, dtype, prompt, output, mean_in, mean_out,
-                load, concurrency, rate, policy, max_seqs, max_tokens, tuple(notes))
+    return RowSetup(row["id"], spec.name, model_ref, gpu, parallel.tensor_parallel, replicas,
+                    dtype, prompt, output, mean_in, mean_out, load, concurrency, rate, policy,
+                    max_seqs, max_tokens, tuple(notes), engine.engine,
+                    parallel.data_parallel_attention, parallel.expert_parallel)
 
 
 # ---- one field each ------------------------------------------------------------------------
 
 
-def _model(name: Any, notes: list[str]) -> str:
+def _model(name: Any, models: ModelFinder, notes: list[str]) -> tuple[Any, ModelSpec]:
+    """(the scenario's `model:` value, the model) for a published name."""
     text = str(name).strip()
-    for pattern, key, note in MODELS:
-        if re.fullmatch(pattern, text, flags=re.IGNORECASE):
-            if note:
-                notes.append(note)
-            return key
-    raise Uncovered(f"model {text!r} not in the catalogue")
+    plain = re.sub(r"\s*\(.*\)\s*$", "", text)  # "Llama-2-70B-chat (MLPerf llama2-70b, …)"
+    if plain != text:
+        notes.append(f"model {text!r} read as {plain!r}")
+    for pattern, why in NOT_MODELLED.items():
+        if re.fullmatch(pattern, plain, flags=re.IGNORECASE):
+            raise Uncovered(f"model {plain!r} not modelled: {why}")
+    query, alias_note = plain, None
+    for pattern, target, note in ALIASES:
+        match = re.fullmatch(pattern, plain, flags=re.IGNORECASE)
+        if match:
+            query, alias_note = target.format(*match.groups()), note
+            break
+    found_notes: list[str] = []
+    try:
+        found = models.lookup(query, found_notes)
+    except Skip as exc:
+        raise Uncovered(str(exc)) from None
+    if found is None:
+        where = " nor in --models DIR" if models.files else " (give --models DIR)"
+        raise Uncovered(f"model {plain!r} not in the catalogue{where}")
+    notes.extend([alias_note] if alias_note else found_notes)
+    return found
 
 
 def _gpu(name: Any, notes: list[str]) -> str:
-    key, note = GPUS.get(str(name).strip(), (None, None))
+    key, note = GPUS.get(re.sub(r"[\s_-]", "", str(name)).upper(), (None, None))
     if key is None:
         raise Uncovered(f"GPU {name!r} not in the catalogue")
     if note:
@@ -152,8 +210,10 @@ def _gpu(name: Any, notes: list[str]) -> str:
 def _dtype(precision: Any, notes: list[str]) -> str:
     text = str(precision).strip()
     upper = text.upper()
-    if "FP4" in upper:
-        raise Uncovered("FP4 not modelled")
+    if "FP4" in upper:  # FP4, NVFP4, MXFP4
+        if upper != "FP4":
+            notes.append(f"{text} run as fp4 (4-bit weights, FP8 KV cache)")
+        return "fp4"
     if upper == "FP8":
         return "fp8"
     if upper.startswith("BF16") and "NOT STATED" in upper:
@@ -167,23 +227,61 @@ def _dtype(precision: Any, notes: list[str]) -> str:
     raise Uncovered(f"precision {text!r} not modelled")
 
 
-def _tensor_parallel(parallelism: Any) -> int:
-    text = str(parallelism).strip()
-    match = re.fullmatch(r"TP\s*(\d+)", text, flags=re.IGNORECASE)
-    if match and int(match.group(1)) >= 1:
-        return int(match.group(1))
-    if re.search(r"\b(PP|EP|DP)\s*\d", text, flags=re.IGNORECASE):
-        raise Uncovered(f"pipeline/expert/data parallelism not modelled ({text})")
-    raise Uncovered(f"parallelism {text!r} not understood (expected TP<k>)")
+_DEGREE = re.compile(r"(ATTN-?DP|ADP|DEP|TP|EP|PP|DP)\s*(\d+)", flags=re.IGNORECASE)
 
 
-def _lengths(row: dict[str, Any], model: str,
+def parallelism(text: Any, moe: bool, notes: list[str]) -> Parallelism:
+    """A replica's degrees from "TP8", "TP4 EP4", "DEP8", "TP8 DP8 EP8", "TP1 PP2", ….
+
+    `DEP<k>` is attention data parallelism with expert parallelism over the same k GPUs
+    (tensor_parallel 1), as TensorRT-LLM and InferenceX label it; `DP<k>` next to an `EP`
+    degree is the same thing in vLLM's and SGLang's words (the DP ranks share one expert
+    group), while `DP<k>` alone means k independent replicas, which gpu_count already gives.
+    Pipeline parallelism is not modelled."""
+    words = str(text).strip()
+    found = _DEGREE.findall(words)
+    rest = _DEGREE.sub("", words).strip(" ,+x/·-")
+    if not found or rest:
+        raise Uncovered(f"parallelism {words!r} not understood (expected forms like TP8, "
+                        "TP4 EP4, DEP8, TP2 DP4 EP8)")
+    degrees: dict[str, int] = {}
+    for kind, value in found:
+        key = kind.upper().replace("-", "")
+        if key in degrees:
+            raise Uncovered(f"parallelism {words!r} names {key} twice")
+        degrees[key] = int(value)
+    if min(degrees.values()) < 1:
+        raise Uncovered(f"parallelism {words!r}: every degree must be ≥ 1")
+    if degrees.get("PP", 1) > 1:
+        raise Uncovered("pipeline parallel not modelled")
+    dep = degrees.get("DEP")
+    tp = degrees.get("TP", 1)
+    ep = degrees.get("EP", dep or 1)
+    dp = dep or degrees.get("ATTNDP") or degrees.get("ADP") or 1
+    if "DP" in degrees:
+        if "EP" in degrees:
+            dp = degrees["DP"]
+        else:
+            notes.append(f"{words}: DP{degrees['DP']} read as independent replicas")
+    if dep is not None and "TP" in degrees and tp != 1:
+        raise Uncovered(f"parallelism {words!r}: DEP{dep} with TP{tp} not understood")
+    if moe and ep == 1 and dp == 1 and tp > 1:
+        notes.append(f"expert parallelism not stated: each expert split over the {tp} GPUs "
+                     "(expert_parallel 1)")
+    if dp > 1 or ep > 1:
+        notes.append(f"{words}: tensor_parallel {tp}, data_parallel_attention {dp}, "
+                     f"expert_parallel {ep}")
+    return Parallelism(tp, dp, ep)
+
+
+def _lengths(row: dict[str, Any], spec: ModelSpec,
              notes: list[str]) -> tuple[dict[str, Any], dict[str, Any], float, float]:
     isl, osl = row.get("isl"), row.get("osl")
     if _is_count(isl) and _is_count(osl):
-        context = catalog.models()[model].max_context
+        context = spec.max_context
         if isl + osl > context:
-            raise Uncovered(f"isl + osl = {isl + osl} exceeds {model}'s context of {context}")
+            raise Uncovered(f"isl + osl = {isl + osl} exceeds {spec.name}'s context of "
+                            f"{context}")
         return {"dist": "fixed", "value": isl}, {"dist": "fixed", "value": osl}, isl, osl
     mean_in, mean_out = row.get("isl_mean"), row.get("osl_mean")
     if not (_is_positive(mean_in) and _is_positive(mean_out)):

@@ -52,6 +52,7 @@ class Simulated:
     unfinished: int  # measured requests that never finished (left out of latencies)
     saturated: bool  # overloaded runs: work was still queued at the window's end
     wall_s: float
+    roofline_operators: tuple[str, ...] = ()  # measured-operators model: those not measured
 
     def observed(self, max_num_seqs: int) -> str:
         """What the run did that explains its numbers: batch reached, preemptions."""
@@ -62,6 +63,8 @@ class Simulated:
             text += f", {self.unfinished} measured requests unfinished"
         if not self.saturated:
             text += ", NOT saturated (arrivals ran out: throughput is a lower bound)"
+        if self.roofline_operators:
+            text += f", roofline for {', '.join(self.roofline_operators)} (no table)"
         return text
 
 
@@ -73,7 +76,11 @@ def simulate(setup: RowSetup, capacity_req_s: float | None) -> Simulated:
     cache."""
     base = _mapping(setup, rate_per_s=1.0, warmup_s=0.0, duration_s=1.0, drain_s=None)
     try:
-        kv_tokens = kv_capacity(sim.load_scenario(base))
+        scenario = sim.load_scenario(base)
+    except InputError as exc:
+        raise Uncovered(f"scenario rejected: {exc}") from None
+    try:
+        kv_tokens = kv_capacity(scenario)
     except InputError as exc:
         raise Uncovered(f"model does not fit: {exc.expected}") from None
     if setup.prompt_tokens.get("dist") == "fixed" and \
@@ -133,12 +140,15 @@ def _mapping(setup: RowSetup, rate_per_s: float, warmup_s: float, duration_s: fl
         "duration_s": duration_s,
         "warmup_s": warmup_s,
         "drain_s": drain_s,
-        "model": setup.model,
+        "model": setup.model_ref,
         "gpu": setup.gpu,
         "profile": "auto",
         "deployment": {
             "replicas": setup.replicas,
             "tensor_parallel": setup.tensor_parallel,
+            "data_parallel_attention": setup.data_parallel_attention,
+            "expert_parallel": setup.expert_parallel,
+            "engine": setup.engine,
             "dtype": setup.dtype,
             "scheduler": {"policy": setup.policy, "max_num_seqs": setup.max_num_seqs,
                           "max_batched_tokens": setup.max_batched_tokens},
@@ -199,7 +209,9 @@ def _summarise(result: sim.Result, tokens_per_s: float, *, from_admission: bool,
         unfinished=int((~np.isfinite(e.finish_s[chosen])).sum()),
         saturated=saturated,
         wall_s=wall_s,
+        roofline_operators=tuple(sorted(record.profile_details.get("fallbacks", {}))),
     )
+
 
 def _stats_ms(values_s: np.ndarray) -> dict[str, float | None]:
     finite = values_s[np.isfinite(values_s)] * 1000.0

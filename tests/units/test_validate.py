@@ -20,7 +20,8 @@ from builders import FIXTURES, read_csv, run_validate
 from sim.cli import main
 from sim.validation import read_measurements, read_sweeps
 from sim.validation.compare import matches
-from sim.validation.mapping import Uncovered, measured_metrics, setup_for_row
+from sim.validation.mapping import Uncovered, measured_metrics, parallelism, setup_for_row
+from sim.validation.silicon_mapping import ModelFinder
 from sim.validation.simulate import _window_tokens_per_s
 from sim.validation.sweeps import knee_load
 
@@ -33,7 +34,7 @@ CONTRACT = ["id", "metric", "measured", "simulated", "error_pct", "status"]
 def fixture_csv(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, str]]:
     out = tmp_path_factory.mktemp("validate") / "v.csv"
     assert main(["validate", str(MEASUREMENTS), "--sweeps", str(SWEEPS), "--csv", str(out),
-                 "--quiet"]) == 0
+                 "--models", str(FIXTURES), "--quiet"]) == 0
     return read_csv(out)
 
 
@@ -59,11 +60,9 @@ def test_every_row_and_metric_appears_once(fixture_csv: list[dict[str, str]]) ->
 
 
 @pytest.mark.parametrize(("row_id", "reason"), [
-    ("fixture/fp4/llama-3.3-70b/B200-tp1/128-128", "FP4 not modelled"),
-    ("fixture/unknown-model/gpt-j/H100-tp1/128-128", "not in the catalogue"),
+    ("fixture/unknown-model/gpt-j/H100-tp1/128-128", "non-gated MLP are not modelled"),
     ("fixture/dataset-lengths/llama-3.1-8b/1xH100", "lengths not fixed"),
     ("fixture/ambiguous-unit/llama-2-7b/A100-tp2/128-128", "per GPU or total"),
-    ("fixture/moe/deepseek-r1/H200-tp8/1024-1024/c4", "not in the catalogue"),
 ])
 def test_skipped_rows_are_present_with_their_reason(fixture_csv: list[dict[str, str]],
                                                     row_id: str, reason: str) -> None:
@@ -78,11 +77,16 @@ def test_skipped_rows_are_present_with_their_reason(fixture_csv: list[dict[str, 
     "fixture/trt-offline/llama-3.1-8b/H100-tp1/1000-1000",
     "fixture/trt-static/llama-2-7b/H100-tp1/b64/128-128",
     "fixture/batch-1-ttft/llama-2-7b/A100-tp1/128",
+    "fixture/fp4/llama-3.3-70b/B200-tp1/128-128",  # FP4
+    "fixture/ep/mixtral-8x7b/H100-tp2-ep2/128-128",  # expert parallel
+    "fixture/mlperf/llama2-70b/H200-tp4/offline",  # an MLPerf benchmark's name
+    "fixture/dep/mla-moe/H200-dep2/64-32",  # attention DP + EP, a --models config
 ])
 def test_covered_rows_are_compared(fixture_csv: list[dict[str, str]], row_id: str) -> None:
     rows = [r for r in fixture_csv if r["id"] == row_id]
     assert rows and all(r["status"] == "compared" for r in rows)
-    assert all(r["profile_source"] in ("measured", "fitted-roofline", "roofline") for r in rows)
+    # H100, H200, A100 and B200 have measured operator tables for TensorRT-LLM and SGLang.
+    assert all(r["profile_source"] == "measured-operators" for r in rows)
 
 
 def test_error_pct_is_recomputable_from_the_columns(fixture_csv: list[dict[str, str]]) -> None:
@@ -103,6 +107,10 @@ def test_assumptions_are_written_down(fixture_csv: list[dict[str, str]]) -> None
     assert "2048" in offline and "TensorRT-LLM" in offline
     fp16 = by_id["fixture/batch-1-ttft/llama-2-7b/A100-tp1/128"]["assumptions"]
     assert "FP16" in fp16 and "admission" in fp16
+    mlperf = by_id["fixture/mlperf/llama2-70b/H200-tp4/offline"]["assumptions"]
+    assert "read as 'Llama-2-70B-chat'" in mlperf
+    dep = by_id["fixture/dep/mla-moe/H200-dep2/64-32"]["assumptions"]
+    assert "data_parallel_attention 2, expert_parallel 2" in dep
 
 
 def test_sweep_points_and_knees_are_in_the_csv(fixture_csv: list[dict[str, str]]) -> None:
@@ -113,6 +121,9 @@ def test_sweep_points_and_knees_are_in_the_csv(fixture_csv: list[dict[str, str]]
     assert "fixture/poisson/llama-3.1-8b/H100-tp1/sharegpt/rate-8" in ids  # derived
     knee = next(r for r in fixture_csv if r["id"].endswith("512-128/knee"))
     assert knee["metric"] == "knee_concurrency" and knee["status"] == "compared"
+    deepseek = [r for r in fixture_csv if r["id"].startswith("fixture/moe/deepseek-r1/")
+                and r["id"].endswith(("/c4", "/c64"))]  # DeepSeek-R1-0528: MLA and MoE
+    assert deepseek and all(r["status"] == "compared" for r in deepseek)
     sharegpt = [r for r in fixture_csv if "sharegpt/rate" in r["id"]]
     assert all(r["status"] == "compared" and "lognormal" in r["assumptions"] for r in sharegpt)
 
@@ -121,8 +132,8 @@ def test_printed_report_names_sources_groups_and_target(
         capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_validate(capsys, str(MEASUREMENTS))
     assert code == 0
-    for text in ("fitted-roofline", "median", "engine: TensorRT-LLM", "gpu: H100", "target",
-                 "FP4 not modelled", "assumptions:"):
+    for text in ("measured-operators", "median", "engine: TensorRT-LLM", "gpu: H100", "target",
+                 "non-gated MLP are not modelled", "assumptions:", "gpu: B200"):
         assert text in out
 
 
@@ -180,23 +191,110 @@ def _row(**changes: object) -> dict:
     ("Llama-3.1-405B-Instruct", "llama-3.1-405b"), ("Llama-2-7B", "llama-2-7b"),
     ("Llama-2-70B", "llama-2-70b"), ("Mixtral-8x7B-Instruct-v0.1", "mixtral-8x7b"),
     ("Qwen2.5-72B-Instruct", "qwen2.5-72b"),
+    ("Hermes-3-Llama-3.1-405B-FP8", "llama-3.1-405b"),
+    ("Llama-2-70B-chat (MLPerf llama2-70b, 99% accuracy target)", "llama-2-70b"),
+    ("llama2-70b-99.9", "llama-2-70b"), ("llama3.1-405b", "llama-3.1-405b"),
 ])
 def test_model_names_map_to_catalogue_keys(name: str, key: str) -> None:
     assert setup_for_row(_row(model=name, gpu="H200", gpu_count=8, parallelism="TP8")).model == key
 
 
+def test_models_dir_configs_are_found_by_name() -> None:
+    """The same lookup as the measured-row CSV path: a config's name (no organisation), with
+    checkpoint suffixes dropped when only the base model's config is there."""
+    models = ModelFinder(FIXTURES)
+    plan = setup_for_row(_row(model="MLA-MoE", gpu="H200"), models)
+    assert plan.model == "mla-moe"
+    assert plan.model_ref == {"hf_config": str((FIXTURES / "tiny--MLA-MoE_config.json")
+                                               .resolve())}
+    assert setup_for_row(_row(model="Window-MoE-FP8"), models).model == "window-moe"
+    with pytest.raises(Uncovered, match="nor in --models DIR"):
+        setup_for_row(_row(model="Mistral-7B-Instruct-v0.3"), models)
+
+
 @pytest.mark.parametrize(("changes", "reason"), [
-    ({"model": "Qwen3-235B-A22B"}, "not in the catalogue"),
-    ({"gpu": "B300"}, "GPU 'B300' not in the catalogue"),
-    ({"precision": "FP4"}, "FP4 not modelled"),
-    ({"parallelism": "TP4 EP4", "gpu_count": 4}, "expert"),
+    ({"model": "Mistral-Nemo-Instruct-2407"}, "not in the catalogue .give --models DIR"),
+    ({"model": "GPT-J-6B"}, "GPT-J's parallel attention and non-gated MLP"),
+    ({"model": "Falcon-180B", "gpu_count": 8, "parallelism": "TP8"}, "Falcon"),
+    ({"gpu": "TPU v5e"}, "GPU 'TPU v5e' not in the catalogue"),
+    ({"precision": "INT4-AWQ"}, "precision 'INT4-AWQ' not modelled"),
+    ({"parallelism": "TP1 PP2", "gpu_count": 2}, "pipeline parallel not modelled"),
+    ({"parallelism": "TP2 SP2", "gpu_count": 4}, "not understood"),
+    ({"parallelism": "TP2 TP4", "gpu_count": 8}, "TP twice"),
     ({"gpu_count": 3, "parallelism": "TP2"}, "multiple"),
+    ({"gpu_count": 4, "parallelism": "DEP8"}, "multiple of the replica's 8 GPUs"),
     ({"isl": "dataset"}, "lengths not fixed"),
     ({"concurrency": "sometimes", "scenario": "serving"}, "concurrency"),
 ])
 def test_uncovered_rows_say_why(changes: dict, reason: str) -> None:
     with pytest.raises(Uncovered, match=reason):
         setup_for_row(_row(**changes))
+
+
+@pytest.mark.parametrize(("text", "moe", "degrees"), [
+    ("TP8", False, (8, 1, 1)),
+    ("TP4 EP4", True, (4, 1, 4)),
+    ("TP8 EP2", True, (8, 1, 2)),
+    ("DEP8", True, (1, 8, 8)),
+    ("TP2 DP4 EP8", True, (2, 4, 8)),  # DP next to EP: attention data parallelism
+    ("TP2, DP4", False, (2, 1, 1)),  # DP alone: independent replicas
+    ("ADP4 EP4", True, (1, 4, 4)),
+    ("TP1 PP1", False, (1, 1, 1)),
+])
+def test_parallelism_forms(text: str, moe: bool, degrees: tuple[int, int, int]) -> None:
+    p = parallelism(text, moe, [])
+    assert (p.tensor_parallel, p.data_parallel_attention, p.expert_parallel) == degrees
+
+
+def test_a_moe_row_without_expert_parallel_says_so() -> None:
+    notes: list[str] = []
+    assert parallelism("TP8", True, notes).expert_parallel == 1
+    assert any("expert parallelism not stated" in n for n in notes)
+
+
+@pytest.mark.parametrize(("published", "key"), [
+    ("H100", "h100-sxm"), ("H200", "h200"), ("B200", "b200"), ("GB200", "gb200"),
+    ("B300", "b300"), ("GB300", "gb300"), ("RTX PRO 6000", "rtx-pro-6000"),
+    ("RTX-Pro-6000-Server", "rtx-pro-6000"), ("MI300X", "mi300x"), ("MI325X", "mi325x"),
+    ("MI355X", "mi355x"), ("H20", "h20"), ("A100-80GB", "a100-80gb"), ("L40S", "l40s"),
+])
+def test_gpu_names_map_to_catalogue_keys(published: str, key: str) -> None:
+    assert setup_for_row(_row(gpu=published)).gpu == key
+
+
+@pytest.mark.parametrize(("engine", "key"), [
+    ("TensorRT-LLM (trtllm-bench, PyTorch backend)", "trtllm"), ("vLLM v0.5.4", "vllm"),
+    ("SGLang 0.4.6", "sglang"), ("some-server 1.0", "vllm"),
+])
+def test_engine_text_picks_the_deployment_engine(engine: str, key: str) -> None:
+    assert setup_for_row(_row(engine=engine)).engine == key
+
+
+@pytest.mark.parametrize(("precision", "dtype"), [
+    ("FP4", "fp4"), ("NVFP4", "fp4"), ("MXFP4", "fp4"), ("FP8", "fp8"), ("BF16", "bf16"),
+    ("FP16", "bf16"), ("BF16/FP16", "bf16"),
+])
+def test_precisions_map_to_dtypes(precision: str, dtype: str) -> None:
+    assert setup_for_row(_row(precision=precision, gpu="B200")).dtype == dtype
+
+
+def test_expert_parallel_on_a_dense_model_is_skipped_with_the_scenarios_reason(
+        tmp_path: Path) -> None:
+    table = tmp_path / "m.yaml"
+    table.write_text(yaml.safe_dump({"rows": [_row(parallelism="TP2 EP2", gpu_count=2,
+                                                   output_tokens_per_s_total=100)]}))
+    out = tmp_path / "v.csv"
+    assert main(["validate", str(table), "--csv", str(out), "--quiet"]) == 0
+    (row,) = read_csv(out)
+    assert row["status"].startswith("skipped: scenario rejected")
+    assert "expert_parallel" in row["status"] and "dense" in row["status"]
+
+
+def test_models_flag_must_be_a_directory(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_validate(capsys, str(MEASUREMENTS), "--models",
+                                  str(tmp_path / "nope"))
+    _check_one_line(code, out, err, "--models", "directory")
 
 
 def test_precision_and_gpu_assumptions() -> None:
@@ -255,7 +353,7 @@ def test_windowed_throughput_matches_the_closed_form() -> None:
                      "output_tokens": {"dist": "fixed", "value": 20}},
         "slo": {"ttft_s": 1.0, "tpot_s": 1.0}, "cost": {"gpu_hour_usd": 1.0},
     }
-    result = sim.run(scenario)
+    result = sim.run(scenario, warn_window=False)  # overloaded on purpose: E2E times grow
     assert _window_tokens_per_s(result) == pytest.approx(800.0, rel=0.01)
 
 
