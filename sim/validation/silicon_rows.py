@@ -108,10 +108,7 @@ def _count(text: str, path: Path, line: int, column: str) -> int | None:
     """An integer ≥ 0, or None for an empty cell; `4.0` is 4 (a spreadsheet's export)."""
     if not text:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _float(text)
     if not (math.isfinite(value) and value >= 0 and value == int(value)):
         raise InputError(f"{path}: line {line}, column {column}", text,
                          "an integer ≥ 0, or an empty cell")
@@ -122,11 +119,16 @@ def _measured(text: str, path: Path, line: int, column: str) -> float | None:
     """A finite number of milliseconds, or None for an empty cell."""
     if not text:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _float(text)
     if not math.isfinite(value):
         raise InputError(f"{path}: line {line}, column {column}", text,
                          "a finite number of milliseconds, or an empty cell")
     return value
+
+
+def _float(text: str) -> float:
+    """The cell as a number; NaN when it is not one (the callers say what was expected)."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
