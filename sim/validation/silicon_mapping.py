@@ -1,13 +1,14 @@
 """From a measured end-to-end row (`silicon_rows.SiliconRow`) to a closed-loop scenario, or the
 reason the simulator cannot run it.
 
-The benchmark behind each aggregated row keeps `batch_size` requests in flight with fixed
-ISL/OSL (`aiperf --concurrency N`), so the scenario is a closed loop of that many clients with
-no think time on one replica of the row's parallelism, engine and precision. Everything the
-row does not state is chosen here and written down as an assumption (the batch limits, the
-KV-cache format, the model a checkpoint's name stands for), so each comparison can be read
-with them in view. Rows the simulator does not model (disaggregated serving, pipeline
-parallelism, int4 weight-only) are skipped with the reason, never dropped.
+The benchmark behind each aggregated row keeps its concurrency (`silicon_concurrency` in the
+row's source record, else `batch_size`) requests in flight with fixed ISL/OSL (`aiperf
+--concurrency N`), so the scenario is a closed loop of that many clients with no think time on
+one replica of the row's parallelism, engine and precision. Everything the row does not state
+is chosen here and written down as an assumption (the batch limits, the KV-cache format, the
+model a checkpoint's name stands for), so each comparison can be read with them in view. Rows
+the simulator does not model (disaggregated serving, pipeline parallelism, int4 weight-only)
+are skipped with the reason, never dropped.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class ModelFinder:
 def labels(row: SiliconRow) -> Labels:
     quant = row.gemm_quant_mode or row.moe_quant_mode
     return Labels(row.system, row.backend, _name(row.model_path.replace("/", "--")).lower(),
-                  QUANT_DTYPES.get(quant, quant), row.batch_size)
+                  QUANT_DTYPES.get(quant, quant), row.concurrency)
 
 
 def plan_row(row: SiliconRow, models: ModelFinder) -> RowPlan:
@@ -253,13 +254,13 @@ def _degree(column: str, value: int | None) -> int:
 
 
 def _counts(row: SiliconRow) -> tuple[int, int, int]:
-    if not row.batch_size:
+    if not row.concurrency:
         raise Skip("batch_size (the concurrency) not stated")
     if not row.isl or not row.osl:
         raise Skip("isl or osl not stated")
     if row.osl < 2:
         raise Skip(f"osl {row.osl}: no TPOT to compare (it needs two output tokens)")
-    return row.batch_size, row.isl, row.osl
+    return row.concurrency, row.isl, row.osl
 
 
 ASSUMED_TPOT_MS = 20.0  # sizes the first run of a row that measured no TPOT

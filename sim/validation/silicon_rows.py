@@ -1,18 +1,19 @@
 """Reading measured end-to-end rows in the CSV format of AIConfigurator's `silicon_sample.csv`.
 
 Each row is one deployment measured on real GPUs: a model, a GPU (`system`), an engine
-(`backend`), its quantisation, ISL/OSL, the closed-loop concurrency (`batch_size`), the
-parallelism, and the measured TTFT and TPOT in milliseconds. Only the *structure* is checked
-here: the columns the simulator reads are present, numbers are numbers and ids are unique —
-a file that fails is bad input (exit 2, naming the line and column). Whether a well-formed
-row can be simulated (a disaggregated row, a pipeline-parallel one) is decided row by row in
-`sim.validation.silicon`, which skips it with the reason rather than rejecting the file.
+(`backend`), its quantisation, ISL/OSL, the closed-loop concurrency, the parallelism, and the
+measured TTFT and TPOT in milliseconds. Only the *structure* is checked here: the columns the
+simulator reads are present, numbers are numbers and ids are unique — a file that fails is bad
+input (exit 2, naming the line and column). Whether a well-formed row can be simulated (a
+disaggregated row, a pipeline-parallel one) is decided row by row in `sim.validation.silicon`,
+which skips it with the reason rather than rejecting the file.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,11 @@ COUNT_COLUMNS = ("isl", "osl", "batch_size", "tp_size", "pp_size", "attention_dp
                  "moe_tp_size", "moe_ep_size")
 MEASURED_COLUMNS = (TTFT_COLUMN, TPOT_COLUMN)
 REQUIRED_COLUMNS = (*TEXT_COLUMNS, *COUNT_COLUMNS, *MEASURED_COLUMNS)
+# The benchmark's own record of its concurrency, where the optional `silicon_data_source`
+# column states it: with attention data parallelism, `batch_size` is one rank's batch and
+# the clients number batch_size × attention_dp_size (134 of the shared file's 2,680 rows).
+SOURCE_COLUMN = "silicon_data_source"
+SOURCE_CONCURRENCY = re.compile(r"(?:^|;)\s*silicon_concurrency=(\d+)\s*(?:;|$)")
 FORMAT = ("a CSV with a header naming " + ", ".join(REQUIRED_COLUMNS)
           + " (the format of silicon_sample.csv)")
 
@@ -52,6 +58,7 @@ class SiliconRow:
     moe_ep_size: int | None
     ttft_ms: float | None
     tpot_ms: float | None
+    concurrency: int | None  # the benchmark's clients: silicon_concurrency, else batch_size
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ def read_silicon(path: Path, text: str) -> SiliconTable:
     if missing:
         raise InputError(f"{path}: line 1", ", ".join(missing) + " missing", FORMAT)
     index = {name: header.index(name) for name in REQUIRED_COLUMNS}
+    source = header.index(SOURCE_COLUMN) if SOURCE_COLUMN in header else None
     rows: list[SiliconRow] = []
     seen: dict[str, int] = {}
     for cells in reader:
@@ -98,7 +106,8 @@ def read_silicon(path: Path, text: str) -> SiliconTable:
             values["mode"], values["gemm_quant_mode"], values["moe_quant_mode"],
             counts["isl"], counts["osl"], counts["batch_size"], counts["tp_size"],
             counts["pp_size"], counts["attention_dp_size"], counts["moe_tp_size"],
-            counts["moe_ep_size"], measured[TTFT_COLUMN], measured[TPOT_COLUMN]))
+            counts["moe_ep_size"], measured[TTFT_COLUMN], measured[TPOT_COLUMN],
+            _concurrency(cells[source] if source is not None else "", counts["batch_size"])))
     if not rows:
         raise InputError(str(path), "no rows", f"at least one measured row: {FORMAT}")
     return SiliconTable(path, tuple(rows))
@@ -124,6 +133,12 @@ def _measured(text: str, path: Path, line: int, column: str) -> float | None:
         raise InputError(f"{path}: line {line}, column {column}", text,
                          "a finite number of milliseconds, or an empty cell")
     return value
+
+
+def _concurrency(source: str, batch_size: int | None) -> int | None:
+    """The clients the benchmark ran: as its source record states them, else batch_size."""
+    match = SOURCE_CONCURRENCY.search(source)
+    return int(match.group(1)) if match else batch_size
 
 
 def _float(text: str) -> float:

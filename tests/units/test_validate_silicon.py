@@ -104,6 +104,20 @@ def test_rows_the_simulator_lacks_are_skipped_with_the_reason(
     assert str(caught.value) == reason
 
 
+def test_the_benchmarks_own_concurrency_wins_over_one_ranks_batch(tmp_path: Path) -> None:
+    # With attention data parallelism the row's batch_size is one rank's batch; the source
+    # record's silicon_concurrency is how many clients the benchmark ran.
+    source = "db-dump/2026-04-27; config_id=7; silicon_concurrency=32; measured=2026-04-21"
+    rows, models = table(tmp_path, [
+        {**SILICON_DENSE, "silicon_data_source": source, "batch_size": "8",
+         "attention_dp_size": "4"},
+        {**SILICON_DENSE, "id": "no-record", "silicon_data_source": "config_id=7"}])
+    ranked, plain = rows.rows
+    assert (ranked.concurrency, plain.concurrency) == (32, 8)
+    plan = plan_row(ranked, ModelFinder(models))
+    assert plan.base["workload"]["arrival"]["concurrency"] == 32
+
+
 def test_parallelism_keys_and_engine_budgets(tmp_path: Path) -> None:
     rows, models = table(tmp_path, [
         {**SILICON_DENSE, "backend": "trtllm", "isl": "15000", "tp_size": "2", "moe_tp_size": "2"},
