@@ -35,7 +35,12 @@ A replica's GPUs do not hold the same share of everything, so the fit is checked
 
 So, per GPU: tokens = (memory × gpu_memory_utilization − reserves − weights − sequences'
 fixed bytes) / KV bytes per token, rounded down to whole `KV_BLOCK_TOKENS`-token blocks (the
-paged-attention block engines use), times the data-parallel groups.
+paged-attention block engines use), times the data-parallel groups. That is how vLLM
+(`gpu_memory_utilization`) and SGLang (`mem_fraction_static`) budget: a fraction of the whole
+GPU. TensorRT-LLM (`engine: trtllm`) gives the KV cache a fraction of the memory *left free*
+after the weights and reserves (`KvCacheConfig.free_gpu_memory_fraction`, default 0.9), so
+there tokens = gpu_memory_utilization × (memory − reserves − weights − sequences' fixed
+bytes) / KV bytes per token: a model that nearly fills its GPUs keeps far more cache.
 """
 
 from __future__ import annotations
@@ -52,6 +57,9 @@ KV_BLOCK_TOKENS = 16  # vLLM's default page; each sequence also reserves one as 
 # KV cache (bf16, fp16, fp8).
 DTYPE_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp4": 0.5 + 1 / 16}
 UNQUANTISED_BYTES = 2.0  # embeddings, lm_head and norms, whatever the weights' dtype
+# Engines whose memory fraction applies to what the weights and reserves leave free (see the
+# module's docstring); the others take it of the whole GPU.
+FRACTION_OF_FREE_ENGINES = ("trtllm",)
 MAX_SEARCH_TENSOR_PARALLEL = 1024  # how far `_no_room` looks for a tensor_parallel that fits
 
 
@@ -130,21 +138,25 @@ def reserve_bytes_per_gpu(gpu: GpuSpec, layout: Layout, activation_reserve_gib: 
 class _Fit:
     """One GPU's memory budget: what is free for KV blocks after the fixed parts."""
 
-    usable: float  # memory × gpu_memory_utilization
+    usable: float  # memory × gpu_memory_utilization (TensorRT-LLM: the whole memory)
     reserve: float  # NCCL, runtime and activation reserves
     weights: float  # its share of the weights
     sequences: float  # the fixed bytes of the sequences its group may run at once
     block: float  # one KV block
+    free_fraction: float = 1.0  # TensorRT-LLM: the share of what is left the cache takes
 
     @property
     def blocks(self) -> int:
-        return int((self.usable - self.reserve - self.weights - self.sequences) // self.block)
+        free = self.usable - self.reserve - self.weights - self.sequences
+        return int(max(free, 0.0) * self.free_fraction // self.block)
 
 
 def _fit(model: ModelSpec, gpu: GpuSpec, layout: Layout, gpu_memory_utilization: float,
          activation_reserve_gib: float, max_num_seqs: int) -> _Fit:
     group_seqs = math.ceil(max_num_seqs / layout.data_parallel_attention)
-    return _Fit(usable=gpu.memory_bytes * gpu_memory_utilization,
+    of_free = layout.engine in FRACTION_OF_FREE_ENGINES
+    return _Fit(usable=gpu.memory_bytes * (1.0 if of_free else gpu_memory_utilization),
+                free_fraction=gpu_memory_utilization if of_free else 1.0,
                 reserve=reserve_bytes_per_gpu(gpu, layout, activation_reserve_gib),
                 weights=weight_bytes_per_gpu(model, layout),
                 sequences=group_seqs * sequence_bytes_per_gpu(model, layout),

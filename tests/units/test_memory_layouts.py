@@ -112,6 +112,25 @@ def test_deepseek_v3_mla_tp8_keeps_the_whole_latent_on_every_gpu() -> None:
 
 
 @needs_configs
+def test_tensorrt_llm_gives_the_cache_a_fraction_of_what_is_left_free() -> None:
+    # TensorRT-LLM's free_gpu_memory_fraction takes 0.9 of the memory the weights and
+    # reserves leave; vLLM's gpu_memory_utilization 0.9 of the whole GPU. DeepSeek-V3 in FP8
+    # nearly fills 4 × B200 (157 of 180 GiB each), so there the two differ several-fold.
+    m, b200 = published("deepseek-ai--DeepSeek-V3"), catalog.gpus()["b200"]
+    vllm = Layout(tensor_parallel=4, dtype="fp8", kv_cache_dtype="fp8")
+    trtllm = Layout(tensor_parallel=4, dtype="fp8", kv_cache_dtype="fp8", engine="trtllm")
+    weights = weight_bytes_per_gpu(m, trtllm)
+    assert weights == weight_bytes_per_gpu(m, vllm)
+    reserve = (b200.reserve_bytes(4) / GIB + 1.0) * GIB
+    left = b200.memory_bytes - reserve - weights
+    assert kv_capacity_tokens(m, b200, trtllm, 0.9, 1.0, 16) == tokens(0.9 * left, 35_136)
+    assert kv_capacity_tokens(m, b200, vllm, 0.9, 1.0, 16) \
+        == tokens(0.9 * b200.memory_bytes - reserve - weights, 35_136)
+    assert kv_capacity_tokens(m, b200, trtllm, 0.9, 1.0, 16) \
+        > 3 * kv_capacity_tokens(m, b200, vllm, 0.9, 1.0, 16)
+
+
+@needs_configs
 def test_deepseek_v3_attention_dp8_with_ep8_holds_eight_groups_of_sequences() -> None:
     m, h200 = published("deepseek-ai--DeepSeek-V3"), catalog.gpus()["h200"]
     dp8 = Layout(tensor_parallel=1, data_parallel_attention=8, expert_parallel=8, dtype="fp8",
