@@ -39,8 +39,10 @@ STEP_OVERHEAD_S = RooflineProfile.model_fields["overhead_s"].default
 # The measured HBM + NVLink parts: the pool a GPU with no measured relative borrows from
 # (L40S and RTX PRO 6000 are PCIe cards with GDDR memory, a different balance).
 DATACENTER = ("a100-80gb", "h100-sxm", "h200", "b200", "gb200", "b300")
+FORMATS = ("fp8", "fp4")  # GEMM formats with their own compute efficiency, where measured
 PARAMS = ("compute_efficiency", "bandwidth_efficiency", "layer_overhead_s", "overhead_s",
-          "interconnect_efficiency", "allreduce_latency_s")
+          "interconnect_efficiency", "allreduce_latency_s",
+          *(f"{k}_{f}" for f in FORMATS for k in fit.LAYER_PARAMS))
 LOO = "leave-one-out"
 
 
@@ -85,12 +87,20 @@ class Measured:
 
     layers: fit.LayerPoints
     links: fit.LinkPoints
-    params: dict[str, float]
+    params: dict[str, Any]  # PARAMS; a format's efficiency None where it was not measured
     doc: dict[str, Any]
+    formats: dict[str, fit.LayerPoints]  # the fp8 / fp4 layer points, where measured
 
-    def errors(self, params: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    def errors(self, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Relative errors (%) of a roofline with `params` on this GPU's own tables."""
         return roofline_errors(self.layers, self.links, params)
+
+    def format_errors(self, fmt: str, params: dict[str, Any], suffix: str) -> np.ndarray:
+        """Relative errors (%) on this GPU's `fmt` layer points of `params`' layer factors
+        named with `suffix` ("_fp8"; "" for the 16-bit ones)."""
+        layers = self.formats[fmt]
+        f = fit.LayerFit(*(params[k + suffix] for k in fit.LAYER_PARAMS))
+        return fit.relative_errors_pct(f.predict_s(layers), layers.measured_s)
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ class EngineTables:
 
     layers: fit.LayerPoints
     links: fit.LinkPoints
-    fp8_layers: fit.LayerPoints
+    formats: dict[str, fit.LayerPoints]  # fp8 / fp4 layer points
     summary: dict[str, float]
     measurements: str
 
@@ -114,7 +124,8 @@ def _engine(tables: operators.OperatorTables, gpu: GpuSpec) -> EngineTables:
     groups = ", ".join(sorted(tables.all_reduce, key=int))
     return EngineTables(
         points, fit.allreduce_points(tables, gpu, *ALLREDUCE_BYTES),
-        fit.LayerPoints.of(fit.layer_curves(tables, models, TP_DEGREES, "fp8"), gpu, "fp8"),
+        {f: fit.LayerPoints.of(fit.layer_curves(tables, models, TP_DEGREES, f), gpu, f)
+         for f in FORMATS},
         {"compute_efficiency": own.compute_efficiency,
          "bandwidth_efficiency": own.bandwidth_efficiency,
          "layer_overhead_s": own.layer_overhead_s,
@@ -133,11 +144,19 @@ def measure(gpu: GpuSpec) -> Measured:
     layers = fit.LayerPoints.join([e.layers for e in engines.values()])
     links = fit.LinkPoints.join([e.links for e in engines.values()])
     linear, link = fit.fit_layers(layers), fit.fit_allreduce(links)
-    params = {"compute_efficiency": linear.compute_efficiency,
-              "bandwidth_efficiency": linear.bandwidth_efficiency,
-              "layer_overhead_s": linear.layer_overhead_s, "overhead_s": STEP_OVERHEAD_S,
-              "interconnect_efficiency": link.interconnect_efficiency,
-              "allreduce_latency_s": link.allreduce_latency_s}
+    formats = {f: fit.LayerPoints.join([e.formats[f] for e in engines.values()])
+               for f in FORMATS}
+    formats = {f: p for f, p in formats.items() if p.measured_s.size}
+    params: dict[str, Any] = {
+        "compute_efficiency": linear.compute_efficiency,
+        "bandwidth_efficiency": linear.bandwidth_efficiency,
+        "layer_overhead_s": linear.layer_overhead_s, "overhead_s": STEP_OVERHEAD_S,
+        "interconnect_efficiency": link.interconnect_efficiency,
+        "allreduce_latency_s": link.allreduce_latency_s,
+        **{f"{k}_{f}": None for f in FORMATS for k in fit.LAYER_PARAMS}}
+    for f, points in formats.items():
+        own = fit.fit_layers(points)
+        params |= {f"{k}_{f}": getattr(own, k) for k in fit.LAYER_PARAMS}
     linear_errors, link_errors = roofline_errors(layers, links, params)
     doc: dict[str, Any] = {
         **params,
@@ -147,16 +166,28 @@ def measure(gpu: GpuSpec) -> Measured:
         "engines": {name: e.summary for name, e in engines.items()},
         "measurements": [e.measurements for e in engines.values()],
     }
-    fp8 = fit.LayerPoints.join([e.fp8_layers for e in engines.values()])
-    if fp8.measured_s.size:
-        fp8_errors = fit.relative_errors_pct(linear.predict_s(fp8), fp8.measured_s)
-        doc["fp8_check"] = {**fit.error_summary(fp8_errors), "method": "the bf16 factors on "
-                            "the fp8 GEMM tables, with the FP8 peak and 1-byte weights"}
-    return Measured(layers, links, params, doc)
+    measured = Measured(layers, links, params, doc, formats)
+    for f in formats:
+        doc[f"{f}_check"] = _format_check(measured, f, params)
+    return measured
 
 
-def median_params(fits: list[dict[str, float]]) -> dict[str, float]:
-    return {k: _sig(float(np.median([f[k] for f in fits]))) for k in PARAMS}
+def _format_check(m: Measured, fmt: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Errors on the `fmt` GEMM tables of `params` with the format's own compute efficiency,
+    and with the 16-bit one (as before formats had their own)."""
+    own = m.format_errors(fmt, params, f"_{fmt}")
+    shared = m.format_errors(fmt, params, "")
+    return {**fit.error_summary(own),
+            "method": f"in sample: the {fmt} factors on the {fmt} GEMM tables, with the "
+                      f"{fmt.upper()} peak and {fit.WEIGHT_BYTES[fmt]:g}-byte weights",
+            "with_bf16_factors": fit.error_summary(shared)}
+
+
+def median_params(fits: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each parameter over `fits` (a format's over the fits that measured it;
+    None when none did)."""
+    values = {k: [f[k] for f in fits if f[k] is not None] for k in PARAMS}
+    return {k: _sig(float(np.median(v))) if v else None for k, v in values.items()}
 
 
 def build() -> dict[str, Any]:
@@ -166,21 +197,35 @@ def build() -> dict[str, Any]:
 
     leave_one_out: dict[str, Any] = {}
     loo_linear, loo_link = [], []
+    loo_formats: dict[str, list[np.ndarray]] = {}
     for held_out, m in measured.items():
         sources = [g for g in DATACENTER if g != held_out and g in measured]
-        linear, link = m.errors(median_params([measured[g].params for g in sources]))
+        params = median_params([measured[g].params for g in sources])
+        linear, link = m.errors(params)
         leave_one_out[held_out] = {"from": sources,
                                    "linear": fit.error_summary(linear),
                                    "allreduce": fit.error_summary(link)}
+        for f in m.formats:
+            if params[f"compute_efficiency_{f}"] is None:
+                continue
+            errors = m.format_errors(f, params, f"_{f}")
+            shared = m.format_errors(f, params, "")
+            leave_one_out[held_out][f] = {**fit.error_summary(errors),
+                                          "with_bf16_factors": fit.error_summary(shared)}
+            if held_out in DATACENTER:
+                loo_formats.setdefault(f, []).append(errors)
         if held_out in DATACENTER:
             loo_linear.append(linear)
             loo_link.append(link)
 
     def transfer(t: Transfer) -> dict[str, Any]:
         params = median_params([measured[g].params for g in t.sources])
+        formats: dict[str, Any] = {}
         if isinstance(t.check, str):  # LOO
             linear, link = np.concatenate(loo_linear), np.concatenate(loo_link)
             method = "leave one datacenter GPU out: the others' median on its tables"
+            formats = {f"{f}_fit_error": fit.error_summary(np.concatenate(e))
+                       for f, e in loo_formats.items()}
         else:
             pairs = [measured[b].errors(measured[a].params) for a, b in t.check]
             linear = np.concatenate([p[0] for p in pairs])
@@ -189,7 +234,7 @@ def build() -> dict[str, Any]:
                 f"{a} fitted, on {b}" for a, b in t.check)
         return {"from": list(t.sources), "why": t.why, **params,
                 "fit_error": {**fit.error_summary(linear), "method": method},
-                "allreduce_fit_error": fit.error_summary(link)}
+                "allreduce_fit_error": fit.error_summary(link), **formats}
 
     return {
         "about": "Roofline efficiencies fitted on the measured operator tables "
@@ -210,6 +255,9 @@ def build() -> dict[str, Any]:
             "leave_one_out: each measured GPU's own tables against the median of the factors "
             "fitted on the `from` GPUs (the datacenter GPUs but itself); a transfer's fit_error "
             "is that check on the GPUs that stand in for it",
+            "*_fp8 / *_fp4: the same layers' fp8 / fp4 GEMM tables, with the format's peak and "
+            "weight bytes, fitted the same way (null where a GPU has no such tables); "
+            "<format>_check gives their error and, as with_bf16_factors, the bf16 factors'",
         ],
         "fits": {g: m.doc for g, m in measured.items()},
         "leave_one_out": leave_one_out,

@@ -161,6 +161,9 @@ class LayerPoints:
                    _cat([p.measured_s for p in parts]))
 
 
+LAYER_PARAMS = ("compute_efficiency", "bandwidth_efficiency", "layer_overhead_s")  # LayerFit's
+
+
 @dataclass(frozen=True)
 class LayerFit:
     compute_efficiency: float

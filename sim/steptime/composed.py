@@ -20,6 +20,9 @@ the provenance which operators were measured, interpolated, extrapolated or esti
 - Gated-delta-rule (linear attention) layers have no table: their recurrent kernel is a
   roofline (FLOPs of the state update in prefill, reading and writing the state in decode),
   flagged in the provenance.
+- Routed experts whose engine has no table for the dtype on that GPU are read from the same
+  GPU's table of another engine (`PROXY_ENGINES`), named in the provenance `fallbacks`; a
+  roofline only when no engine has one.
 - Memory-bound element-wise operators and sampling use AIConfigurator's own analytic memory
   operator: bytes / (0.8 × HBM bandwidth) + 3 µs a call (`mem_bw_empirical_scaling_factor`
   and `mem_empirical_constant_latency` of its `systems/*.yaml`).
@@ -42,9 +45,9 @@ from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.layout import Layout
 from sim.provenance import Provenance
 from sim.steptime import layers as ops
-from sim.steptime import lookup
+from sim.steptime import lookup, operators
 from sim.steptime.library import Table
-from sim.steptime.operators import GemmGrid, OperatorTables
+from sim.steptime.operators import GemmGrid, MoeTable, OperatorTables
 from sim.steptime.table import StepTerms, TableStep
 
 MEM_BANDWIDTH_SCALE = 0.8  # AIConfigurator systems/*.yaml: mem_bw_empirical_scaling_factor
@@ -60,6 +63,18 @@ COLLECTIVE_LATENCY_S = 10e-6  # roofline collectives only: one launch and handsh
 # Layout.dtype → the table keys that can serve it, best first (the builder's names and
 # AIConfigurator's). fp4 on GPUs without FP4 tensor cores: see `dtype_keys`.
 _BF16 = ("bf16", "bfloat16")
+Relatives = Callable[[str], OperatorTables | None]  # engine → its tables of the same GPU
+_NVFP4 = ("fp4", "nvfp4")
+_W4A16 = ("w4a16_mxfp4", "mxfp4")
+_W4A8 = ("w4a8_mxfp4_mxfp8",)
+
+# The engine whose expert tables stand in, on the same GPU, when the deployment's engine has
+# none for the dtype, best first. On Blackwell vLLM's FP4/FP8 expert layers run FlashInfer's
+# fused MoE, which packages TensorRT-LLM's own CUTLASS and trtllm-gen kernels, so vLLM stands
+# in for TensorRT-LLM before SGLang; vLLM and SGLang share their Triton, DeepGEMM and
+# FlashInfer expert kernels, so each stands in for the other first.
+PROXY_ENGINES = {"trtllm": ("vllm", "sglang"), "vllm": ("sglang", "trtllm"),
+                 "sglang": ("vllm", "trtllm")}
 
 
 @dataclass
@@ -67,7 +82,8 @@ class Record:
     """What the composition had to do beyond reading measured points, for the provenance."""
 
     status: dict[str, str] = field(default_factory=dict)  # operator → interpolated | …
-    fallbacks: dict[str, str] = field(default_factory=dict)  # operator → why a roofline
+    # operator → what stood in for its engine's table: a roofline, or another engine's table
+    fallbacks: dict[str, str] = field(default_factory=dict)
     errors: list[tuple[str, float]] = field(default_factory=list)  # operator, median LOO %
 
     def note(self, name: str, status: str) -> None:
@@ -87,15 +103,27 @@ def dtype_keys(layout: Layout, model: ModelSpec, gpu: GpuSpec) -> Formats:
     checkpoints stored in FP8 (DeepSeek/Qwen3 FP8 ship 128×128 block scales), per-tensor
     ones otherwise. fp4: NVFP4 on GPUs with FP4 tensor cores; elsewhere weight-only (4-bit
     weights, 16-bit compute — vLLM's w4a16 MXFP4 expert kernels on Hopper, how gpt-oss
-    fp4 runs there) for the experts and 16-bit GEMMs for the rest."""
+    fp4 runs there) for the experts and 16-bit GEMMs for the rest.
+
+    MXFP4 checkpoints (gpt-oss) quantise the routed experts only (`modules_to_not_convert`
+    keeps attention, router and lm_head in bf16), so their GEMMs are 16-bit everywhere. On
+    FP4 GPUs their experts run as MXFP4 weights with MXFP8 activations in TensorRT-LLM (its
+    Blackwell MoE path for gpt-oss: the w4a8_mxfp4_mxfp8 tables), as MXFP4 weights with BF16
+    activations in vLLM and SGLang (FlashInfer's MXFP4×BF16 expert kernel, vLLM's default
+    on SM100); never the NVFP4 tables, which time another scale format."""
     if layout.dtype == "fp8":
         block = model.weights_dtype.startswith("fp8")
         keys = ("fp8_block", "fp8") if block else ("fp8", "fp8_block")
         return Formats(keys, keys, "fp8 " + ("block-scaled" if block else "per-tensor"))
     if layout.dtype == "fp4":
+        if model.weights_dtype == "mxfp4" and gpu.fp4_tflops is not None:
+            w4a8 = layout.engine == "trtllm"
+            return Formats(_BF16, (*_W4A8, *_W4A16) if w4a8 else (*_W4A16, *_W4A8),
+                           "fp4 MXFP4 experts (" + ("w4a8 MXFP8 activations" if w4a8 else
+                           "w4a16 BF16 activations") + "), 16-bit GEMMs elsewhere")
         if gpu.fp4_tflops is not None:
-            return Formats(("fp4", "nvfp4"), ("fp4", "nvfp4"), "fp4: NVFP4 tensor cores")
-        return Formats(_BF16, ("w4a16_mxfp4", "mxfp4"),
+            return Formats(_NVFP4, _NVFP4, "fp4: NVFP4 tensor cores")
+        return Formats(_BF16, _W4A16,
                        "fp4 weight-only: w4a16 MXFP4 experts, 16-bit GEMMs elsewhere")
     return Formats(_BF16, _BF16, f"{layout.dtype}: 16-bit tables")
 
@@ -118,8 +146,9 @@ class Composer:
     """Reads each listed operator from the tables at the knots, in seconds."""
 
     def __init__(self, t: OperatorTables, model: ModelSpec, gpu: GpuSpec, layout: Layout,
-                 record: Record) -> None:
+                 record: Record, relatives: Relatives) -> None:
         self.t, self.gpu, self.layout, self.record = t, gpu, layout, record
+        self.relatives = relatives
         self.formats = dtype_keys(layout, model, gpu)
         self.bytes_per_s = gpu.memory_bandwidth_tb_s * 1e12
 
@@ -150,13 +179,48 @@ class Composer:
             if errors:
                 self.record.errors.append((name, float(np.median(errors))))
 
+    def expert_tables(self, e: ops.Experts) -> tuple[str, str, list[MoeTable]] | None:
+        """(engine, key, tables) of the expert tables that serve the layout's dtype: the
+        engine's own (its best format first), else the same GPU's of the first
+        `PROXY_ENGINES` engine that has one; and when those lack the model's expert shape
+        (hidden, inter, top-k, experts) but another engine's tables of the same format hold
+        it, that engine's, measured, over a shape scaled from a neighbour. Named in the
+        fallbacks; None when no engine has a table for the dtype."""
+        own = self.t.engine
+        found: list[tuple[str, str, list[MoeTable]]] = []
+        for engine in (own, *PROXY_ENGINES.get(own, ())):
+            t = self.t if engine == own else self.relatives(engine)
+            if t is not None:
+                found += [(engine, k, t.moe[k]) for k in self.formats.moe if t.moe.get(k)]
+        if not found:
+            return None
+        first = found[0]
+        shape = (e.hidden, e.inter, e.topk, e.experts)
+        chosen = next((f for f in found if f[1] == first[1] and any(
+            (m.hidden, m.inter, m.topk, m.experts) == shape for m in f[2])), first)
+        engine, key = chosen[0], chosen[1]
+        if engine != own and first[0] == own:
+            self.record.fallbacks["moe"] = (
+                f"{own}'s {key} expert tables on {self.t.gpu} lack the shape (hidden "
+                f"{e.hidden}, inter {e.inter}, top-{e.topk}/{e.experts}): {engine}'s, which "
+                "hold it, stand in")
+        elif engine != own:
+            self.record.fallbacks["moe"] = (
+                f"no {own} expert table for {self.formats.moe[0]} on {self.t.gpu}: "
+                f"{engine}'s {key} table stands in")
+        return chosen
+
     def experts_s(self, e: ops.Experts, tokens: np.ndarray) -> np.ndarray:
-        key = _first(self.t.moe, self.formats.moe)
-        scaled = None if key is None else lookup.pick_moe(
-            self.t.moe[key], e.hidden, e.inter, e.topk, e.experts, e.moe_tp, e.moe_ep)
+        found = self.expert_tables(e)
+        scaled = None if found is None else lookup.pick_moe(
+            found[2], e.hidden, e.inter, e.topk, e.experts, e.moe_tp, e.moe_ep)
         if scaled is None:
-            self.record.fallbacks["moe"] = "no expert table for its dtype: roofline"
+            self.record.fallbacks["moe"] = "no expert table for its dtype in any engine: " \
+                "roofline"
             return self._experts_roofline(e, tokens)
+        if found is not None and found[1] != self.formats.moe[0]:
+            self.record.status["moe.dtype"] = \
+                f"{found[1]} tables stand in for {self.formats.moe[0]}"
         ms, status = lookup.moe_ms(scaled, tokens)
         self.record.note("moe", status)
         if status != lookup.MEASURED:
@@ -339,10 +403,15 @@ def mla_module_has_projections(t: OperatorTables) -> bool:
     return includes is None or "projections" in str(includes)
 
 
+def same_gpu(t: OperatorTables) -> Relatives:
+    """The shipped tables of `t`'s GPU in another engine (expert tables by proxy)."""
+    return lambda engine: operators.tables(t.gpu, engine)
+
+
 def compose(t: OperatorTables, model: ModelSpec, gpu: GpuSpec, layout: Layout,
-            max_step_tokens: int) -> Composition:
+            max_step_tokens: int, relatives: Relatives | None = None) -> Composition:
     record = Record()
-    c = Composer(t, model, gpu, layout, record)
+    c = Composer(t, model, gpu, layout, record, relatives or same_gpu(t))
     step = ops.plan(model, layout, mla_module_has_projections(t))
     grid_m = sorted({m for grid in t.gemm.values() for m in grid.m})
     x = knots(max_step_tokens, grid_m)

@@ -18,6 +18,10 @@ import yaml
 
 PARAMS = ("compute_efficiency", "bandwidth_efficiency", "layer_overhead_s", "overhead_s",
           "interconnect_efficiency", "allreduce_latency_s")
+# Fitted only where the GPU's tables have fp8 / fp4 GEMMs (null otherwise: the roofline then
+# uses compute_efficiency).
+FORMAT_PARAMS = tuple(f"{k}_{f}" for f in ("fp8", "fp4") for k in (
+    "compute_efficiency", "bandwidth_efficiency", "layer_overhead_s"))
 
 
 @cache
@@ -46,4 +50,5 @@ def fitted_efficiency(gpu_name: str) -> tuple[dict[str, Any], dict[str, Any]] | 
                   "allreduce_fit_error": entry["allreduce_fit_error"]}
     if transfer is not None:
         provenance["transferred"] = transfer["why"]
-    return {k: entry[k] for k in PARAMS}, provenance
+    params = {k: entry[k] for k in PARAMS} | {k: entry.get(k) for k in FORMAT_PARAMS}
+    return params, provenance

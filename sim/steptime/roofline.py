@@ -18,11 +18,23 @@ from sim.scenario.schema import RooflineProfile
 PCIE_GEN4_GB_S = 64.0  # bidirectional x16, for GPUs the catalogue gives no interconnect for
 
 
+def peak_format(gpu: GpuSpec, dtype: str) -> str:
+    """The tensor-core format a weight format's GEMMs run at (as `GpuSpec.peak_tflops`), whose
+    fitted efficiency applies: fp4 weights on a GPU without FP4 tensor cores run as fp8."""
+    if dtype == "fp4" and gpu.fp4_tflops:
+        return "fp4"
+    if dtype in ("fp8", "fp4") and gpu.fp8_tflops:
+        return "fp8"
+    return "bf16"
+
+
 class RooflineStep:
     """Time from bytes moved and FLOPs done, for any GPU and model in the catalogue.
 
     Per step of T tokens on a replica of tp GPUs:
       linear layers  max(weight bytes read / (tp·BW·η_bw), 2·active params·T / (tp·peak·η_c))
+                     (peak, η_c, η_bw and the per-layer overhead of the format the
+                     weights' GEMMs run at: `peak_format`; KV reads use the 16-bit η_bw)
       prefill attn   4·layers·heads·head_dim·pairs / (tp·peak·η_c)
       decode attn    kv_bytes_per_token·KV tokens / (tp·BW·η_bw)
       all-reduce     2 per layer of T·hidden·2 bytes, ring over the interconnect (tp > 1)
@@ -37,9 +49,11 @@ class RooflineStep:
         tp, dtype = layout.tensor_parallel, layout.dtype
         bytes_per_param = DTYPE_BYTES[dtype]
         tflops = gpu.peak_tflops(dtype)
-        self.flops_per_s = tp * tflops * 1e12 * spec.compute_efficiency
-        self.bytes_per_s = tp * gpu.memory_bandwidth_tb_s * 1e12 * spec.bandwidth_efficiency
-        self.overhead_s = spec.overhead_s + m.layers * spec.layer_overhead_s
+        eta_c, eta_bw, layer_overhead_s = spec.gemm_factors(peak_format(gpu, dtype))
+        self.flops_per_s = tp * tflops * 1e12 * eta_c
+        bandwidth = tp * gpu.memory_bandwidth_tb_s * 1e12
+        self.bytes_per_s = bandwidth * eta_bw  # weights, read by the GEMMs
+        self.overhead_s = spec.overhead_s + m.layers * layer_overhead_s
 
         lm_head = m.vocab * m.hidden
         embedding = 0 if m.tied_embeddings else lm_head  # a lookup: only T rows are read
@@ -54,7 +68,8 @@ class RooflineStep:
         self.flops_per_logit = 2.0 * lm_head
         self.attn_flops_per_pair = 4.0 * m.layers * m.heads * m.head_dim
         kv_bytes = DTYPE_BYTES[layout.kv_cache_dtype]
-        self.per_kv_token_s = m.kv_bytes_per_token(kv_bytes) / self.bytes_per_s
+        self.per_kv_token_s = m.kv_bytes_per_token(kv_bytes) / (
+            bandwidth * spec.bandwidth_efficiency)
 
         if tp > 1:
             # Catalogue figures are bidirectional; a ring all-reduce sends one way per link.

@@ -169,8 +169,10 @@ def test_fp4_on_hopper_is_weight_only_and_native_on_blackwell() -> None:
     hopper = composed.dtype_keys(fp4, oss, _gpu("h200"))
     assert hopper.moe[0] == "w4a16_mxfp4" and hopper.gemm[0] == "bf16"
     assert "w4a16_mxfp4" in _tables("h200").moe
-    blackwell = composed.dtype_keys(fp4, oss, _gpu("b200"))
+    blackwell = composed.dtype_keys(fp4, LLAMA_8B, _gpu("b200"))
     assert blackwell.gemm[0] == "fp4" and "fp4" in _tables("b200").gemm
+    # gpt-oss keeps attention in bf16 (modules_to_not_convert): only its experts are MXFP4.
+    assert composed.dtype_keys(fp4, oss, _gpu("b200")).gemm[0] == "bf16"
     deepseek = _hf("deepseek-ai--DeepSeek-V3_config.json")
     assert composed.dtype_keys(Layout(**FP8), deepseek, _gpu("h200")).gemm[0] == "fp8_block"
     assert composed.dtype_keys(Layout(**FP8), LLAMA_8B, _gpu("h200")).gemm[0] == "fp8"
