@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from sim.errors import MISSING, InputError
+from sim.montecarlo import model_error
 from sim.montecarlo.capacity import RATE_KEY, Capacity, measure
 from sim.montecarlo.overrides import validated
 from sim.provenance import resolve_seed
@@ -76,6 +77,7 @@ class SweepDesign:
     slo_confidence: float
     fingerprint: str  # scenario, seed and replications: what --resume must match
     notes: list[str] = field(default_factory=list)
+    model_error: dict[str, Any] | None = None  # the validation family step_time_scale came from
     runs: list[RunSpec] = field(default_factory=list)
 
     @property
@@ -111,7 +113,8 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
     size = _Size(points, replications, replications_key, axis_key, axis_value)
     size.check_runs(max_runs)
     seed = resolve_seed(seed, base.seed)
-    specs, notes = uncertain_inputs(base)
+    inputs = uncertain_inputs(base)
+    specs, notes = inputs.specs, inputs.notes
     where = {key: f"uncertainty.{key}" for key in specs}
     for key, spec in specs.items():  # each input alone first, so its own key is blamed
         for value in spec.probes():
@@ -154,8 +157,9 @@ def build(raw: Mapping[str, Any], base_dir: Path, *, replications: int | None = 
         overrides=overrides, sampled_keys=tuple(specs),
         uncertainty={k: s.model_dump(exclude_none=True) for k, s in specs.items()},
         capacity=capacity,
-        slo_confidence=sweep.slo_confidence, fingerprint=fingerprint(raw, seed, replications),
-        notes=notes)
+        slo_confidence=sweep.slo_confidence,
+        fingerprint=fingerprint(raw, seed, replications, inputs.model_error),
+        notes=notes, model_error=inputs.model_error)
     total = 0.0
     for point, point_values in enumerate(overrides):
         for rep, draw in enumerate(draws):
@@ -212,19 +216,44 @@ class _Size:
                            "fewer points or replications, or shorter runs", "a sweep")
 
 
-def uncertain_inputs(base: Scenario) -> tuple[dict[str, Any], list[str]]:
-    """The uncertainty block, plus the step-time error from the profile's fit when known."""
+@dataclass(frozen=True)
+class UncertainInputs:
+    """What a sweep or plan samples, what the output should say of it, and where the
+    default step-time error came from (None: the user's, the profile's fit, or none)."""
+
+    specs: dict[str, Any]
+    notes: list[str]
+    model_error: dict[str, Any] | None = None
+
+
+def uncertain_inputs(base: Scenario) -> UncertainInputs:
+    """The uncertainty block, plus the step-time error when the user gave none: measured
+    end to end by validation for the model's family (`sim.montecarlo.model_error`) where
+    the step model is the one validation ran; else the profile's fit error when known."""
     specs = dict(base.uncertainty or {})
     if STEP_SCALE_KEY in specs:
-        return specs, []
+        return UncertainInputs(specs, [])
     provenance = run_inputs.step_model(base).provenance
+    if provenance.source in model_error.VALIDATED_SOURCES:
+        found, passed = model_error.step_scale(base.gpu.name, base.layout.engine, base.model)
+        if found is not None:
+            specs[STEP_SCALE_KEY] = found.spread.lognormal()
+            return UncertainInputs(specs, [found.note()], found.to_dict())
+        fallback = (f"no family of {model_error.TABLE_PATH} has {model_error.MIN_ROWS} rows "
+                    f"({'; '.join(passed)}), so the profile's fit error is used")
+    else:
+        validated = ", ".join(model_error.VALIDATED_SOURCES)
+        fallback = (f"the {provenance.source} model was not validated end to end "
+                    f"({model_error.TABLE_PATH} measured {validated})")
     if provenance.fit_error_pct is None:
-        return specs, [f"step_time_scale not sampled: the {provenance.name} profile has no "
-                       f"measured fit error (give uncertainty.step_time_scale to add one)"]
+        return UncertainInputs(specs, [
+            f"step_time_scale not sampled: {fallback} and the {provenance.name} profile has "
+            "no measured fit error (give uncertainty.step_time_scale to add one)"])
     sigma = provenance.fit_error_pct / 100
     specs[STEP_SCALE_KEY] = Lognormal(dist="lognormal", mean=1.0, sigma=sigma)
-    return specs, [f"step_time_scale ~ lognormal(mean 1, sigma {sigma:g}) from the "
-                   f"{provenance.name} profile's fit error of {provenance.fit_error_pct:g}%"]
+    return UncertainInputs(specs, [
+        f"step_time_scale ~ lognormal(mean 1, sigma {sigma:g}) from the {provenance.name} "
+        f"profile's fit error of {provenance.fit_error_pct:g}% (in-sample: {fallback})"])
 
 
 def _run_scenario(raw: Mapping[str, Any], values: Mapping[str, Any], where: Mapping[str, str],
@@ -245,10 +274,15 @@ def scenario_for(raw: Mapping[str, Any], base_dir: Path,
     return validated(raw, values, {key: f"runs.csv column {key}" for key in values}, base_dir)
 
 
-def fingerprint(raw: Mapping[str, Any], seed: int, replications: int) -> str:
-    text = json.dumps({"scenario": raw, "seed": seed, "replications": replications,
-                       "run_seeds": SEEDING},
-                      sort_keys=True, default=str)
+def fingerprint(raw: Mapping[str, Any], seed: int, replications: int,
+                model_error: Mapping[str, Any] | None = None) -> str:
+    """What --resume must match; the default model error's family and spread are part of
+    it, so a sweep is not resumed with draws from a rebuilt table."""
+    stamped: dict[str, Any] = {"scenario": raw, "seed": seed, "replications": replications,
+                               "run_seeds": SEEDING}
+    if model_error is not None:
+        stamped["model_error"] = model_error
+    text = json.dumps(stamped, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -3,9 +3,9 @@ calls a candidate fleet feasible.
 
 Draw d is the same everywhere: one run seed (so the same arrivals and lengths, scaled to the
 rate), one uniform for the demand multiplier and one set of sampled inputs (the scenario's
-`uncertainty:` block plus the step-time error from the profile's fit, as in a sweep). Every
-option, period and fleet size sees draw d — common random numbers, so neighbouring fleet
-sizes differ only in the fleet.
+`uncertainty:` block plus the default step-time error, as in a sweep: validation's for
+the model's family, `sim.montecarlo.model_error`). Every option, period and fleet size sees
+draw d — common random numbers, so neighbouring fleet sizes differ only in the fleet.
 
 The rule (`sim.montecarlo.confidence`). Each draw meets the joint SLO or does not; a
 plan's candidate is judged by Wald's sequential test on those verdicts and reported with
@@ -177,9 +177,10 @@ class Draws:
 
     def sampled(self, option: Option) -> tuple[list[dict[str, Any]], list[str]]:
         """Per draw, the option's sampled inputs; and notes on what was sampled."""
-        specs, notes = uncertain_inputs(option.scenario)
-        draws = sample(specs, len(self.seeds), "lhs", np.random.default_rng(self.inputs_seed))
-        return draws, notes
+        inputs = uncertain_inputs(option.scenario)
+        draws = sample(inputs.specs, len(self.seeds), "lhs",
+                       np.random.default_rng(self.inputs_seed))
+        return draws, inputs.notes
 
 
 @dataclass(frozen=True)

@@ -276,21 +276,27 @@ def test_readme_sweep_commands_parse_and_name_bundled_scenarios() -> None:
         assert sim.load_scenario(repo / args.scenario).sweep is not None
 
 
-def test_step_time_error_defaults_to_the_profiles_fit_error_when_known() -> None:
+def test_step_time_error_falls_back_to_the_fit_error_where_validation_did_not_run() -> None:
+    """Validation measured the operator-composed model only (tests/units/test_model_error.py):
+    a named whole-model profile keeps its own (in-sample) fit error, and says so; the plain
+    roofline knows neither."""
     from sim.montecarlo import design
 
     sweep = {"grid": {"deployment.replicas": [1]}, "replications": 4}
     plain = scenario(duration_s=10.0, warmup_s=1.0, profile="roofline", sweep=sweep)
     unknown = design.build(plain, Path.cwd())  # plain roofline: no fit error, nothing sampled
-    assert "step_time_scale" not in unknown.uncertainty
-    assert any("no measured fit error" in note for note in unknown.notes)
+    assert "step_time_scale" not in unknown.uncertainty and unknown.model_error is None
+    assert any("not validated end to end" in note and "no measured fit error" in note
+               for note in unknown.notes)
 
     data = scenario(duration_s=10.0, warmup_s=1.0, model="llama-3.1-70b",
+                    profile="h100-sxm_llama-3.1-70b_tp4_bf16",
                     deployment={"tensor_parallel": 4}, sweep=sweep)
     error_pct = sim.run(data).to_dict()["profile"]["fit_error_pct"]  # a measured profile's
     known = design.build(data, Path.cwd())
     assert known.uncertainty["step_time_scale"] == {"dist": "lognormal", "mean": 1.0,
                                                     "sigma": error_pct / 100}
+    assert any("in-sample" in note for note in known.notes) and known.model_error is None
     scales = [run.scenario.step_time_scale for run in known.runs]
     assert len(set(scales)) == 4 and all(0.5 < s < 1.5 for s in scales)
     # Given explicitly, the user's distribution wins.
