@@ -1,4 +1,5 @@
-"""`tokenfactory calibrate fit|measure`: from operator timings to a step-time profile."""
+"""`tokenfactory calibrate fit|measure|fit-e2e`: from operator timings to a step-time profile,
+or from a deployment's own benchmark results to the end-to-end knobs of an adjusted one."""
 
 from __future__ import annotations
 
@@ -6,20 +7,26 @@ import argparse
 import importlib.util
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
 
 from sim.calibrate.fit import check_compatible, fit_profile, merge
+from sim.calibrate.fit_e2e import Identity, fit, fitted_profile
 from sim.calibrate.measurements import read_measurements
 from sim.calibrate.roofline import EfficiencyFit
 from sim.cli.commands import COMMANDS
 from sim.cli.common import check_output_path, write_text
+from sim.cli.validate import add_deployment_flags, deployment
 from sim.errors import InputError
 from sim.hardware import catalog
 from sim.report.calibrate_text import format_fit_errors
 from sim.scenario.schema import RooflineProfile
 from sim.steptime.fitted import fitted_efficiency
+from sim.validation.files import ResultsTable, read_table
+from sim.validation.results_compare import fit_plans, simulator
+from sim.validation.results_json import FORMATS, BenchmarkPoint
 
 HARNESS = "calibration.harness"  # run with `python -m`, never imported
 
@@ -30,6 +37,9 @@ examples:
   tokenfactory calibrate fit measurements/h100-llama-3.1-8b-tp1.csv -o calibration/profiles/my.yaml
       fit a profile; use it in a scenario with `profile: <its name>` (or `auto` once it is in
       calibration/profiles/)
+  tokenfactory calibrate fit-e2e results/*.json --gpu h100-sxm --engine vllm -o mine.yaml
+      fit step_time_scale, a per-step overhead and a prefill factor to your own benchmark
+      results (vllm bench serve, GuideLLM, AIPerf); use it with `profile: mine.yaml`
 """
 
 
@@ -56,13 +66,65 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "`measure` is passed to it — see `python -m calibration.harness --help`.")
     # Everything it does not know is the harness's (see `main`'s passthrough).
     measure.set_defaults(passthrough=True)
+    e2e = verbs.add_parser(
+        "fit-e2e", help="fit end-to-end knobs to your own benchmark results",
+        description="Simulate every load point of the benchmark result files (vllm bench "
+        "serve --save-result, GuideLLM, AIPerf / GenAI-Perf JSON) on the deployment the flags "
+        "name, and fit step_time_scale, a per-step overhead and a prefill factor that "
+        "minimise the median |error| of TTFT and TPOT; write a `kind: adjusted` profile.")
+    e2e.add_argument("results", type=Path, nargs="+", help="benchmark result JSON file(s)")
+    e2e.add_argument("-o", "--output", type=Path, required=True, help="profile YAML to write")
+    e2e.add_argument("--name", help="profile name (default: the output file's stem)")
+    e2e.add_argument("--models", type=Path, metavar="DIR",
+                     help="Hugging Face configs of the files' models (org--name_config.json)")
+    add_deployment_flags(e2e)
     return cal
 
 
 def execute(args: argparse.Namespace) -> int:
     if args.verb == "measure":
         return _measure(args)
+    if args.verb == "fit-e2e":
+        return _fit_e2e(args)
     return _fit(args)
+
+
+def _fit_e2e(args: argparse.Namespace) -> int:
+    check_output_path("--output", args.output)
+    points: list[BenchmarkPoint] = []
+    for path in args.results:
+        table = read_table(path)
+        if not isinstance(table, ResultsTable):
+            raise InputError(str(path), "a measurements table", "a benchmark result JSON: "
+                             + ", ".join(FORMATS))
+        points.extend(table.points)
+    chosen, skipped = fit_plans(points, deployment(args), args.models)
+    if not chosen:
+        reasons = "; ".join(f"{pid}: {why}" for pid, why in skipped)
+        raise InputError("RESULTS", "no point the simulator can run",
+                         f"at least one closed-loop or Poisson load point (skipped: {reasons})")
+    models = {plan.model.name for plan, _ in chosen}
+    if len(models) > 1:
+        raise InputError("--model", ", ".join(sorted(models)), "results of one model (a "
+                         "profile is fitted for one deployment)")
+    plans, targets = [plan for plan, _ in chosen], [target for _, target in chosen]
+    identity = Identity(args.name or args.output.stem, args.gpu, models.pop(), args.engine,
+                        args.tensor_parallel, args.dtype)
+    with tempfile.TemporaryDirectory() as folder:
+        result = fit(targets, identity, simulator(plans), Path(folder))
+    write_text(args.output, fitted_profile(result, identity, targets,
+                                           [str(p) for p in args.results]), "--output")
+    k, before, after = result.knobs, result.before, result.after
+    print(f"{len(targets)} points fitted ({len(skipped)} skipped), {result.settings} settings "
+          f"× {len(targets)} points = {result.simulations} simulations")
+    print(f"step_time_scale {k.step_time_scale:.4g}, overhead_s {k.overhead_s:.4g}, "
+          f"prefill_scale {k.prefill_scale:.4g}")
+    print(f"median |error| TTFT {before.ttft_median_pct:.1f}% → {after.ttft_median_pct:.1f}%, "
+          f"TPOT {before.tpot_median_pct:.1f}% → {after.tpot_median_pct:.1f}%")
+    for pid, why in skipped:
+        print(f"skipped {pid}: {why}")
+    print(f"wrote {args.output} (profile {identity.name}, kind adjusted)")
+    return 0
 
 
 def _measure(args: argparse.Namespace) -> int:

@@ -6,7 +6,10 @@ prints one line per compared metric, the skipped rows grouped by reason, then th
 absolute error and worst row overall and by profile source, engine family and GPU; for a CSV
 the median errors by GPU, engine, model family, precision and concurrency, the worst rows and
 the skips (the text is sim.report.validate_text's). The CSV (`--csv`) holds every row of the
-file, compared or skipped.
+file, compared or skipped. FILE may also be a team's own benchmark result JSON (vllm bench
+serve --save-result, GuideLLM, AIPerf / GenAI-Perf, recognised by its keys): its deployment
+comes from --gpu, --engine, --tensor-parallel and --dtype (and --model when the file does not
+name it), each point simulated as it ran (sim.validation.results_compare).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from sim.validation import (
     silicon_csv,
     to_csv,
 )
+from sim.validation.files import ResultsTable
+from sim.validation.results_compare import Deployment, compare_points
 from sim.validation.silicon_mapping import ModelFinder
 
 EPILOG = """\
@@ -54,6 +59,9 @@ examples:
       --models ../shared/data/published/aic/model_configs --csv silicon.csv
       measured end-to-end rows: each aggregated row a closed loop at its concurrency, TTFT
       and TPOT compared (means); models from the folder's org--name_config.json files
+  tokenfactory validate results/vllm-c16.json --gpu h100-sxm --engine vllm --csv mine.csv
+      your own benchmark result (vllm bench serve --save-result, GuideLLM, AIPerf /
+      GenAI-Perf JSON): the deployment from the flags, each load point simulated as it ran
 
 A row is skipped (and says why) when its model, GPU, precision or parallelism is not modelled,
 or its lengths are not fixed (measured-row CSVs: disaggregated, pipeline-parallel or int4
@@ -87,9 +95,28 @@ def add_parser(sub) -> argparse.ArgumentParser:
                      help="Hugging Face configs of the rows' models (a CSV's model_path "
                      "org/name → DIR/org--name_config.json; a YAML table's model names "
                      "looked up there by name, then in the catalogue)")
+    add_deployment_flags(cmd)
     add_workers(cmd)
     add_quiet(cmd)
     return cmd
+
+
+def add_deployment_flags(cmd: argparse.ArgumentParser) -> None:
+    """What served a benchmark result JSON (its files do not say; `calibrate fit-e2e` too)."""
+    group = cmd.add_argument_group("deployment of a benchmark result JSON")
+    group.add_argument("--gpu", help="catalogue GPU the results were measured on (required)")
+    group.add_argument("--engine", help="engine that served them: vllm | sglang | trtllm "
+                       "(required)")
+    group.add_argument("--tensor-parallel", type=int, default=1, metavar="N",
+                       help="GPUs per replica (default 1)")
+    group.add_argument("--dtype", default="bf16", help="weight dtype: bf16 | fp16 | fp8 | fp4 "
+                       "(default bf16)")
+    group.add_argument("--model", help="the served model (catalogue name, or org/name with "
+                       "--models DIR) when the file does not name it, or to override it")
+
+
+def deployment(args: argparse.Namespace) -> Deployment:
+    return Deployment(args.gpu, args.engine, args.tensor_parallel, args.dtype, args.model)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -99,19 +126,39 @@ def execute(args: argparse.Namespace) -> int:
     if args.models is not None and not args.models.is_dir():
         raise InputError("--models", str(args.models), "a directory of Hugging Face "
                          "*_config.json files")
+    if isinstance(table, ResultsTable):
+        return _results(args, table)
+    for flag in ("gpu", "engine", "model"):
+        if getattr(args, flag) is not None:
+            raise InputError(f"--{flag}", getattr(args, flag), "no deployment flags with a "
+                             "measurements table or CSV (their rows state the deployment)")
     if isinstance(table, SiliconTable):
         return _silicon(args, table)
     return _published(args, table)
 
 
+def _results(args: argparse.Namespace, table: ResultsTable) -> int:
+    if args.sweeps is not None:
+        raise InputError("--sweeps", str(args.sweeps), "no --sweeps with a benchmark result")
+    rows = compare_points(table.points, deployment(args), args.models, args.rows)
+    if not rows:
+        raise InputError("--rows", args.rows, "a glob or text matching at least one point id")
+    _write(args, silicon_csv(rows), list(rows))
+    if not args.quiet:
+        print(f"{table.path}: {table.format}, {len(table.points)} load point(s)")
+        print(report(list(rows), []))
+    return 0
+
+
 def _published(args: argparse.Namespace, table: Table) -> int:
     sweeps = read_sweeps(args.sweeps) if args.sweeps is not None else None
+    models = ModelFinder(args.models)
     with progress_bar("validating", "row", args.quiet) as progress:
-        rows = compare_rows(table, args.rows, progress, ModelFinder(args.models))
+        rows = compare_rows(table, args.rows, progress, models)
     points: list[Comparison] = []
     if sweeps is not None:
         with progress_bar("sweeps", "point", args.quiet) as progress:
-            points = compare_sweeps(sweeps, args.rows, progress)
+            points = compare_sweeps(sweeps, args.rows, progress, models)
     if not rows and not points:
         raise InputError("--rows", args.rows, "a glob or text matching at least one row id")
     everything = rows + points

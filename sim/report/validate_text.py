@@ -15,6 +15,7 @@ from sim.validation import Comparison, error_groups
 from sim.validation.breakdown import TARGET_PCT
 from sim.validation.silicon import METRICS, SiliconComparison
 from sim.validation.silicon_summary import silicon_groups, skip_reasons, worst
+from sim.validation.sweeps import KNEE_FACTOR
 
 FAMILY_TITLES = {"output_tokens_per_s": "output throughput", "ttft": "TTFT", "tpot": "TPOT"}
 
@@ -98,34 +99,70 @@ def _summary(rows: list[Comparison], family: str) -> list[str]:
             *table(GROUP_COLUMNS, cells, gap=1, indent="  ")]
 
 
+KNEE_COLUMNS = (Column("sweep", "<"), Column("axis", "<"), Column("measured", ">"),
+                Column("simulated", ">"), Column("status", "<", 0))
+
+
 def _sweeps(points: list[Comparison], legend: dict[str, int]) -> list[str]:
-    out = ["load sweeps (closed-loop points: TTFT from admission; knee: lowest load where TTFT "
-           "passes 3× its lowest-load value)"]
+    """Per sweep its points, then the sweeps skipped by reason, the points' median |error|
+    per metric family and the knees measured against simulated."""
     by_sweep: dict[str, list[Comparison]] = {}
     for c in points:
         by_sweep.setdefault(c.group, []).append(c)
-    skipped: Counter[str] = Counter()
-    for sweep_id, members in by_sweep.items():
-        knee = next(c for c in members if c.kind == "knee")
-        load_points = [c for c in members if c.kind != "knee"]
-        if not any(c.compared for c in load_points):
-            skipped[load_points[0].status if load_points else knee.status] += 1
-            continue
-        out.append(f"  {printable(sweep_id)}")
-        for c in load_points:
-            head = f"    load {c.load:>6g}" if c.load is not None else f"    {'offline':<11}"
-            if c.compared:
-                out.append(f"{head}  {row(COMPARED_COLUMNS, _compared_cells(c, legend))}")
-            else:
-                out.append(f"{head}  {printable(c.metric):<19} {printable(c.status)}")
-        if knee.compared:
-            out.append(f"    knee ({printable(knee.metric.removeprefix('knee_'))}): measured "
-                       f"{short_number(knee.measured)}, simulated {short_number(knee.simulated)}")
-        else:
-            out.append(f"    knee: {printable(knee.status)}")
-    for status, count in skipped.most_common():
-        out.append(f"  {count} sweep{'s' if count > 1 else ''} {printable(status)}")
+    compared_sweeps = [s for s, members in by_sweep.items()
+                       if any(c.compared and c.kind != "knee" for c in members)]
+    load_points = [c for c in points if c.kind != "knee"]
+    plural = "" if len(by_sweep) == 1 else "s"
+    out = [f"load sweeps: {len(by_sweep)} sweep{plural} ({len({c.id for c in load_points})} "
+           "points), "
+           f"{len(compared_sweeps)} compared, {len(by_sweep) - len(compared_sweeps)} skipped "
+           "(concurrency points as closed loops with TTFT from send, rate points as Poisson "
+           f"arrivals; knee: lowest load where TTFT passes {KNEE_FACTOR:g}× its lowest-load "
+           "value)"]
+    for sweep_id in compared_sweeps:
+        out += _sweep_points(sweep_id, by_sweep[sweep_id], legend)
+    skipped = Counter(_sweep_skip(members) for s, members in by_sweep.items()
+                      if s not in compared_sweeps)
+    if skipped:
+        out += ["", "  skipped sweeps by reason (every point is in the CSV)"]
+        out += [f"  {count:>4}  {printable(reason)}" for reason, count in skipped.most_common()]
+    cells = []
+    for family in ("output_tokens_per_s", "ttft", "tpot"):
+        overall = [g for g in error_groups(points, family, kinds=("sweep",)) if g.by == "all"]
+        cells += [[FAMILY_TITLES[family], str(g.count), f"{g.median_abs_pct:.1f}%",
+                   f"{g.worst_pct:+.1f}% {g.worst_id}"] for g in overall]
+    if cells:
+        out += ["", "  sweep points: median |error| and worst point, over compared points",
+                *table(POINT_COLUMNS, cells, gap=1, indent="    ")]
+    knees = [c for c in points if c.kind == "knee" and c.group in compared_sweeps]
+    if knees:
+        out += ["", "  knees: measured vs simulated", *table(KNEE_COLUMNS, [
+            [c.group, c.metric.removeprefix("knee_"), short_number(c.measured),
+             short_number(c.simulated), c.status] for c in knees], indent="    ")]
     return out
+
+
+POINT_COLUMNS = (Column("metric", "<", 17), Column("n", ">", 4), Column("median", ">", 8),
+                 Column("worst", "<", 0, gap=2))
+
+
+def _sweep_points(sweep_id: str, members: list[Comparison], legend: dict[str, int]) -> list[str]:
+    out = [f"  {printable(sweep_id)}"]
+    for c in members:
+        if c.kind == "knee":
+            continue
+        head = f"    load {c.load:>6g}" if c.load is not None else f"    {'offline':<11}"
+        if c.compared:
+            out.append(f"{head}  {row(COMPARED_COLUMNS, _compared_cells(c, legend))}")
+        else:
+            out.append(f"{head}  {printable(c.metric):<19} {printable(c.status)}")
+    return out
+
+
+def _sweep_skip(members: list[Comparison]) -> str:
+    """Why a sweep with no compared point was skipped: its first point's reason."""
+    first = next((c for c in members if c.kind != "knee"), members[0])
+    return first.status.removeprefix("skipped: ")
 
 
 # ---- measured end-to-end rows (silicon_sample.csv) ------------------------------------------

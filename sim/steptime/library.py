@@ -13,6 +13,11 @@ the measurements and the fit error. A step of T tokens then takes
 
 so the pure-decode part is F(B) + c·KV, as event skipping requires. Tables are linear between
 knots and extrapolate the last segment; `sim.steptime.table` evaluates them.
+
+A profile file with `kind: adjusted` (`AdjustedProfileFile`, written by `tokenfactory
+calibrate fit-e2e`) holds no tables: it names a base model (`auto`, …) and the end-to-end
+knobs fitted on one deployment's measurements (`sim.steptime.adjusted`), with what they were
+fitted on.
 """
 
 from __future__ import annotations
@@ -20,14 +25,14 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
 from sim.errors import InputError
 from sim.scenario import yamlfile
-from sim.scenario.base import NonNeg, PosInt, Strict
+from sim.scenario.base import Multiplier, NonNeg, NonNegSeconds, PosInt, Strict
 
 
 class Table(Strict):
@@ -88,19 +93,57 @@ class ProfileFile(Strict):
         return step.get("mape_pct")
 
 
+ParsedT = TypeVar("ParsedT", bound=Strict)
+
+
+class AdjustedProfileFile(Strict):
+    """A base model with end-to-end knobs, for the deployment it was fitted on."""
+
+    kind: Literal["adjusted"]
+    name: str
+    base: Literal["auto", "operators", "fitted-roofline", "roofline"] = "auto"
+    gpu: str
+    model: str
+    engine: str
+    tensor_parallel: PosInt
+    dtype: str
+    step_time_scale: Multiplier  # on every step
+    overhead_s: NonNegSeconds  # added to every step
+    prefill_scale: Multiplier  # on the prefill part of a step, after step_time_scale
+    fit_error: dict[str, Any]  # median |error| % of TTFT and TPOT before and after the fit
+    fitted_on: dict[str, Any]  # files, points, simulations
+
+    @property
+    def fit_error_pct(self) -> float | None:
+        value = self.fit_error.get("after", {}).get("mean_of_medians_pct")
+        return None if value is None else float(value)
+
+
 @cache
-def load_profile(path: Path) -> ProfileFile:
+def load_profile(path: Path) -> ProfileFile | AdjustedProfileFile:
     """A profile file, read once per process (sweeps and plans name the same one often)."""
     try:
         text = yamlfile.read_text(path, "a profile file")
     except (OSError, UnicodeDecodeError):
         raise InputError(str(path), "unreadable", "a profile YAML file") from None
-    return parse_profile(yamlfile.loads(text, str(path), "a profile YAML file"), str(path))
+    raw = yamlfile.loads(text, str(path), "a profile YAML file")
+    if isinstance(raw, dict) and raw.get("kind") == "adjusted":
+        return parse_adjusted(raw, str(path))
+    return parse_profile(raw, str(path))
+
+
+def parse_adjusted(raw: Any, where: str) -> AdjustedProfileFile:
+    return _validated(AdjustedProfileFile, raw, where)
 
 
 def parse_profile(raw: Any, where: str) -> ProfileFile:
+    return _validated(ProfileFile, raw, where)
+
+
+def _validated(schema: type[ParsedT], raw: Any, where: str) -> ParsedT:
+    """`raw` as `schema`; the first problem as an `InputError` naming its key."""
     try:
-        return ProfileFile.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(p) for p in error["loc"])

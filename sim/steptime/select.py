@@ -7,7 +7,8 @@ provenance names); else the plain roofline defaults. The result's `profile.sourc
 which: measured-operators | fitted-roofline | roofline. `auto_kind` tells which of the three
 `auto` gives without building it, so a plan can give every option the same kind of model.
 The Vidur profiles (`calibration/profiles`, whole-model fits for one model) stay selectable
-by name; `operators` pins the composed model.
+by name; `operators` pins the composed model. A profile file of `kind: adjusted` (fitted end
+to end by `tokenfactory calibrate fit-e2e`) wraps its base model with its knobs.
 
 Models are built once per process for the same inputs (`select` is cached): a sweep or a plan
 runs many scenarios that differ only in traffic, and composing or expanding tables takes a
@@ -25,6 +26,7 @@ from sim.hardware.layout import Layout
 from sim.provenance import Provenance
 from sim.scenario.schema import PROFILE_NAMES, ProfileSpec, RooflineProfile
 from sim.steptime import composed, library, operators
+from sim.steptime.adjusted import AdjustedStep
 from sim.steptime.fitted import fitted_efficiency
 from sim.steptime.model import StepTimeModel
 from sim.steptime.roofline import RooflineStep
@@ -71,7 +73,10 @@ def _build(profile: str | ProfileSpec, model: ModelSpec, gpu: GpuSpec, layout: L
     if profile == "roofline":
         return RooflineStep(RooflineProfile(kind="roofline"), model, gpu, layout)
     if isinstance(profile, str):
-        return TableStep.of_profile(_named(profile, model, gpu, layout), max_step_tokens)
+        named = _named(profile, model, gpu, layout)
+        if isinstance(named, library.AdjustedProfileFile):
+            return _adjusted(named, model, gpu, layout, max_step_tokens)
+        return TableStep.of_profile(named, max_step_tokens)
     if isinstance(profile, RooflineProfile):
         return RooflineStep(profile, model, gpu, layout)
     return INLINE_KINDS[profile.kind](profile)
@@ -117,7 +122,24 @@ def _fitted(model: ModelSpec, gpu: GpuSpec, layout: Layout, why: str = "") -> St
                         Provenance("fitted-roofline", "fitted-roofline", error, details))
 
 
-def _named(name: str, model: ModelSpec, gpu: GpuSpec, layout: Layout) -> library.ProfileFile:
+def _adjusted(profile: library.AdjustedProfileFile, model: ModelSpec, gpu: GpuSpec,
+              layout: Layout, max_step_tokens: int) -> StepTimeModel:
+    """The profile's base model with its fitted knobs (`sim.steptime.adjusted`)."""
+    inner = _build(profile.base, model, gpu, layout, max_step_tokens)
+    knobs = {"step_time_scale": profile.step_time_scale, "overhead_s": profile.overhead_s,
+             "prefill_scale": profile.prefill_scale}
+    details = {"base": profile.base, "base_source": inner.provenance.source, **knobs,
+               "fit_error": profile.fit_error, "base_details": inner.provenance.details}
+    return AdjustedStep(inner, profile.step_time_scale, profile.overhead_s,
+                        profile.prefill_scale,
+                        Provenance(profile.name, "adjusted", profile.fit_error_pct, details))
+
+
+def _named(name: str, model: ModelSpec, gpu: GpuSpec,
+           layout: Layout) -> library.ProfileFile | library.AdjustedProfileFile:
+    """A profile file or a shipped profile, checked to be for this deployment (an adjusted
+    one for its engine too: its knobs were fitted on that engine's measurements)."""
+    profile: library.ProfileFile | library.AdjustedProfileFile
     if name.endswith(".yaml"):
         profile = library.load_profile(Path(name))
     else:
@@ -134,4 +156,7 @@ def _named(name: str, model: ModelSpec, gpu: GpuSpec, layout: Layout) -> library
         raise InputError("profile", name, f"a profile for gpu {wanted[0]}, model {wanted[1]}, "
                          f"tensor_parallel {wanted[2]}, dtype {wanted[3]} (this one is for "
                          f"{have[0]}, {have[1]}, tp {have[2]}, {have[3]})")
+    if isinstance(profile, library.AdjustedProfileFile) and profile.engine != layout.engine:
+        raise InputError("profile", name, f"a profile fitted on engine {layout.engine} (this "
+                         f"one was fitted on {profile.engine})")
     return profile

@@ -3,7 +3,8 @@
 `files` reads a measurements (or sweeps) file, `mapping` turns a published row into a
 simulation set-up or a reason to skip it, `simulate` runs the set-up the way the benchmark ran,
 `compare` pairs measured and simulated numbers (and writes the CSV contract), `sweeps` adds the
-latency knee of load sweeps and `breakdown` the median and worst errors by group. Measured
+latency knee of load sweeps (`sweep_loop` runs their concurrency points as closed loops) and
+`breakdown` the median and worst errors by group. Measured
 end-to-end rows (a CSV in the format of silicon_sample.csv, `read_table` tells it apart) go
 through `silicon_rows` (reading), `silicon_mapping` (row → closed loop), `silicon` (running,
 comparing, the CSV) and `silicon_summary` (errors by group). Nothing here

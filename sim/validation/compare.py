@@ -21,6 +21,7 @@ from sim.validation.mapping import (
     LATENCY_FIELDS,
     THROUGHPUT,
     Measured,
+    RowSetup,
     Uncovered,
     engine_family,
     measured_metrics,
@@ -33,6 +34,8 @@ COMPARED = "compared"
 CSV_COLUMNS = ("id", "metric", "measured", "simulated", "error_pct", "status", "profile_source",
                "assumptions")
 Progress = Callable[[int, int], None]
+# (the row's set-up, its usable measured values) → the simulated numbers, or `Uncovered`
+Simulator = Callable[[RowSetup, dict[str, float]], Simulated]
 
 
 class Labels(TypedDict):
@@ -99,20 +102,23 @@ def compare_rows(table: Table, pattern: str | None = None, progress: Progress | 
 
 
 def compare_row(row: dict[str, Any], kind: str = "row", group: str = "",
-                load: float | None = None,
-                models: ModelFinder | None = None) -> list[Comparison]:
-    """Simulate one row (if covered) and compare each of its measured metrics."""
+                load: float | None = None, models: ModelFinder | None = None,
+                simulator: Simulator | None = None,
+                closed_loop: bool = False) -> list[Comparison]:
+    """Simulate one row (if covered) and compare each of its measured metrics. `simulator`
+    runs the set-up (None: `simulate`, the benchmark's load approximated as the module says);
+    `closed_loop` is `setup_for_row`'s."""
     metrics = measured_metrics(row)
     labels: Labels = {"gpu": str(row.get("gpu", "")), "engine": engine_family(row),
                       "kind": kind, "group": group, "load": load}
     setup = None
     try:
-        setup = setup_for_row(row, models)
+        setup = setup_for_row(row, models, closed_loop)
         # Only a measured value > 0 comes without a skip reason (`mapping._value`).
         usable = {m.metric: m.value for m in metrics if m.skip is None and m.value is not None}
         if not usable:
             return [_skipped(row, m, m.skip, labels, setup.model) for m in metrics]
-        simulated = simulate(setup, capacity_estimate(setup, usable))
+        simulated = (simulator or _simulate)(setup, usable)
     except Uncovered as exc:
         model = setup.model if setup is not None else ""
         return [_skipped(row, m, str(exc), labels, model) for m in metrics]
@@ -132,6 +138,10 @@ def compare_row(row: dict[str, Any], kind: str = "row", group: str = "",
                               simulated.observed(setup.max_num_seqs), model=setup.model,
                               **labels))
     return out
+
+
+def _simulate(setup: RowSetup, usable: dict[str, float]) -> Simulated:
+    return simulate(setup, capacity_estimate(setup, usable))
 
 
 def _simulated_value(simulated: Simulated, metric: str) -> float | None:

@@ -1,5 +1,6 @@
-"""Reading published measurement tables: `rows:` of measured points, one mapping each, or
-measured end-to-end rows as a CSV (`read_table` tells the two apart by the first line).
+"""Reading published measurement tables: `rows:` of measured points, one mapping each,
+measured end-to-end rows as a CSV, or a team's own benchmark results as JSON (`read_table`
+tells them apart: a CSV by its first line, a results JSON by its keys, `json_format`).
 
 The YAML files are heterogeneous by nature (different sources state different things, some as
 prose such as "dataset" for a length), so only the *structure* is checked here: the file, the
@@ -11,17 +12,24 @@ rejecting the whole file.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sim.errors import MISSING, InputError
 from sim.scenario import yamlfile
+from sim.validation import results_json
+from sim.validation.results_json import BenchmarkPoint
 from sim.validation.silicon_rows import SiliconTable, is_silicon_header, read_silicon
 
 FORMAT = "a YAML mapping with a `rows:` list (the format of perf_measurements.yaml)"
-EITHER_FORMAT = (f"{FORMAT}, or a CSV of measured rows whose header names silicon_ttft_ms "
-                 "and silicon_tpot_ms (the format of silicon_sample.csv)")
+EITHER_FORMAT = (f"{FORMAT}, a CSV of measured rows whose header names silicon_ttft_ms "
+                 "and silicon_tpot_ms (the format of silicon_sample.csv), or a benchmark "
+                 "result: " + ", ".join(results_json.FORMATS))
+READERS = {results_json.VLLM: results_json.read_vllm,
+           results_json.GUIDELLM: results_json.read_guidellm,
+           results_json.AIPERF: results_json.read_aiperf}
 
 
 @dataclass(frozen=True)
@@ -32,13 +40,61 @@ class Table:
     rows: tuple[dict[str, Any], ...]
 
 
-def read_table(path: Path) -> Table | SiliconTable:
-    """A measurements file of either format: a CSV whose header is the measured-row format's
-    (`sim.validation.silicon_rows`), else the YAML table of `read_measurements`."""
+@dataclass(frozen=True)
+class ResultsTable:
+    """The load points of one benchmark result file (`sim.validation.results_json`)."""
+
+    path: Path
+    format: str  # one of results_json.FORMATS
+    points: tuple[BenchmarkPoint, ...]
+
+
+def read_table(path: Path) -> Table | SiliconTable | ResultsTable:
+    """A measurements file of any format: a CSV whose header is the measured-row format's
+    (`sim.validation.silicon_rows`), a JSON object that is a benchmark tool's result
+    (`json_format`), else the YAML table of `read_measurements`. A JSON object that is none
+    of them (and has no `rows:`) is refused naming every accepted format."""
     text = _read_text(path, EITHER_FORMAT).removeprefix("\ufeff")  # a spreadsheet's BOM
     if is_silicon_header(next(csv.reader(text.splitlines()[:1]), [])):
         return read_silicon(path, text)
+    raw = _json_object(text)
+    if raw is not None and "rows" not in raw:
+        found = json_format(raw)
+        if found is None:
+            raise InputError(str(path), "a JSON object of no known format",
+                             "one of: " + EITHER_FORMAT)
+        return ResultsTable(path, found, READERS[found](raw, path))
     return _measurements(_loads(text, path), path)
+
+
+def json_format(raw: dict[str, Any]) -> str | None:
+    """Which tool wrote a result JSON, from its keys (None: none of them).
+
+    vLLM writes its summary flat (`mean_ttft_ms`, `max_concurrency`); GuideLLM a list of
+    `benchmarks`, each with `metrics`; AIPerf and GenAI-Perf one block per metric with a
+    `unit` (`time_to_first_token`, …), at the top level or under `records`."""
+    if "mean_ttft_ms" in raw or {"model_id", "max_concurrency"} <= raw.keys():
+        return results_json.VLLM
+    benchmarks = raw.get("benchmarks")
+    if isinstance(benchmarks, list) and all(isinstance(b, dict) and "metrics" in b
+                                            for b in benchmarks):
+        return results_json.GUIDELLM
+    blocks = results_json.aiperf_blocks(raw)
+    if any(isinstance(blocks.get(name), dict) and "unit" in blocks[name]
+           for name in ("time_to_first_token", "inter_token_latency", "request_latency")):
+        return results_json.AIPERF
+    return None
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """The text as a JSON object, or None when it is not one (YAML, a JSON list, …)."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return None
+    return raw if isinstance(raw, dict) else None
 
 
 def read_measurements(path: Path) -> Table:

@@ -140,9 +140,15 @@ def engine_family(row: dict[str, Any]) -> str:
     return "other"
 
 
-def setup_for_row(row: dict[str, Any], models: ModelFinder | None = None) -> RowSetup:
+def setup_for_row(row: dict[str, Any], models: ModelFinder | None = None,
+                  closed_loop: bool = False) -> RowSetup:
     """Translate one row; raise `Uncovered` naming the first thing the simulator lacks.
-    `models` finds model names (None: the catalogue only)."""
+    `models` finds model names (None: the catalogue only); `closed_loop`: a concurrency row
+    will run as a true closed loop (a sweep's point), not as an overloaded queue."""
+    spec_decoding = str(row.get("spec_decoding") or "none").strip().lower()
+    if spec_decoding not in ("none", "no", "off", "false"):
+        # MTP and draft models emit several tokens per step: the step model has one.
+        raise Uncovered("speculative decoding not modelled")
     notes: list[str] = []
     model_ref, spec = _model(row.get("model"), models or ModelFinder(None), notes)
     gpu = _gpu(row.get("gpu"), notes)
@@ -161,7 +167,7 @@ def setup_for_row(row: dict[str, Any], models: ModelFinder | None = None) -> Row
         notes.append(f"engine {row.get('engine')!r}: vLLM-like limits and tables assumed")
     load, concurrency, rate = _load(row)
     policy, max_seqs, max_tokens = _scheduler(row, engine, load, concurrency, replicas, prompt,
-                                              notes)
+                                              notes, closed_loop)
     return RowSetup(row["id"], spec.name, model_ref, gpu, parallel.tensor_parallel, replicas,
                     dtype, prompt, output, mean_in, mean_out, load, concurrency, rate, policy,
                     max_seqs, max_tokens, tuple(notes), engine.engine,
@@ -317,7 +323,7 @@ def _load(row: dict[str, Any]) -> tuple[str, int | None, float | None]:
 
 def _scheduler(row: dict[str, Any], engine: EngineDefaults, load: str,
                concurrency: int | None, replicas: int, prompt: dict[str, Any],
-               notes: list[str]) -> tuple[str, int, int]:
+               notes: list[str], closed_loop: bool = False) -> tuple[str, int, int]:
     """Policy, max_num_seqs and max_batched_tokens for the row, with the reasons noted."""
     batch = row.get("batch_size")
     cap_match = re.search(r"<=\s*(\d+)", batch) if isinstance(batch, str) else None
@@ -333,7 +339,10 @@ def _scheduler(row: dict[str, Any], engine: EngineDefaults, load: str,
         max_seqs = engine_cap
         why = (f"max_num_seqs {engine_cap} ({'stated' if cap_match else 'assumed'} "
                f"{engine.family} limit)")
-    if load == "closed":
+    if load == "closed" and closed_loop:
+        notes.append(f"closed loop of `concurrency` clients with no think time, {why}; "
+                     "TTFT from send (queue included)")
+    elif load == "closed":
         notes.append(f"closed loop approximated by an overloaded queue, {why}; TTFT from "
                      "admission (queue excluded)")
     elif load == "offline":

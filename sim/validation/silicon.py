@@ -113,6 +113,17 @@ def _simulate_all(plans: dict[int, RowPlan],
 
 def simulate_plan(plan: RowPlan) -> Outcome:
     """Run the row's closed loop long enough (see the module's docstring)."""
+    try:
+        result = run_closed_loop(plan)
+    except Skip as exc:
+        return Outcome(skip=str(exc))
+    return _outcome(result, plan)
+
+
+def run_closed_loop(plan: RowPlan) -> sim.Result:
+    """The plan's closed loop, run long enough (see the module's docstring); `Skip` when a
+    request cannot fit the KV cache or the scenario layer rejects the plan. Load sweeps'
+    concurrency points (`sweep_loop`) run through here too."""
     lifetime_s = plan.lifetime_hint_s
     for _attempt in range(ATTEMPTS):
         warmup_s = WARMUP_LIFETIMES * lifetime_s
@@ -123,30 +134,30 @@ def simulate_plan(plan: RowPlan) -> Outcome:
             kv_tokens = kv_capacity(scenario)
             request_tokens = plan.isl + plan.osl
             if request_tokens > kv_tokens:
-                return Outcome(skip=f"one request (ISL + OSL = {request_tokens} tokens) needs "
-                               f"more KV cache than the replica's {kv_tokens}")
+                raise Skip(f"one request (ISL + OSL = {request_tokens} tokens) needs more KV "
+                           f"cache than the replica's {kv_tokens}")
             result = sim.run(scenario, warn_window=False)
         except InputError as exc:
-            return Outcome(skip=f"scenario rejected: {exc}")
-        simulated_s = _mean_lifetime_s(result)
+            raise Skip(f"scenario rejected: {exc}") from None
+        simulated_s = mean_lifetime_s(result)
         if simulated_s <= lifetime_s / LONG_ENOUGH:
             break
         lifetime_s = simulated_s
-    return _outcome(result, plan)
+    return result
 
 
-def _window(result: sim.Result) -> np.ndarray:
+def window(result: sim.Result) -> np.ndarray:
     """The requests sent inside [warmup_s, duration_s) that finished."""
     e, sent_s = result.engine, result.workload.arrival_s
     start_s, end_s = result.scenario.warmup_s, result.scenario.duration_s
     return (sent_s >= start_s) & (sent_s < end_s) & np.isfinite(e.finish_s)
 
 
-def _mean_lifetime_s(result: sim.Result) -> float:
+def mean_lifetime_s(result: sim.Result) -> float:
     """Mean send-to-last-token time of the window's requests (of every finished request when
     the window has none: the run was far too short for the simulated lifetime)."""
     e, sent_s = result.engine, result.workload.arrival_s
-    chosen = _window(result)
+    chosen = window(result)
     if not chosen.any():
         chosen = np.isfinite(e.finish_s)
     return float((e.finish_s[chosen] - sent_s[chosen]).mean()) if chosen.any() else math.inf
@@ -154,7 +165,7 @@ def _mean_lifetime_s(result: sim.Result) -> float:
 
 def _outcome(result: sim.Result, plan: RowPlan) -> Outcome:
     e, sent_s = result.engine, result.workload.arrival_s
-    chosen = _window(result)
+    chosen = window(result)
     if not chosen.any():
         return Outcome(skip="the simulation finished no request in its metrics window")
     ttft_s = e.first_token_s[chosen] - sent_s[chosen]
@@ -163,7 +174,7 @@ def _outcome(result: sim.Result, plan: RowPlan) -> Outcome:
     window_s = result.scenario.duration_s - result.scenario.warmup_s
     observed = (f"sim: mean batch {record.batch_size_mean:.0f} of {plan.concurrency}, "
                 f"{int(chosen.sum())} requests in a window of "
-                f"{window_s / _mean_lifetime_s(result):.1f} lifetimes")
+                f"{window_s / mean_lifetime_s(result):.1f} lifetimes")
     if record.requests_preempted:
         observed += f", {record.requests_preempted} preempted"
     return Outcome(float(ttft_s.mean()) * 1000.0, float(tpot_s.mean()) * 1000.0,

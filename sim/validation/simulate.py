@@ -74,7 +74,7 @@ def simulate(setup: RowSetup, capacity_req_s: float | None) -> Simulated:
 
     Raises `Uncovered` when the model does not fit the GPUs or a request cannot fit the KV
     cache."""
-    base = _mapping(setup, rate_per_s=1.0, warmup_s=0.0, duration_s=1.0, drain_s=None)
+    base = scenario_mapping(setup, rate_per_s=1.0, warmup_s=0.0, duration_s=1.0, drain_s=None)
     try:
         scenario = sim.load_scenario(base)
     except InputError as exc:
@@ -95,7 +95,7 @@ def simulate(setup: RowSetup, capacity_req_s: float | None) -> Simulated:
         cycle_s = setup.replicas * batch / capacity
         warmup_s = WARMUP_CYCLES * cycle_s
         window_s = max(COMPLETIONS / capacity, WINDOW_CYCLES * cycle_s)
-        mapping = _mapping(setup, OVERLOAD * capacity, warmup_s, warmup_s + window_s,
+        mapping = scenario_mapping(setup, OVERLOAD * capacity, warmup_s, warmup_s + window_s,
                            DRAIN_CYCLES * cycle_s)
         result = _run(mapping, overloaded=True)
         wall_s += result.timing.wall_s
@@ -117,7 +117,7 @@ def _run_poisson(setup: RowSetup) -> Simulated:
     assert rate_per_s is not None  # the mapping gives Poisson rows their rate
     window_s = max(COMPLETIONS / rate_per_s, POISSON_MIN_WINDOW_S)
     warmup_s = 0.1 * window_s
-    result = _run(_mapping(setup, rate_per_s, warmup_s, warmup_s + window_s, None))
+    result = _run(scenario_mapping(setup, rate_per_s, warmup_s, warmup_s + window_s, None))
     return _summarise(result, _window_tokens_per_s(result), from_admission=False,
                       wall_s=result.timing.wall_s, saturated=True)
 
@@ -132,8 +132,9 @@ def _run(mapping: dict, overloaded: bool = False) -> sim.Result:
         raise Uncovered(f"scenario rejected: {exc}") from None
 
 
-def _mapping(setup: RowSetup, rate_per_s: float, warmup_s: float, duration_s: float,
-             drain_s: float | None) -> dict:
+def scenario_mapping(setup: RowSetup, rate_per_s: float, warmup_s: float, duration_s: float,
+                     drain_s: float | None) -> dict:
+    """The scenario of a set-up with Poisson arrivals (a sweep's closed loop replaces them)."""
     return {
         "name": setup.row_id,
         "seed": SEED,
@@ -202,7 +203,7 @@ def _summarise(result: sim.Result, tokens_per_s: float, *, from_admission: bool,
     admitted = int(np.isfinite(e.admit_s).sum())
     return Simulated(
         output_tokens_per_s=tokens_per_s,
-        latency_ms={"ttft": _stats_ms(ttft), "tpot": _stats_ms(tpot)},
+        latency_ms={"ttft": latency_stats_ms(ttft), "tpot": latency_stats_ms(tpot)},
         profile_source=record.profile_source,
         batch_mean=record.batch_size_mean,
         preempted_share=record.requests_preempted / max(admitted, 1),
@@ -213,7 +214,7 @@ def _summarise(result: sim.Result, tokens_per_s: float, *, from_admission: bool,
     )
 
 
-def _stats_ms(values_s: np.ndarray) -> dict[str, float | None]:
+def latency_stats_ms(values_s: np.ndarray) -> dict[str, float | None]:
     finite = values_s[np.isfinite(values_s)] * 1000.0
     if finite.size == 0:
         return {"mean": None, "p50": None, "p99": None}

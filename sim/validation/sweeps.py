@@ -4,6 +4,10 @@ A capacity planner mostly cares where a deployment stops absorbing load: the *kn
 here as the lowest load at which median TTFT (mean where no median was published) exceeds
 `KNEE_FACTOR` times its value at the sweep's lowest load. Comparing the simulated knee with
 the measured one checks the queueing and batching behaviour, not just peak throughput.
+
+A point at a concurrency runs as the closed loop it was measured as (`sweep_loop`); a point
+at a request rate as Poisson arrivals at that rate, and an offline (`inf`) point as an
+overloaded queue, the way a table's rows run (`compare.compare_row`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import TypedDict
 from sim.validation.compare import COMPARED, Comparison, compare_row, matches
 from sim.validation.files import Table
 from sim.validation.mapping import is_number
+from sim.validation.silicon_mapping import ModelFinder
+from sim.validation.sweep_loop import simulate_closed
 
 KNEE_FACTOR = 3.0
 KNEE_METRICS = ("ttft_ms_median", "ttft_ms")  # in order of preference
@@ -28,9 +34,10 @@ class _KneeLabels(TypedDict):
     engine: str
 
 
-def compare_sweeps(table: Table, pattern: str | None = None,
-                   progress: Progress | None = None) -> list[Comparison]:
-    """Each point of each sweep (ids `sweep_id/<point>`), then one knee entry per sweep."""
+def compare_sweeps(table: Table, pattern: str | None = None, progress: Progress | None = None,
+                   models: ModelFinder | None = None) -> list[Comparison]:
+    """Each point of each sweep (ids `sweep_id/<point>`), then one knee entry per sweep;
+    `models` finds the sweeps' model names (None: the catalogue only)."""
     rows = [row for row in table.rows if matches(row["id"], pattern)]
     by_sweep: dict[str, list[dict]] = {}
     for row in rows:
@@ -41,7 +48,10 @@ def compare_sweeps(table: Table, pattern: str | None = None,
         compared = []
         for row in points:
             axis, load = _load(row)
-            compared.extend(compare_row(row, kind="sweep", group=sweep_id, load=load))
+            closed = axis == "concurrency"
+            compared.extend(compare_row(row, kind="sweep", group=sweep_id, load=load,
+                                        models=models, closed_loop=closed,
+                                        simulator=simulate_closed if closed else None))
             done += 1
             if progress is not None:
                 progress(done, len(rows))
