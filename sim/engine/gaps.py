@@ -48,7 +48,7 @@ BINS_PER_DECADE = 300
 LOW_S = 1e-6  # the lower edge of bin 0
 DECADES = 10
 BINS = BINS_PER_DECADE * DECADES
-_OFFSET = -math.log10(LOW_S) * BINS_PER_DECADE  # bin of x: log10(x)·BINS_PER_DECADE + this
+BIN_OFFSET = -math.log10(LOW_S) * BINS_PER_DECADE  # bin of x: log10(x)·BINS_PER_DECADE + this
 FLUSH_ENTRIES = 4096  # runs that cross a bin edge, buffered before they are binned
 
 # (row, base_s, slope_s, i0, i1, weight): steps i0 … i1 of a run, step i lasting
@@ -60,21 +60,22 @@ def bin_of(gap_s: float) -> int:
     """The bin of one gap (those outside the bins' range go to the end bins)."""
     if gap_s <= LOW_S:
         return 0
-    b = int(math.log10(gap_s) * BINS_PER_DECADE + _OFFSET)
+    b = math.floor(math.log10(gap_s) * BINS_PER_DECADE + BIN_OFFSET)
     return b if b < BINS else BINS - 1
 
 
 def bins_of(gap_s: np.ndarray) -> np.ndarray:
     """`bin_of` of each gap, with the same arithmetic."""
-    scaled = np.log10(np.maximum(gap_s, LOW_S)) * BINS_PER_DECADE + _OFFSET
+    scaled = np.log10(np.maximum(gap_s, LOW_S)) * BINS_PER_DECADE + BIN_OFFSET
     return np.clip(np.floor(scaled), 0, BINS - 1).astype(np.int64)
 
 
-_UPPER_S = [*(10.0 ** ((b + 1 - _OFFSET) / BINS_PER_DECADE) for b in range(BINS - 1)), math.inf]
+# The upper edge of each bin (a list: what the scalar paths index).
+UPPER_S = [*(10.0 ** ((b + 1 - BIN_OFFSET) / BINS_PER_DECADE) for b in range(BINS - 1)), math.inf]
 
 
 def upper_edge_s(bins: np.ndarray) -> np.ndarray:
-    return np.asarray(_UPPER_S)[bins]
+    return np.asarray(UPPER_S)[bins]
 
 
 class GapHistogram:
@@ -82,14 +83,15 @@ class GapHistogram:
     (shared by the replicas: each records through its own `GapRecorder`).
 
     Gaps of one length, and runs whose steps all fall in one bin (nearly all), are added
-    where they happen, to Python lists (cheapest for scalar updates); runs that cross bin
+    where they happen, to a Python list per row (cheapest for scalar updates, and a
+    recorder holds the list of the row it is in: no offset to add); runs that cross bin
     edges are buffered and binned in bulk with numpy (`flush`)."""
 
     def __init__(self, start_s: float, end_s: float, marks_s: tuple[float, ...]) -> None:
         self.edges_s = [start_s, *sorted({m for m in marks_s if start_s < m < end_s}), end_s]
         self.rows = len(self.edges_s) - 1
-        self.weights = [0.0] * (self.rows * BINS)
-        self.seconds = [0.0] * (self.rows * BINS)
+        self.weights = [[0.0] * BINS for _ in range(self.rows)]
+        self.seconds = [[0.0] * BINS for _ in range(self.rows)]
         self.spread_weights = np.zeros(self.rows * BINS)  # what `flush` binned
         self.spread_seconds = np.zeros(self.rows * BINS)
         self.pending: list[Entry] = []
@@ -130,42 +132,43 @@ class GapHistogram:
         self.flush()
         shape = (self.rows, BINS)
         return GapCounts(np.asarray(self.edges_s[:-1]),
-                         (np.asarray(self.weights) + self.spread_weights).reshape(shape),
-                         (np.asarray(self.seconds) + self.spread_seconds).reshape(shape))
+                         np.asarray(self.weights) + self.spread_weights.reshape(shape),
+                         np.asarray(self.seconds) + self.spread_seconds.reshape(shape))
 
 
 class GapRecorder:
-    """One replica's way into the fleet's `GapHistogram`. It remembers the row its last
-    gap ended in: a replica's work arrives in time order, so that is almost always the row
-    of the next one too. Its methods run once per engine step or decode run, so they are
-    written for speed (locals, the bin computed in place on the common path)."""
+    """One replica's way into the fleet's `GapHistogram`. It points at the row its last gap
+    ended in (`weights` and `seconds` are that row's lists, [lo_s, hi_s) its interval): a
+    replica's work arrives in time order, so that is almost always the row of the next one
+    too. The replica books its common cases itself against these attributes
+    (`Replica._finish_block`, `Replica._finish_step`: a method call per decode run or mixed
+    step is a tenth of the engine's time); the methods here are the general paths."""
 
-    __slots__ = ("histogram", "weights", "seconds", "edges_s", "row", "offset", "lo_s",
-                 "hi_s")
+    __slots__ = ("histogram", "edges_s", "start_s", "end_s", "row", "weights", "seconds",
+                 "lo_s", "hi_s")
 
     def __init__(self, histogram: GapHistogram) -> None:
         self.histogram = histogram
-        self.weights, self.seconds = histogram.weights, histogram.seconds
         self.edges_s = histogram.edges_s
-        self.row, self.offset, self.lo_s, self.hi_s = 0, 0, self.edges_s[0], self.edges_s[1]
+        self.start_s, self.end_s = self.edges_s[0], self.edges_s[-1]  # the window
+        self.row = 0
+        self.weights, self.seconds = histogram.weights[0], histogram.seconds[0]
+        self.lo_s, self.hi_s = self.edges_s[0], self.edges_s[1]
 
     def gaps(self, end_s: float, gap_s: float, weight: int) -> None:
         """`weight` gaps of gap_s seconds, all ending at end_s."""
         if self.lo_s <= end_s < self.hi_s or self._move(end_s):
-            b = int(math.log10(gap_s) * BINS_PER_DECADE + _OFFSET) if gap_s > LOW_S else 0
-            b = self.offset + (b if b < BINS else BINS - 1)
+            b = math.floor(math.log10(gap_s) * BINS_PER_DECADE + BIN_OFFSET) if gap_s > LOW_S else 0
+            if b >= BINS:
+                b = BINS - 1
             self.weights[b] += weight
             self.seconds[b] += weight * gap_s
 
     def step(self, end_s: float, gap_s: float, weight: int, step: int) -> None:
         """`gaps`, closed by decode step number `step` for every sequence of the replica
-        that got its previous token at the decode step before (`gaps` in place: one call
-        fewer on the path of every mixed step)."""
-        if self.lo_s <= end_s < self.hi_s or self._move(end_s):
-            b = int(math.log10(gap_s) * BINS_PER_DECADE + _OFFSET) if gap_s > LOW_S else 0
-            b = self.offset + (b if b < BINS else BINS - 1)
-            self.weights[b] += weight
-            self.seconds[b] += weight * gap_s
+        that got its previous token at the decode step before."""
+        self.gaps(end_s, gap_s, weight)
+        self.keep(step, gap_s)
 
     def run(self, start_s: float, end_s: float, a: float, h: float, first: int, k: int,
             weight: int, step: int) -> None:
@@ -174,18 +177,22 @@ class GapRecorder:
         gaps (those that end outside the window are left out); run step `first` is decode
         step number `step`."""
         if self.lo_s <= start_s and end_s < self.hi_s:
-            first_s = a + 2.0 * h * first if first else a
+            first_s = a + 2.0 * h * first
             last_s = a + 2.0 * h * (k - 1)
-            b = int(math.log10(first_s) * BINS_PER_DECADE + _OFFSET) if first_s > LOW_S else 0
-            if b < BINS and last_s < _UPPER_S[b]:  # all in one bin: nearly every run
+            b = bin_of(first_s)
+            if last_s < UPPER_S[b]:  # all in one bin: nearly every run
                 n = k - first
-                b += self.offset
                 self.weights[b] += weight * n
                 self.seconds[b] += weight * n * 0.5 * (first_s + last_s)
             else:
                 self._spread(self.row, a, h, first, k, weight)
-        else:
+        elif start_s < self.end_s and end_s >= self.start_s:  # some steps may end inside
             self._split(start_s, end_s, a, h, first, k, weight)
+        self.keep(step, a + 2.0 * h * (k - 1))  # the run's longest step
+
+    def keep(self, step: int, gap_s: float) -> None:
+        """Decode steps from number `step` on closed gaps of up to gap_s: this recorder
+        keeps no longest gaps (`LongestGaps` does)."""
 
     def longest_since(self, step: int) -> float:
         """This recorder keeps no longest gaps (`LongestGaps` does)."""
@@ -199,9 +206,8 @@ class GapRecorder:
         b = bin_of(a + 2.0 * h * first)
         if b == bin_of(a + 2.0 * h * (k - 1)):
             n = k - first
-            b += row * BINS
-            self.weights[b] += weight * n
-            self.seconds[b] += weight * n * (a + h * (first + k - 1))
+            self.histogram.weights[row][b] += weight * n
+            self.histogram.seconds[row][b] += weight * n * (a + h * (first + k - 1))
             return
         pending = self.histogram.pending
         pending.append((row, a, 2.0 * h, first, k - 1, weight))
@@ -225,11 +231,13 @@ class GapRecorder:
 
     def _move(self, t_s: float) -> bool:
         """Point at the row holding t_s; False (and stay) when t_s is outside the window."""
+        if not self.start_s <= t_s < self.end_s:
+            return False
         edges = self.edges_s
         row = bisect_right(edges, t_s) - 1
-        if not 0 <= row < self.histogram.rows:
-            return False
-        self.row, self.offset = row, row * BINS
+        self.row = row
+        self.weights = self.histogram.weights[row]
+        self.seconds = self.histogram.seconds[row]
         self.lo_s, self.hi_s = edges[row], edges[row + 1]
         return True
 
@@ -248,25 +256,13 @@ class LongestGaps(GapRecorder):
         self.steps: list[int] = []  # decode-step numbers …
         self.longest_s: list[float] = []  # … and the longest gap from there on
 
-    def step(self, end_s: float, gap_s: float, weight: int, step: int) -> None:
-        self.gaps(end_s, gap_s, weight)
+    def keep(self, step: int, gap_s: float) -> None:
         steps, longest = self.steps, self.longest_s
         while longest and longest[-1] <= gap_s:
             longest.pop()
             steps.pop()
         steps.append(step)
         longest.append(gap_s)
-
-    def run(self, start_s: float, end_s: float, a: float, h: float, first: int, k: int,
-            weight: int, step: int) -> None:
-        GapRecorder.run(self, start_s, end_s, a, h, first, k, weight, step)
-        last_s = a + 2.0 * h * (k - 1)  # the run's longest step
-        steps, longest = self.steps, self.longest_s
-        while longest and longest[-1] <= last_s:
-            longest.pop()
-            steps.pop()
-        steps.append(step)
-        longest.append(last_s)
 
     def longest_since(self, step: int) -> float:
         i = bisect_left(self.steps, step)

@@ -41,10 +41,11 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from math import floor, log10
 from types import MethodType
 from typing import TYPE_CHECKING
 
-from sim.engine.gaps import GapRecorder
+from sim.engine.gaps import BIN_OFFSET, BINS, BINS_PER_DECADE, LOW_S, UPPER_S, GapRecorder
 from sim.engine.records import EngineConfig, ReplicaCounters, WindowCounters, whole_steps
 from sim.engine.scheduler import POLICIES
 
@@ -198,11 +199,24 @@ class Replica:
         grown = batch * k
         self.generated_tokens += grown
         self.window.add_block(t0, now, batch, a, h, k, self.kv_used)
-        if self.late or t0 != self.last_token_s:
-            self._run_gaps(t0, batch, a, h, k, now)
-        else:  # every sequence got its last token as the run began: `_run_gaps`, inlined
-            self.gaps.run(t0, now, a, h, 0, k, batch, self.dstep + 1)
+        gaps = self.gaps
+        if t0 == self.last_token_s and not self.late and gaps.lo_s <= t0 and now < gaps.hi_s:
+            # The common case, `_run_gaps` and `GapRecorder.run` inlined (a call per run is
+            # a tenth of the engine's time): every sequence got its last token as the run
+            # began, and its steps end in the recorder's row, nearly always in one bin.
+            last_s = a + 2.0 * h * (k - 1)
+            b = floor(log10(a) * BINS_PER_DECADE + BIN_OFFSET) if a > LOW_S else 0
+            if b < BINS and last_s < UPPER_S[b]:
+                w = batch * k
+                gaps.weights[b] += w
+                gaps.seconds[b] += w * 0.5 * (a + last_s)
+                if self.tracks_longest:
+                    gaps.keep(self.dstep + 1, last_s)
+            else:
+                gaps.run(t0, now, a, h, 0, k, batch, self.dstep + 1)
             self.last_token_s = now
+        else:
+            self._run_gaps(t0, batch, a, h, k, now)
         self.dstep += k
         self.decode_ctx += grown
         self.kv_used += grown
@@ -237,11 +251,21 @@ class Replica:
         generated = decoding
         fresh = recomputed = 0
         if decoding:
-            if self.late:
-                self._first_gaps(now, now - self.last_token_s, decoding)
-            else:
-                self.gaps.step(now, now - self.last_token_s, decoding, self.dstep + 1)
+            gap_s = now - self.last_token_s
+            gaps = self.gaps
+            if not self.late and gaps.lo_s <= now < gaps.hi_s:
+                # The common case, `_first_gaps` and `GapRecorder.step` inlined: every
+                # decoding sequence got its last token at the end of the last decode step.
+                b = floor(log10(gap_s) * BINS_PER_DECADE + BIN_OFFSET) if gap_s > LOW_S else 0
+                if b >= BINS:
+                    b = BINS - 1
+                gaps.weights[b] += decoding
+                gaps.seconds[b] += decoding * gap_s
+                if self.tracks_longest:
+                    gaps.keep(self.dstep + 1, gap_s)
                 self.last_token_s = now
+            else:
+                self._first_gaps(now, gap_s, decoding)
             self.dstep += 1
             self.decode_ctx += decoding
             self.kv_used += decoding
@@ -291,22 +315,20 @@ class Replica:
 
     def _complete_decodes(self, now: float) -> None:
         heap, t, dstep = self.heap, self.table, self.dstep
-        gaps, late_from, max_gap = self.gaps, self.late_from, t.max_gap_s
         tracks = self.tracks_longest
         while heap and heap[0][0] <= dstep:
             finish, rid = heapq.heappop(heap)
             if t.finish_step[rid] != finish:  # stale: the sequence was preempted
                 continue
             t.finish_step[rid] = -1
-            prompt, output = t.prompt[rid], t.output[rid]
             if tracks:  # `_keep_longest`, inlined
-                start = finish - output + t.prefill_len[rid] - prompt + 2
-                if late_from:
-                    start = late_from.pop(rid, start)
-                longest = gaps.longest_since(start)
-                if longest > max_gap[rid]:
-                    max_gap[rid] = longest
-            context = prompt + output
+                start = finish - t.output[rid] + t.prefill_len[rid] - t.prompt[rid] + 2
+                if self.late_from:
+                    start = self.late_from.pop(rid, start)
+                longest = self.gaps.longest_since(start)
+                if longest > t.max_gap_s[rid]:
+                    t.max_gap_s[rid] = longest
+            context = t.prompt[rid] + t.output[rid]
             self.n_decoding -= 1
             self.decode_ctx -= context
             self.kv_used -= context + self.slack
