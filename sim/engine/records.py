@@ -353,3 +353,6 @@ class EngineResult:
     # Per request: its longest gap between two consecutive tokens, wherever it ended (0
     # for a request that never had two); None unless `track_longest_gaps`.
     max_gap_s: np.ndarray | None
+    # Sessions send out of index order: row k is pool request sent[k] (None: row i is
+    # request i, all of an open workload or the prefix of a closed loop's pool).
+    sent: np.ndarray | None = None

@@ -7,7 +7,7 @@ can pass their own).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -62,3 +62,23 @@ class Clients(Protocol):
 
     @property
     def send_until_s(self) -> float: ...
+
+
+@runtime_checkable
+class Sessions(Clients, Protocol):
+    """Multi-turn sessions: session s sends request first_request[s] first, and after request
+    j ended (finished or rejected) sends next_request[j] think_s[j] later (−1: j was the
+    session's last turn), unless that is at or after send_until_s. With start_s (sorted),
+    session s starts at start_s[s] (an open arrival process; `concurrency` unused); with
+    start_s None, `concurrency` clients run a session each: the first sessions start at
+    t = 0, and a client whose session's last turn j ended starts the next session not yet
+    started think_s[j] later. A closed loop (`Clients`) is the case of one-turn sessions."""
+
+    @property
+    def start_s(self) -> np.ndarray | None: ...
+
+    @property
+    def first_request(self) -> np.ndarray: ...
+
+    @property
+    def next_request(self) -> np.ndarray: ...

@@ -18,13 +18,19 @@ through an arrival event: the request arrives at the instant its predecessor fin
 after the replica planned its next step, and joins at the end of that step (event skipping
 cuts a decode run there, as for any arrival), the same in exact mode. A changing fleet
 dispatches clients' requests like any others; it keeps acting while clients may still send.
+
+**Sessions** (`Sessions`) generalise the closed loop: a request's end sends the next request
+of *its* session (`next_request`), and a session's last turn lets its client start the next
+session (closed) — or sessions start at their own times (open). Requests are then sent out of
+index order, so the result's columns are in the order sent and `EngineResult.sent` names the
+pool index of each row. A closed loop is run as one-turn sessions: it sends in index order.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any
 
 import numpy as np
 import simpy
@@ -35,12 +41,11 @@ from sim.engine.gaps import GapHistogram, GapRecorder, LongestGaps
 from sim.engine.records import EngineConfig, EngineResult, WindowCounters
 from sim.engine.replica import Replica, RequestTable
 from sim.engine.router import make_router
-from sim.engine.seams import Clients, Requests, StepModel
+from sim.engine.seams import Clients, Requests, Sessions, StepModel
 
 Progress = Callable[[int, int | None], None]  # (requests arrived so far, total or None)
 
 PROGRESS_SLICES = 50
-T = TypeVar("T")
 
 
 class Arrival(simpy.events.Timeout):
@@ -49,11 +54,11 @@ class Arrival(simpy.events.Timeout):
     step ends is waiting when the replica plans the next step, whichever timeout was
     scheduled first and whether decode steps are simulated one by one or skipped."""
 
-    def __init__(self, env: simpy.Environment, delay_s: float) -> None:
+    def __init__(self, env: simpy.Environment, delay_s: float, value: Any = None) -> None:
         # Timeout.__init__, inlined as SimPy does, at URGENT rather than NORMAL priority.
         self.env = env
         self.callbacks = []
-        self._value = None
+        self._value = value
         self._delay = delay_s
         self._ok = True
         env.schedule(self, URGENT, delay_s)
@@ -63,8 +68,8 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
              router_rng: np.random.Generator, progress: Progress | None = None,
              clients: Clients | None = None) -> EngineResult:
     """Run the workload through the fleet; deterministic for a given router generator. With
-    `clients`, the workload is a closed loop's pool and its arrival_s are ignored: the
-    clients decide when each request arrives (the result's arrival_s)."""
+    `clients` (or `Sessions`), the workload is a pool and its arrival_s are ignored: the
+    clients or sessions decide when each request arrives (the result's arrival_s)."""
     env = simpy.Environment()
     n = len(workload)
     table = RequestTable(workload.prompt_tokens.tolist(), workload.output_tokens.tolist())
@@ -87,6 +92,7 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
     routed = [-1] * n
     requeues = [0] * n
     state = [0]  # the next request to arrive; also the arrival events so far
+    order: list[int] = []  # the requests clients or sessions sent, in the order sent
     if clients is None:
         def arrivals_left() -> bool:
             return state[0] < n
@@ -133,7 +139,7 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
             loads[r] += 1
             replicas[r].arrive(i)
 
-        _start_clients(env, clients, arrivals, state, rejected_list, dispatch, replicas)
+        _start_clients(env, clients, arrivals, state, order, rejected_list, dispatch, replicas)
         _run(env, cfg, send_until_s, state, progress, None)
     else:
         if n:
@@ -141,59 +147,99 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
         _run(env, cfg, arrivals[-1] if arrivals else 0.0, state, progress, n)
 
     sent = state[0]  # all of an open workload; the prefix of a closed pool that was sent
+    # Sessions send out of index order: their rows are the requests sent, in that order.
+    rows = np.asarray(order, dtype=np.int64) if isinstance(clients, Sessions) else None
 
-    def head(column: list[T]) -> list[T]:
-        return column if sent == n else column[:sent]
+    def head(column: list[Any], dtype: type | None = None) -> np.ndarray:
+        if rows is not None:
+            return np.asarray(column, dtype=dtype)[rows]
+        return np.asarray(column if sent == n else column[:sent], dtype=dtype)
 
     counters = tuple(r.counters() for r in replicas)  # books decode runs cut by a stop
 
     return EngineResult(
-        arrival_s=workload.arrival_s if clients is None else np.asarray(head(arrivals)),
-        replica=np.asarray(head(routed), dtype=np.int64),
-        admit_s=np.asarray(head(table.admit_s)),
-        first_token_s=np.asarray(head(table.first_token_s)),
-        finish_s=np.asarray(head(table.finish_s)),
-        preemptions=np.asarray(head(table.preemptions), dtype=np.int64),
-        rejected=rejected[:sent],
+        arrival_s=workload.arrival_s if clients is None else head(arrivals),
+        replica=head(routed, np.int64),
+        admit_s=head(table.admit_s),
+        first_token_s=head(table.first_token_s),
+        finish_s=head(table.finish_s),
+        preemptions=head(table.preemptions, np.int64),
+        rejected=rejected[:sent] if rows is None else rejected[rows],
         replicas=counters,
         end_s=float(env.now),
         events=sent + sum(r.events for r in replicas),
-        requeues=np.asarray(head(requeues), dtype=np.int64),
+        requeues=head(requeues, np.int64),
         timeline=static_timeline(slots) if fleet is None else fleet.timeline(),
         gaps=gaps.counts(),
-        max_gap_s=np.asarray(head(table.max_gap_s)) if cfg.track_longest_gaps else None,
+        max_gap_s=head(table.max_gap_s) if cfg.track_longest_gaps else None,
+        sent=rows,
     )
 
 
 def _start_clients(env: simpy.Environment, clients: Clients, arrivals: list[float],
-                   state: list[int], rejected: list[bool], dispatch: Callable[[int], None],
-                   replicas: list[Replica]) -> None:
-    """Schedule every client's first request at t = 0 and hook each request's end (finished
-    on a replica, or rejected on arrival) to its client's next request, think_s later."""
+                   state: list[int], order: list[int], rejected: list[bool],
+                   dispatch: Callable[[int], None], replicas: list[Replica]) -> None:
+    """Start the sessions (a closed loop's clients: one-turn sessions, `concurrency` at once
+    from t = 0) and hook each request's end (finished on a replica, or rejected on arrival)
+    to what its session does next: its next turn, or (closed, after its last) its client's
+    next session, think_s later."""
     think_s = clients.think_s.tolist()
     until_s = clients.send_until_s
     n = len(arrivals)
+    if isinstance(clients, Sessions):
+        next_request = clients.next_request.tolist()
+        first: list[int] | range = clients.first_request.tolist()
+        start_s = None if clients.start_s is None else clients.start_s.tolist()
+    else:
+        next_request, first, start_s = [-1] * n, range(n), None
+    sessions = len(first)
+    started = [0]  # sessions started
 
-    def send(_event: simpy.events.Event | None = None) -> None:
-        i = state[0]
-        if i >= n:  # never: the pool is sized so that it lasts (sim.workload.closed)
-            return
-        state[0] = i + 1
-        arrivals[i] = env.now
-        if rejected[i]:
-            done(i)
+    def send(rid: int) -> None:
+        state[0] += 1
+        order.append(rid)
+        arrivals[rid] = env.now
+        if rejected[rid]:
+            done(rid)
         else:
-            dispatch(i)
+            dispatch(rid)
+
+    def next_turn(event: simpy.events.Event) -> None:
+        send(event._value)  # the request Arrival carries: the session's next turn
+
+    def next_session(_event: simpy.events.Event | None = None) -> None:
+        s = started[0]
+        if s >= sessions:  # never: a closed pool is sized so that it lasts (sim.workload)
+            return
+        started[0] = s + 1
+        send(first[s])
+
+    def open_session(_event: simpy.events.Event | None = None) -> None:
+        s = started[0]
+        started[0] = s + 1
+        send(first[s])
+        if start_s is not None and s + 1 < sessions:
+            Arrival(env, start_s[s + 1] - env.now).callbacks.append(open_session)
 
     def done(rid: int) -> None:
-        if env.now + think_s[rid] < until_s:
-            Arrival(env, think_s[rid]).callbacks.append(send)
+        delay_s = think_s[rid]
+        if env.now + delay_s >= until_s:
+            return
+        then = next_request[rid]
+        if then >= 0:
+            Arrival(env, delay_s, then).callbacks.append(next_turn)
+        elif start_s is None:
+            Arrival(env, delay_s).callbacks.append(next_session)
 
     for replica in replicas:
         replica.on_done = done
-    if until_s > 0.0:
+    if until_s <= 0.0 or not sessions:
+        return
+    if start_s is not None:
+        Arrival(env, start_s[0]).callbacks.append(open_session)
+    else:
         for _ in range(clients.concurrency):
-            Arrival(env, 0.0).callbacks.append(send)
+            Arrival(env, 0.0).callbacks.append(next_session)
 
 
 def _run(env: simpy.Environment, cfg: EngineConfig, last_arrival_s: float, state: list[int],

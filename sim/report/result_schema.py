@@ -140,6 +140,11 @@ RUN = _opt({
     "profile": PROFILE,
     "sim": _opt({"mode": Text()}),
     "provenance": _opt({"scenario": SCENARIO_CONFIG}),
+    # Only a session workload's result has it.
+    "sessions": Obj({"started": Num(low=0, integer=True),
+                     "completed": Num(low=0, integer=True), "turns_mean": Num(low=0),
+                     "prompt_tokens_mean_by_turn": Seq(Num(low=0)),
+                     "truncated_turns": Num(low=0, integer=True)}),
 }, "latency_s", "slo", "cost", "utilization", "fleet", "profile", "sim")
 
 BAND = Obj({q: COST for q in ("p5", "p25", "p50", "p75", "p95")})
@@ -168,6 +173,9 @@ SUMMARY = _opt({
     "slo_confidence": Num(low=0, high=1),
     "capacity": _opt({"requests_per_s": Num(low=0)}, "requests_per_s", nullable=True),
     "uncertainty": MapOf(Obj()),
+    # where the default step_time_scale came from (sim.montecarlo.model_error); null if not
+    "model_error": _opt({"family": Text(), "n": Num(low=0, integer=True),
+                         "sigma_log": Num(low=0)}, "family", "n", "sigma_log", nullable=True),
     "notes": Seq(Text()),
     "warnings": Seq(Text()),
     "points": Seq(POINT, 1),

@@ -18,7 +18,10 @@ Per run (`run_work`; `check_run` refuses):
   gamma gaps (Lorden's bound: bursty gaps come in clusters of about cv² requests); a trace's
   requests in its window before duration_s × scale; for closed-loop clients, concurrency ×
   duration_s ÷ the least mean time a request keeps its client busy (think time + output
-  tokens × the shortest engine step), + concurrency. The renewal generator's chunks, the
+  tokens × the shortest engine step), + concurrency; for sessions, the turns: the sessions
+  an open process starts × the mean turns, or closed sessions' clients' pace per turn (think
+  times shared over a session's turns) + a whole session per client. The renewal generator's
+  chunks, the
   length draws and the engine's per-request tables all grow with this count;
 * **arrival table**: what the generator holds at once — λ_max × duration_s candidates for a
   time-varying rate (drawn at its peak, then thinned), a trace window × scale copies (made
@@ -67,7 +70,7 @@ from sim.scenario.workload import (
     PoissonArrivals,
     TraceSpec,
 )
-from sim.workload import arrivals, closed, rate
+from sim.workload import arrivals, closed, rate, sessions
 from sim.workload.replay import window
 
 DEFAULT_MAX_REQUESTS = 20_000_000  # per run: ~10 GB, ~4 minutes
@@ -154,7 +157,9 @@ def run_work(scenario: Scenario) -> RunWork:
             tables.append(copies)
     else:
         assert workload.arrival is not None  # WorkloadSpec: an arrival when there is no trace
-        if isinstance(workload.arrival, ClosedArrivals):
+        if workload.sessions is not None:
+            requests = _sessions_work(scenario)
+        elif isinstance(workload.arrival, ClosedArrivals):
             requests = _clients_work(scenario, workload.arrival)
         else:
             requests = _arrival_work(workload.arrival, scenario.duration_s)
@@ -207,6 +212,33 @@ def _clients_work(scenario: Scenario, spec: ClosedArrivals) -> Work:
                 spec.concurrency, "concurrency × duration_s ÷ (mean think time + mean output "
                 "tokens × the shortest engine step) + concurrency",
                 "fewer clients, a longer think time or a shorter duration_s")
+
+
+def _sessions_work(scenario: Scenario) -> Work:
+    """The turns sessions send: the sessions started × their mean turns (open), or at most
+    what closed sessions' clients' pace allows (`sim.workload.sessions`). Blames the rate
+    when the sessions alone are beyond the default limit, else the turns (the message
+    shows both factors)."""
+    w = scenario.workload
+    assert w.sessions is not None and w.arrival is not None and w.output_tokens is not None
+    turns = w.sessions.mean_turns
+    if isinstance(w.arrival, ClosedArrivals):
+        count = sessions.expected_closed_requests(
+            w.sessions, w.arrival, scenario.duration_s, w.output_tokens.mean_tokens,
+            closed.min_step_s(build.step_model(scenario)))
+        return Work("requests", _finite_or_inf(count), "workload.arrival.concurrency",
+                    w.arrival.concurrency, "concurrency × (duration_s ÷ (mean think time per "
+                    "turn + mean output tokens × the shortest engine step) + mean turns)",
+                    "fewer clients, longer think times or a shorter duration_s")
+    started = arrival_requests(w.arrival, scenario.duration_s)
+    work = _arrival_work(w.arrival, scenario.duration_s)
+    if started > DEFAULT_MAX_REQUESTS or turns <= 1.0:
+        key, value = work.key, work.value
+    else:
+        key, value = "workload.sessions.turns", w.sessions.turns
+    return Work("requests", _finite_or_inf(started * turns), key, value,
+                f"sessions started ({work.formula}) × {turns:g} mean turns",
+                "fewer sessions (a lower rate or duration_s) or fewer turns")
 
 
 def _candidates(arrival: PoissonArrivals, duration_s: float) -> Work:

@@ -52,10 +52,16 @@ class Result:
     measured: np.ndarray  # bool per request: arrived inside the metrics window
     record: RunRecord
     timing: Timing
+    # A session workload's counts (`sim.workload.sessions.summary`); None for single turns.
+    sessions: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The `--json` document (a new one each call: the caller may change it)."""
-        return render(self.record, self.timing, self.scenario)
+        """The `--json` document (a new one each call: the caller may change it); a session
+        workload's adds `sessions`."""
+        doc = render(self.record, self.timing, self.scenario)
+        if self.sessions is not None:
+            doc["sessions"] = copy.deepcopy(self.sessions)
+        return doc
 
 
 def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResult,

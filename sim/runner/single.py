@@ -25,12 +25,12 @@ from sim.metrics import steady
 from sim.provenance import resolve_seed
 from sim.runner import budget, build, fleet_events, result
 from sim.scenario import Scenario, load_scenario
-from sim.workload import generate
+from sim.workload import generate, sessions
 
 # Each component draws from its own child of the run's SeedSequence; the order is fixed so
 # adding a stream at the end never reshuffles the others.
 SEED_STREAMS = ("arrivals", "prompt_tokens", "output_tokens", "router", "failures", "spot",
-                "autoscaling", "think_times")
+                "autoscaling", "think_times", "turns", "new_tokens", "session_think")
 WINDOW_E2E_TIMES = 3.0  # a window shorter than this many p95 E2E times warns
 
 
@@ -61,20 +61,25 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
     capacity = build.kv_capacity(scenario)
     pool_max = budget.DEFAULT_MAX_REQUESTS if max_requests is None else max_requests
     limits = build.pool_limits(step_model, capacity, pool_max)
-    workload = generate(scenario.workload, scenario.duration_s, streams, limits)
+    workload = generate(scenario.workload, scenario.duration_s, streams, limits,
+                        scenario.model.max_context)
     fleet = fleet_events.build(scenario, streams, capacity)
     cfg = build.engine_config(scenario, capacity, exact, fleet)
     started = time.perf_counter()
     engine = simulate(cfg, workload, step_model, np.random.default_rng(streams["router"]),
                       progress, workload.clients)
     wall_s = time.perf_counter() - started
-    workload = workload.arrived(engine.arrival_s)  # a closed loop's: what its clients sent
+    drawn = workload
+    workload = workload.arrived(engine.arrival_s, engine.sent)  # a pool's: what was sent
     window_start_s = None
     if scenario.warmup_auto:
         engine, window_start_s = steady_window(engine, cfg.window_marks_s, scenario.name,
                                                warn_window)
     done = result.build(scenario, seed, workload, engine, step_model, capacity, wall_s, exact,
                         window_start_s)
+    if isinstance(drawn.clients, sessions.SessionPlan) and engine.sent is not None:
+        done = replace(done, sessions=sessions.summary(drawn.clients, engine.sent,
+                                                       workload.prompt_tokens, engine.finish_s))
     if warn_window:
         _warn_if_short(done)
     return done

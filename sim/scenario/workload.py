@@ -351,6 +351,33 @@ MAX_CONCURRENCY = 1_000_000
 ThinkTimeSpec = Annotated[Lognormal | Uniform | Triangular, Field(discriminator="dist")]
 
 
+ThinkTime = NonNegSeconds | ThinkTimeSpec
+
+
+def mean_think_s(think: ThinkTime) -> float:
+    """The mean of a think time, a number or a distribution (exact, not sampled)."""
+    if isinstance(think, Lognormal):
+        return float(think.mean)
+    if isinstance(think, Uniform):
+        return (think.low + think.high) / 2.0
+    if isinstance(think, Triangular):
+        return (think.low + think.mode + think.high) / 3.0
+    return float(think)
+
+
+def check_think_time(think: ThinkTime) -> None:
+    """A think time is never negative and at most MAX_DURATION_S (a distribution's high and
+    mean too): the closed loop's and the sessions' `think_time_s` alike."""
+    if isinstance(think, Uniform | Triangular) and think.low < 0:
+        raise PydanticCustomError("order", "negative think time", {
+            "field": "think_time_s", "expected": "a distribution of times ≥ 0 (low ≥ 0)"})
+    if mean_think_s(think) > MAX_DURATION_S or (
+            isinstance(think, Uniform | Triangular) and think.high > MAX_DURATION_S):
+        raise PydanticCustomError("order", "think time too long", {
+            "field": "think_time_s", "expected": f"think times ≤ {MAX_DURATION_S:g} s "
+            "(the high or mean of a distribution too)"})
+
+
 class ClosedArrivals(Strict):
     """A closed loop: `concurrency` clients, each sending its next request `think_time_s`
     after its last one finished (or was rejected), as `vllm bench serve --max-concurrency`,
@@ -360,7 +387,7 @@ class ClosedArrivals(Strict):
 
     process: Literal["closed"]
     concurrency: Annotated[int, Field(gt=0, le=MAX_CONCURRENCY)]
-    think_time_s: NonNegSeconds | ThinkTimeSpec = 0.0
+    think_time_s: ThinkTime = 0.0
 
     @model_validator(mode="before")
     @classmethod
@@ -376,15 +403,7 @@ class ClosedArrivals(Strict):
 
     @model_validator(mode="after")
     def _think_times(self) -> ClosedArrivals:
-        think = self.think_time_s
-        if isinstance(think, Uniform | Triangular) and think.low < 0:
-            raise PydanticCustomError("order", "negative think time", {
-                "field": "think_time_s", "expected": "a distribution of times ≥ 0 (low ≥ 0)"})
-        if self.mean_think_s > MAX_DURATION_S or (
-                isinstance(think, Uniform | Triangular) and think.high > MAX_DURATION_S):
-            raise PydanticCustomError("order", "think time too long", {
-                "field": "think_time_s", "expected": f"think times ≤ {MAX_DURATION_S:g} s "
-                "(the high or mean of a distribution too)"})
+        check_think_time(self.think_time_s)
         return self
 
     @property
@@ -399,14 +418,7 @@ class ClosedArrivals(Strict):
     @property
     def mean_think_s(self) -> float:
         """The mean think time (exact, not sampled)."""
-        think = self.think_time_s
-        if isinstance(think, Lognormal):
-            return float(think.mean)
-        if isinstance(think, Uniform):
-            return (think.low + think.high) / 2.0
-        if isinstance(think, Triangular):
-            return (think.low + think.mode + think.high) / 3.0
-        return float(think)
+        return mean_think_s(self.think_time_s)
 
 
 AnyArrivalSpec = Annotated[PoissonArrivals | GammaArrivals | ClosedArrivals,
@@ -503,18 +515,61 @@ class TraceSpec(Strict):
         return self
 
 
+# ---- sessions ------------------------------------------------------------------------------
+
+# Turns of one session: chat logs (LMSYS-Chat-1M, ShareGPT) average 2 to 5 and rarely pass a
+# few hundred; a draw beyond this is cut to it (as a length is cut to its max_tokens).
+MAX_SESSION_TURNS = 10_000
+TurnCount = Annotated[int, Field(gt=0, le=MAX_SESSION_TURNS)]
+
+
+class SessionsSpec(Strict):
+    """Multi-turn conversations (`sim.workload.sessions`). A session's first turn sends a
+    prompt of `workload.prompt_tokens` (a system prompt and the first message); each later
+    turn, `think_time_s` after the previous answer (`workload.output_tokens`), sends the
+    whole history (every earlier prompt message and answer) plus `new_tokens`, for `turns`
+    turns. The arrival process starts sessions (poisson or gamma: `rate_per_s` sessions per
+    second; closed: `concurrency` sessions at once, a client starting its next session the
+    arrival's `think_time_s` after its last answer). A history longer than the model's
+    context keeps its last max_context − output tokens, as chat front-ends do."""
+
+    turns: TurnCount | LengthSpec  # a number, or a length distribution of turns (cut at 10,000)
+    new_tokens: LengthSpec  # the user's message of each turn after the first
+    think_time_s: ThinkTime = 0.0  # between an answer and the session's next turn
+
+    @model_validator(mode="after")
+    def _bounded(self) -> SessionsSpec:
+        check_think_time(self.think_time_s)
+        if not isinstance(self.turns, int) and self.turns.mean_tokens > MAX_SESSION_TURNS:
+            raise PydanticCustomError("order", "too many turns", {
+                "field": "turns", "expected": f"a distribution of mean ≤ {MAX_SESSION_TURNS:,} "
+                "turns"})
+        return self
+
+    @property
+    def mean_turns(self) -> float:
+        """Turns per session on average (of the distribution as written, before the cut)."""
+        return float(self.turns) if isinstance(self.turns, int) else self.turns.mean_tokens
+
+
 class WorkloadSpec(Strict):
     """Synthetic (arrival, prompt_tokens, output_tokens) or replayed (trace), never both. A
     synthetic arrival is an open process (poisson, gamma: times drawn up front) or a closed
-    loop of clients (closed: times decided as the run goes, `sim.engine.simulation`)."""
+    loop of clients (closed: times decided as the run goes, `sim.engine.simulation`); with
+    `sessions` it starts multi-turn conversations rather than single requests."""
 
     arrival: AnyArrivalSpec | None = None
     prompt_tokens: LengthSpec | None = None
     output_tokens: LengthSpec | None = None
     trace: TraceSpec | None = None
+    sessions: SessionsSpec | None = None
 
     @model_validator(mode="after")
     def _trace_or_synthetic(self) -> WorkloadSpec:
+        if self.trace is not None and self.sessions is not None:
+            raise PydanticCustomError("order", "trace replaces it", {
+                "field": "sessions", "expected": "no sessions when workload.trace is given "
+                "(a trace replays its own requests, one by one)"})
         # "order" errors name a sibling key and say what it accepts.
         for field in ("arrival", "prompt_tokens", "output_tokens"):
             given = getattr(self, field) is not None

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from sim.scenario.workload import ClosedArrivals, LengthSpec, WorkloadSpec
-from sim.workload import closed
+from sim.workload import closed, sessions
 from sim.workload.arrivals import arrival_times
 from sim.workload.lengths import Lengths, mean_tokens, sample_lengths
 from sim.workload.rate import is_time_varying, nhpp_arrival_times
@@ -28,28 +28,35 @@ class Workload:
     output_tokens: np.ndarray
     capped: dict[str, int]
     floored: dict[str, int]
-    clients: closed.ClosedLoop | None = None
+    clients: closed.ClosedLoop | sessions.SessionPlan | None = None
     pool: tuple[Lengths, Lengths] | None = None  # a closed loop's (prompt, output) draws
 
     def __len__(self) -> int:
         return len(self.arrival_s)
 
-    def arrived(self, arrival_s: np.ndarray) -> Workload:
+    def arrived(self, arrival_s: np.ndarray, sent: np.ndarray | None = None) -> Workload:
         """The requests that arrived, at the times given (the engine's record: a prefix of a
-        closed loop's pool, as it sends requests in index order; all of an open workload)."""
+        closed loop's pool, as it sends requests in index order; all of an open workload;
+        the pool's requests `sent`, in that order, for sessions)."""
         if self.pool is None:
             return self
         n = len(arrival_s)
-        prompt, output = (lengths.head(n) for lengths in self.pool)
+        if sent is None:
+            prompt, output = (lengths.head(n) for lengths in self.pool)
+        else:
+            prompt, output = (Lengths(x.tokens[sent], x.was_capped[sent], x.was_floored[sent])
+                              for x in self.pool)
         return replace(_workload(arrival_s, prompt, output, self.clients), pool=None)
 
 
 def generate(spec: WorkloadSpec, duration_s: float, seeds: dict[str, np.random.SeedSequence],
-             limits: closed.PoolLimits | None = None) -> Workload:
+             limits: closed.PoolLimits | None = None,
+             max_context_tokens: int | None = None) -> Workload:
     """Draw arrivals and lengths, each from its own seed stream so one does not shift another
     (or replay a trace, thinned or replicated with the arrivals stream). A closed loop
     (`limits` required) draws a pool of requests and their think times instead of arrival
-    times (`sim.workload.closed`)."""
+    times (`sim.workload.closed`); sessions (`limits` and the model's context required) a
+    pool of conversations (`sim.workload.sessions`)."""
     if spec.trace is not None:
         trace = replay(spec.trace, duration_s, np.random.default_rng(seeds["arrivals"]))
         none = {"prompt_tokens": 0, "output_tokens": 0}
@@ -57,6 +64,11 @@ def generate(spec: WorkloadSpec, duration_s: float, seeds: dict[str, np.random.S
                         dict(none))
     # WorkloadSpec's validator: without a trace, arrival and both lengths are given.
     assert spec.arrival and spec.prompt_tokens and spec.output_tokens
+    if spec.sessions is not None:
+        assert limits is not None and max_context_tokens is not None  # the runner gives them
+        drawn = sessions.draw(spec, duration_s, seeds, limits, max_context_tokens)
+        return _workload(np.full(len(drawn.prompt.tokens), np.nan), drawn.prompt, drawn.output,
+                         drawn.plan)
     if isinstance(spec.arrival, ClosedArrivals):
         assert limits is not None  # the runner gives them
         return _closed_pool(spec.arrival, spec.prompt_tokens, spec.output_tokens, duration_s,
@@ -73,8 +85,8 @@ def generate(spec: WorkloadSpec, duration_s: float, seeds: dict[str, np.random.S
 
 
 def _workload(arrival_s: np.ndarray, prompt: Lengths, output: Lengths,
-              clients: closed.ClosedLoop | None = None) -> Workload:
-    """The workload of these draws; a closed loop's keeps them, to be cut to what it sent."""
+              clients: closed.ClosedLoop | sessions.SessionPlan | None = None) -> Workload:
+    """The workload of these draws; a pool's keeps them, to be cut to what it sent."""
     return Workload(
         arrival_s=arrival_s,
         prompt_tokens=prompt.tokens,
@@ -96,7 +108,8 @@ def _closed_pool(spec: ClosedArrivals, prompt_spec: LengthSpec, output_spec: Len
     while True:
         prompt = sample_lengths(prompt_spec, np.random.default_rng(seeds["prompt_tokens"]), n)
         output = sample_lengths(output_spec, np.random.default_rng(seeds["output_tokens"]), n)
-        think_s = closed.think_times(spec, np.random.default_rng(seeds["think_times"]), n)
+        think_s = closed.think_times(spec.think_time_s,
+                                     np.random.default_rng(seeds["think_times"]), n)
         fits = prompt.tokens + output.tokens <= limits.max_request_tokens
         busy_s = closed.busy_bound_s(output.tokens, fits, think_s, limits.min_step_s)
         if closed.enough(spec, duration_s, busy_s):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.errors import InputError
-from sim.scenario.workload import ClosedArrivals
+from sim.scenario.workload import ClosedArrivals, ThinkTime
 from sim.steptime.model import StepTimeModel
 
 FIRST_POOL_MARGIN = 1.25  # the first pool: this × the expected count, + the clients, + slack
@@ -61,9 +61,8 @@ def min_step_s(model: StepTimeModel) -> float:
     return min(prefill_s + decode_s, model.decode_fixed_s(1))
 
 
-def think_times(spec: ClosedArrivals, rng: np.random.Generator, n: int) -> np.ndarray:
+def think_times(think: ThinkTime, rng: np.random.Generator, n: int) -> np.ndarray:
     """n think times in seconds: the fixed value, or draws of its distribution (≥ 0)."""
-    think = spec.think_time_s
     if isinstance(think, float | int):
         return np.full(n, float(think))
     return np.maximum(think.ppf(rng.random(n)), 0.0)  # a triangle's ppf may round below low
