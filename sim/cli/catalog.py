@@ -9,12 +9,11 @@ from sim.cli.commands import COMMANDS
 from sim.errors import InputError
 from sim.hardware import catalog
 from sim.hardware.catalog import ModelSpec
-from sim.hardware.hfconfig import CONFIG_SUFFIX
-from sim.report.catalog_text import format_gpus, format_models
-from sim.scenario.load import read_model_config
 
 # Beside a quantised checkpoint's config.json: its quantisation settings, not a model.
-QUANT_CONFIG_SUFFIX = "_hf_quant_config.json"
+from sim.hardware.hfconfig import CONFIG_SUFFIX, QUANT_CONFIG_SUFFIX
+from sim.report.catalog_text import format_gpus, format_models
+from sim.scenario.load import read_model_config
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

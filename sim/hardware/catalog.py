@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -24,6 +24,13 @@ BYTES_PER_GIB = 1024**3
 MAX_CONTEXT_TOKENS = 10**9  # as sim.scenario.base.MAX_TOKEN_COUNT
 MAX_PARAMS = 10**15  # ~500× the largest published dense or MoE model
 _ARCH = 2**20  # hidden size, heads, head_dim, experts: ~100× today's largest
+
+# The blocks a quantised checkpoint may keep in 16 bits (`ModelSpec.unquantised`): the
+# attention block's input projections (q/k/v, MLA's q_a/q_b/kv_a/kv_b, a linear-attention
+# layer's in-projection), its output projection, the dense MLPs, the shared experts, the
+# MoE router and the routed experts. Embeddings, lm_head and norms are 16-bit always.
+Block = Literal["attention", "attention_output", "dense_mlp", "shared_experts", "router",
+                "routed_experts"]
 
 
 class Source(BaseModel):
@@ -142,7 +149,18 @@ class ModelSpec(BaseModel):
     linear_conv_kernel: int = Field(default=4, gt=0, le=1024)
     linear_state_bytes: int | None = Field(default=None, gt=0, le=MAX_PARAMS)  # per layer, seq
     attn_output_gate: bool = False  # Qwen3.5: the query projection also gives a gate
+    # Blocks beyond Llama's (GPT-J, Falcon): attention and MLP side by side on the same
+    # normalised input with one residual add per layer; a 2-matrix GELU MLP (up, down)
+    # instead of SwiGLU's 3; LayerNorms with a bias, one per layer (GPT-J, Falcon-7B) or
+    # two (Falcon-40B/180B: ln_attn and ln_mlp on the same input) against Llama's 2 RMSNorms.
+    parallel_attention: bool = False
+    mlp_gated: bool = True
+    layer_norms: int = Field(default=2, ge=1, le=4)
+    norm_bias: bool = False
     weights_dtype: str = ""  # as the checkpoint stores them ("fp8", "mxfp4"; "" = 16-bit)
+    # What the checkpoint leaves 16-bit whatever its format (an NVFP4 checkpoint's
+    # exclude_modules, gpt-oss's modules_to_not_convert): weights, and the GEMM tables read.
+    unquantised: list[Block] = Field(default=[], max_length=6)
     params: int | None = Field(default=None, gt=0, le=MAX_PARAMS)
     active_params: int | None = Field(default=None, gt=0, le=MAX_PARAMS)
     sources: list[Source] = []
@@ -167,6 +185,9 @@ class ModelSpec(BaseModel):
         that breaks it (the CLI prefixes `model.`)."""
         if self.experts_per_token > self.experts:
             raise _shape_error("experts_per_token", f"a number ≤ experts ({self.experts})")
+        if self.is_moe and not self.mlp_gated:
+            raise _shape_error("mlp_gated", "true for a mixture-of-experts model: expert "
+                               "layers are sized and timed as gated (3-matrix) MLPs")
         if self.kv_heads > self.heads:
             raise _shape_error("kv_heads", f"a number ≤ heads ({self.heads}): each "
                                "key-value head serves one or more query heads")
@@ -251,6 +272,40 @@ class ModelSpec(BaseModel):
         """All routed experts' weights over all MoE layers (gated MLP: 3 × hidden × width)."""
         return self.moe_layers * self.experts * 3 * self.hidden * self.ffn_intermediate
 
+    @property
+    def mlp_matrices(self) -> int:
+        """Weight matrices of a dense MLP: gate, up and down (SwiGLU), or up and down."""
+        return 3 if self.mlp_gated else 2
+
+    @property
+    def residuals_per_layer(self) -> int:
+        """Residual adds per layer: after attention and after the MLP, or one for both when
+        they run side by side — which is also the all-reduces tensor parallelism needs."""
+        return 1 if self.parallel_attention else 2
+
+    @property
+    def norm_params(self) -> int:
+        """The layers' norms and the final one: a weight per channel, and a bias for a
+        LayerNorm."""
+        return (self.layers * self.layer_norms + 1) * self.hidden * (2 if self.norm_bias else 1)
+
+    def block_params(self, experts_used: int) -> dict[str, int]:
+        """Parameters of each `Block` over all layers, counting `experts_used` routed
+        experts per MoE layer."""
+        softmax = self.layers - self.linear_layers
+        attn_in, attn_out = _attention_params(self)
+        linear_in, linear_out = _linear_attention_params(self)
+        dense = (self.layers - self.moe_layers) * self.mlp_matrices * self.hidden * (
+            self.dense_ffn_intermediate or self.ffn_intermediate)
+        shared = self.shared_experts * 3 * self.hidden * (self.shared_expert_intermediate
+                                                           or self.ffn_intermediate)
+        return {"attention": softmax * attn_in + self.linear_layers * linear_in,
+                "attention_output": softmax * attn_out + self.linear_layers * linear_out,
+                "dense_mlp": dense, "shared_experts": self.moe_layers * shared,
+                "router": self.moe_layers * self.hidden * self.experts if self.is_moe else 0,
+                "routed_experts": self.moe_layers * experts_used * 3 * self.hidden
+                * self.ffn_intermediate}
+
 
 def _shape_error(field: str, expected: str) -> PydanticCustomError:
     """An "order" error: the scenario's error translation names `field` and its value."""
@@ -284,23 +339,16 @@ def _linear_conv_channels(m: ModelSpec) -> int:
 
 def count_params(m: ModelSpec, experts_used: int) -> int:
     """Parameters of a decoder counting `experts_used` routed experts per MoE layer (all of
-    them: the total; experts_per_token: the active count). Biases, norms inside attention
-    and multi-token-prediction heads are left out (well under 1% of any shipped model)."""
-    attention = ((m.layers - m.linear_layers) * _attention_params(m)
-                 + m.linear_layers * _linear_attention_params(m))
-    mlp = (m.layers - m.moe_layers) * 3 * m.hidden * (m.dense_ffn_intermediate
-                                                       or m.ffn_intermediate)
-    if m.is_moe:
-        shared = m.shared_experts * 3 * m.hidden * (m.shared_expert_intermediate
-                                                    or m.ffn_intermediate)
-        routed = experts_used * 3 * m.hidden * m.ffn_intermediate
-        mlp += m.moe_layers * (routed + shared + m.hidden * m.experts)
+    them: the total; experts_per_token: the active count). Biases other than q/k/v's, norms
+    inside attention and multi-token-prediction heads are left out (well under 1% of any
+    shipped model)."""
     embeddings = m.vocab * m.hidden * (1 if m.tied_embeddings else 2)
-    return embeddings + attention + mlp + m.layers * 2 * m.hidden + m.hidden
+    return embeddings + sum(m.block_params(experts_used).values()) + m.norm_params
 
 
-def _attention_params(m: ModelSpec) -> int:
-    """One softmax-attention layer: GQA projections (q, k, v, o), or MLA's low-rank ones."""
+def _attention_params(m: ModelSpec) -> tuple[int, int]:
+    """One softmax-attention layer's (input, output) projections: GQA's q, k, v and o, or
+    MLA's low-rank ones and o."""
     if m.kv_lora_rank is not None:
         assert m.qk_nope_head_dim and m.qk_rope_head_dim and m.v_head_dim  # _check_shape
         q_head = m.qk_nope_head_dim + m.qk_rope_head_dim
@@ -308,27 +356,28 @@ def _attention_params(m: ModelSpec) -> int:
              else m.hidden * m.q_lora_rank + m.q_lora_rank + m.q_lora_rank * m.heads * q_head)
         kv = (m.hidden * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank
               + m.kv_lora_rank * m.heads * (m.qk_nope_head_dim + m.v_head_dim))
-        return q + kv + m.heads * m.v_head_dim * m.hidden
+        return q + kv, m.heads * m.v_head_dim * m.hidden
     head_dim = m.head_dim or m.hidden // m.heads
     q_dim, kv_dim = m.heads * head_dim, m.kv_heads * head_dim
     gate = q_dim if m.attn_output_gate else 0
-    params = m.hidden * (q_dim + gate) + 2 * m.hidden * kv_dim + q_dim * m.hidden
+    params = m.hidden * (q_dim + gate) + 2 * m.hidden * kv_dim
     if m.qkv_bias:
         params += q_dim + 2 * kv_dim
-    return params
+    return params, q_dim * m.hidden
 
 
-def _linear_attention_params(m: ModelSpec) -> int:
-    """One gated-delta-rule layer: q, k, v, z and the two gates in, the conv, out."""
+def _linear_attention_params(m: ModelSpec) -> tuple[int, int]:
+    """One gated-delta-rule layer's (input, output) parts: q, k, v, z and the two gates in
+    with the conv, and out."""
     if not m.linear_layers:
-        return 0
+        return 0, 0
     assert m.linear_value_heads and m.linear_value_head_dim  # _check_shape
     value_dim = m.linear_value_heads * m.linear_value_head_dim
     channels = _linear_conv_channels(m)
     projections = m.hidden * (channels + value_dim + 2 * m.linear_value_heads)
     conv = channels * m.linear_conv_kernel
-    return projections + conv + 2 * m.linear_value_heads + m.linear_value_head_dim \
-        + value_dim * m.hidden
+    return (projections + conv + 2 * m.linear_value_heads + m.linear_value_head_dim,
+            value_dim * m.hidden)
 
 
 @cache

@@ -7,13 +7,25 @@ small function turning its keys into ModelSpec fields; the keys every decoder sh
 once (`_common`). A family not listed in `FAMILIES` is refused by name rather than guessed:
 a DeepSeek-V4 read as DeepSeek-V3 would size its memory wrong without a word.
 
-Reading the file is the caller's job (the scenario loader, the catalogue command); this
-module only maps a mapping, so it is the same for both.
+Older architectures (GPT-J, Falcon) name even the common keys GPT-2's way (`n_embd`,
+`n_layer`); they are renamed to Llama's first, as the Hugging Face config classes'
+`attribute_map` does (`_RENAMES`).
+
+Which blocks a quantised checkpoint keeps in 16 bits comes from its quantisation lists:
+`quantization_config.modules_to_not_convert` (gpt-oss, Qwen FP8) or `ignore` (compressed
+tensors), and NVIDIA ModelOpt's `quantization.exclude_modules` in the `*_hf_quant_config.json`
+beside the config (`QUANT_CONFIG_SUFFIX`; the caller reads it and passes it on). Module names
+are sorted into `catalog.Block`s by the words in them (`_BLOCK_WORDS`); a block named for any
+layer counts for all of them (the shipped lists name a block in every layer or in none).
+
+Reading the files is the caller's job (the scenario loader, the catalogue command); this
+module only maps mappings, so it is the same for both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,6 +35,12 @@ from sim.hardware.catalog import ModelSpec
 
 Config = Mapping[str, Any]
 CONFIG_SUFFIX = "_config.json"
+QUANT_CONFIG_SUFFIX = "_hf_quant_config.json"  # ModelOpt's settings beside a config.json
+
+
+def quant_config_name(file_name: str) -> str:
+    """`org--name_config.json` → the `org--name_hf_quant_config.json` that may sit beside it."""
+    return file_name.removesuffix(CONFIG_SUFFIX) + QUANT_CONFIG_SUFFIX
 
 
 def model_name(file_name: str) -> str:
@@ -36,9 +54,11 @@ def display_name(file_name: str) -> str:
     return stem.split("--", 1)[-1]
 
 
-def model_from_config(config: Config, name: str, where: str, display: str = "") -> ModelSpec:
+def model_from_config(config: Config, name: str, where: str, display: str = "",
+                      quant_config: Config | None = None) -> ModelSpec:
     """The decoder `config` describes; `InputError` naming `where` when its architecture is
-    not one of `FAMILIES` or its numbers cannot be a model."""
+    not one of `FAMILIES` or its numbers cannot be a model. `quant_config`: the checkpoint's
+    `*_hf_quant_config.json`, when one sits beside the config."""
     text = config.get("text_config")
     text = text if isinstance(text, Mapping) else config
     kind = text.get("model_type", config.get("model_type"))
@@ -46,8 +66,11 @@ def model_from_config(config: Config, name: str, where: str, display: str = "") 
     if family is None:
         raise InputError(where, f"model_type {kind!r}", "a config.json of a supported "
                          f"architecture (model_type one of {', '.join(sorted(FAMILIES))})")
+    assert isinstance(kind, str)  # a key of FAMILIES
+    text = _llama_names(text, kind)
     try:
-        fields = {**_common(config, text), **family(text)}
+        fields = {**_common(config, text), **family(text),
+                  "unquantised": unquantised_blocks(config, text, quant_config)}
     except KeyError as exc:
         raise InputError(where, f"{name}: no {exc.args[0]!r}", "a config.json with the keys "
                          f"of its architecture ({kind})") from None
@@ -74,6 +97,22 @@ _HF_KEYS = {"layers": "num_hidden_layers", "hidden": "hidden_size",
             "ffn_intermediate": "intermediate_size", "heads": "num_attention_heads",
             "kv_heads": "num_key_value_heads", "vocab": "vocab_size",
             "max_context": "max_position_embeddings", "experts_per_token": "num_experts_per_tok"}
+
+
+# Older configs' key → Llama's name (the config classes' attribute_map), and the class
+# defaults a config.json may leave out (FalconConfig: 2,048 positions).
+_RENAMES = {
+    "gptj": {"n_embd": "hidden_size", "n_layer": "num_hidden_layers",
+             "n_head": "num_attention_heads", "n_positions": "max_position_embeddings"},
+    "falcon": {"n_layer": "num_hidden_layers", "n_head": "num_attention_heads",
+               "n_head_kv": "num_kv_heads"},
+}
+_DEFAULTS = {"falcon": {"max_position_embeddings": 2048}}
+
+
+def _llama_names(text: Config, kind: str) -> Config:
+    renames = _RENAMES.get(kind, {})
+    return {**_DEFAULTS.get(kind, {}), **{renames.get(k, k): v for k, v in text.items()}}
 
 
 def _first(config: Config, *keys: str, default: Any = None) -> Any:
@@ -106,6 +145,49 @@ def _weights_dtype(quantization: Any) -> str:
     method = str(quantization.get("quant_method", ""))
     algo = quantization.get("quant_algo")
     return str(algo).lower() if method == "modelopt" and algo else method.lower()
+
+
+# Words in a quantisation list's module names → the block they keep 16-bit, first match wins
+# (a shared expert's gate is a shared-expert weight, `mlp.gate` alone is the router).
+_BLOCK_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"shared_expert", ("shared_experts",)),
+    (r"(\.mlp|block_sparse_moe)\.(gate|router)\b(?!_)|\.router\b", ("router",)),
+    (r"experts", ("routed_experts",)),
+    (r"(self_attn|\.attn|linear_attn|attention)\.?\*?$", ("attention", "attention_output")),
+    (r"(self_attn|\.attn|linear_attn|attention)\.(o_proj|out_proj|dense)\b",
+     ("attention_output",)),
+    (r"(self_attn|\.attn|linear_attn|attention)\.", ("attention",)),
+    (r"\.mlp\b", ("dense_mlp",)),
+)
+
+
+def unquantised_blocks(config: Config, text: Config, quant_config: Config | None) -> list[str]:
+    """The blocks the checkpoint's quantisation lists keep 16-bit (module docstring)."""
+    lists: list[Any] = []
+    for settings in (_first(text, "quantization_config",
+                            default=config.get("quantization_config")),
+                     (quant_config or {}).get("quantization")):
+        if isinstance(settings, Mapping):
+            lists += [settings.get(key) for key in ("modules_to_not_convert", "ignore",
+                                                    "exclude_modules")]
+    names = [str(n) for found in lists if isinstance(found, list) for n in found]
+    return sorted(_blocks(names)) if _quantised(config, text, quant_config) else []
+
+
+def _quantised(config: Config, text: Config, quant_config: Config | None) -> bool:
+    return bool(quant_config) or isinstance(
+        _first(text, "quantization_config", default=config.get("quantization_config")),
+        Mapping)
+
+
+def _blocks(names: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    for module in names:
+        for pattern, blocks in _BLOCK_WORDS:
+            if re.search(pattern, module):
+                found.update(blocks)
+                break
+    return found
 
 
 def _layer_kinds(text: Config) -> dict[str, Any]:
@@ -200,6 +282,34 @@ def _qwen3_5(text: Config) -> dict[str, Any]:
     return {**moe, "attn_output_gate": bool(text.get("attn_output_gate", False))}
 
 
+def _gptj(text: Config) -> dict[str, Any]:
+    """GPT-J: attention and a 2-matrix GELU MLP (n_inner wide, 4 × hidden when null) side
+    by side on one shared LayerNorm. Its partial rotary embedding (rotary_dim of each head)
+    changes no weight, cache or GEMM shape; the MLP and lm_head biases are not counted."""
+    return {"ffn_intermediate": text.get("n_inner") or 4 * text["hidden_size"],
+            "parallel_attention": True, "mlp_gated": False, "layer_norms": 1,
+            "norm_bias": True}
+
+
+def _falcon(text: Config) -> dict[str, Any]:
+    """Falcon: a 2-matrix GELU MLP (ffn_hidden_size, 4 × hidden by default) beside the
+    attention. The new decoder architecture (40B, 180B) has num_kv_heads grouped key-value
+    heads and two LayerNorms (ln_attn, ln_mlp) of the same input; the old one (7B)
+    multi-query attention (one key-value head) and one LayerNorm when parallel_attn."""
+    heads = text["num_attention_heads"]
+    new = bool(text.get("new_decoder_architecture", False))
+    parallel = new or bool(text.get("parallel_attn", True))
+    if new:
+        kv_heads = text.get("num_kv_heads") or heads
+    else:
+        kv_heads = 1 if text.get("multi_query", True) else heads
+    return {"kv_heads": kv_heads,
+            "ffn_intermediate": text.get("ffn_hidden_size") or 4 * text["hidden_size"],
+            "qkv_bias": bool(text.get("bias", False)), "parallel_attention": parallel,
+            "mlp_gated": False, "layer_norms": 2 if new or not parallel else 1,
+            "norm_bias": True}
+
+
 # model_type (of the decoder, `text_config` when nested) → its family's mapping.
 FAMILIES: dict[str, Callable[[Config], dict[str, Any]]] = {
     "llama": _dense, "mistral": _dense, "qwen3": _dense, "qwen3_vl_text": _dense,
@@ -210,4 +320,5 @@ FAMILIES: dict[str, Callable[[Config], dict[str, Any]]] = {
     "kimi_k2": _deepseek,
     "llama4_text": _llama4,
     "qwen3_next": _qwen3_5, "qwen3_5_text": _qwen3_5, "qwen3_5_moe_text": _qwen3_5,
+    "gptj": _gptj, "falcon": _falcon,
 }

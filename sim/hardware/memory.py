@@ -12,9 +12,10 @@ A replica's GPUs do not hold the same share of everything, so the fit is checked
   the replica's GPUs (expert_parallel × moe_tensor_parallel spreads them over all of
   them), embeddings and lm_head ÷ tensor_parallel (vocabulary-parallel), norms on every GPU.
   A replica's total weight bytes are the same for TP and EP; its per-GPU bytes are not.
-  Checkpoints that keep some linear layers 16-bit (an NVFP4 `hf_quant_config.json`'s
-  `exclude_modules`, e.g. DeepSeek's attention) are counted as fully quantised: the model
-  shape does not carry that list, so such a model's weights are under-counted.
+  The blocks a checkpoint keeps 16-bit (`ModelSpec.unquantised`, from an NVFP4
+  `hf_quant_config.json`'s `exclude_modules` — DeepSeek's MLA projections — or gpt-oss's
+  `modules_to_not_convert`) are counted at 2 bytes, split as their block is; their sizes
+  come from the shape (`ModelSpec.block_params`), the quantised rest from the stated total.
 - **KV cache per token per GPU** (`kv_cache_dtype` sets the bytes per element): GQA's
   key-value heads are split over the tensor-parallel ranks, and copied once tp exceeds them
   (each GPU holds at least one: layers × 2 × max(1, kv_heads / tp) × head_dim × bytes);
@@ -71,23 +72,30 @@ class WeightSplit:
     norms: int  # 16-bit, on every GPU
     dense: int  # attention, dense MLPs, shared experts, routers: quantised, ÷ tp
     routed: int  # routed experts: quantised, ÷ the replica's GPUs
+    dense_16bit: int = 0  # the part of those the checkpoint keeps 16-bit, ÷ tp
+    routed_16bit: int = 0  # routed experts kept 16-bit, ÷ the replica's GPUs
 
 
 def weight_split(model: ModelSpec) -> WeightSplit:
     """The parts of `model.params`: the linear layers other than the routed experts are what
-    the embeddings, norms and routed experts leave (a catalogue entry states its total)."""
+    the embeddings, norms and routed experts leave (a catalogue entry states its total), less
+    the blocks kept 16-bit."""
     assert model.params is not None  # ModelSpec derives it at construction when omitted
     embeddings = model.vocab * model.hidden * (1 if model.tied_embeddings else 2)
-    norms = model.layers * 2 * model.hidden + model.hidden
+    norms = model.norm_params
     routed = model.routed_expert_params
-    return WeightSplit(embeddings, norms, max(0, model.params - embeddings - norms - routed),
-                       routed)
+    blocks = model.block_params(model.experts)
+    kept = sum(blocks[b] for b in model.unquantised if b != "routed_experts")
+    dense = max(0, model.params - embeddings - norms - routed - kept)
+    if "routed_experts" in model.unquantised:
+        return WeightSplit(embeddings, norms, dense, 0, kept, routed)
+    return WeightSplit(embeddings, norms, dense, routed, kept)
 
 
 def weight_bytes(model: ModelSpec, dtype: str) -> float:
     """One replica's weights in all, whatever its layout."""
     w = weight_split(model)
-    return ((w.embeddings + w.norms) * UNQUANTISED_BYTES
+    return ((w.embeddings + w.norms + w.dense_16bit + w.routed_16bit) * UNQUANTISED_BYTES
             + (w.dense + w.routed) * DTYPE_BYTES[dtype])
 
 
@@ -95,7 +103,8 @@ def weight_bytes_per_gpu(model: ModelSpec, layout: Layout) -> float:
     """What each GPU of a replica laid out as `layout` holds of the weights."""
     w, tp, q = weight_split(model), layout.tensor_parallel, DTYPE_BYTES[layout.dtype]
     return (w.embeddings * UNQUANTISED_BYTES / tp + w.norms * UNQUANTISED_BYTES
-            + w.dense * q / tp + w.routed * q / layout.gpus)
+            + (w.dense * q + w.dense_16bit * UNQUANTISED_BYTES) / tp
+            + (w.routed * q + w.routed_16bit * UNQUANTISED_BYTES) / layout.gpus)
 
 
 def kv_bytes_per_token(model: ModelSpec, dtype: str) -> float:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from sim.errors import InputError
 from sim.hardware.catalog import ModelSpec
-from sim.hardware.hfconfig import display_name, model_from_config, model_name
+from sim.hardware.hfconfig import display_name, model_from_config, model_name, quant_config_name
 from sim.scenario import files, yamlfile
 from sim.scenario.base import MAX_TOKEN_COUNT
 from sim.scenario.schema import DISCRIMINATOR_VALUES, Scenario, context_problem
@@ -162,7 +162,24 @@ def _parse_model_config(path: Path, key: str) -> ModelSpec:
                          ) from None
     if not isinstance(config, dict):
         raise InputError(key, str(path), "a JSON object of model config keys")
-    return model_from_config(config, model_name(path.name), key, display_name(path.name))
+    return model_from_config(config, model_name(path.name), key, display_name(path.name),
+                             quant_config=_quant_config(path, key))
+
+
+def _quant_config(path: Path, key: str) -> dict[str, Any] | None:
+    """The checkpoint's quantisation settings beside its config.json (ModelOpt's
+    `org--name_hf_quant_config.json`), which name the blocks kept 16-bit; None without one."""
+    beside = path.with_name(quant_config_name(path.name))
+    if not beside.is_file():
+        return None
+    try:
+        quant = json.loads(beside.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError(key, str(beside), "a readable JSON file of quantisation settings "
+                         "(or no such file beside the config)") from None
+    if not isinstance(quant, dict):
+        raise InputError(key, str(beside), "a JSON object of quantisation settings")
+    return quant
 
 
 LENGTHS_CACHE_ENTRIES = 16  # distinct length files kept parsed per process

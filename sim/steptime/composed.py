@@ -105,10 +105,14 @@ def dtype_keys(layout: Layout, model: ModelSpec, gpu: GpuSpec) -> Formats:
     weights, 16-bit compute — vLLM's w4a16 MXFP4 expert kernels on Hopper, how gpt-oss
     fp4 runs there) for the experts and 16-bit GEMMs for the rest.
 
-    MXFP4 checkpoints (gpt-oss) quantise the routed experts only (`modules_to_not_convert`
-    keeps attention, router and lm_head in bf16), so their GEMMs are 16-bit everywhere. On
-    FP4 GPUs their experts run as MXFP4 weights with MXFP8 activations in TensorRT-LLM (its
-    Blackwell MoE path for gpt-oss: the w4a8_mxfp4_mxfp8 tables), as MXFP4 weights with BF16
+    These are the keys of the GEMMs the checkpoint quantises; those of the blocks it keeps
+    16-bit (`ModelSpec.unquantised`: DeepSeek NVFP4's MLA projections, gpt-oss's attention
+    and router) read the 16-bit tables whatever the format (`ops.Gemm.quantised`).
+
+    MXFP4 checkpoints (gpt-oss) quantise the routed experts only; any other GEMM one
+    quantised would find no MXFP4 dense GEMM table, so it reads the 16-bit ones. On FP4 GPUs
+    their experts run as MXFP4 weights with MXFP8 activations in TensorRT-LLM (its Blackwell
+    MoE path for gpt-oss: the w4a8_mxfp4_mxfp8 tables), as MXFP4 weights with BF16
     activations in vLLM and SGLang (FlashInfer's MXFP4×BF16 expert kernel, vLLM's default
     on SM100); never the NVFP4 tables, which time another scale format."""
     if layout.dtype == "fp8":
@@ -179,19 +183,24 @@ class Composer:
             if errors:
                 self.record.errors.append((name, float(np.median(errors))))
 
+    def expert_keys(self, e: ops.Experts) -> tuple[str, ...]:
+        """The expert table keys of the layout's format, or 16-bit ones for experts the
+        checkpoint keeps unquantised."""
+        return self.formats.moe if e.quantised else _BF16
+
     def expert_tables(self, e: ops.Experts) -> tuple[str, str, list[MoeTable]] | None:
-        """(engine, key, tables) of the expert tables that serve the layout's dtype: the
+        """(engine, key, tables) of the expert tables that serve the experts' dtype: the
         engine's own (its best format first), else the same GPU's of the first
         `PROXY_ENGINES` engine that has one; and when those lack the model's expert shape
         (hidden, inter, top-k, experts) but another engine's tables of the same format hold
         it, that engine's, measured, over a shape scaled from a neighbour. Named in the
         fallbacks; None when no engine has a table for the dtype."""
-        own = self.t.engine
+        own, keys = self.t.engine, self.expert_keys(e)
         found: list[tuple[str, str, list[MoeTable]]] = []
         for engine in (own, *PROXY_ENGINES.get(own, ())):
             t = self.t if engine == own else self.relatives(engine)
             if t is not None:
-                found += [(engine, k, t.moe[k]) for k in self.formats.moe if t.moe.get(k)]
+                found += [(engine, k, t.moe[k]) for k in keys if t.moe.get(k)]
         if not found:
             return None
         first = found[0]
@@ -206,7 +215,7 @@ class Composer:
                 "hold it, stand in")
         elif engine != own:
             self.record.fallbacks["moe"] = (
-                f"no {own} expert table for {self.formats.moe[0]} on {self.t.gpu}: "
+                f"no {own} expert table for {keys[0]} on {self.t.gpu}: "
                 f"{engine}'s {key} table stands in")
         return chosen
 
@@ -218,9 +227,9 @@ class Composer:
             self.record.fallbacks["moe"] = "no expert table for its dtype in any engine: " \
                 "roofline"
             return self._experts_roofline(e, tokens)
-        if found is not None and found[1] != self.formats.moe[0]:
-            self.record.status["moe.dtype"] = \
-                f"{found[1]} tables stand in for {self.formats.moe[0]}"
+        wanted = self.expert_keys(e)[0]
+        if found is not None and found[1] != wanted:
+            self.record.status["moe.dtype"] = f"{found[1]} tables stand in for {wanted}"
         ms, status = lookup.moe_ms(scaled, tokens)
         self.record.note("moe", status)
         if status != lookup.MEASURED:
@@ -237,12 +246,12 @@ class Composer:
 
     def _experts_roofline(self, e: ops.Experts, tokens: np.ndarray) -> np.ndarray:
         per_gpu = e.experts / e.moe_ep
+        dtype = self.layout.dtype if e.quantised else "bf16"
         touched = per_gpu * (1.0 - (1.0 - e.topk / e.experts) ** tokens)
-        weight_bytes = touched * 3 * e.hidden * e.inter / e.moe_tp \
-            * _WEIGHT_BYTES[self.layout.dtype]
+        weight_bytes = touched * 3 * e.hidden * e.inter / e.moe_tp * _WEIGHT_BYTES[dtype]
         flops = 2.0 * 3 * e.hidden * e.inter / e.moe_tp * tokens * e.topk / e.moe_ep
         return np.maximum(weight_bytes / self.bytes_per_s,
-                          flops / (self.gpu.peak_tflops(self.layout.dtype) * 1e12)) * e.count
+                          flops / (self.gpu.peak_tflops(dtype) * 1e12)) * e.count
 
     def collective_s(self, c: ops.Collective, tokens: np.ndarray) -> np.ndarray:
         message = c.bytes_per_token * tokens * c.token_share
@@ -431,7 +440,9 @@ def compose(t: OperatorTables, model: ModelSpec, gpu: GpuSpec, layout: Layout,
     add("elementwise", c.memory_s(model.hidden * ops.BF16_BYTES, x, 1))  # embedding rows
     lm_head = c.gemm_s(step.lm_head, x) + c.memory_s(step.logits_bytes_per_seq,
                                                       x * step.lm_head.token_share, 1)
-    mla_dtype = (_first(t.gemm, c.formats.gemm) or "") if model.kv_lora_rank else ""
+    # MLA module tables time the projections too: at the dtype the checkpoint keeps them in.
+    mla_keys = _BF16 if "attention" in model.unquantised else c.formats.gemm
+    mla_dtype = (_first(t.gemm, mla_keys) or "") if model.kv_lora_rank else ""
     attention = AttentionTerms()
     for a in step.attention:
         attention += _attention(a, model, c, mla_dtype)

@@ -6,6 +6,13 @@ the MLP (dense, or routed experts with their router and shared experts), the col
 tensor and expert parallelism add, and the memory-bound element-wise operators (residual
 add + norm twice, the gated activation) no GEMM table holds; per step, the lm_head.
 
+GPT-J and Falcon run attention and the MLP side by side on one normalised input: the same
+GEMMs, but one residual add per layer and, under tensor parallelism, one all-reduce of the
+two blocks' summed partial outputs instead of one after each (vLLM's Falcon skips the row-
+parallel reductions and reduces once; TensorRT-LLM's Falcon and GPT-J layers likewise).
+Their non-gated MLP is two GEMMs (up, down) with a GELU between. A GEMM of a block the
+checkpoint keeps 16-bit (`ModelSpec.unquantised`) reads the 16-bit tables (`quantised`).
+
 Shapes are per GPU: `tensor_parallel` splits heads and MLP widths (key-value heads are
 replicated when there are fewer of them than ranks); with attention data parallelism
 (`data_parallel_attention` = d > 1) the attention block, dense MLPs and shared experts of
@@ -33,7 +40,7 @@ class Gemm:
     k: int
     count: float
     token_share: float
-    quantised: bool = True  # False: kept in 16 bits whatever the layout (router, lm_head)
+    quantised: bool = True  # False: 16-bit whatever the layout (router, lm_head, `unquantised`)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class Experts:
     moe_tp: int
     moe_ep: int
     count: float
+    quantised: bool = True  # False: the checkpoint keeps its routed experts 16-bit
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,8 @@ def plan(m: ModelSpec, layout: Layout, mla_module_has_projections: bool) -> Step
     assert m.head_dim is not None  # derived at construction when omitted
     tp, share = layout.tensor_parallel, 1.0 / layout.data_parallel_attention
     h = m.hidden
+    attention_q, output_q = ("attention" not in m.unquantised,
+                             "attention_output" not in m.unquantised)
     gemms: list[Gemm] = []
     attention: list[Attention] = []
     softmax_layers = m.layers - m.linear_layers
@@ -109,21 +119,21 @@ def plan(m: ModelSpec, layout: Layout, mla_module_has_projections: bool) -> Step
         attention.append(Attention("mla", softmax_layers, m.heads // tp, 1,
                                    m.kv_lora_rank + (m.qk_rope_head_dim or 0), 0, share))
         if not mla_module_has_projections:
-            gemms += _mla_projections(m, tp, softmax_layers, share)
+            gemms += _mla_projections(m, tp, softmax_layers, share, attention_q, output_q)
     else:
         kv_per_gpu = max(1, m.kv_heads // tp)
         q_dim = m.heads // tp * m.head_dim
         gate = q_dim if m.attn_output_gate else 0
         qkv = q_dim + gate + 2 * kv_per_gpu * m.head_dim
-        gemms += [Gemm("qkv_proj", qkv, h, softmax_layers, share),
-                  Gemm("o_proj", h, q_dim, softmax_layers, share)]
+        gemms += [Gemm("qkv_proj", qkv, h, softmax_layers, share, attention_q),
+                  Gemm("o_proj", h, q_dim, softmax_layers, share, output_q)]
         full = m.full_attention_layers
         for kind_layers, window in ((full, 0), (m.sliding_layers, m.sliding_window or 0)):
             if kind_layers:
                 attention.append(Attention("gqa", kind_layers, m.heads // tp, kv_per_gpu,
                                            m.head_dim, window, share))
     if m.linear_layers:
-        gemms += _linear_attention_projections(m, tp, share)
+        gemms += _linear_attention_projections(m, tp, share, attention_q, output_q)
         assert m.linear_value_heads and m.linear_key_heads and m.linear_key_head_dim
         attention.append(Attention("linear", m.linear_layers, m.linear_value_heads // tp,
                                    max(1, m.linear_key_heads // tp), m.linear_key_head_dim,
@@ -132,17 +142,26 @@ def plan(m: ModelSpec, layout: Layout, mla_module_has_projections: bool) -> Step
     dense_layers = m.layers - m.moe_layers
     dense_inter = (m.dense_ffn_intermediate or m.ffn_intermediate) if m.is_moe \
         else m.ffn_intermediate
-    memory = [MemoryOp("add_norm", (2 * h + 2 * h) * BF16_BYTES, 2 * m.layers, share)]
+    residuals = m.residuals_per_layer * m.layers
+    memory = [MemoryOp("add_norm", (2 * h + 2 * h) * BF16_BYTES, residuals, share)]
+    if m.layers * m.layer_norms > residuals:  # Falcon's second norm of the same input
+        memory.append(MemoryOp("norm", 2 * h * BF16_BYTES,
+                               m.layers * m.layer_norms - residuals, share))
     if dense_layers:
-        gemms += [Gemm("gate_up_proj", 2 * dense_inter // tp, h, dense_layers, share),
-                  Gemm("down_proj", h, dense_inter // tp, dense_layers, share)]
-        memory.append(MemoryOp("act_gate", 3 * dense_inter // tp * BF16_BYTES, dense_layers,
+        mlp_q = "dense_mlp" not in m.unquantised
+        up = (m.mlp_matrices - 1) * dense_inter // tp  # gate and up, or up alone
+        gemms += [Gemm("gate_up_proj" if m.mlp_gated else "up_proj", up, h, dense_layers,
+                       share, mlp_q),
+                  Gemm("down_proj", h, dense_inter // tp, dense_layers, share, mlp_q)]
+        # The activation reads gate and up and writes their product, or reads up and writes.
+        memory.append(MemoryOp("act_gate" if m.mlp_gated else "act",
+                               m.mlp_matrices * dense_inter // tp * BF16_BYTES, dense_layers,
                                share))
     experts: list[Experts] = []
     collectives: list[Collective] = []
-    if tp > 1:
+    if tp > 1:  # after attention (both blocks when side by side) and after a dense MLP
         collectives.append(Collective("all_reduce", tp, h * BF16_BYTES, m.layers, share))
-        if dense_layers:
+        if dense_layers and not m.parallel_attention:
             collectives.append(Collective("all_reduce", tp, h * BF16_BYTES, dense_layers,
                                           share))
     if m.is_moe:
@@ -150,10 +169,12 @@ def plan(m: ModelSpec, layout: Layout, mla_module_has_projections: bool) -> Step
         gemms.append(Gemm("router", m.experts, h, moe, share, quantised=False))
         if m.shared_experts:
             width = m.shared_experts * (m.shared_expert_intermediate or m.ffn_intermediate)
-            gemms += [Gemm("shared_gate_up", 2 * width // tp, h, moe, share),
-                      Gemm("shared_down", h, width // tp, moe, share)]
+            shared_q = "shared_experts" not in m.unquantised
+            gemms += [Gemm("shared_gate_up", 2 * width // tp, h, moe, share, shared_q),
+                      Gemm("shared_down", h, width // tp, moe, share, shared_q)]
         experts.append(Experts(h, m.ffn_intermediate, m.experts_per_token, m.experts,
-                               layout.moe_tensor_parallel, layout.expert_parallel, moe))
+                               layout.moe_tensor_parallel, layout.expert_parallel, moe,
+                               "routed_experts" not in m.unquantised))
         if layout.expert_parallel > 1:  # dispatch and combine of every routed token copy
             collectives.append(Collective("all_to_all", layout.gpus,
                                           m.experts_per_token * h * BF16_BYTES, 2 * moe,
@@ -166,7 +187,8 @@ def plan(m: ModelSpec, layout: Layout, mla_module_has_projections: bool) -> Step
                     tuple(attention), lm_head, 4.0 * m.vocab / tp)
 
 
-def _mla_projections(m: ModelSpec, tp: int, layers: int, share: float) -> list[Gemm]:
+def _mla_projections(m: ModelSpec, tp: int, layers: int, share: float, quantised: bool,
+                     output_quantised: bool) -> list[Gemm]:
     """DeepSeek's latent-attention projections, for tables that time the kernel alone: the
     down-projections (replicated on every rank), q_b, kv_b (in decode the engines absorb it
     into two per-head products, which read the same weights) and o."""
@@ -174,22 +196,24 @@ def _mla_projections(m: ModelSpec, tp: int, layers: int, share: float) -> list[G
     h, heads = m.hidden, m.heads // tp
     q_head = m.qk_nope_head_dim + m.qk_rope_head_dim
     down = m.kv_lora_rank + m.qk_rope_head_dim + (m.q_lora_rank or 0)
-    out = [Gemm("mla_down_proj", down, h, layers, share)]
+    out = [Gemm("mla_down_proj", down, h, layers, share, quantised)]
     if m.q_lora_rank:
-        out.append(Gemm("q_b_proj", heads * q_head, m.q_lora_rank, layers, share))
+        out.append(Gemm("q_b_proj", heads * q_head, m.q_lora_rank, layers, share, quantised))
     else:
-        out.append(Gemm("q_proj", heads * q_head, h, layers, share))
+        out.append(Gemm("q_proj", heads * q_head, h, layers, share, quantised))
     return out + [Gemm("kv_b_proj", heads * (m.qk_nope_head_dim + m.v_head_dim),
-                       m.kv_lora_rank, layers, share),
-                  Gemm("o_proj", h, heads * m.v_head_dim, layers, share)]
+                       m.kv_lora_rank, layers, share, quantised),
+                  Gemm("o_proj", h, heads * m.v_head_dim, layers, share, output_quantised)]
 
 
-def _linear_attention_projections(m: ModelSpec, tp: int, share: float) -> list[Gemm]:
+def _linear_attention_projections(m: ModelSpec, tp: int, share: float, quantised: bool,
+                                  output_quantised: bool) -> list[Gemm]:
     """A gated-delta-rule layer's projections in (q, k, v, z, the two gates) and out."""
     assert m.linear_key_heads and m.linear_value_heads
     assert m.linear_key_head_dim and m.linear_value_head_dim
     value_dim = m.linear_value_heads * m.linear_value_head_dim
     channels = 2 * m.linear_key_heads * m.linear_key_head_dim + value_dim
     width = channels + value_dim + 2 * m.linear_value_heads
-    return [Gemm("linear_in_proj", width // tp, m.hidden, m.linear_layers, share),
-            Gemm("linear_out_proj", m.hidden, value_dim // tp, m.linear_layers, share)]
+    return [Gemm("linear_in_proj", width // tp, m.hidden, m.linear_layers, share, quantised),
+            Gemm("linear_out_proj", m.hidden, value_dim // tp, m.linear_layers, share,
+                 output_quantised)]

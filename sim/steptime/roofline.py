@@ -11,7 +11,7 @@ from __future__ import annotations
 from sim.engine.seams import StepSplit
 from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.layout import Layout
-from sim.hardware.memory import DTYPE_BYTES
+from sim.hardware.memory import DTYPE_BYTES, UNQUANTISED_BYTES, weight_split
 from sim.provenance import Provenance
 from sim.scenario.schema import RooflineProfile
 
@@ -37,9 +37,12 @@ class RooflineStep:
                      weights' GEMMs run at: `peak_format`; KV reads use the 16-bit η_bw)
       prefill attn   4·layers·heads·head_dim·pairs / (tp·peak·η_c)
       decode attn    kv_bytes_per_token·KV tokens / (tp·BW·η_bw)
-      all-reduce     2 per layer of T·hidden·2 bytes, ring over the interconnect (tp > 1)
+      all-reduce     2 per layer of T·hidden·2 bytes, ring over the interconnect (tp > 1);
+                     1 when attention and the MLP run side by side (GPT-J, Falcon)
       overhead       a fixed per-step cost (scheduling, sampling) plus one per layer (launches)
     MoE layers read only the experts the step's tokens touch: 1 − (1 − k/E)^T of them.
+    Blocks the checkpoint keeps 16-bit are read at 2 bytes a weight (their FLOPs still run
+    at the format's peak: a small share of any shipped model's).
     """
 
     def __init__(self, spec: RooflineProfile, m: ModelSpec, gpu: GpuSpec, layout: Layout,
@@ -62,8 +65,11 @@ class RooflineStep:
         # Routed experts of the MoE layers only: dense leading layers and shared experts are
         # read whole every step, like attention.
         all_experts = m.routed_expert_params if m.is_moe else 0
-        self.dense_bytes = (m.params - embedding - all_experts) * bytes_per_param
-        self.expert_bytes = all_experts * bytes_per_param
+        split = weight_split(m)
+        widen = UNQUANTISED_BYTES - bytes_per_param  # per weight of a block kept 16-bit
+        self.dense_bytes = ((m.params - embedding - all_experts) * bytes_per_param
+                            + split.dense_16bit * widen)
+        self.expert_bytes = all_experts * bytes_per_param + split.routed_16bit * widen
         self.flops_per_token = 2.0 * (m.active_params - embedding - lm_head)
         self.flops_per_logit = 2.0 * lm_head
         self.attn_flops_per_pair = 4.0 * m.layers * m.heads * m.head_dim
@@ -76,8 +82,9 @@ class RooflineStep:
             one_way_gb_s = (gpu.interconnect_gb_s or PCIE_GEN4_GB_S) / 2
             link_bytes_per_s = one_way_gb_s * 1e9 * spec.interconnect_efficiency
             ring = 2.0 * (tp - 1) / tp
-            self.allreduce_per_token_s = 2 * m.layers * ring * m.hidden * 2.0 / link_bytes_per_s
-            self.allreduce_fixed_s = 2 * m.layers * spec.allreduce_latency_s
+            reductions = m.residuals_per_layer * m.layers
+            self.allreduce_per_token_s = reductions * ring * m.hidden * 2.0 / link_bytes_per_s
+            self.allreduce_fixed_s = reductions * spec.allreduce_latency_s
         else:
             self.allreduce_per_token_s = self.allreduce_fixed_s = 0.0
         self.provenance = provenance or Provenance(

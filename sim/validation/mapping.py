@@ -6,9 +6,11 @@ words into a model (a catalogue key or a `--models DIR` config, found the way th
 CSV path finds them: `silicon_mapping.ModelFinder`), a catalogue GPU and a replica's layout
 (engine, parallelism, formats), and writes down every assumption the translation needed (an
 unstated precision, an engine's default batch limit, a closed loop approximated by an open
-one) so the comparison can be read with them in view. A row the simulator does not model
-(pipeline parallelism, dataset-defined lengths, a model found nowhere) raises `Uncovered`
-with the reason; the caller reports it as skipped rather than dropping it.
+one) so the comparison can be read with them in view. Lengths are fixed, given as means, or
+those of the public dataset the row was measured on (`sim.validation.datasets`). A row the
+simulator does not model (pipeline parallelism, a dataset with no length table, a model found
+nowhere) raises `Uncovered` with the reason; the caller reports it as skipped rather than
+dropping it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from sim.hardware.catalog import ModelSpec
+from sim.validation.datasets import TABLES, dataset_of, lengths_for
 from sim.validation.silicon_mapping import ModelFinder, Skip
 
 
@@ -44,11 +47,9 @@ ALIASES: tuple[tuple[str, str, str | None], ...] = (
      "Mixtral-8x22B-Instruct read as the v0.1 base config (same shapes but a 768-token "
      "larger vocabulary in the instruct model)"),
     (r"deepseek-r1(-0528)?", "deepseek-r1", None),
+    (r"(eleutherai/)?gpt-?j(-6b)?(-99(\.9)?)?", "gpt-j-6b", None),  # MLPerf's gptj-99
+    (r"(tiiuae/)?falcon-180b(-chat)?", "falcon-180b", None),
 )
-NOT_MODELLED = {  # architectures ModelSpec cannot describe, by published-name pattern
-    r"gpt-j-6b": "GPT-J's parallel attention and non-gated MLP are not modelled",
-    r"falcon-(7b|40b|180b).*": "Falcon's parallel attention and non-gated MLP are not modelled",
-}
 
 # The published GPU name, upper case without spaces, hyphens and underscores → (catalogue
 # key, note).
@@ -183,9 +184,6 @@ def _model(name: Any, models: ModelFinder, notes: list[str]) -> tuple[Any, Model
     plain = re.sub(r"\s*\(.*\)\s*$", "", text)  # "Llama-2-70B-chat (MLPerf llama2-70b, …)"
     if plain != text:
         notes.append(f"model {text!r} read as {plain!r}")
-    for pattern, why in NOT_MODELLED.items():
-        if re.fullmatch(pattern, plain, flags=re.IGNORECASE):
-            raise Uncovered(f"model {plain!r} not modelled: {why}")
     query, alias_note = plain, None
     for pattern, target, note in ALIASES:
         match = re.fullmatch(pattern, plain, flags=re.IGNORECASE)
@@ -291,8 +289,7 @@ def _lengths(row: dict[str, Any], spec: ModelSpec,
         return {"dist": "fixed", "value": isl}, {"dist": "fixed", "value": osl}, isl, osl
     mean_in, mean_out = row.get("isl_mean"), row.get("osl_mean")
     if not (_is_positive(mean_in) and _is_positive(mean_out)):
-        raise Uncovered(f"lengths not fixed (isl {isl!r}, osl {osl!r}) and no isl_mean/osl_mean "
-                        "stated")
+        return _dataset_lengths(row, spec, notes)
     sigma_in = row.get("isl_sigma", DEFAULT_LENGTH_SIGMA)
     sigma_out = row.get("osl_sigma", DEFAULT_LENGTH_SIGMA)
     if not (is_number(sigma_in) and is_number(sigma_out)) or min(sigma_in, sigma_out) < 0:
@@ -302,6 +299,30 @@ def _lengths(row: dict[str, Any], spec: ModelSpec,
     return ({"dist": "lognormal", "mean": mean_in, "sigma": sigma_in},
             {"dist": "lognormal", "mean": mean_out, "sigma": sigma_out},
             float(mean_in), float(mean_out))
+
+
+def _dataset_lengths(row: dict[str, Any], spec: ModelSpec, notes: list[str]
+                     ) -> tuple[dict[str, Any], dict[str, Any], float, float]:
+    """Lengths neither fixed nor given as means: those of the dataset the row names, when we
+    ship its length table (the row's own means, where stated, win over it)."""
+    found = dataset_of(row)
+    if found is None:
+        raise Uncovered(f"lengths not fixed (isl {row.get('isl')!r}, osl {row.get('osl')!r}), "
+                        "no isl_mean/osl_mean stated and no dataset named")
+    name, how = found
+    table = lengths_for(name)
+    if table is None:
+        raise Uncovered(f"lengths from the {name} dataset ({how}): no length table for it "
+                        f"(tables: {', '.join(TABLES)})")
+    if table.max_total_tokens > spec.max_context:
+        raise Uncovered(f"{name} requests of up to {table.max_total_tokens} tokens exceed "
+                        f"{spec.name}'s context of {spec.max_context}")
+    notes.append(f"lengths drawn from the {name} table ({how}): {table.about}, prompt mean "
+                 f"{table.mean_prompt_tokens:.0f}, output mean {table.mean_output_tokens:.0f} "
+                 "tokens, prompt and output independent; outputs run to the dataset reply's "
+                 "length (a model stopping early at EOS is not modelled)")
+    return (table.prompt_tokens, table.output_tokens, table.mean_prompt_tokens,
+            table.mean_output_tokens)
 
 
 def _load(row: dict[str, Any]) -> tuple[str, int | None, float | None]:

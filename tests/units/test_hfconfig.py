@@ -166,6 +166,21 @@ def test_hf_config_path_is_relative_to_the_scenario(tmp_path: Path,
     assert s.model == fixture(MLA)
 
 
+def test_quantisation_settings_beside_the_config_name_the_blocks_kept_16_bit(
+        tmp_path: Path) -> None:
+    # ModelOpt writes org--name_hf_quant_config.json beside config.json; its exclude list
+    # keeps the whole attention block (input and output projections) in BF16, which the
+    # scenario's model then records.
+    path = _with_config(tmp_path, MLA)
+    config = tmp_path / "models" / MLA
+    beside = config.with_name(config.name.removesuffix("_config.json") + "_hf_quant_config.json")
+    beside.write_text(json.dumps({"quantization": {
+        "quant_algo": "NVFP4", "exclude_modules": ["model.layers.*.self_attn*", "lm_head"]}}),
+        encoding="utf-8")
+    assert fixture(MLA).unquantised == []
+    assert sim.load_scenario(path).model.unquantised == ["attention", "attention_output"]
+
+
 def test_moe_model_from_a_config_runs_end_to_end_on_the_roofline(tmp_path: Path) -> None:
     path = _with_config(
         tmp_path, MLA, profile="roofline", deployment__tensor_parallel=2,
@@ -254,6 +269,13 @@ BAD_INLINE_MODEL = [
          "model.moe_layer_step", "4", ("at most layers − dense_layers (3)",)),
     Case("negative-shared-experts", tiny(model=INLINE | {"shared_experts": -1}),
          "model.shared_experts", "-1", ("a number ≥ 0",)),
+    Case("non-gated-experts", tiny(model=INLINE | {"experts": 4, "experts_per_token": 2,
+                                                   "mlp_gated": False}),
+         "model.mlp_gated", "False", ("true for a mixture-of-experts model",)),
+    Case("unknown-unquantised-block", tiny(model=INLINE | {"unquantised": ["lm_head"]}),
+         "model.unquantised.0", "lm_head", ("attention_output", "routed_experts")),
+    Case("no-layer-norm", tiny(model=INLINE | {"layer_norms": 0}),
+         "model.layer_norms", "0", ("≥ 1",)),
 ]
 
 
