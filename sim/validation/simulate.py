@@ -83,8 +83,8 @@ def simulate(setup: RowSetup, capacity_req_s: float | None) -> Simulated:
         kv_tokens = kv_capacity(scenario)
     except InputError as exc:
         raise Uncovered(f"model does not fit: {exc.expected}") from None
-    if setup.prompt_tokens.get("dist") == "fixed" and \
-            setup.mean_prompt_tokens + setup.mean_output_tokens + 17 > kv_tokens:
+    longest = [_longest_tokens(spec) for spec in (setup.prompt_tokens, setup.output_tokens)]
+    if None not in longest and sum(t for t in longest if t) + 17 > kv_tokens:
         raise Uncovered(f"one request needs more KV cache than a replica's {kv_tokens} tokens")
     if setup.load == "poisson":
         return _run_poisson(setup)
@@ -110,6 +110,15 @@ def simulate(setup: RowSetup, capacity_req_s: float | None) -> Simulated:
             break
     return _summarise(result, tokens_per_s, from_admission=True, wall_s=wall_s,
                       saturated=saturated)
+
+
+def _longest_tokens(spec: dict) -> float | None:
+    """The longest length a fixed or empirical-CDF spec can draw (None: unbounded)."""
+    if spec.get("dist") == "fixed":
+        return float(spec["value"])
+    if spec.get("dist") == "empirical_cdf":
+        return float(spec["cdf"][-1][0])
+    return None
 
 
 def _run_poisson(setup: RowSetup) -> Simulated:
