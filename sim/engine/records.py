@@ -32,6 +32,14 @@ class EngineConfig:
     # target judges. It adds ~9% to the engine's time on benchmarks/engine_speed.py's fleet
     # (the histogram of all gaps, always kept, ~15%), so a run without one can skip it.
     track_longest_gaps: bool = True
+    # Admission (`sim.engine.scheduler.ADMISSIONS`): prompt | reserve-output | reserve-ratio,
+    # the last keeping `reserve_ratio` of the admitted sequences' outputs still to come free.
+    admission: str = "prompt"
+    reserve_ratio: float = 0.0
+    chunked_prefill: bool = True  # False: a prompt is prefilled whole, in one step
+    # Without chunked prefill, the most prompt tokens one step takes (the step-time tables
+    # reach that far); 0: max_batched_tokens.
+    max_prefill_tokens: int = 0
 
 
 # Fleet events, pre-generated: what happens to which replica slot, and when.

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 
 from sim.engine.gaps import BIN_OFFSET, BINS, BINS_PER_DECADE, LOW_S, UPPER_S, GapRecorder
 from sim.engine.records import EngineConfig, ReplicaCounters, WindowCounters, whole_steps
-from sim.engine.scheduler import POLICIES
+from sim.engine.scheduler import POLICIES, reserve_share
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -108,6 +108,11 @@ class Replica:
         self.admit_extra = cfg.kv_block_tokens + 1
         self.max_seqs = cfg.max_num_seqs
         self.max_tokens = cfg.max_batched_tokens
+        # Share of the admitted sequences' outputs still to come kept free at admission
+        # (0: the prompt's blocks only, `sim.engine.scheduler.ADMISSIONS`).
+        self.reserve = reserve_share(cfg.admission, cfg.reserve_ratio)
+        self.chunked = cfg.chunked_prefill
+        self.whole_cap = cfg.max_prefill_tokens or cfg.max_batched_tokens
         self.cap = cfg.kv_capacity_tokens
         self.step_model = step_model
         self.c = step_model.per_kv_token_s
@@ -415,12 +420,20 @@ class Replica:
     def admit(self, growth: int, now: float) -> None:
         """Admit waiting requests in order while a sequence slot and KV cache are free.
 
-        `growth` keeps room for the decoding sequences' next token (a one-step watermark)."""
+        `growth` keeps room for the decoding sequences' next token (a one-step watermark).
+        A reserving admission also keeps its share of the outputs still to come free."""
         t, waiting, running, extra = self.table, self.waiting, self.running, self.admit_extra
+        reserve = self.reserve
+        pending = self._outputs_to_come() if reserve and waiting else 0
         while waiting and len(running) < self.max_seqs:
             rid = waiting[0]
             need = t.prefill_len[rid] + extra
-            if self.kv_used + growth + need > self.cap:
+            if reserve:
+                to_come = self._output_to_come(rid)
+                if self.kv_used + growth + need + reserve * (pending + to_come) > self.cap:
+                    return
+                pending += to_come
+            elif self.kv_used + growth + need > self.cap:
                 return
             waiting.popleft()
             running[rid] = None
@@ -428,6 +441,27 @@ class Replica:
             self.kv_used += need
             if t.admit_s[rid] != t.admit_s[rid]:  # NaN: first admission
                 t.admit_s[rid] = now
+
+    def reservation(self, rid: int) -> float:
+        """KV tokens an admission of `rid` must leave free for the outputs still to come."""
+        if not self.reserve:
+            return 0.0
+        return self.reserve * (self._outputs_to_come() + self._output_to_come(rid))
+
+    def _output_to_come(self, rid: int) -> int:
+        """The KV growth of a sequence not yet decoding: its tokens after the one its prefill
+        produces."""
+        t = self.table
+        return t.output[rid] - (t.prefill_len[rid] - t.prompt[rid]) - 1
+
+    def _outputs_to_come(self) -> int:
+        """The KV growth the admitted sequences still have ahead of them."""
+        t, dstep = self.table, self.dstep
+        total = 0
+        for rid in self.running:
+            finish = t.finish_step[rid]
+            total += finish - dstep if finish >= 0 else self._output_to_come(rid)
+        return total
 
     def make_room(self) -> None:
         """Evict the newest sequences until the next decode step's growth fits."""
@@ -457,7 +491,7 @@ class Replica:
 
     def start_step(self, budget: int, decodes: bool, now: float) -> None:
         t = self.table
-        chunks = []
+        chunks: list[tuple[int, int]] = []
         prefill_tokens = 0
         pairs = 0.0
         for rid in self.prefilling:
@@ -465,6 +499,11 @@ class Replica:
                 break
             done = t.prefill_done[rid]
             tokens = min(t.prefill_len[rid] - done, budget)
+            if not self.chunked and tokens < t.prefill_len[rid] - done:
+                if chunks:
+                    break  # whole prompts only: this one waits for a step of its own
+                # Longer than the budget: it runs whole in a step of its own.
+                tokens = min(t.prefill_len[rid] - done, self.whole_cap)
             budget -= tokens
             prefill_tokens += tokens
             pairs += tokens * (done + (tokens + 1) * 0.5)

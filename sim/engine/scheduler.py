@@ -20,10 +20,24 @@ The policies (`POLICIES`; their keys are what `deployment.scheduler.policy` acce
 The replica provides the mechanisms (admission under the KV budget, eviction, starting a
 step or a decode run); a policy only decides which to use, so a new policy is one more pair
 of functions here and one more registry entry.
+
+**Admission** (`ADMISSIONS`: how much KV cache a newcomer must find free) is the other half
+of an engine's behaviour, and `ENGINE_PRESETS` holds each serving engine's defaults for both:
+
+* `prompt` (vLLM): its prompt's blocks. Decodes then grow block by block; when the cache is
+  full the most recently admitted sequence is preempted and later recomputed.
+* `reserve-output` (TensorRT-LLM's `GUARANTEED_NO_EVICT` capacity scheduler): its prompt plus
+  its maximum new tokens, beside what the admitted sequences still need for theirs, so the
+  cache never overflows and nothing is evicted. The sim knows each output's length and
+  reserves exactly that.
+* `reserve-ratio` (SGLang): the same reservation with the outputs still to come weighted by
+  `reserve_ratio` (SGLang's `new_token_ratio`): more admitted, and retraction (preemption, as
+  above) when decoding runs out of room.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +62,7 @@ class ReplicaState(Protocol):
     max_tokens: int  # token budget of one step
     admit_extra: int  # KV a new admission reserves beyond its prompt
 
+    def reservation(self, rid: int) -> float: ...
     def admit(self, growth: int, now: float) -> None: ...
     def make_room(self) -> None: ...
     def start_step(self, budget: int, decodes: bool, now: float) -> None: ...
@@ -62,8 +77,10 @@ class Policy:
 
 
 def _kv_fits(r: ReplicaState, rid: int) -> bool:
-    """A newcomer's prompt fits beside the decoding sequences' next tokens."""
-    return r.kv_used + r.n_decoding + r.table.prefill_len[rid] + r.admit_extra <= r.cap
+    """A newcomer's prompt fits beside the decoding sequences' next tokens (and, under a
+    reserving admission, beside the outputs still to come)."""
+    return (r.kv_used + r.n_decoding + r.table.prefill_len[rid] + r.admit_extra
+            + r.reservation(rid) <= r.cap)
 
 
 def _plan_chunked_prefill(r: ReplicaState, now: float) -> None:
@@ -127,4 +144,69 @@ POLICIES: dict[str, Policy] = {
     "static": Policy(
         _plan_static, _join_static,
         "a new batch is admitted only when the last one has finished"),
+}
+
+
+# Admission rules (`deployment.scheduler.admission`) and the share of the outputs still to
+# come that each reserves; None: `deployment.scheduler.reserve_ratio`.
+ADMISSIONS: dict[str, float | None] = {
+    "prompt": 0.0,
+    "reserve-output": 1.0,
+    "reserve-ratio": None,
+}
+
+
+def reserve_share(admission: str, reserve_ratio: float) -> float:
+    """The share of the admitted sequences' remaining output tokens kept free in the cache."""
+    share = ADMISSIONS[admission]
+    return reserve_ratio if share is None else share
+
+
+@dataclass(frozen=True)
+class EnginePreset:
+    """A serving engine's scheduling defaults, each what the engine itself does out of the box
+    (sources in the comments of `ENGINE_PRESETS`); a scenario's explicit keys win."""
+
+    policy: str
+    admission: str
+    reserve_ratio: float
+    chunked_prefill: bool  # False: a prompt is prefilled whole, in one step
+    max_num_seqs: int
+    # Token budget of one step by GPU memory: (below this many GiB, budget), the last for
+    # any larger GPU.
+    max_batched_tokens: tuple[tuple[float, int], ...]
+
+    def batched_tokens(self, gpu_memory_gib: float) -> int:
+        for below_gib, tokens in self.max_batched_tokens:
+            if gpu_memory_gib < below_gib:
+                return tokens
+        return self.max_batched_tokens[-1][1]
+
+    def keys(self, gpu_memory_gib: float) -> dict[str, object]:
+        """The preset as `deployment.scheduler` keys, for a GPU of this much memory."""
+        return {"policy": self.policy, "admission": self.admission,
+                "reserve_ratio": self.reserve_ratio, "chunked_prefill": self.chunked_prefill,
+                "max_num_seqs": self.max_num_seqs,
+                "max_batched_tokens": self.batched_tokens(gpu_memory_gib)}
+
+
+ENGINE_PRESETS: dict[str, EnginePreset] = {
+    # vLLM V1: chunked prefill, admission by the prompt's blocks, preemption by recompute.
+    # 256 sequences and 8192 tokens are this simulator's long-standing defaults; vLLM's own
+    # (EngineArgs.get_batch_defaults, API server) are 1024 / 8192 on GPUs of >= 70 GiB other
+    # than the A100, 256 / 2048 elsewhere: set the keys to follow it exactly.
+    "vllm": EnginePreset("chunked-prefill", "prompt", 0.0, True, 256, ((math.inf, 8192),)),
+    # SGLang: a step is prefill-only or decode-only unless --enable-mixed-chunk (policy
+    # chunked-prefill); admission reserves init_new_token_ratio 0.7 of the new tokens still
+    # to come (SGLang lowers it towards 0.1 over quiet decode steps: not modelled, so this is
+    # its cautious end); chunked_prefill_size by GPU memory: 2048 below 35 GiB, 8192 below
+    # 160 GiB, 16384 above (server_args); max_running_requests is derived from the KV pool,
+    # at least 2048 on a large one.
+    "sglang": EnginePreset("prefill-first", "reserve-ratio", 0.7, True, 2048,
+                           ((35.0, 2048), (160.0, 8192), (math.inf, 16384))),
+    # TensorRT-LLM (PyTorch backend): in-flight batching mixes prompts with decodes, the
+    # GUARANTEED_NO_EVICT capacity scheduler, enable_chunked_prefill False, max_batch_size
+    # 2048, max_num_tokens 8192.
+    "trtllm": EnginePreset("chunked-prefill", "reserve-output", 1.0, False, 2048,
+                           ((math.inf, 8192),)),
 }

@@ -15,17 +15,33 @@ from sim.metrics.capacity import Mix, saturation
 from sim.metrics.headroom import StepFacts
 from sim.metrics.intensity import demands
 from sim.scenario import Scenario
+from sim.scenario.schema import longest_tokens
 from sim.steptime.model import StepTimeModel
 from sim.steptime.scaled import ScaledStep
 from sim.steptime.select import select
 from sim.workload.closed import PoolLimits, min_step_s
 
 
+def prefill_step_tokens(scenario: Scenario) -> int:
+    """The most prompt tokens one step prefills: the token budget, or where prompts run whole
+    (`chunked_prefill: false`) the longest prompt: the prompt lengths' bound, else the model's
+    context (a longer prompt, possible only from an unbounded length distribution, is split
+    at it). The step-time tables reach this far."""
+    s = scenario.deployment.scheduler
+    if s.chunked_prefill:
+        return s.max_batched_tokens
+    longest = scenario.model.max_context
+    bound = longest_tokens(scenario.workload.prompt_tokens)
+    if bound is not None and scenario.workload.sessions is None:
+        longest = min(longest, bound[0])
+    return max(s.max_batched_tokens, longest)
+
+
 def step_model(scenario: Scenario) -> StepTimeModel:
     """The scenario's step-time model, scaled by its `step_time_scale`."""
     d = scenario.deployment
     model = select(scenario.profile, scenario.model, scenario.gpu, scenario.layout,
-                   d.scheduler.max_batched_tokens + d.scheduler.max_num_seqs)
+                   prefill_step_tokens(scenario) + d.scheduler.max_num_seqs)
     if scenario.step_time_scale != 1.0:
         return ScaledStep(model, scenario.step_time_scale)
     return model
@@ -85,12 +101,20 @@ def saturated_e2e_s(scenario: Scenario) -> float | None:
 
 def engine_config(scenario: Scenario, kv_capacity_tokens: int, exact: bool,
                   fleet: FleetSchedule | None) -> EngineConfig:
+    """The engine's settings. The scheduler's keys arrive resolved: what the scenario sets,
+    else its `deployment.engine`'s preset (`sim.engine.scheduler.ENGINE_PRESETS`, filled in
+    when the scenario is validated, since the preset depends on the GPU)."""
     d = scenario.deployment
+    s = d.scheduler
     return EngineConfig(
         replicas=d.replicas,
-        policy=d.scheduler.policy,
-        max_num_seqs=d.scheduler.max_num_seqs,
-        max_batched_tokens=d.scheduler.max_batched_tokens,
+        policy=s.policy,
+        max_num_seqs=s.max_num_seqs,
+        max_batched_tokens=s.max_batched_tokens,
+        admission=s.admission,
+        reserve_ratio=s.reserve_ratio,
+        chunked_prefill=s.chunked_prefill,
+        max_prefill_tokens=prefill_step_tokens(scenario),
         kv_capacity_tokens=kv_capacity_tokens,
         kv_block_tokens=KV_BLOCK_TOKENS,
         router=d.router,

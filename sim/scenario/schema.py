@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from sim.engine.router import ROUTERS
-from sim.engine.scheduler import POLICIES
+from sim.engine.scheduler import ADMISSIONS, ENGINE_PRESETS, POLICIES
 from sim.hardware import catalog
 from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.layout import (
@@ -135,16 +135,29 @@ ProfileSpec = Annotated[
 
 
 class Scheduler(Strict):
+    """How a replica batches. A key left out (or null) takes `deployment.engine`'s preset
+    (`sim.engine.scheduler.ENGINE_PRESETS`), filled in by `Scenario`, which knows the GPU;
+    the defaults here are vLLM's preset, for a Scheduler validated on its own."""
+
     policy: str = "chunked-prefill"  # a key of sim.engine.scheduler.POLICIES
     # The engine tables each batch size's fixed cost: a bound on the table, far above
     # what an engine runs (vLLM's default is 256 sequences, 8192 tokens).
     max_num_seqs: Annotated[int, Field(gt=0, le=MAX_NUM_SEQS)] = 256
     max_batched_tokens: Annotated[int, Field(gt=0, le=MAX_BATCHED_TOKENS)] = 8192
+    admission: str = "prompt"  # a key of sim.engine.scheduler.ADMISSIONS
+    # reserve-ratio: the share of the outputs still to come kept free (SGLang new_token_ratio)
+    reserve_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0
+    chunked_prefill: bool = True  # False: a prompt is prefilled whole, in one step
 
     @field_validator("policy")
     @classmethod
     def _known_policy(cls, value: str) -> str:
         return known_name(value, POLICIES)
+
+    @field_validator("admission")
+    @classmethod
+    def _known_admission(cls, value: str) -> str:
+        return known_name(value, ADMISSIONS)
 
 
 class Deployment(Strict):
@@ -355,6 +368,25 @@ class Scenario(Strict):
     plan: PlanSpec | None = None  # read by `tokenfactory plan` (sim.planning)
     stress: StressSpec | None = None  # read by `tokenfactory stress`
 
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_preset(cls, data: Any) -> Any:
+        """The scheduler keys a scenario leaves out (or sets to null) from its engine's
+        preset, for its GPU's memory. Anything malformed is left for its own check."""
+        if not isinstance(data, Mapping):
+            return data
+        deployment = data.get("deployment", {})
+        if not isinstance(deployment, Mapping):
+            return data
+        engine = deployment.get("engine", "vllm")
+        preset = ENGINE_PRESETS.get(engine) if isinstance(engine, str) else None
+        scheduler = deployment.get("scheduler", {})
+        if preset is None or not isinstance(scheduler, Mapping):
+            return data
+        explicit = {k: v for k, v in scheduler.items() if v is not None}
+        filled = {**preset.keys(_gpu_memory_gib(data.get("gpu"))), **explicit}
+        return {**data, "deployment": {**deployment, "scheduler": filled}}
+
     @model_validator(mode="wrap")
     @classmethod
     def _auto_warmup(cls, data: Any, handler: ModelWrapValidatorHandler[Scenario]) -> Scenario:
@@ -535,6 +567,21 @@ def context_problem(model: ModelSpec, workload: WorkloadSpec) -> Problem | None:
 
 def _lengths(grid: Mapping[str, list[Any]] | None) -> str:
     return " × ".join(f"{len(values):,}" for values in (grid or {}).values())
+
+
+def _gpu_memory_gib(value: Any) -> float:
+    """A scenario's `gpu:` memory before it is validated: a catalogue name or an inline
+    mapping; 0 where it is neither (its own check reports it)."""
+    if isinstance(value, str):
+        spec = catalog.gpus().get(value)
+        return spec.memory_gib if spec is not None else 0.0
+    if isinstance(value, GpuSpec):
+        return value.memory_gib
+    if isinstance(value, Mapping):
+        memory = value.get("memory_gib")
+        if isinstance(memory, int | float) and not isinstance(memory, bool):
+            return float(memory)
+    return 0.0
 
 
 def _by_name(value: Any, known: Mapping[str, BaseModel]) -> Any:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sim.engine.scheduler import ENGINE_PRESETS
 from sim.errors import InputError
 from sim.hardware import catalog
 from sim.hardware.catalog import ModelSpec
@@ -34,11 +35,9 @@ GPUS = {"a100_sxm": "a100-80gb", "h100_sxm": "h100-sxm", "h200_sxm": "h200", "b2
 QUANT_DTYPES = {"": "bf16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "fp4"}
 QUANT_NOT_MODELLED = {"int4_wo": "int4 weight-only not modelled"}
 # Each engine's default token budget per step (vLLM V1 max_num_batched_tokens, SGLang
-# chunked_prefill_size on large GPUs, TensorRT-LLM max_num_tokens).
+# chunked_prefill_size on large GPUs, TensorRT-LLM max_num_tokens), for the measured-result
+# comparison (sim.validation.results_compare); a silicon row takes its engine's preset.
 ENGINE_BATCHED_TOKENS = {"vllm": 8192, "sglang": 16384, "trtllm": 8192}
-# Engines that split a prompt longer than the budget over steps by default; TensorRT-LLM
-# without chunked prefill needs the whole prompt in one step, so its budget is raised to ISL.
-CHUNKING_ENGINES = ("vllm", "sglang")
 # A quantised or instruction-tuned checkpoint has its base model's architecture.
 CHECKPOINT_SUFFIXES = ("-instruct", "-fp8", "-nvfp4", "-fp4", "-bf16")
 FAMILIES = ("deepseek", "qwen", "llama", "gpt-oss", "minimax", "mixtral", "mistral", "gemma",
@@ -139,19 +138,16 @@ def plan_row(row: SiliconRow, models: ModelFinder) -> RowPlan:
     notes: list[str] = []
     model, spec = models.find(row.model_path, notes)
     parallel = _parallelism(row, spec.experts > 1, notes)
-    tokens = ENGINE_BATCHED_TOKENS[row.backend]
-    if row.backend in CHUNKING_ENGINES:
-        notes.append(f"max_batched_tokens {tokens} ({row.backend} default; longer prompts "
-                     "are prefilled in chunks)")
-    else:
-        tokens = max(tokens, isl)
-        notes.append(f"max_batched_tokens {tokens} (trtllm default 8192, or the ISL when "
-                     "longer: no chunked prefill by default, a prompt is prefilled whole)")
+    # Everything but the concurrency is the engine's preset (sim.engine.scheduler).
+    preset = ENGINE_PRESETS[row.backend]
+    notes.append(f"{row.backend} preset: {preset.policy}, max_batched_tokens "
+                 f"{preset.batched_tokens(catalog.gpus()[gpu].memory_gib)}, "
+                 f"{'chunked' if preset.chunked_prefill else 'whole-prompt'} prefill, "
+                 f"admission {preset.admission}")
     notes.append(f"max_num_seqs {n} = the concurrency; kv_cache_dtype auto (not stated)")
     deployment: dict[str, Any] = {
         "replicas": 1, "tensor_parallel": parallel["tensor_parallel"], "dtype": dtype,
-        "scheduler": {"policy": "chunked-prefill", "max_num_seqs": n,
-                      "max_batched_tokens": tokens},
+        "scheduler": {"max_num_seqs": n},
     }
     # Keys at the Layout's defaults are left to the scenario's own defaults.
     for key in ("data_parallel_attention", "expert_parallel"):

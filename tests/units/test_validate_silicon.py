@@ -125,10 +125,11 @@ def test_parallelism_keys_and_engine_budgets(tmp_path: Path) -> None:
     trt, sgl = (plan_row(r, ModelFinder(models)) for r in rows.rows)
     assert trt.base["deployment"]["engine"] == "trtllm"
     assert trt.base["deployment"]["tensor_parallel"] == 2
-    assert trt.base["deployment"]["scheduler"]["max_batched_tokens"] == 15000  # no chunking
-    assert sgl.base["deployment"]["scheduler"] == {"policy": "chunked-prefill",
-                                                   "max_num_seqs": 8,
-                                                   "max_batched_tokens": 16384}
+    # Only the concurrency is set: the rest is each engine's preset (whole prompts for trtllm).
+    assert trt.base["deployment"]["scheduler"] == {"max_num_seqs": 8}
+    assert sgl.base["deployment"]["scheduler"] == {"max_num_seqs": 8}
+    assert any("trtllm preset: chunked-prefill, max_batched_tokens 8192, whole-prompt "
+               "prefill, admission reserve-output" in a for a in trt.assumptions)
     assert "attention_dp_size empty: no attention data parallelism" in sgl.assumptions
 
 
