@@ -10,7 +10,7 @@ so this layer knows nothing of benchmark files) and minimising
     score = (median |rel. error of TTFT| + median |rel. error of TPOT|) / 2
             + TIE_BREAK × mean |rel. error| over both
 
-— the medians the brief asks for, TTFT and TPOT weighted alike, with a small mean term so
+— median errors, TTFT and TPOT weighted alike, with a small mean term so
 that among knobs of equal medians (a median ignores all but the middle points) the fit
 prefers the one that is closer everywhere.
 
