@@ -166,12 +166,18 @@ def to_csv(comparisons: Iterable[Comparison]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for c in comparisons:
-        error = c.error_pct
-        writer.writerow([c.id, c.metric, _number(c.measured), _number(c.simulated),
-                         "" if error is None else f"{error:.3f}", c.status, c.profile_source,
-                         "; ".join((*c.assumptions, c.observed) if c.observed
-                                   else c.assumptions)])
+        writer.writerow(contract_cells(c))
     return buffer.getvalue()
+
+
+def contract_cells(c: Comparison) -> list[str]:
+    """One comparison's cells of the CSV contract (`CSV_COLUMNS`), which every format's CSV
+    starts with."""
+    error = c.error_pct
+    notes = (*c.assumptions, c.observed) if c.observed else c.assumptions
+    return [c.id, c.metric, _number(c.measured), _number(c.simulated),
+            "" if error is None else f"{error:.3f}", c.status, c.profile_source,
+            "; ".join(notes)]
 
 
 def _number(value: float | None) -> str:

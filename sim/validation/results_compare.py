@@ -33,7 +33,7 @@ from sim.runner.build import kv_capacity
 from sim.validation.compare import COMPARED, matches
 from sim.validation.results_json import BenchmarkPoint
 from sim.validation.silicon import SiliconComparison, mean_lifetime_s, window
-from sim.validation.silicon_mapping import ENGINE_BATCHED_TOKENS, ModelFinder, Skip
+from sim.validation.silicon_mapping import ModelFinder, Skip, preset_note
 
 WARMUP_LIFETIMES = 16.0  # closed loops: as the measured-row path (sim.validation.silicon)
 WINDOW_LIFETIMES = 16.0
@@ -115,10 +115,10 @@ def plan_point(point: BenchmarkPoint, deployment: Deployment, models: ModelFinde
     if isl < 1 or osl < 2:
         raise Skip(f"mean lengths {point.prompt_tokens_mean:g} / {point.output_tokens_mean:g}"
                    ": no TPOT to compare (it needs two output tokens)")
-    assert deployment.engine is not None  # checked (Deployment.check) before planning
-    tokens = ENGINE_BATCHED_TOKENS[deployment.engine]
-    notes.append(f"lengths fixed at the file's means (ISL {isl}, OSL {osl}); "
-                 f"{deployment.engine} defaults: max_batched_tokens {tokens}")
+    # Checked (Deployment.check) before planning.
+    assert deployment.engine is not None and deployment.gpu is not None
+    notes.append(f"lengths fixed at the file's means (ISL {isl}, OSL {osl})")
+    notes.append(preset_note(deployment.engine, deployment.gpu))
     if point.concurrency is not None:
         arrival: dict[str, Any] = {"process": "closed", "concurrency": point.concurrency,
                                    "think_time_s": 0}
@@ -133,8 +133,7 @@ def plan_point(point: BenchmarkPoint, deployment: Deployment, models: ModelFinde
     deployment_keys: dict[str, Any] = {
         "replicas": 1, "tensor_parallel": deployment.tensor_parallel,
         "dtype": deployment.dtype, "engine": deployment.engine,
-        "scheduler": {"policy": "chunked-prefill", "max_batched_tokens": max(tokens, 1),
-                      **scheduler}}
+        "scheduler": scheduler}
     base = {
         "name": point.id, "seed": SEED, "drain_s": None, "model": model_ref,
         "gpu": deployment.gpu, "profile": profile, "deployment": deployment_keys,

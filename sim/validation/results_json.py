@@ -129,12 +129,7 @@ def read_guidellm(raw: dict[str, Any], path: Path) -> tuple[BenchmarkPoint, ...]
         concurrency, rate_per_s, skip = _guidellm_load(kind, strategy, where)
         ttft = _summary(metrics, "time_to_first_token_ms", where)
         tpot = _summary(metrics, "time_per_output_token_ms", where)
-        measured = {"ttft_ms": ttft["mean"], "tpot_ms": tpot["mean"]}
-        for metric, summary in (("ttft_ms", ttft), ("tpot_ms", tpot)):
-            if "median" in summary:
-                measured[f"{metric}_median"] = summary["median"]
-            if "p99" in summary:
-                measured[f"{metric}_p99"] = summary["p99"]
+        measured = _latencies(ttft, tpot, "mean", "median")
         if isinstance(metrics.get("output_tokens_per_second"), dict):
             measured["output_tokens_per_s"] = _summary(metrics, "output_tokens_per_second",
                                                        where)["mean"]
@@ -206,12 +201,7 @@ def read_aiperf(raw: dict[str, Any], path: Path) -> tuple[BenchmarkPoint, ...]:
     blocks = aiperf_blocks(raw)
     ttft = _stats_ms(blocks, "time_to_first_token", where)
     tpot = _stats_ms(blocks, "inter_token_latency", where)
-    measured = {"ttft_ms": ttft["avg"], "tpot_ms": tpot["avg"]}
-    for metric, stats in (("ttft_ms", ttft), ("tpot_ms", tpot)):
-        if "p50" in stats:
-            measured[f"{metric}_median"] = stats["p50"]
-        if "p99" in stats:
-            measured[f"{metric}_p99"] = stats["p99"]
+    measured = _latencies(ttft, tpot, "avg", "p50")
     throughput = blocks.get("output_token_throughput")
     if isinstance(throughput, dict) and _is_number(throughput.get("avg")):
         measured["output_tokens_per_s"] = float(throughput["avg"])
@@ -295,3 +285,16 @@ def _dig(raw: Any, *keys: str) -> Any:
             return None
         raw = raw.get(key)
     return raw
+
+
+def _latencies(ttft: dict[str, float], tpot: dict[str, float], mean_key: str,
+               median_key: str) -> dict[str, float]:
+    """The compared TTFT and TPOT figures (ms) from one tool's summaries: the mean, and the
+    median and p99 where the tool gives them, under the tool's own key names."""
+    measured = {"ttft_ms": ttft[mean_key], "tpot_ms": tpot[mean_key]}
+    for metric, stats in (("ttft_ms", ttft), ("tpot_ms", tpot)):
+        if median_key in stats:
+            measured[f"{metric}_median"] = stats[median_key]
+        if "p99" in stats:
+            measured[f"{metric}_p99"] = stats["p99"]
+    return measured

@@ -40,7 +40,7 @@ import sim
 from sim.errors import InputError
 from sim.montecarlo.execute import open_executor
 from sim.runner.build import kv_capacity
-from sim.validation.compare import COMPARED, CSV_COLUMNS, Comparison, matches
+from sim.validation.compare import COMPARED, CSV_COLUMNS, Comparison, contract_cells, matches
 from sim.validation.silicon_mapping import Labels, ModelFinder, RowPlan, Skip, labels, plan_row
 from sim.validation.silicon_rows import SiliconRow, SiliconTable
 
@@ -222,14 +222,6 @@ def silicon_csv(comparisons: Iterable[SiliconComparison]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(SILICON_CSV_COLUMNS)
     for c in comparisons:
-        error = c.error_pct
-        notes = (*c.assumptions, c.observed) if c.observed else c.assumptions
-        writer.writerow([c.id, c.metric, _number(c.measured), _number(c.simulated),
-                         "" if error is None else f"{error:.3f}", c.status, c.profile_source,
-                         "; ".join(notes), c.gpu, c.engine, c.model, c.precision,
+        writer.writerow([*contract_cells(c), c.gpu, c.engine, c.model, c.precision,
                          "" if c.concurrency is None else c.concurrency])
     return buffer.getvalue()
-
-
-def _number(value: float | None) -> str:
-    return "" if value is None or not math.isfinite(value) else repr(value)

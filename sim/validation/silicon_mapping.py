@@ -34,10 +34,6 @@ GPUS = {"a100_sxm": "a100-80gb", "h100_sxm": "h100-sxm", "h200_sxm": "h200", "b2
 # gemm_quant_mode / moe_quant_mode → deployment.dtype ('' is an unquantised checkpoint)
 QUANT_DTYPES = {"": "bf16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "fp4"}
 QUANT_NOT_MODELLED = {"int4_wo": "int4 weight-only not modelled"}
-# Each engine's default token budget per step (vLLM V1 max_num_batched_tokens, SGLang
-# chunked_prefill_size on large GPUs, TensorRT-LLM max_num_tokens), for the measured-result
-# comparison (sim.validation.results_compare); a silicon row takes its engine's preset.
-ENGINE_BATCHED_TOKENS = {"vllm": 8192, "sglang": 16384, "trtllm": 8192}
 # A quantised or instruction-tuned checkpoint has its base model's architecture.
 CHECKPOINT_SUFFIXES = ("-instruct", "-fp8", "-nvfp4", "-fp4", "-bf16")
 FAMILIES = ("deepseek", "qwen", "llama", "gpt-oss", "minimax", "mixtral", "mistral", "gemma",
@@ -139,11 +135,7 @@ def plan_row(row: SiliconRow, models: ModelFinder) -> RowPlan:
     model, spec = models.find(row.model_path, notes)
     parallel = _parallelism(row, spec.experts > 1, notes)
     # Everything but the concurrency is the engine's preset (sim.engine.scheduler).
-    preset = ENGINE_PRESETS[row.backend]
-    notes.append(f"{row.backend} preset: {preset.policy}, max_batched_tokens "
-                 f"{preset.batched_tokens(catalog.gpus()[gpu].memory_gib)}, "
-                 f"{'chunked' if preset.chunked_prefill else 'whole-prompt'} prefill, "
-                 f"admission {preset.admission}")
+    notes.append(preset_note(row.backend, gpu))
     notes.append(f"max_num_seqs {n} = the concurrency; kv_cache_dtype auto (not stated)")
     deployment: dict[str, Any] = {
         "replicas": 1, "tensor_parallel": parallel["tensor_parallel"], "dtype": dtype,
@@ -164,6 +156,16 @@ def plan_row(row: SiliconRow, models: ModelFinder) -> RowPlan:
         "slo": {"ttft_s": 60.0, "tpot_s": 1.0}, "cost": {"gpu_hour_usd": 0.0},
     }
     return RowPlan(row.id, base, n, isl, osl, _lifetime_hint_s(row, osl), tuple(notes))
+
+
+def preset_note(engine: str, gpu: str) -> str:
+    """What the engine's preset (`sim.engine.scheduler.ENGINE_PRESETS`) sets for a replica
+    of this catalogue GPU, as a comparison's assumption."""
+    preset = ENGINE_PRESETS[engine]
+    return (f"{engine} preset: {preset.policy}, max_batched_tokens "
+            f"{preset.batched_tokens(catalog.gpus()[gpu].memory_gib)}, "
+            f"{'chunked' if preset.chunked_prefill else 'whole-prompt'} prefill, "
+            f"admission {preset.admission}")
 
 
 def base_name(name: str) -> str:
