@@ -26,7 +26,7 @@ import yaml
 from sim.calibrate import roofline as fit
 from sim.hardware import catalog
 from sim.hardware.catalog import GpuSpec
-from sim.scenario.schema import RooflineProfile
+from sim.scenario.profiles import RooflineProfile
 from sim.steptime import operators
 
 TP_DEGREES = (1, 2, 4, 8)

@@ -22,7 +22,7 @@ from sim.cli.validate import add_deployment_flags, deployment
 from sim.errors import InputError
 from sim.hardware import catalog
 from sim.report.calibrate_text import format_fit_errors
-from sim.scenario.schema import RooflineProfile
+from sim.scenario.profiles import RooflineProfile
 from sim.steptime.fitted import fitted_efficiency
 from sim.validation.files import ResultsTable, read_table
 from sim.validation.results_compare import fit_plans, simulator

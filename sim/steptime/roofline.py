@@ -13,7 +13,7 @@ from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.layout import Layout
 from sim.hardware.memory import DTYPE_BYTES, UNQUANTISED_BYTES, weight_split
 from sim.provenance import Provenance
-from sim.scenario.schema import RooflineProfile
+from sim.scenario.profiles import RooflineProfile
 
 PCIE_GEN4_GB_S = 64.0  # bidirectional x16, for GPUs the catalogue gives no interconnect for
 

@@ -24,7 +24,7 @@ from sim.errors import InputError
 from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.layout import Layout
 from sim.provenance import Provenance
-from sim.scenario.schema import PROFILE_NAMES, ProfileSpec, RooflineProfile
+from sim.scenario.profiles import PROFILE_NAMES, ProfileSpec, RooflineProfile
 from sim.steptime import composed, library, operators
 from sim.steptime.adjusted import AdjustedStep
 from sim.steptime.fitted import fitted_efficiency

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sim.engine.seams import StepSplit
 from sim.provenance import Provenance
-from sim.scenario.schema import ConstantProfile, LinearProfile
+from sim.scenario.profiles import ConstantProfile, LinearProfile
 
 
 class ConstantStep:

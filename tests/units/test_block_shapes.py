@@ -15,7 +15,7 @@ from sim.hardware.catalog import ModelSpec
 from sim.hardware.hfconfig import model_from_config, quant_config_name, unquantised_blocks
 from sim.hardware.layout import Layout
 from sim.hardware.memory import DTYPE_BYTES, weight_bytes, weight_bytes_per_gpu
-from sim.scenario.schema import RooflineProfile
+from sim.scenario.profiles import RooflineProfile
 from sim.steptime import composed, layers, lookup, operators
 from sim.steptime.roofline import RooflineStep
 from sim.validation.mapping import setup_for_row

@@ -13,7 +13,7 @@ import sim
 from sim.metrics.capacity import Mix, saturation
 from sim.metrics.cost import capacity_price
 from sim.metrics.intensity import Demands, WindowWork, intensity
-from sim.scenario.schema import ConstantProfile, LinearProfile
+from sim.scenario.profiles import ConstantProfile, LinearProfile
 from sim.steptime.simple import ConstantStep, LinearStep
 
 LINEAR = {"kind": "linear", "base_s": 0.004, "per_prefill_token_s": 2e-6,

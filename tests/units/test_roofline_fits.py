@@ -14,7 +14,7 @@ from builders import REPO
 from calibration.sources import aic_roofline
 from sim.calibrate import roofline as fit
 from sim.hardware import catalog
-from sim.scenario.schema import RooflineProfile
+from sim.scenario.profiles import RooflineProfile
 from sim.steptime import operators
 from sim.steptime.fitted import fitted_efficiency
 from sim.steptime.operators import Curve, OperatorTables

@@ -7,7 +7,7 @@ import pytest
 
 from sim.hardware import catalog
 from sim.hardware.layout import Layout
-from sim.scenario.schema import RooflineProfile
+from sim.scenario.profiles import RooflineProfile
 from sim.steptime.fitted import fitted_efficiency
 from sim.steptime.roofline import RooflineStep, peak_format
 
