@@ -9,11 +9,13 @@ from sim.report.text import Column, row
 
 
 def policies_and_routers() -> str:
-    """The scheduler policies with their one-line summaries, then the router names."""
-    key = Column("policy", "<", max(len(name) for name in POLICIES))
+    """The scheduler policies, then the routers, each with its one-line summary."""
+    key = Column("name", "<", max(len(name) for name in (*POLICIES, *ROUTERS)))
     summary = Column("summary", "<", 0)
     lines = ["scheduler policies (deployment.scheduler.policy):"]
     lines += ["  " + row((key, summary), (name, policy.summary))
               for name, policy in POLICIES.items()]
-    lines.append(f"routers (deployment.router): {', '.join(ROUTERS)}")
+    lines.append("routers (deployment.router):")
+    lines += ["  " + row((key, summary), (name, router.summary))
+              for name, router in ROUTERS.items()]
     return "\n".join(lines) + "\n"

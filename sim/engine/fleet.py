@@ -10,7 +10,8 @@ When a slot stops working, every request it held is handed back (`Replica.evict_
 routed again; when it stops accepting but keeps working (a spot notice, a scale-in drain),
 only its queue is handed back and its running sequences finish there. Each hand-back counts
 as a requeue of that request. A slot that is not accepting carries `BLOCKED` on top of its
-load, so the load-aware routers never pick it; any router's pick of such a slot falls back to
+load (and of its prompt tokens outstanding, where a token-aware router keeps them), so the
+load-aware routers never pick it; any router's pick of such a slot falls back to
 the least-loaded accepting one, and with none accepting the request waits at the fleet
 (`parked`) until one is.
 
@@ -75,11 +76,14 @@ class Fleet:
     def __init__(self, env: simpy.Environment, plan: FleetSchedule, replicas: list[Replica],
                  loads: list[int], route: Callable[[int, list[int]], int], routed: list[int],
                  requeues: list[int], arrivals_left: Callable[[], bool],
-                 horizon_s: float) -> None:
+                 horizon_s: float, prompt_loads: list[int] | None) -> None:
         self.env = env
         self.plan = plan
         self.replicas = replicas
         self.loads = loads
+        # Σ prompt tokens outstanding per slot (None: the router does not read them).
+        self.prompt_loads = prompt_loads
+        self.prompt = replicas[0].table.prompt  # every replica shares the table
         self.route = route
         self.routed = routed
         self.requeues = requeues
@@ -98,7 +102,7 @@ class Fleet:
         self.accepting = list(self.provisioned)
         for s in range(n):
             if not self.accepting[s]:
-                loads[s] += BLOCKED
+                self._block(s, BLOCKED)
         self.parked: deque[int] = deque()
         self.counts = {"failures": 0, "spot_preemptions": 0, "outages": 0, "scale_ups": 0,
                        "scale_downs": 0, "provisioning_failures": 0}
@@ -140,7 +144,23 @@ class Fleet:
                 return
         self.routed[rid] = r
         loads[r] += 1
+        if self.prompt_loads is not None:
+            self.prompt_loads[r] += self.prompt[rid]
         self.replicas[r].arrive(rid)
+
+    def _hand_back(self, s: int, rids: list[int]) -> None:
+        """Slot s gave back `rids`: they leave its loads and are routed again."""
+        self.loads[s] -= len(rids)
+        if self.prompt_loads is not None:
+            prompt = self.prompt
+            self.prompt_loads[s] -= sum(prompt[rid] for rid in rids)
+        self._requeue(rids)
+
+    def _block(self, s: int, by: int) -> None:
+        """Add `by` (±BLOCKED) to slot s's loads, so the routers never pick it."""
+        self.loads[s] += by
+        if self.prompt_loads is not None:
+            self.prompt_loads[s] += by
 
     def _requeue(self, rids: list[int]) -> None:
         for rid in rids:
@@ -163,17 +183,13 @@ class Fleet:
         self.working[s], self.accepting[s] = working, accepting
         replica = self.replicas[s]
         if was_accepting and not accepting:
-            self.loads[s] += BLOCKED
+            self._block(s, BLOCKED)
         if was_working and not working:
-            rids = replica.evict_all(now)
-            self.loads[s] -= len(rids)
-            self._requeue(rids)
+            self._hand_back(s, replica.evict_all(now))
         elif was_accepting and not accepting:
-            rids = replica.take_waiting()
-            self.loads[s] -= len(rids)
-            self._requeue(rids)
+            self._hand_back(s, replica.take_waiting())
         if accepting and not was_accepting:
-            self.loads[s] -= BLOCKED
+            self._block(s, -BLOCKED)
             self._unpark()
 
     def _record(self, now: float) -> None:

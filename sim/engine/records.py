@@ -40,6 +40,9 @@ class EngineConfig:
     # Without chunked prefill, the most prompt tokens one step takes (the step-time tables
     # reach that far); 0: max_batched_tokens.
     max_prefill_tokens: int = 0
+    # Prefix caching (`sim.engine.prefix`): reuse the cached KV of a prompt's shared prefix
+    # (`PrefixTree`), in whole blocks of this many tokens (0: no prefix cache).
+    prefix_block_tokens: int = 0
 
 
 # Fleet events, pre-generated: what happens to which replica slot, and when.
@@ -305,6 +308,9 @@ class ReplicaCounters:
     window_steps: int = 0
     marks_s: tuple[float, ...] = ()  # times inside the window the totals were taken at
     at_marks: tuple[WindowTotals, ...] = ()  # the window's totals then
+    # Prefix cache (whole run): cached blocks evicted to make room, counted in blocks of
+    # `EngineConfig.prefix_block_tokens` (a node of n tokens is ⌈n / block⌉ blocks).
+    evicted_blocks: int = 0
 
     def since(self, mark: int) -> ReplicaCounters:
         """These counters over [marks_s[mark], window end) rather than the whole window."""
@@ -364,3 +370,8 @@ class EngineResult:
     # Sessions send out of index order: row k is pool request sent[k] (None: row i is
     # request i, all of an open workload or the prefix of a closed loop's pool).
     sent: np.ndarray | None = None
+    # Prefix cache (None without one), per row: prompt tokens its first admission found
+    # cached and did not prefill, and the prefill seconds that reuse still cost (the
+    # attention of its new tokens over the cached prefix, which reads that KV).
+    cached_tokens: np.ndarray | None = None
+    cached_prefill_s: np.ndarray | None = None

@@ -46,6 +46,7 @@ from types import MethodType
 from typing import TYPE_CHECKING
 
 from sim.engine.gaps import BIN_OFFSET, BINS, BINS_PER_DECADE, LOW_S, UPPER_S, GapRecorder
+from sim.engine.prefix import PrefixCache, PrefixIndex
 from sim.engine.records import EngineConfig, ReplicaCounters, WindowCounters, whole_steps
 from sim.engine.scheduler import POLICIES, reserve_share
 
@@ -64,7 +65,8 @@ DecodeBlock = tuple[float, int, float, float, int]
 class RequestTable:
     """Per-request columns shared by all replicas (Python lists: fastest for scalar access)."""
 
-    def __init__(self, prompt_tokens: list[int], output_tokens: list[int]) -> None:
+    def __init__(self, prompt_tokens: list[int], output_tokens: list[int],
+                 prefix: bool = False) -> None:
         n = len(prompt_tokens)
         nan = math.nan
         self.prompt = prompt_tokens
@@ -83,12 +85,24 @@ class RequestTable:
         # When a sequence that was evicted after its first token got its last one: the
         # token its recompute produces closes that gap.
         self.last_token_s: dict[int, float] = {}
+        # With a prefix cache (`sim.engine.prefix`): the cached prompt tokens the current
+        # admission skips; those its first admission skipped (the result's figure); the
+        # tokens of the cached path it holds, and that path's deepest node (−1: none); the
+        # prefill seconds its cached tokens cost (the attention over them).
+        if prefix:
+            self.hit = [0] * n
+            self.cached = [0] * n
+            self.shared = [0] * n
+            self.ref_node = [-1] * n
+            self.cached_s = [0.0] * n
 
 
 class Replica:
     def __init__(self, index: int, env: simpy.Environment, cfg: EngineConfig,
                  step_model: StepModel, table: RequestTable, window: WindowCounters,
-                 loads: list[int], gaps: GapRecorder) -> None:
+                 loads: list[int], gaps: GapRecorder,
+                 prompt_loads: list[int] | None = None,
+                 prefix: PrefixIndex | None = None) -> None:
         self.index = index
         self.env = env
         self.table = table
@@ -97,6 +111,9 @@ class Replica:
         self.gaps = gaps
         self.tracks_longest = cfg.track_longest_gaps  # `gaps` is a `LongestGaps`
         self.loads = loads  # outstanding requests per replica: the router's view, shared
+        # Σ prompt tokens of the outstanding requests per replica (shared; None: no router
+        # reads it): what a token-aware router weighs, where `loads` counts requests.
+        self.prompt_loads = prompt_loads
         self.exact = cfg.exact
         policy = POLICIES[cfg.policy]
         self._plan = MethodType(policy.plan, self)
@@ -115,6 +132,7 @@ class Replica:
         self.whole_cap = cfg.max_prefill_tokens or cfg.max_batched_tokens
         self.cap = cfg.kv_capacity_tokens
         self.step_model = step_model
+        self.cache = None if prefix is None else PrefixCache(prefix, cfg.prefix_block_tokens)
         self.c = step_model.per_kv_token_s
         self.fixed_s = [step_model.decode_fixed_s(b) if b else 0.0
                         for b in range(cfg.max_num_seqs + 1)]
@@ -225,6 +243,9 @@ class Replica:
         self.dstep += k
         self.decode_ctx += grown
         self.kv_used += grown
+        cache = self.cache
+        if cache is not None and cache.free_tokens > self.cap - self.kv_used:
+            cache.trim(self.cap - self.kv_used)
         if self.heap[0][0] <= self.dstep:
             self._complete_decodes(now)
 
@@ -288,6 +309,8 @@ class Replica:
             if done < t.prefill_len[rid]:
                 break  # only the last chunk of a step can leave its prompt unfinished
             prefilled += 1
+            if self.cache is not None:
+                self._cache_prompt(rid)
             # The step that completes a prefill produces the next token.
             generated += 1
             prompt = t.prompt[rid]
@@ -301,6 +324,8 @@ class Replica:
                     t.max_gap_s[rid] = gap
             if kept >= t.output[rid]:
                 self.kv_used -= prompt + kept + self.slack
+                if self.cache is not None:
+                    self._leave_cache(rid, True)
                 self._done(rid, now)
                 continue
             finish = self.dstep + t.output[rid] - kept
@@ -317,6 +342,9 @@ class Replica:
         self.prefill_tokens += fresh + recomputed
         self.window.add_step(self.step_start, now, prefill_s, decode_s, len(chunks) + decoding,
                              kv_held, generated, fresh, recomputed)
+        cache = self.cache
+        if cache is not None and cache.free_tokens > self.cap - self.kv_used:
+            cache.trim(self.cap - self.kv_used)
 
     def _complete_decodes(self, now: float) -> None:
         heap, t, dstep = self.heap, self.table, self.dstep
@@ -337,6 +365,8 @@ class Replica:
             self.n_decoding -= 1
             self.decode_ctx -= context
             self.kv_used -= context + self.slack
+            if self.cache is not None:
+                self._leave_cache(rid, True)
             self._done(rid, now)
 
     # ---- inter-token gaps (sim.engine.gaps) -------------------------------------------------
@@ -412,6 +442,8 @@ class Replica:
         del self.running[rid]
         self.table.finish_s[rid] = now
         self.loads[self.index] -= 1
+        if self.prompt_loads is not None:
+            self.prompt_loads[self.index] -= self.table.prompt[rid]
         if self.on_done is not None:
             self.on_done(rid)
 
@@ -423,11 +455,15 @@ class Replica:
         `growth` keeps room for the decoding sequences' next token (a one-step watermark).
         A reserving admission also keeps its share of the outputs still to come free."""
         t, waiting, running, extra = self.table, self.waiting, self.running, self.admit_extra
-        reserve = self.reserve
+        reserve, cache = self.reserve, self.cache
         pending = self._outputs_to_come() if reserve and waiting else 0
+        node = -1
         while waiting and len(running) < self.max_seqs:
             rid = waiting[0]
-            need = t.prefill_len[rid] + extra
+            if cache is None:
+                need = t.prefill_len[rid] + extra
+            else:
+                need, node = self._lookup(rid)
             if reserve:
                 to_come = self._output_to_come(rid)
                 if self.kv_used + growth + need + reserve * (pending + to_come) > self.cap:
@@ -439,8 +475,107 @@ class Replica:
             running[rid] = None
             self.prefilling.append(rid)
             self.kv_used += need
+            if cache is not None:
+                self._take_cached(rid, node)
             if t.admit_s[rid] != t.admit_s[rid]:  # NaN: first admission
                 t.admit_s[rid] = now
+
+    def admission_tokens(self, rid: int) -> int:
+        """KV tokens admitting `rid` now puts in use: its prefill, the token that produces
+        and the slack block, less the cached part of its prompt already in use (a cached node
+        nobody references counts: its memory goes from evictable to in use)."""
+        if self.cache is None:
+            return self.table.prefill_len[rid] + self.admit_extra
+        self._evict_as_of_now()
+        return self._lookup(rid)[0]
+
+    def cached_prefix_tokens(self, rid: int) -> int:
+        """Tokens of `rid`'s prompt this replica's prefix cache holds now, as an admission
+        would skip them (0 without a cache): what a cache-aware router weighs."""
+        cache = self.cache
+        if cache is None:
+            return 0
+        self._evict_as_of_now()
+        node = cache.deepest(cache.index.prompt_node[rid])
+        return cache.usable_tokens(node, self.table.prefill_len[rid])
+
+    # ---- prefix cache (sim.engine.prefix) ---------------------------------------------------
+
+    def _evict_as_of_now(self) -> None:
+        """Inside a decode run the cache is trimmed once, at its end; a look at the cache
+        during one (an arrival asking what is cached) first evicts what the run's steps done
+        so far have needed, as step-by-step simulation would have."""
+        cache, block = self.cache, self.block
+        if cache is None or block is None:
+            return
+        t0, batch, a, h, k = block
+        elapsed_s = self.env.now - t0
+        done = min(whole_steps(elapsed_s, a, h), k)
+        # A step ending exactly now is not booked yet: arrivals come before boundaries.
+        if done > 0 and done * a + h * done * (done - 1) >= elapsed_s:
+            done -= 1
+        room = self.cap - self.kv_used - batch * done
+        if cache.free_tokens > room:
+            cache.trim(room)
+
+    def _lookup(self, rid: int) -> tuple[int, int]:
+        """(KV tokens its admission puts in use, the deepest cached node of its prompt)."""
+        cache = self.cache
+        assert cache is not None
+        need = self.table.prefill_len[rid] + self.admit_extra
+        node = cache.deepest(cache.index.prompt_node[rid])
+        if node >= 0:
+            need += cache.unreferenced_tokens(node) - cache.index.depth[node]
+        return need, node
+
+    def _take_cached(self, rid: int, node: int) -> None:
+        """Admitted `rid` takes the cached path to `node` (−1: nothing cached) and starts its
+        prefill after the tokens that skips; the memory it put in use may evict."""
+        t, cache = self.table, self.cache
+        assert cache is not None
+        hit = 0
+        if node >= 0:
+            cache.acquire(node)
+            hit = cache.usable_tokens(node, t.prefill_len[rid])
+            t.shared[rid] = cache.index.depth[node]
+            t.ref_node[rid] = node
+        t.hit[rid] = hit
+        t.prefill_done[rid] = hit
+        if t.admit_s[rid] != t.admit_s[rid]:  # NaN: its first admission
+            t.cached[rid] = hit
+        room = self.cap - self.kv_used
+        if cache.free_tokens > room:
+            cache.trim(room)
+
+    def _cache_prompt(self, rid: int) -> None:
+        """`rid` finished its prefill: the nodes of its prompt below the cached path it took
+        are now computed and cached (held once: a copy another request cached first frees
+        this one's)."""
+        t, cache = self.table, self.cache
+        assert cache is not None
+        node = cache.index.prompt_node[rid]
+        if node < 0 or node == t.ref_node[rid]:
+            return
+        self.kv_used -= cache.insert(node, t.ref_node[rid])
+        t.shared[rid] = cache.index.depth[node]
+        t.ref_node[rid] = node
+
+    def _leave_cache(self, rid: int, finished: bool) -> None:
+        """`rid` leaves (finished, or evicted) after the caller freed all of its KV as its
+        own: the shared path it held is released instead (its nodes stay cached), and a
+        finished request's answer is cached after its prompt."""
+        t, cache = self.table, self.cache
+        assert cache is not None
+        node = t.ref_node[rid]
+        if node < 0:
+            return
+        self.kv_used += t.shared[rid]
+        index = cache.index
+        if finished and node == index.prompt_node[rid] and index.output_node[rid] >= 0:
+            cache.cache_unreferenced(index.output_node[rid])
+        self.kv_used -= cache.release(node)
+        t.shared[rid] = 0
+        t.ref_node[rid] = -1
 
     def reservation(self, rid: int) -> float:
         """KV tokens an admission of `rid` must leave free for the outputs still to come."""
@@ -484,6 +619,8 @@ class Replica:
             self.prefilling.remove(rid)
             self.kv_used -= t.prefill_len[rid] + self.admit_extra
             t.redo[rid] = max(t.redo[rid], t.prefill_done[rid])
+        if self.cache is not None:
+            self._leave_cache(rid, False)
         t.prefill_done[rid] = 0
         t.preemptions[rid] += 1
         self.preemptions += 1
@@ -513,8 +650,28 @@ class Replica:
         decode_seqs = self.n_decoding if decodes else 0
         self.step_parts = self.step_model.step_s(
             prefill_tokens, pairs, decode_seqs, self.decode_ctx if decodes else 0)
+        if self.cache is not None:
+            self._book_cached_s(chunks, prefill_tokens, pairs, decode_seqs)
         self.step_start = now
         self._schedule(self.step_parts[0] + self.step_parts[1])
+
+    def _book_cached_s(self, chunks: list[tuple[int, int]], prefill_tokens: int,
+                       pairs: float, decode_seqs: int) -> None:
+        """Charge the prefix-cache hits of this step's chunks what they still cost: the step's
+        prefill time less what it would be if the new tokens did not attend to the cached
+        tokens, shared by the chunks' attention pairs over them."""
+        t = self.table
+        cached_pairs = 0.0
+        for rid, tokens in chunks:
+            cached_pairs += tokens * t.hit[rid]
+        if not cached_pairs:
+            return
+        without_s = self.step_model.step_s(
+            prefill_tokens, pairs - cached_pairs, decode_seqs,
+            self.decode_ctx if self.step_decodes else 0)[0]
+        share_s = (self.step_parts[0] - without_s) / cached_pairs
+        for rid, tokens in chunks:
+            t.cached_s[rid] += share_s * tokens * t.hit[rid]
 
     def start_block(self, now: float) -> None:
         heap, t = self.heap, self.table
@@ -572,6 +729,11 @@ class Replica:
         self.late = []
         self.late_from = {}
         self.gaps.forget_steps()
+        if self.cache is not None:  # the replica's memory is gone, its cache with it
+            self.cache.clear()
+            for rid in rids:
+                t.shared[rid] = 0
+                t.ref_node[rid] = -1
         return rids
 
     def _abort_step(self, now: float) -> None:
@@ -608,5 +770,6 @@ class Replica:
                                self.steps, self.preemptions, self.generated_tokens,
                                self.prefill_tokens, w.prefill_tokens, w.recomputed_tokens,
                                w.generated_tokens, w.steps,
-                               tuple(w.taken_s), tuple(w.taken))
+                               tuple(w.taken_s), tuple(w.taken),
+                               0 if self.cache is None else self.cache.evicted_blocks)
 

@@ -44,14 +44,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
-class RequestColumns(Protocol):
-    prefill_len: list[int]  # tokens a request must (re)prefill: prompt + tokens generated
-
-
 class ReplicaState(Protocol):
     """What a policy reads of a replica and the mechanisms it may call."""
 
-    table: RequestColumns
     waiting: deque[int]  # routed here, not yet admitted, in arrival order
     prefilling: list[int]  # admitted, prompt not yet fully processed
     running: dict[int, None]  # every admitted request, in admission order
@@ -60,8 +55,8 @@ class ReplicaState(Protocol):
     cap: int  # KV capacity in tokens
     max_seqs: int
     max_tokens: int  # token budget of one step
-    admit_extra: int  # KV a new admission reserves beyond its prompt
 
+    def admission_tokens(self, rid: int) -> int: ...
     def reservation(self, rid: int) -> float: ...
     def admit(self, growth: int, now: float) -> None: ...
     def make_room(self) -> None: ...
@@ -79,8 +74,7 @@ class Policy:
 def _kv_fits(r: ReplicaState, rid: int) -> bool:
     """A newcomer's prompt fits beside the decoding sequences' next tokens (and, under a
     reserving admission, beside the outputs still to come)."""
-    return (r.kv_used + r.n_decoding + r.table.prefill_len[rid] + r.admit_extra
-            + r.reservation(rid) <= r.cap)
+    return r.kv_used + r.n_decoding + r.admission_tokens(rid) + r.reservation(rid) <= r.cap
 
 
 def _plan_chunked_prefill(r: ReplicaState, now: float) -> None:
@@ -175,6 +169,8 @@ class EnginePreset:
     # Token budget of one step by GPU memory: (below this many GiB, budget), the last for
     # any larger GPU.
     max_batched_tokens: tuple[tuple[float, int], ...]
+    # The prefix cache's reuse granularity: a hit is whole blocks of this many tokens.
+    prefix_block_tokens: int
 
     def batched_tokens(self, gpu_memory_gib: float) -> int:
         for below_gib, tokens in self.max_batched_tokens:
@@ -195,18 +191,20 @@ ENGINE_PRESETS: dict[str, EnginePreset] = {
     # 256 sequences and 8192 tokens are this simulator's long-standing defaults; vLLM's own
     # (EngineArgs.get_batch_defaults, API server) are 1024 / 8192 on GPUs of >= 70 GiB other
     # than the A100, 256 / 2048 elsewhere: set the keys to follow it exactly.
-    "vllm": EnginePreset("chunked-prefill", "prompt", 0.0, True, 256, ((math.inf, 8192),)),
+    # Automatic prefix caching hashes whole blocks of block_size 16.
+    "vllm": EnginePreset("chunked-prefill", "prompt", 0.0, True, 256, ((math.inf, 8192),), 16),
     # SGLang: a step is prefill-only or decode-only unless --enable-mixed-chunk (policy
     # chunked-prefill); admission reserves init_new_token_ratio 0.7 of the new tokens still
     # to come (SGLang lowers it towards 0.1 over quiet decode steps: not modelled, so this is
     # its cautious end); chunked_prefill_size by GPU memory: 2048 below 35 GiB, 8192 below
     # 160 GiB, 16384 above (server_args); max_running_requests is derived from the KV pool,
     # at least 2048 on a large one.
+    # Its radix cache matches single tokens (page_size 1).
     "sglang": EnginePreset("prefill-first", "reserve-ratio", 0.7, True, 2048,
-                           ((35.0, 2048), (160.0, 8192), (math.inf, 16384))),
+                           ((35.0, 2048), (160.0, 8192), (math.inf, 16384)), 1),
     # TensorRT-LLM (PyTorch backend): in-flight batching mixes prompts with decodes, the
     # GUARANTEED_NO_EVICT capacity scheduler, enable_chunked_prefill False, max_batch_size
-    # 2048, max_num_tokens 8192.
+    # 2048, max_num_tokens 8192; KV block reuse (enable_block_reuse) in tokens_per_block 32.
     "trtllm": EnginePreset("chunked-prefill", "reserve-output", 1.0, False, 2048,
-                           ((math.inf, 8192),)),
+                           ((math.inf, 8192),), 32),
 }

@@ -64,6 +64,35 @@ class Clients(Protocol):
     def send_until_s(self) -> float: ...
 
 
+class PrefixTree(Protocol):
+    """Which prompts share a prefix: a forest of nodes, each a run of `node_tokens[v]`
+    tokens following its parent's (−1: a root), so node v stands for the whole token
+    sequence from its root to its end, `node_depth_tokens[v]` tokens long (a parent's depth
+    plus its own tokens). Two requests whose prompts pass through node v begin with the
+    same `node_depth_tokens[v]` tokens: that is what a prefix cache can reuse.
+
+    Request i's prompt begins with the path to `prompt_node[i]` (−1: nothing shareable),
+    whose depth is at most its prompt; the rest of its prompt is its own. `output_node[i]`
+    (−1: none) is a child of `prompt_node[i]` holding the request's answer, which a later
+    request extends (a session's next turn resends the history): its KV is cached when the
+    request finishes. Nodes are numbered so that a parent comes before its children."""
+
+    @property
+    def node_parent(self) -> np.ndarray: ...
+
+    @property
+    def node_tokens(self) -> np.ndarray: ...
+
+    @property
+    def node_depth_tokens(self) -> np.ndarray: ...
+
+    @property
+    def prompt_node(self) -> np.ndarray: ...
+
+    @property
+    def output_node(self) -> np.ndarray: ...
+
+
 @runtime_checkable
 class Sessions(Clients, Protocol):
     """Multi-turn sessions: session s sends request first_request[s] first, and after request

@@ -38,10 +38,11 @@ from simpy.events import URGENT
 
 from sim.engine.fleet import Fleet, static_timeline
 from sim.engine.gaps import GapHistogram, GapRecorder, LongestGaps
+from sim.engine.prefix import PrefixIndex
 from sim.engine.records import EngineConfig, EngineResult, WindowCounters
 from sim.engine.replica import Replica, RequestTable
-from sim.engine.router import make_router
-from sim.engine.seams import Clients, Requests, Sessions, StepModel
+from sim.engine.router import make_router, weighs_prompts
+from sim.engine.seams import Clients, PrefixTree, Requests, Sessions, StepModel
 
 Progress = Callable[[int, int | None], None]  # (requests arrived so far, total or None)
 
@@ -66,29 +67,42 @@ class Arrival(simpy.events.Timeout):
 
 def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
              router_rng: np.random.Generator, progress: Progress | None = None,
-             clients: Clients | None = None) -> EngineResult:
+             clients: Clients | None = None,
+             prefix: PrefixTree | None = None) -> EngineResult:
     """Run the workload through the fleet; deterministic for a given router generator. With
     `clients` (or `Sessions`), the workload is a pool and its arrival_s are ignored: the
-    clients or sessions decide when each request arrives (the result's arrival_s)."""
+    clients or sessions decide when each request arrives (the result's arrival_s). With a
+    prefix cache (`cfg.prefix_block_tokens`), `prefix` says which prompts share what (None:
+    nothing is shared, and every lookup misses)."""
     env = simpy.Environment()
     n = len(workload)
-    table = RequestTable(workload.prompt_tokens.tolist(), workload.output_tokens.tolist())
+    caching = cfg.prefix_block_tokens > 0
+    index = None
+    if caching:
+        index = PrefixIndex.unshared(n) if prefix is None else PrefixIndex.of(prefix)
+    table = RequestTable(workload.prompt_tokens.tolist(), workload.output_tokens.tolist(),
+                         prefix=caching)
     arrivals = workload.arrival_s.tolist()
     slots = cfg.replicas if cfg.fleet is None else cfg.fleet.slots
-    route = make_router(cfg.router, slots, router_rng, n)
     # Larger than a whole replica's KV cache: could never run, so never admitted.
     rejected = (workload.prompt_tokens + workload.output_tokens + cfg.kv_block_tokens
                 > cfg.kv_capacity_tokens)
     rejected_list = rejected.tolist()
 
     loads = [0] * slots  # outstanding requests per replica
+    # Σ prompt tokens outstanding per replica, kept only for a router that reads them.
+    prompt_loads = [0] * slots if weighs_prompts(cfg.router) else None
+    prompts = table.prompt
     gaps = GapHistogram(cfg.window_start_s, cfg.window_end_s, cfg.window_marks_s)
     recorder = LongestGaps if cfg.track_longest_gaps else GapRecorder
     replicas = [
         Replica(i, env, cfg, step_model, table,
-                WindowCounters(cfg.window_start_s, cfg.window_end_s), loads, recorder(gaps))
+                WindowCounters(cfg.window_start_s, cfg.window_end_s), loads, recorder(gaps),
+                prompt_loads, prefix=index)
         for i in range(slots)
     ]
+    route = make_router(cfg.router, slots, router_rng, n, prefill_tokens=table.prefill_len,
+                        prompt_loads=prompt_loads, caches=replicas)
     routed = [-1] * n
     requeues = [0] * n
     state = [0]  # the next request to arrive; also the arrival events so far
@@ -104,7 +118,7 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
             return env.now < send_until_s
     fleet = None if cfg.fleet is None else Fleet(
         env, cfg.fleet, replicas, loads, route, routed, requeues, arrivals_left,
-        cfg.window_end_s)
+        cfg.window_end_s, prompt_loads)
 
     def arrive(_event: simpy.events.Event | None = None) -> None:
         i = state[0]
@@ -113,6 +127,8 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
             r = route(i, loads)
             routed[i] = r
             loads[r] += 1
+            if prompt_loads is not None:
+                prompt_loads[r] += prompts[i]
             replicas[r].arrive(i)
         if i + 1 < n:
             Arrival(env, arrivals[i + 1] - env.now).callbacks.append(arrive)
@@ -137,6 +153,8 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
             r = route(i, loads)
             routed[i] = r
             loads[r] += 1
+            if prompt_loads is not None:
+                prompt_loads[r] += prompts[i]
             replicas[r].arrive(i)
 
         _start_clients(env, clients, arrivals, state, order, rejected_list, dispatch, replicas)
@@ -173,6 +191,8 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
         gaps=gaps.counts(),
         max_gap_s=head(table.max_gap_s) if cfg.track_longest_gaps else None,
         sent=rows,
+        cached_tokens=head(table.cached, np.int64) if caching else None,
+        cached_prefill_s=head(table.cached_s) if caching else None,
     )
 
 

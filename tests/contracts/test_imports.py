@@ -220,7 +220,10 @@ def test_every_scheduler_policy_is_accepted(policy: str) -> None:
 
 @pytest.mark.parametrize("router", list(ROUTERS))
 def test_every_router_is_accepted(router: str) -> None:
-    loaded = sim.load_scenario(scenario(deployment__router=router))
+    # A router that reads the replicas' prefix caches needs them on.
+    cache = {"enabled": True} if ROUTERS[router].needs_prefix_cache else None
+    loaded = sim.load_scenario(scenario(deployment__router=router,
+                                        deployment__prefix_cache=cache))
     assert loaded.deployment.router == router
 
 
