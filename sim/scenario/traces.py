@@ -5,7 +5,8 @@ Formats (`FORMATS`; `auto` decides from the file):
 * `azure` — Azure LLM inference traces (CSV): `TIMESTAMP` as `YYYY-MM-DD HH:MM:SS.fffffff`,
   `ContextTokens`, `GeneratedTokens`.
 * `mooncake` — Mooncake / Kimi JSON lines: `timestamp` in ms, `input_length`,
-  `output_length` (`hash_ids` and any other key are ignored).
+  `output_length`, and `hash_ids` where a line has it: the prompt's prefix-block ids, one per
+  `MOONCAKE_BLOCK_TOKENS` tokens (any other key is ignored).
 * `burstgpt` — BurstGPT CSV: `Timestamp` in s, `Request tokens`, `Response tokens`.
 * `csv` — any CSV with a header: columns named by `columns`, times in `timestamp_unit`.
 
@@ -24,7 +25,9 @@ them) are dropped with a `TraceWarning`, since a request needs at least one of e
 Files are parsed as numpy byte arrays (`sim.scenario.textcolumns`): a million CSV rows take
 well under a second and no Python object per row. JSON lines are not parsed as JSON: each key
 is found by its quoted name and the number after its colon is read, so a line that holds a
-key's quoted name twice (say, inside a string) is reported rather than guessed at.
+key's quoted name twice (say, inside a string) is reported rather than guessed at. A list
+of block ids is read the same way: the bytes between the key's `[` and the next `]`, which
+must be integers ≥ 0 separated by commas.
 """
 
 from __future__ import annotations
@@ -47,6 +50,14 @@ class TraceWarning(UserWarning):
     """A trace was usable but not as written (rows re-ordered or dropped)."""
 
 
+# Tokens per `hash_ids` block of a Mooncake trace (kvcache-ai/Mooncake, FAST25-release; Qin
+# et al., FAST 2025): "512 tokens a block" says the README of ../shared/data/traces, which
+# checked len(hash_ids) = ceil(input_length / 512) on every row of the conversation and
+# synthetic traces; the two samples of the upstream FAST25-release README agree (14 ids for
+# 6,955 tokens, 13 for 6,472).
+MOONCAKE_BLOCK_TOKENS = 512
+
+
 @dataclass(frozen=True, eq=False)
 class Trace:
     """A trace file's requests, sorted by arrival; times are seconds after the first one.
@@ -57,14 +68,36 @@ class Trace:
     output_tokens: np.ndarray  # int64 ≥ 1
     source: str  # the file, for messages
     format: str  # the format it was read as
+    # Prefix-block ids (Mooncake `hash_ids`) as rows of one flat array: request i's are
+    # hash_ids[hash_offsets[i]:hash_offsets[i + 1]], each `block_tokens` tokens of its prompt
+    # in turn. None for a format without them.
+    hash_ids: np.ndarray | None = None  # int64 ≥ 0
+    hash_offsets: np.ndarray | None = None  # int64, one more than requests
+    block_tokens: int = MOONCAKE_BLOCK_TOKENS
 
     def __eq__(self, other: object) -> bool:  # arrays compare whole, so scenarios can too
         if not isinstance(other, Trace):
             return NotImplemented
-        columns = ("arrival_s", "prompt_tokens", "output_tokens")
-        return (self.source, self.format) == (other.source, other.format) and all(
-            np.array_equal(getattr(self, c), getattr(other, c)) for c in columns)
+        columns = ("arrival_s", "prompt_tokens", "output_tokens", "hash_ids", "hash_offsets")
+        return ((self.source, self.format, self.block_tokens)
+                == (other.source, other.format, other.block_tokens)) and all(
+            _same(getattr(self, c), getattr(other, c)) for c in columns)
     # Defining __eq__ leaves the class unhashable (__hash__ None): it holds arrays.
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return a is b or (a is not None and b is not None and np.array_equal(a, b))
+
+
+def take_rows(values: np.ndarray, offsets: np.ndarray, index: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows `index` (in that order, repeats allowed) of rows stored flat: row i is
+    values[offsets[i]:offsets[i + 1]]; the rows taken, stored the same way."""
+    lengths = (offsets[1:] - offsets[:-1])[index]
+    taken = np.zeros(len(index) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=taken[1:])
+    source = np.repeat(offsets[:-1][index] - taken[:-1], lengths) + np.arange(taken[-1])
+    return values[source], taken
 
 
 @dataclass(frozen=True)
@@ -109,11 +142,13 @@ class Layout:
     prompt_tokens: str
     output_tokens: str
     timestamp_unit: str  # s | ms | us | datetime
+    block_ids: str | None = None  # jsonl: the key of a line's prefix-block ids, where it has one
 
 
 FORMATS: dict[str, Layout] = {
     "azure": Layout("csv", "TIMESTAMP", "ContextTokens", "GeneratedTokens", "datetime"),
-    "mooncake": Layout("jsonl", "timestamp", "input_length", "output_length", "ms"),
+    "mooncake": Layout("jsonl", "timestamp", "input_length", "output_length", "ms",
+                       "hash_ids"),
     "burstgpt": Layout("csv", "Timestamp", "Request tokens", "Response tokens", "s"),
     "csv": Layout("csv", "timestamp", "prompt_tokens", "output_tokens", "s"),
 }
@@ -207,8 +242,10 @@ def _parse(path: Path, fmt: str, columns: Mapping[str, str] | None,
         fields = _jsonl_fields(buf, lines, layout, name)
     notes: list[str] = []
     trace = _assemble(buf, fields, layout, name, fmt, notes)
-    for array in (trace.arrival_s, trace.prompt_tokens, trace.output_tokens):
-        array.flags.writeable = False  # shared by every scenario that replays the file
+    for array in (trace.arrival_s, trace.prompt_tokens, trace.output_tokens, trace.hash_ids,
+                  trace.hash_offsets):
+        if array is not None:
+            array.flags.writeable = False  # shared by every scenario that replays the file
     return _Parsed(trace, tuple(notes))
 
 
@@ -270,6 +307,7 @@ class _Fields:
     line: np.ndarray
     spans: dict[str, tuple[np.ndarray, np.ndarray]]
     names: dict[str, str]  # role → column or key name, for messages
+    blocks: tuple[np.ndarray, np.ndarray] | None = None  # (ids, offsets) per request
 
 
 def _csv_fields(buf: np.ndarray, lines: _Lines, layout: Layout, name: str, guessed: bool
@@ -347,7 +385,77 @@ def _jsonl_fields(buf: np.ndarray, lines: _Lines, layout: Layout, name: str) -> 
         # No end in sight: longer than any number, so give it a width the parsers reject.
         spans[role] = (value, value + np.where(is_end.any(axis=1), is_end.argmax(axis=1),
                                                tc.PAD_BYTES))
-    return _Fields(rows + 1, spans, wanted)
+    blocks = None if layout.block_ids is None else _id_lists(buf, lines, quotes,
+                                                             layout.block_ids, name)
+    return _Fields(rows + 1, spans, wanted, blocks)
+
+
+_DIGIT = tc.byte_class(b"0123456789")
+_LIST_BYTES = tc.byte_class(b"0123456789, \t")
+SHOWN_LIST_BYTES = 40  # of a malformed list, its first bytes are shown
+
+
+def _id_lists(buf: np.ndarray, lines: _Lines, quotes: np.ndarray, key: str, name: str
+              ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each request line's list of integers under `key` (empty where a line lacks the key),
+    as (flat values, offsets); None when no line has it. A list that is not integers ≥ 0
+    between commas, from its `[` to the next `]` on its line, is an `InputError` naming the
+    file, line and key."""
+    rows = lines.nonempty
+    hits = _starting(buf, quotes, f'"{key}"'.encode())
+    if hits.size == 0:
+        return None
+    row = np.searchsorted(rows, lines.of(hits))  # the request each hit is on
+    line_end = lines.ends[rows[row]]
+    colon = _skip_spaces(buf, hits + len(key) + 2)
+    opens = _skip_spaces(buf, colon + 1)
+    brackets = np.flatnonzero(buf[: lines.ends[-1]] == ord("]"))
+    closes = np.append(brackets, lines.ends[-1])[np.searchsorted(brackets, opens)]
+
+    def fail(index: int, end: int, expected: str) -> InputError:
+        start = int(min(opens[index], end))  # a list's beginning: where it went wrong, often
+        text = tc.field_text(buf, start, min(end, start + SHOWN_LIST_BYTES))
+        cut = "…" if end > start + SHOWN_LIST_BYTES else ""
+        return InputError(f"{name}:{rows[row[index]] + 1}:{key}", text + cut, expected)
+
+    twice = np.flatnonzero(np.diff(row) == 0)
+    if twice.size:
+        i = int(twice[0])
+        raise fail(i, int(line_end[i]), f"a {key!r} key at most once on a line")
+    expected = f'"{key}": [integers ≥ 0, comma-separated]'
+    unopened = np.flatnonzero((buf[colon] != ord(":")) | (buf[opens] != ord("["))
+                              | (closes >= line_end))
+    if unopened.size:
+        i = int(unopened[0])
+        raise fail(i, int(line_end[i]), expected)
+    # The bytes inside each list, after its `[` and before its `]`: +1 at a start, −1 at an
+    # end, summed (lists do not overlap, each being on its own line).
+    edge = np.zeros(len(buf), dtype=np.int8)
+    edge[opens + 1] += 1
+    edge[closes] -= 1
+    inside = np.cumsum(edge, dtype=np.int8).astype(bool)
+    digit = inside & _DIGIT[buf]
+    number_start = digit & ~np.r_[False, digit[:-1]]
+    starts = np.flatnonzero(number_start)
+    ends = np.flatnonzero(digit & ~np.r_[digit[1:], False]) + 1
+    # A list's numbers and commas, in order, alternate from a number to a number.
+    marks = np.flatnonzero(number_start | (inside & (buf == ord(","))))
+    is_number = number_start[marks]
+    owner = np.searchsorted(opens, marks) - 1
+    first = np.r_[True, owner[1:] != owner[:-1]]
+    last = np.r_[owner[1:] != owner[:-1], True]
+    misplaced = ((first | last) & ~is_number) | (~first & (is_number == np.r_[False,
+                                                                             is_number[:-1]]))
+    values, bad = tc.parse_ints(buf, starts, ends)
+    culprits = np.concatenate((np.flatnonzero(inside & ~_LIST_BYTES[buf])[:1],
+                               marks[misplaced][:1], starts[[] if bad is None else [bad]]))
+    if culprits.size:
+        i = int(np.searchsorted(opens, culprits.min()) - 1)
+        raise fail(i, int(closes[i]) + 1, expected)
+    per_request = np.bincount(row[np.searchsorted(opens, starts) - 1], minlength=len(rows))
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(per_request, out=offsets[1:])
+    return values, offsets
 
 
 def _starting(buf: np.ndarray, candidates: np.ndarray, pattern: bytes) -> np.ndarray:
@@ -432,6 +540,7 @@ def _assemble(buf: np.ndarray, fields: _Fields, layout: Layout, name: str, fmt: 
     arrival_s = (stamps - stamps.min()) / per_s
 
     line = fields.line
+    blocks = fields.blocks
     back = np.flatnonzero(np.diff(arrival_s) < 0)
     if back.size:
         notes.append(f"timestamps are not in order (the first going back in time at line "
@@ -440,6 +549,8 @@ def _assemble(buf: np.ndarray, fields: _Fields, layout: Layout, name: str, fmt: 
         order = np.argsort(arrival_s, kind="stable")
         arrival_s, line = arrival_s[order], line[order]
         tokens = {role: values[order] for role, values in tokens.items()}
+        if blocks is not None:
+            blocks = take_rows(*blocks, order)
     empty = (tokens["prompt_tokens"] == 0) | (tokens["output_tokens"] == 0)
     if empty.any():
         dropped = np.flatnonzero(empty)
@@ -452,4 +563,8 @@ def _assemble(buf: np.ndarray, fields: _Fields, layout: Layout, name: str, fmt: 
                              "at least one request with prompt and output tokens ≥ 1")
         arrival_s = arrival_s[keep] - arrival_s[keep][0]
         tokens = {role: values[keep] for role, values in tokens.items()}
-    return Trace(arrival_s, tokens["prompt_tokens"], tokens["output_tokens"], name, fmt)
+        if blocks is not None:
+            blocks = take_rows(*blocks, np.flatnonzero(keep))
+    ids, offsets = (None, None) if blocks is None else blocks
+    return Trace(arrival_s, tokens["prompt_tokens"], tokens["output_tokens"], name, fmt, ids,
+                 offsets)

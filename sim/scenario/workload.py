@@ -556,13 +556,19 @@ class WorkloadSpec(Strict):
     """Synthetic (arrival, prompt_tokens, output_tokens) or replayed (trace), never both. A
     synthetic arrival is an open process (poisson, gamma: times drawn up front) or a closed
     loop of clients (closed: times decided as the run goes, `sim.engine.simulation`); with
-    `sessions` it starts multi-turn conversations rather than single requests."""
+    `sessions` it starts multi-turn conversations rather than single requests.
+
+    `shared_prefix_tokens: N` starts every synthetic prompt with the same N tokens (a system
+    prompt, `sim.workload.prefix`), counted in its prompt_tokens: prompts under N + 1 tokens
+    are raised to N + 1 and counted as floored. A trace's prompts are as recorded, so with a
+    trace the key is refused rather than changing them."""
 
     arrival: AnyArrivalSpec | None = None
     prompt_tokens: LengthSpec | None = None
     output_tokens: LengthSpec | None = None
     trace: TraceSpec | None = None
     sessions: SessionsSpec | None = None
+    shared_prefix_tokens: Annotated[int, Field(ge=0, le=MAX_TOKEN_COUNT)] = 0
 
     @model_validator(mode="after")
     def _trace_or_synthetic(self) -> WorkloadSpec:
@@ -570,6 +576,10 @@ class WorkloadSpec(Strict):
             raise PydanticCustomError("order", "trace replaces it", {
                 "field": "sessions", "expected": "no sessions when workload.trace is given "
                 "(a trace replays its own requests, one by one)"})
+        if self.trace is not None and self.shared_prefix_tokens:
+            raise PydanticCustomError("order", "trace replaces it", {
+                "field": "shared_prefix_tokens", "expected": "0 when workload.trace is given "
+                "(a trace's prompts are replayed as recorded, with the prefix ids it has)"})
         # "order" errors name a sibling key and say what it accepts.
         for field in ("arrival", "prompt_tokens", "output_tokens"):
             given = getattr(self, field) is not None

@@ -9,6 +9,10 @@ twice or three times. The original keeps its time; each extra copy arrives up to
 inter-arrival gap later (uniformly). As with generated arrivals, only requests arriving
 before the scenario's duration_s are simulated; a warning counts any that are cut.
 
+Prefix-block ids (a Mooncake trace's `hash_ids`) go with the requests that are kept: an extra
+copy keeps its original's ids, since it is the same prompt sent again (a prefix cache would
+hit it whole), and a thinned-out request takes its ids with it.
+
 A window that holds no request of the trace (a start past its last request, or a window
 that falls in a lull) would simulate nothing at all: it is an `InputError` naming the key.
 """
@@ -16,12 +20,12 @@ that falls in a lull) would simulate nothing at all: it is an `InputError` namin
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from sim.errors import InputError
-from sim.scenario.traces import TraceWarning
+from sim.scenario.traces import TraceWarning, take_rows
 from sim.scenario.workload import TraceSpec
 
 
@@ -30,6 +34,11 @@ class Replayed:
     arrival_s: np.ndarray
     prompt_tokens: np.ndarray
     output_tokens: np.ndarray
+    # The requests' prefix-block ids, stored as the trace stores them (`Trace.hash_ids`), or
+    # None when the trace has none.
+    hash_ids: np.ndarray | None = None
+    hash_offsets: np.ndarray | None = None
+    block_tokens: int = 0  # tokens per id (the trace's), where there are ids
 
 
 def replay(spec: TraceSpec, horizon_s: float, rng: np.random.Generator) -> Replayed:
@@ -50,7 +59,12 @@ def replay(spec: TraceSpec, horizon_s: float, rng: np.random.Generator) -> Repla
                       "raise duration_s or set workload.trace.duration_s", TraceWarning,
                       stacklevel=2)
         arrival_s, index = arrival_s[inside], index[inside]
-    return Replayed(arrival_s, trace.prompt_tokens[index], trace.output_tokens[index])
+    replayed = Replayed(arrival_s, trace.prompt_tokens[index], trace.output_tokens[index])
+    if trace.hash_ids is None or trace.hash_offsets is None:
+        return replayed
+    ids, offsets = take_rows(trace.hash_ids, trace.hash_offsets, index)
+    return replace(replayed, hash_ids=ids, hash_offsets=offsets,
+                   block_tokens=trace.block_tokens)
 
 
 def window(spec: TraceSpec) -> tuple[int, int]:

@@ -9,7 +9,10 @@ session — plus `new_tokens`, and each answer is a draw of `workload.output_tok
 
 cut to the context: a prompt that would not leave room for its answer keeps its last
 max_context − output_k tokens (history truncated, as chat front-ends do), and is counted.
-No KV is reused between turns here: the history is prefilled again each turn.
+With `workload.shared_prefix_tokens: N` the first turn's prompt includes those N tokens, and
+every prompt, a cut one too, is at least N + 1 tokens (raised and counted as floored).
+Which turn resends which history is the prefix tree's to say (`sim.workload.prefix`); a
+prefix cache can then reuse it rather than prefill it again.
 
 Only the send times depend on the run (`sim.engine.simulation` follows `next_request`);
 everything else is drawn up front, vectorised, from its own seed stream. Open sessions start
@@ -39,6 +42,7 @@ from sim.scenario.workload import (
 from sim.workload import closed
 from sim.workload.arrivals import arrival_times
 from sim.workload.lengths import Lengths, sample_lengths
+from sim.workload.prefix import floor_prompts
 from sim.workload.rate import is_time_varying, nhpp_arrival_times
 
 # The prompt means reported per turn: the first turns say how the history grows; a long
@@ -122,8 +126,9 @@ def _pool(spec: WorkloadSpec, sessions: SessionsSpec, count: int,
     turns = turn_counts(sessions, np.random.default_rng(seeds["turns"]), count)
     first, next_request, session, turn = links(turns)
     n = len(session)
-    opening = sample_lengths(spec.prompt_tokens, np.random.default_rng(seeds["prompt_tokens"]),
-                             count)
+    opening = floor_prompts(sample_lengths(
+        spec.prompt_tokens, np.random.default_rng(seeds["prompt_tokens"]), count),
+        spec.shared_prefix_tokens)
     new = sample_lengths(sessions.new_tokens, np.random.default_rng(seeds["new_tokens"]), n)
     output = sample_lengths(spec.output_tokens, np.random.default_rng(seeds["output_tokens"]),
                             n)
@@ -142,8 +147,9 @@ def _pool(spec: WorkloadSpec, sessions: SessionsSpec, count: int,
             arrival.think_time_s, np.random.default_rng(seeds["session_think"]), count)
     plan = SessionPlan(arrival.concurrency if arrival is not None else 0, think_s, duration_s,
                        None, first, next_request, session, turn, truncated)
-    return SessionPool(Lengths(prompt_tokens, was_capped | truncated, was_floored), output,
-                       plan)
+    prompt = floor_prompts(Lengths(prompt_tokens, was_capped | truncated, was_floored),
+                           spec.shared_prefix_tokens)  # a cut prompt keeps the shared prefix
+    return SessionPool(prompt, output, plan)
 
 
 def turn_counts(sessions: SessionsSpec, rng: np.random.Generator, count: int) -> np.ndarray:
