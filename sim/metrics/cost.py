@@ -25,9 +25,10 @@ includes it. Then, for either:
     fleet $/hour        = GPUs × gpu_hour_usd   (GPUs paid for: when the fleet changes
                           during the run, the provisioned replica-time × tp over the window)
     window cost         = fleet $/hour × window seconds / 3600
-    $/1M input tokens   = window cost × prefill share / input tokens delivered  × 1e6
-    $/1M output tokens  = window cost × decode share  / output tokens delivered × 1e6
-    $/1M blended        = window cost / (input + output tokens delivered)       × 1e6
+    $/1M input tokens   = window cost × (prefill share − cached share) / input tokens  × 1e6
+    $/1M cached input   = window cost × cached share / cached tokens                   × 1e6
+    $/1M output tokens  = window cost × decode share  / output tokens delivered        × 1e6
+    $/1M blended        = window cost / (input + cached + output tokens delivered)     × 1e6
 
 Tokens delivered are those the engine processed inside the window: prompt tokens prefilled
 for the first time and tokens generated, each counted at the end of its step
@@ -38,18 +39,34 @@ tokens that were delivered, which is why cost per token falls as utilisation ris
 under continuous batching the decode steps run whenever anything is in flight, so idle
 capacity lands on output tokens and the split mostly reflects load.
 
+With a prefix cache, cached tokens are prompt tokens a request found in the cache and did
+not prefill; input tokens are then the fresh ones only. Reuse is not free: the prefill time
+holds the attention of the fresh tokens over the cached prefix, which reads its KV. The
+cached share is that time, summed over the requests whose prefill ended in the window
+(`sim.metrics.record`), over busy time (capped at the prefill share); it is carved out of
+the prefill share, so the three kinds still add up to the window cost. Blended counts
+cached tokens as delivered tokens (an API's blended price counts them as input too):
+blended is the window cost over every token delivered. Without a prefix cache the cached
+share and cached tokens are 0, the cached price is None and the rest is unchanged.
+
 The capacity-based split charges each token what it takes at full load instead. With g_p and
 g_d the GPU-seconds a prefill token and a decode token take on a saturated replica
 (`sim.metrics.capacity`), n requests finished in the window (their first output token comes
 with the prefill, so O − n output tokens needed a decode step) and gpu_usd_per_s = gpu_hour_usd
 / 3600:
 
-    work at full load     W = g_p × I + g_d × (O − n)          GPU-seconds
+    work at full load     W = g_p × I + g_d × (O − n) + W_c    GPU-seconds
     used_fraction         W / paid GPU-seconds
     at capacity  input    gpu_usd_per_s × g_p × 1e6                        $/1M
+                 cached   gpu_usd_per_s × W_c / C × 1e6
                  output   gpu_usd_per_s × g_d × (O − n) / O × 1e6
-                 blended  gpu_usd_per_s × W / (I + O) × 1e6
+                 blended  gpu_usd_per_s × W / (I + C + O) × 1e6
     capacity split        each at-capacity price / used_fraction
+
+where C are the cached tokens and W_c the GPU-seconds their reuse cost as measured (the
+cached prefill seconds above × GPUs per replica; 0 without a prefix cache). That is
+attention over KV already held, which does not amortise over a batch the way weight reads
+do, so the measured seconds per cached token are taken as its full-load cost too.
 
 The at-capacity prices are what the tokens cost on a fleet kept full (what an API price,
 quoted for a provider's whole busy fleet, compares with); the capacity split charges this
@@ -69,6 +86,17 @@ Worked example: 2 GPUs at $2.50/h for a 600 s window cost 2 × 2.5 × 600 / 3600
 If 25% of busy time was prefill and the window delivered 2.0M input and 0.5M output tokens,
 input costs 0.8333 × 0.25 / 2.0 = $0.1042/1M, output 0.8333 × 0.75 / 0.5 = $1.25/1M and
 blended 0.8333 / 2.5 = $0.3333/1M.
+
+Worked prefix-cache example (also a test): the same window, but 5% of busy time was the
+prefill its requests' cached prefixes still cost, and besides the 2.0M fresh input tokens
+1.0M were found cached. Cached input costs 0.8333 × 0.05 / 1.0 = $0.04167/1M, fresh input
+0.8333 × (0.25 − 0.05) / 2.0 = $0.08333/1M, output still $1.25/1M, and blended 0.8333 / 3.5
+= $0.2381/1M (2.0 × 0.08333 + 1.0 × 0.04167 + 0.5 × 1.25 = $0.8333, the window cost). In
+the capacity example, 1.5M cached tokens whose reuse took 30 GPU-seconds make W = 630 GPU-s,
+a used fraction of 0.35: cached input costs 2 / 3600 × 30 / 1.5e6 × 1e6 = $0.01111/1M at
+capacity and $0.03175/1M split, input $0.07937 and output $1.584/1M split (2 × 0.07937 +
+1.5 × 0.03175 + 0.501 × 1.584 = $1.00), blended 2 / 3600 × 630 / 4.001e6 × 1e6 =
+$0.08748/1M at capacity.
 
 Goodput cost divides the same window cost by the tokens delivered × the share of the
 finished requests' tokens whose requests met the SLO (both TTFT and TPOT targets), so a
@@ -161,23 +189,33 @@ def energy_j_per_token(facility_w: float | None, gpus: float,
 class TokenCost:
     fleet_usd_per_hour: float
     window_usd: float
-    input_usd_per_million: float | None
+    input_usd_per_million: float | None  # fresh prompt tokens
     output_usd_per_million: float | None
-    blended_usd_per_million: float | None
+    blended_usd_per_million: float | None  # over all tokens delivered, cached ones included
+    cached_input_usd_per_million: float | None = None  # None: no cached token in the window
 
 
 def token_cost(gpus: float, gpu_hour_usd: float, window_s: float, prefill_busy_s: float,
-               decode_busy_s: float, input_tokens: float, output_tokens: float) -> TokenCost:
+               decode_busy_s: float, input_tokens: float, output_tokens: float,
+               cached_prefill_s: float = 0.0, cached_tokens: float = 0.0) -> TokenCost:
+    """The phase-time split; `cached_prefill_s` (part of `prefill_busy_s`) is what the
+    `cached_tokens` a prefix cache served still cost to prefill against."""
     fleet = gpus * gpu_hour_usd
     window_usd = fleet * window_s / SECONDS_PER_HOUR
     busy = prefill_busy_s + decode_busy_s
     prefill_share = prefill_busy_s / busy if busy > 0 else 0.0
+    # No cached token: nothing to charge (else its share would be lost with a None price).
+    cached_share = min(cached_prefill_s, prefill_busy_s) / busy \
+        if busy > 0 and cached_tokens > 0 else 0.0
     return TokenCost(
         fleet_usd_per_hour=fleet,
         window_usd=window_usd,
-        input_usd_per_million=per_million(window_usd * prefill_share, input_tokens),
+        input_usd_per_million=per_million(window_usd * (prefill_share - cached_share),
+                                          input_tokens),
         output_usd_per_million=per_million(window_usd * (1.0 - prefill_share), output_tokens),
-        blended_usd_per_million=per_million(window_usd, input_tokens + output_tokens),
+        blended_usd_per_million=per_million(window_usd,
+                                            input_tokens + cached_tokens + output_tokens),
+        cached_input_usd_per_million=per_million(window_usd * cached_share, cached_tokens),
     )
 
 
@@ -196,31 +234,40 @@ class CapacityPrice:
     at_capacity_blended: float | None
     split_input: float | None
     split_output: float | None
+    at_capacity_cached_input: float | None = None  # None: no cached token in the window
+    split_cached_input: float | None = None
 
 
 def full_load_gpu_s(prefill_gpu_s_per_token: float, decode_gpu_s_per_token: float,
-                    input_tokens: float, output_tokens: float, requests: float) -> float:
-    """W: the GPU-seconds the tokens of `requests` finished requests take at full load."""
+                    input_tokens: float, output_tokens: float, requests: float,
+                    cached_gpu_s: float = 0.0) -> float:
+    """W: the GPU-seconds the tokens of `requests` finished requests take at full load
+    (`cached_gpu_s`: W_c, what reusing their cached prefixes took)."""
     decoded = max(output_tokens - requests, 0.0)
-    return prefill_gpu_s_per_token * input_tokens + decode_gpu_s_per_token * decoded
+    return prefill_gpu_s_per_token * input_tokens + decode_gpu_s_per_token * decoded \
+        + cached_gpu_s
 
 
 def capacity_price(gpu_hour_usd: float, paid_gpu_s: float, prefill_gpu_s_per_token: float,
                    decode_gpu_s_per_token: float, input_tokens: float, output_tokens: float,
-                   requests: float) -> CapacityPrice:
+                   requests: float, cached_gpu_s: float = 0.0,
+                   cached_tokens: float = 0.0) -> CapacityPrice:
     """Prices from full-load GPU-seconds per token (`sim.metrics.capacity`, × GPUs per
-    replica) for the tokens of `requests` finished requests."""
+    replica) for the tokens of `requests` finished requests, and from the measured
+    `cached_gpu_s` of their `cached_tokens`."""
     usd_per_gpu_s = gpu_hour_usd / SECONDS_PER_HOUR
     work_gpu_s = full_load_gpu_s(prefill_gpu_s_per_token, decode_gpu_s_per_token,
-                                 input_tokens, output_tokens, requests)
-    decode_gpu_s = work_gpu_s - prefill_gpu_s_per_token * input_tokens
+                                 input_tokens, output_tokens, requests, cached_gpu_s)
+    decode_gpu_s = work_gpu_s - prefill_gpu_s_per_token * input_tokens - cached_gpu_s
     used = work_gpu_s / paid_gpu_s if paid_gpu_s > 0 else 0.0
     at_input = usd_per_gpu_s * prefill_gpu_s_per_token * 1e6 if input_tokens > 0 else None
     at_output = per_million(usd_per_gpu_s * decode_gpu_s, output_tokens)
-    at_blended = per_million(usd_per_gpu_s * work_gpu_s, input_tokens + output_tokens)
+    at_blended = per_million(usd_per_gpu_s * work_gpu_s,
+                             input_tokens + cached_tokens + output_tokens)
+    at_cached = per_million(usd_per_gpu_s * cached_gpu_s, cached_tokens)
 
     def split(price: float | None) -> float | None:
         return price / used if price is not None and used > 0 else None
 
     return CapacityPrice(used, at_input, at_output, at_blended, split(at_input),
-                         split(at_output))
+                         split(at_output), at_cached, split(at_cached))

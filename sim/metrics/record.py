@@ -23,6 +23,14 @@ Counting rules (see `latency` and `cost` for the formulas):
   judged whole; goodput is the window's delivered tokens × the share of the finished
   requests' tokens that belonged to requests meeting both SLO targets (so it equals the
   delivered tokens when every request met them, and is 0 when none did);
+* with a prefix cache, a request's prompt counts in the window when its prefill
+  completes, at its first token (window start ≤ first_token_s < window end), as its prompt
+  tokens do: the hit ratio is the cached tokens of those requests over their prompt tokens,
+  and the cached-input price charges the prefill seconds their reuse still cost
+  (`EngineResult.cached_prefill_s`, summed over the same requests). Cached tokens are
+  delivered tokens: blended and goodput cost and energy per token count them beside the
+  fresh input and the output (`input_tokens_per_s` stays the fresh prompt tokens only).
+  Evicted blocks cover the whole run;
 * `requests_*` counts and the `completed_*_tokens` totals cover the whole run;
 * busy time, batch and KV integrals are the replica counters, clipped to the window.
 """
@@ -119,16 +127,19 @@ class RunRecord:
     # cost
     fleet_usd_per_hour: float
     window_usd: float
-    usd_per_million_input: float | None
+    usd_per_million_input: float | None  # fresh prompt tokens (cached ones have their own)
+    usd_per_million_cached_input: float | None  # None: no prefix cache, or no hit in the window
     usd_per_million_output: float | None
     usd_per_million_blended: float | None
     usd_per_million_goodput: float | None
     # capacity-based (sim.metrics.cost): the tokens' price at full load, and the window's
     # cost split pro rata to their full-load GPU-seconds
     usd_per_million_input_at_capacity: float | None
+    usd_per_million_cached_input_at_capacity: float | None
     usd_per_million_output_at_capacity: float | None
     usd_per_million_blended_at_capacity: float | None
     usd_per_million_input_capacity_split: float | None
+    usd_per_million_cached_input_capacity_split: float | None
     usd_per_million_output_capacity_split: float | None
     cost_model: str  # rental | tco
     gpu_hour_usd: float
@@ -155,6 +166,10 @@ class RunRecord:
     completed_output_tokens: int
     generated_tokens: int  # decoded by the replicas
     prefilled_tokens: int  # prefilled by the replicas, recomputation included
+    # prefix cache (None: the run had none): requests whose first token came in the window
+    prefix_hit_ratio: float | None  # their cached prompt tokens / their prompt tokens
+    prefix_hit_tokens: int | None  # their cached prompt tokens
+    prefix_evicted_blocks: int | None  # whole run, summed over replicas
     # the fleet as configured
     gpu_name: str
     model_name: str
@@ -256,14 +271,16 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
     finished_tokens = float(workload.prompt_tokens[finished].sum()
                             + workload.output_tokens[finished].sum())
     work = _work(engine.replicas)
-    delivered = _delivered(workload, work, good, finished_tokens,
-                           int(window.holds(engine.first_token_s).sum()))
+    prefilled = window.holds(engine.first_token_s)  # prefill completed inside the window
+    reuse = _reuse(engine, workload.prompt_tokens, prefilled)
+    delivered = _delivered(workload, work, good, finished_tokens, int(prefilled.sum()),
+                           reuse)
     replicas = _replica_means(engine.timeline, window)
     use = _utilization(work, replicas.billed, window.length_s,
                        fleet.kv_capacity_tokens_per_replica)
     gpus = replicas.billed * fleet.gpus_per_replica
     price = _price(cost, use.busy_fraction, gpus, window.length_s, work, delivered,
-                   step, fleet.gpus_per_replica)
+                   step, fleet.gpus_per_replica, reuse)
     room = headroom(step, int(measured.sum()), window.length_s, replicas.working,
                     _engine_work(work, step), gpus * window.length_s)
     m_lat = latency.subset(lat, measured)
@@ -325,14 +342,17 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
         fleet_usd_per_hour=price.tokens.fleet_usd_per_hour,
         window_usd=price.tokens.window_usd,
         usd_per_million_input=price.tokens.input_usd_per_million,
+        usd_per_million_cached_input=price.tokens.cached_input_usd_per_million,
         usd_per_million_output=price.tokens.output_usd_per_million,
         usd_per_million_blended=price.tokens.blended_usd_per_million,
         usd_per_million_goodput=cost_model.per_million(price.tokens.window_usd,
                                                        delivered.goodput_tokens),
         usd_per_million_input_at_capacity=price.capacity.at_capacity_input,
+        usd_per_million_cached_input_at_capacity=price.capacity.at_capacity_cached_input,
         usd_per_million_output_at_capacity=price.capacity.at_capacity_output,
         usd_per_million_blended_at_capacity=price.capacity.at_capacity_blended,
         usd_per_million_input_capacity_split=price.capacity.split_input,
+        usd_per_million_cached_input_capacity_split=price.capacity.split_cached_input,
         usd_per_million_output_capacity_split=price.capacity.split_output,
         cost_model="rental" if cost.tco is None else "tco",
         gpu_hour_usd=price.hour.usd,
@@ -357,6 +377,9 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
         completed_output_tokens=int(workload.output_tokens[completed].sum()),
         generated_tokens=work.generated_tokens,
         prefilled_tokens=work.prefilled_tokens,
+        prefix_hit_ratio=reuse.hit_ratio if reuse is not None else None,
+        prefix_hit_tokens=reuse.hit_tokens if reuse is not None else None,
+        prefix_evicted_blocks=reuse.evicted_blocks if reuse is not None else None,
         gpu_name=fleet.gpu_name,
         model_name=fleet.model_name,
         fleet_replicas=fleet.replicas,
@@ -385,24 +408,57 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
 
 
 @dataclass(frozen=True)
+class _Reuse:
+    """What a prefix cache saved, for the requests whose prefill completed in the window
+    (their first token in it), and what it threw away over the whole run."""
+
+    hit_tokens: int  # prompt tokens found cached, not prefilled
+    hit_ratio: float | None  # hit_tokens / their prompt tokens (None: no prompt token)
+    prefill_s: float  # replica-seconds of prefill their reuse still cost
+    evicted_blocks: int  # cached blocks evicted to make room, whole run, all replicas
+
+
+def _reuse(engine: EngineResult, prompt_tokens: np.ndarray,
+           prefilled: np.ndarray) -> _Reuse | None:
+    """The prefix cache's figures (None: the run had no prefix cache); `prefilled` marks
+    the requests whose first token came inside the window."""
+    if engine.cached_tokens is None:
+        return None
+    hits = int(engine.cached_tokens[prefilled].sum())
+    prompts = int(prompt_tokens[prefilled].sum())
+    seconds = 0.0 if engine.cached_prefill_s is None \
+        else float(engine.cached_prefill_s[prefilled].sum())
+    return _Reuse(hits, hits / prompts if prompts > 0 else None, seconds,
+                  sum(r.evicted_blocks for r in engine.replicas))
+
+
+@dataclass(frozen=True)
 class _Delivered:
     """Tokens delivered inside the window (floats: they are divided)."""
 
     input_tokens: float  # prompt tokens prefilled for the first time
     output_tokens: float  # tokens generated
-    goodput_tokens: float  # input + output × the SLO-met share of finished requests' tokens
+    goodput_tokens: float  # all delivered × the SLO-met share of finished requests' tokens
     requests: float  # first tokens in the window: the output tokens no decode step made
+    cached_tokens: float = 0.0  # prompt tokens served from a prefix cache
+
+    @property
+    def all_tokens(self) -> float:
+        """Every token delivered: fresh input, cached input and output."""
+        return self.input_tokens + self.cached_tokens + self.output_tokens
 
 
 def _delivered(workload: Workload, work: _Work, good: np.ndarray, finished_tokens: float,
-               first_tokens: int) -> _Delivered:
+               first_tokens: int, reuse: _Reuse | None) -> _Delivered:
     prompt, output = workload.prompt_tokens, workload.output_tokens
     input_tokens = float(work.window_prefill_tokens)
     output_tokens = float(work.window_generated_tokens)
+    cached_tokens = 0.0 if reuse is None else float(reuse.hit_tokens)
     met = float(prompt[good].sum() + output[good].sum())
     share = met / finished_tokens if finished_tokens > 0 else 0.0
-    return _Delivered(input_tokens, output_tokens, (input_tokens + output_tokens) * share,
-                      float(first_tokens))
+    all_tokens = input_tokens + cached_tokens + output_tokens
+    return _Delivered(input_tokens, output_tokens, all_tokens * share, float(first_tokens),
+                      cached_tokens)
 
 
 @dataclass(frozen=True)
@@ -504,24 +560,32 @@ class _Price:
 
 
 def _price(cost: Cost, busy_fraction: float, gpus: float, window_s: float, work: _Work,
-           delivered: _Delivered, step: StepFacts, gpus_per_replica: int) -> _Price:
+           delivered: _Delivered, step: StepFacts, gpus_per_replica: int,
+           reuse: _Reuse | None) -> _Price:
     """What the window cost and what that makes a token cost. Owned GPUs' power depends on
-    the busy fraction or the capacity used, so the GPU-hour is priced at this run's load."""
+    the busy fraction or the capacity used, so the GPU-hour is priced at this run's load.
+    A prefix cache's reuse is priced at its measured prefill seconds (× GPUs per replica
+    for the capacity split: those seconds ran on every GPU of the replica)."""
     sat = step.saturation
     prefill_gpu_s = 0.0 if sat is None else sat.prefill_s_per_token * gpus_per_replica
     decode_gpu_s = 0.0 if sat is None else sat.decode_s_per_token * gpus_per_replica
+    cached_prefill_s = 0.0 if reuse is None else reuse.prefill_s
+    cached_gpu_s = cached_prefill_s * gpus_per_replica
     paid_gpu_s = gpus * window_s
     full_load_s = cost_model.full_load_gpu_s(prefill_gpu_s, decode_gpu_s, delivered.input_tokens,
-                                             delivered.output_tokens, delivered.requests)
+                                             delivered.output_tokens, delivered.requests,
+                                             cached_gpu_s)
     hour = cost_model.gpu_hour(cost, busy_fraction,
                                full_load_s / paid_gpu_s if paid_gpu_s > 0 else 0.0)
     tokens = cost_model.token_cost(gpus, hour.usd, window_s, work.prefill_s, work.decode_s,
-                                   delivered.input_tokens, delivered.output_tokens)
-    tokens_per_s = (delivered.input_tokens + delivered.output_tokens) / window_s
-    energy = cost_model.energy_j_per_token(hour.facility_w, gpus, tokens_per_s)
+                                   delivered.input_tokens, delivered.output_tokens,
+                                   cached_prefill_s, delivered.cached_tokens)
+    energy = cost_model.energy_j_per_token(hour.facility_w, gpus,
+                                           delivered.all_tokens / window_s)
     capacity = cost_model.capacity_price(hour.usd, paid_gpu_s, prefill_gpu_s, decode_gpu_s,
                                          delivered.input_tokens, delivered.output_tokens,
-                                         delivered.requests)
+                                         delivered.requests, cached_gpu_s,
+                                         delivered.cached_tokens)
     return _Price(hour, tokens, energy, capacity)
 
 

@@ -222,6 +222,23 @@ def _waterfall_table(steps: list[tuple[str, float]]) -> Table:
                  + [["blended total", sum(v for _, v in steps)]])
 
 
+# A run's prices per token kind, by each way of splitting the cost (rows), if it has them.
+PRICE_SPLITS = (("usd_per_million_tokens", "phase-time split"),
+                ("usd_per_million_tokens_at_capacity", "at full load"),
+                ("usd_per_million_tokens_capacity_split", "full-load split, idle pro rata"))
+TOKEN_KINDS = ("input", "cached_input", "output", "blended")
+
+
+def _token_kind_table(cost: dict[str, Any]) -> Table:
+    """$/1M per token kind for a run with a prefix cache, where cached input is a kind of
+    its own (blended counts cached tokens as delivered tokens; the full-load split has no
+    blended: it is the run's blended price)."""
+    return Table("cost_by_token_kind.csv", "Cost per 1M tokens by token kind (USD)",
+                 ["split", "input (fresh)", "cached input", "output", "blended"],
+                 [[label, *(cost[key].get(kind) for kind in TOKEN_KINDS)]
+                  for key, label in PRICE_SPLITS if isinstance(cost.get(key), dict)])
+
+
 def _run(results: Results) -> tuple[Section, Section, Section]:
     run = results.run
     assert run is not None  # a run's Results carry it (`load.from_run_data`)
@@ -232,6 +249,8 @@ def _run(results: Results) -> tuple[Section, Section, Section]:
                              ["metric", "mean", "p50", "p90", "p99"],
                              [[k, *(lat[k].get(q) for q in ("mean", "p50", "p90", "p99"))]
                               for k in ("ttft", "tpot", "itl", "e2e", "queue") if k in lat]))
+    if "cached_input" in cost.get("usd_per_million_tokens", {}):  # a run with a prefix cache
+        head.blocks.append(_token_kind_table(cost))
     charts = Section(SECTIONS[1], [_chart(
         "latency_cdf.png", "Latency distributions drawn from the p50, p90 and p99 in the run's "
         "JSON (it stores no per-request latencies), with the SLO targets dashed; the dotted "

@@ -138,10 +138,12 @@ def run_summary(run: dict[str, Any]) -> list[str]:
             f"({slo_words(slo)}): TTFT p{q} is {ms(ttft)} and TPOT p{q} {ms(tpot)}; "
             f"{pct(slo['attainment'])} of requests met both targets.",
             f"A delivered 1M tokens (blended) costs {usd(blended)} in this run "
-            f"(input {usd(cost['usd_per_million_tokens']['input'])}, output "
+            f"(input {usd(cost['usd_per_million_tokens']['input'])}"
+            f"{_cached_words(cost['usd_per_million_tokens'])}, output "
             f"{usd(cost['usd_per_million_tokens']['output'])}); the fleet costs "
             f"{usd(cost['fleet_usd_per_hour'])} an hour. One run has one cost: its P50 is this "
             "number and it has no P95 — run a sweep for the spread.",
+            *_prefix_cache_words(run),
             *_capacity_words(run)]
     margins = [(value / target, name) for value, target, name in
                ((ttft, slo.get("ttft_s"), f"TTFT p{q}"), (tpot, slo.get("tpot_s"), f"TPOT p{q}"))
@@ -166,6 +168,23 @@ def _load_words(util: dict[str, Any]) -> str:
             f"{pct(util.get('mfu'))} and MBU {pct(util.get('mbu'))}")
 
 
+def _cached_words(prices: dict[str, Any]) -> str:
+    """The cached-input price after the input one, where the run had a prefix cache."""
+    return f", cached input {usd(prices['cached_input'])}" if "cached_input" in prices else ""
+
+
+def _prefix_cache_words(run: dict[str, Any]) -> list[str]:
+    """What the prefix cache reused and evicted (nothing for a run without one)."""
+    cache = run.get("prefix_cache")
+    if cache is None or not cache.get("enabled", True):
+        return []
+    return [f"The prefix cache served {pct(cache['hit_ratio'])} of the prompt tokens of the "
+            f"requests prefilled in the window ({cache['hit_tokens']:,} tokens not "
+            f"prefilled again) and evicted {cache['evicted_blocks']:,} blocks over the run; "
+            "a cached token is charged the prefill time its reuse still took (attention "
+            "over the cached prefix), a fresh one the rest of the prefill time."]
+
+
 def _capacity_words(run: dict[str, Any]) -> list[str]:
     """The full-load prices, the ones to hold against an API price list."""
     at = run["cost"].get("usd_per_million_tokens_at_capacity")
@@ -173,9 +192,9 @@ def _capacity_words(run: dict[str, Any]) -> list[str]:
     if at is None or used is None:
         return []
     return [f"Kept full, the same fleet would deliver 1M tokens for {usd(at['blended'])} "
-            f"(input {usd(at['input'])}, output {usd(at['output'])}): these are the prices "
-            f"to compare with an API's; this run used {pct(used)} of its capacity and pays "
-            "for the rest as idle time."]
+            f"(input {usd(at['input'])}{_cached_words(at)}, output {usd(at['output'])}): "
+            f"these are the prices to compare with an API's; this run used {pct(used)} of "
+            "its capacity and pays for the rest as idle time."]
 
 
 def plan_summary(plan: dict[str, Any], confidence: float | None) -> list[str]:

@@ -117,12 +117,17 @@ RUN = _opt({
                  "tpot_met": Flag(nullable=True), "itl_met": Flag(nullable=True),
                  "attainment": FRACTION, "ttft_s": SECONDS, "tpot_s": SECONDS,
                  "itl_s": SECONDS, "percentile": Num(low=0, high=100)}, "met", "attainment"),
+    # cached_input: only a run with a prefix cache has it.
     "cost": _opt({"fleet_usd_per_hour": COST, "gpu_hour_usd_by_item": MapOf(COST),
-                  "usd_per_million_tokens": Obj({"input": COST, "output": COST,
-                                                 "blended": COST}),
-                  "usd_per_million_tokens_at_capacity": _opt({"input": COST, "output": COST,
+                  "usd_per_million_tokens": _opt({"input": COST, "cached_input": COST,
+                                                  "output": COST, "blended": COST},
+                                                 "input", "output", "blended"),
+                  "usd_per_million_tokens_at_capacity": _opt({"input": COST,
+                                                              "cached_input": COST,
+                                                              "output": COST,
                                                               "blended": COST}),
                   "usd_per_million_tokens_capacity_split": _opt({"input": COST,
+                                                                 "cached_input": COST,
                                                                  "output": COST})},
                  "fleet_usd_per_hour", "usd_per_million_tokens"),
     # Headroom keys came later than busy_fraction: older result files lack them.
@@ -145,6 +150,10 @@ RUN = _opt({
                      "completed": Num(low=0, integer=True), "turns_mean": Num(low=0),
                      "prompt_tokens_mean_by_turn": Seq(Num(low=0)),
                      "truncated_turns": Num(low=0, integer=True)}),
+    # Older result files lack it, and its `enabled`.
+    "prefix_cache": Obj({"enabled": Flag(), "hit_ratio": FRACTION,
+                         "hit_tokens": Num(low=0, integer=True),
+                         "evicted_blocks": Num(low=0, integer=True)}, frozenset({"enabled"})),
 }, "latency_s", "slo", "cost", "utilization", "fleet", "profile", "sim")
 
 BAND = Obj({q: COST for q in ("p5", "p25", "p50", "p75", "p95")})

@@ -63,12 +63,13 @@ def format_summary(d: dict[str, Any]) -> str:
         f"utilisation  GPU busy {util['busy_fraction']:.1%}   mean batch "
         f"{util['batch_size_mean']:.1f}   KV cache {util['kv_cache_fraction_mean']:.1%}",
         *_headroom(util),
+        *_prefix_cache(d),
         _slo_line(slo, verdict)
         + ("" if attainment is None else f"   ({attainment:.2%} of requests within "
            + ("all)" if slo.get("itl_s") is not None else "both)")),
         "",
         f"cost         fleet {usd(cost['fleet_usd_per_hour'])}/hour",
-        f"             per 1M tokens: input {usd(per_m['input'])}   output "
+        f"             per 1M tokens: input {usd(per_m['input'])}{_cached(per_m)}   output "
         f"{usd(per_m['output'])}   blended {usd(per_m['blended'])}",
         f"             per 1M tokens within the SLO (goodput): {usd(per_m['goodput'])}"
         + ("" if cost["energy_j_per_token"] is None
@@ -112,10 +113,26 @@ def _capacity_prices(cost: dict[str, Any]) -> list[str]:
                  cost.get("usd_per_million_tokens_capacity_split"))
     if at is None or split is None:
         return []
-    return [f"             per 1M tokens at full load: input {usd(at['input'])}   output "
-            f"{usd(at['output'])}   all tokens {usd(at['blended'])}",
+    return [f"             per 1M tokens at full load: input {usd(at['input'])}{_cached(at)}"
+            f"   output {usd(at['output'])}   all tokens {usd(at['blended'])}",
             f"             split by full-load GPU time, idle pro rata: input "
-            f"{usd(split['input'])}   output {usd(split['output'])}"]
+            f"{usd(split['input'])}{_cached(split)}   output {usd(split['output'])}"]
+
+
+def _cached(prices: dict[str, Any]) -> str:
+    """The cached-input price beside the input one, where the run had a prefix cache."""
+    return f"   cached input {usd(prices['cached_input'])}" if "cached_input" in prices else ""
+
+
+def _prefix_cache(d: dict[str, Any]) -> list[str]:
+    """What the prefix cache reused (requests whose prefill completed in the window) and
+    evicted (whole run); nothing for a run without one."""
+    cache = d.get("prefix_cache")
+    if cache is None or not cache.get("enabled", True):
+        return []
+    return [f"prefix cache hit ratio {or_dash(cache['hit_ratio'], '.1%')} of prompt tokens "
+            f"({cache['hit_tokens']:,} reused in the window)   evicted "
+            f"{cache['evicted_blocks']:,} blocks (whole run)"]
 
 
 def _fleet_changes(d: dict[str, Any]) -> list[str]:

@@ -117,6 +117,7 @@ def engine_config(scenario: Scenario, kv_capacity_tokens: int, exact: bool,
         max_prefill_tokens=prefill_step_tokens(scenario),
         kv_capacity_tokens=kv_capacity_tokens,
         kv_block_tokens=KV_BLOCK_TOKENS,
+        prefix_block_tokens=0 if d.prefix_cache is None else d.prefix_cache.block_for(d.engine),
         router=d.router,
         # `auto`: count from the start, and take totals at every bin edge so that the
         # window's start can be chosen after the run (`sim.runner.single`).

@@ -161,6 +161,7 @@ def render(r: RunRecord, timing: Timing, scenario: Scenario) -> dict[str, Any]:
             "generated": r.generated_tokens,
             "prefilled": r.prefilled_tokens,
         },
+        **_prefix_cache(r),
         "fleet": {
             "gpu": r.gpu_name,
             "model": r.model_name,
@@ -224,25 +225,43 @@ def _stats(mean: float | None, p50: float | None, p90: float | None,
     return {"mean": mean, "p50": p50, "p90": p90, "p99": p99}
 
 
+def _prefix_cache(r: RunRecord) -> dict[str, Any]:
+    """The `prefix_cache` block (a contract key, so always there: without a cache nothing is
+    reused): the hit ratio and hit tokens of the requests whose prefill completed in the
+    window, the blocks evicted over the whole run."""
+    if r.prefix_hit_tokens is None:
+        return {"prefix_cache": {"enabled": False, "hit_ratio": 0.0, "hit_tokens": 0,
+                                 "evicted_blocks": 0}}
+    return {"prefix_cache": {"enabled": True, "hit_ratio": r.prefix_hit_ratio,
+                             "hit_tokens": r.prefix_hit_tokens,
+                             "evicted_blocks": r.prefix_evicted_blocks}}
+
+
+def _by_kind(r: RunRecord, input_usd: float | None, cached_usd: float | None,
+             **others: float | None) -> dict[str, float | None]:
+    """Prices per token kind; `cached_input` follows `input` in a run with a prefix cache
+    (null when no request reused a prefix in the window) and is absent without one."""
+    cached = {} if r.prefix_hit_tokens is None else {"cached_input": cached_usd}
+    return {"input": input_usd, **cached, **others}
+
+
 def _cost(r: RunRecord) -> dict[str, Any]:
     return {
         "fleet_usd_per_hour": r.fleet_usd_per_hour,
         "window_usd": r.window_usd,
-        "usd_per_million_tokens": {
-            "input": r.usd_per_million_input,
-            "output": r.usd_per_million_output,
-            "blended": r.usd_per_million_blended,
-            "goodput": r.usd_per_million_goodput,
-        },
-        "usd_per_million_tokens_at_capacity": {
-            "input": r.usd_per_million_input_at_capacity,
-            "output": r.usd_per_million_output_at_capacity,
-            "blended": r.usd_per_million_blended_at_capacity,
-        },
-        "usd_per_million_tokens_capacity_split": {
-            "input": r.usd_per_million_input_capacity_split,
-            "output": r.usd_per_million_output_capacity_split,
-        },
+        "usd_per_million_tokens": _by_kind(
+            r, r.usd_per_million_input, r.usd_per_million_cached_input,
+            output=r.usd_per_million_output, blended=r.usd_per_million_blended,
+            goodput=r.usd_per_million_goodput),
+        "usd_per_million_tokens_at_capacity": _by_kind(
+            r, r.usd_per_million_input_at_capacity,
+            r.usd_per_million_cached_input_at_capacity,
+            output=r.usd_per_million_output_at_capacity,
+            blended=r.usd_per_million_blended_at_capacity),
+        "usd_per_million_tokens_capacity_split": _by_kind(
+            r, r.usd_per_million_input_capacity_split,
+            r.usd_per_million_cached_input_capacity_split,
+            output=r.usd_per_million_output_capacity_split),
         "model": r.cost_model,
         "gpu_hour_usd": r.gpu_hour_usd,
         "gpu_hour_usd_by_item": r.gpu_hour_usd_by_item,

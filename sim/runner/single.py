@@ -67,7 +67,7 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
     cfg = build.engine_config(scenario, capacity, exact, fleet)
     started = time.perf_counter()
     engine = simulate(cfg, workload, step_model, np.random.default_rng(streams["router"]),
-                      progress, workload.clients)
+                      progress, workload.clients, workload.prefix)
     wall_s = time.perf_counter() - started
     drawn = workload
     workload = workload.arrived(engine.arrival_s, engine.sent)  # a pool's: what was sent

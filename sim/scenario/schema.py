@@ -71,6 +71,7 @@ MAX_TENSOR_PARALLEL = 64  # GPUs splitting one attention group
 # GPUs in one replica (tensor_parallel × data_parallel_attention): a wide expert-parallel
 # deployment spans racks (DeepSeek-V3's experts are served from hundreds of GPUs).
 MAX_REPLICA_GPUS = 1024
+MAX_PREFIX_BLOCK_TOKENS = 4096  # engines' KV blocks are 1–256 tokens
 AUTO_WARMUP_FRACTION = 0.1  # `warmup_s: auto` stands for this share of the run before it runs
 
 
@@ -103,6 +104,23 @@ class Scheduler(Strict):
         return known_name(value, ADMISSIONS)
 
 
+class PrefixCache(Strict):
+    """`deployment.prefix_cache`: keep the KV of prompt prefixes the workload shares
+    (`sim.engine.prefix`). The serving engines turn theirs on by default; here it is asked
+    for, so that a run prefills what its workload says unless the scenario claims reuse."""
+
+    enabled: bool = True
+    # Reuse granularity: a hit is whole blocks of this many tokens; None: the engine's
+    # (vLLM 16, SGLang 1, TensorRT-LLM 32: `sim.engine.scheduler.ENGINE_PRESETS`).
+    block_tokens: Annotated[int, Field(ge=1, le=MAX_PREFIX_BLOCK_TOKENS)] | None = None
+
+    def block_for(self, engine: str) -> int:
+        """The granularity in tokens for this engine; 0 when the cache is off."""
+        if not self.enabled:
+            return 0
+        return self.block_tokens or ENGINE_PRESETS[engine].prefix_block_tokens
+
+
 class Deployment(Strict):
     """One replica's layout (sim.hardware.layout), how it is served, and the fleet of them.
     Whether the model can be laid out so is checked by Scenario, which knows the model."""
@@ -120,6 +138,7 @@ class Deployment(Strict):
     dtype: str = "bf16"  # the weights' format: one of sim.hardware.layout.WEIGHT_DTYPES
     kv_cache_dtype: str = "auto"  # auto (the weights' format, fp8 for fp4) | KV_CACHE_DTYPES
     activation_reserve_gib: NonNeg = 1.0  # per GPU, kept free for activations
+    prefix_cache: PrefixCache | None = None  # None: off (every prompt token is prefilled)
     failures: Failures | None = None
     spot: Spot | None = None
     outage: Outage | None = None
@@ -161,6 +180,16 @@ class Deployment(Strict):
         if self.outage is not None and self.outage.replicas > self.replicas:
             raise PydanticCustomError("order", "more down than exist", {
                 "field": "outage", "expected": f"at most replicas ({self.replicas}) down"})
+        return self
+
+    @model_validator(mode="after")
+    def _router_has_its_caches(self) -> Deployment:
+        cache = self.prefix_cache
+        if ROUTERS[self.router].needs_prefix_cache and (cache is None or not cache.enabled):
+            raise PydanticCustomError("order", "no prefix cache to route by", {
+                "field": "router", "expected": f"deployment.prefix_cache: {{enabled: true}} "
+                f"beside it ({self.router!r} routes by what the replicas have cached), or "
+                f"another router"})
         return self
 
     @property
