@@ -1,8 +1,11 @@
 """How fast is the engine? Simulated requests per wall-second, events per request, peak memory.
 
     python benchmarks/engine_speed.py [--requests N] [--exact-requests M] [--seed S]
+                                      [--shared-prefix-tokens P]
 
 A 16-replica Llama-3.1-8B / H100 chat fleet at 80% load, drained until every request is done.
+With P > 0 every prompt starts with the same P tokens and the replicas cache that prefix
+(`deployment.prefix_cache`), at the same arrival rate (the capacity probe runs without it).
 The small runs (exact, then event-skipping on the same workload) go first and the big one last,
 so the process's peak memory (ru_maxrss only grows) at the end is the big run's peak.
 """
@@ -74,12 +77,16 @@ class Figures:
         return self.requests / self.run_wall_s
 
 
-def measure(label: str, rate_per_s: float, requests: int, seed: int,
-            exact: bool) -> tuple[Figures, np.ndarray]:
+def measure(label: str, rate_per_s: float, requests: int, seed: int, exact: bool,
+            shared_prefix_tokens: int) -> tuple[Figures, np.ndarray]:
     import sim
 
     duration_s = requests / rate_per_s  # Poisson: about `requests` arrive
-    scenario = sim.load_scenario(scenario_mapping(REPLICAS, rate_per_s, duration_s, seed))
+    mapping = scenario_mapping(REPLICAS, rate_per_s, duration_s, seed)
+    if shared_prefix_tokens:
+        mapping["deployment"]["prefix_cache"] = {"enabled": True}
+        mapping["workload"]["shared_prefix_tokens"] = shared_prefix_tokens
+    scenario = sim.load_scenario(mapping)
     started_s = time.perf_counter()
     result = sim.run(scenario, exact=exact)
     run_wall_s = time.perf_counter() - started_s
@@ -112,6 +119,9 @@ def main() -> None:
                         help="requests (about) in the exact-vs-skipping runs (default 100,000)")
     parser.add_argument("--seed", type=at_least(0), default=1, metavar="S",
                         help="seed of every run, the capacity probe included (default 1)")
+    parser.add_argument("--shared-prefix-tokens", type=at_least(0), default=0, metavar="P",
+                        help="a system prompt of P tokens shared by every request, with prefix "
+                        "caching on (default 0: no prefix cache)")
     args = parser.parse_args()
 
     import numpy as np
@@ -124,13 +134,13 @@ def main() -> None:
     print(f"fleet rate: {LOAD_FRACTION} x {REPLICAS} x {capacity_per_s:.2f} = "
           f"{rate_per_s:.1f} req/s; drained until every request finishes\n")
 
-    m, seed = args.exact_requests, args.seed
-    exact, exact_finish_s = measure("exact", rate_per_s, m, seed, True)
-    small, small_finish_s = measure("event-skipping", rate_per_s, m, seed, False)
+    m, seed, shared = args.exact_requests, args.seed, args.shared_prefix_tokens
+    exact, exact_finish_s = measure("exact", rate_per_s, m, seed, True, shared)
+    small, small_finish_s = measure("event-skipping", rate_per_s, m, seed, False, shared)
     same_nan = bool(np.array_equal(np.isnan(exact_finish_s), np.isnan(small_finish_s)))
     max_diff_s = float(np.nanmax(np.abs(exact_finish_s - small_finish_s), initial=0.0))
     del exact_finish_s, small_finish_s
-    big, _ = measure("event-skipping", rate_per_s, args.requests, seed, False)
+    big, _ = measure("event-skipping", rate_per_s, args.requests, seed, False, shared)
 
     print(f"{'mode':<15} {'requests':>9} {'run s':>8} {'engine s':>9} {'sim req/s':>10} "
           f"{'events/req':>10} {'peak MiB':>9}")
