@@ -43,6 +43,11 @@ class EngineConfig:
     # Prefix caching (`sim.engine.prefix`): reuse the cached KV of a prompt's shared prefix
     # (`PrefixTree`), in whole blocks of this many tokens (0: no prefix cache).
     prefix_block_tokens: int = 0
+    # Speculative decoding: the tokens a decoding sequence gains per step on average (each
+    # request gains ⌊τ⌋ or ⌈τ⌉, `sim.engine.replica`), and the draft positions each one
+    # holds in the KV cache and in a step's token budget beside its own. 1 and 0: off.
+    tokens_per_step: float = 1.0
+    lookahead_tokens: int = 0
 
 
 # Fleet events, pre-generated: what happens to which replica slot, and when.
@@ -155,20 +160,21 @@ class WindowCounters:
                      _Steps(1, generated, prefilled, recomputed, end - start, 0.0))
 
     def add_block(self, start: float, end: float, batch: int, a: float, h: float, k: int,
-                  kv_start: float) -> None:
-        """A decode block of k steps from `start`, n of which take n·a + h·n(n − 1) seconds;
-        each step generates `batch` tokens and grows the KV cache by as many."""
+                  kv_start: float, growth: int) -> None:
+        """A decode block of k steps of `batch` sequences from `start`, n of which take
+        n·a + h·n(n − 1) seconds; each step generates `growth` tokens (`batch`, or more with
+        speculative decoding) and grows the KV cache by as many."""
         if start >= self.start_s and end < self.next_s:  # the common case
             length = end - start
             self.busy_s += length
             self.decode_s += length
             self.batch_s += batch * length
-            self.kv_token_s += (kv_start + 0.5 * batch * k) * length
+            self.kv_token_s += (kv_start + 0.5 * growth * k) * length
             self.steps += k
-            self.generated_tokens += batch * k
+            self.generated_tokens += growth * k
             return
-        self._spread(start, end, 0.0, end - start, batch, kv_start, kv_start + batch * k,
-                     _Steps(k, batch * k, 0, 0, a, h))
+        self._spread(start, end, 0.0, end - start, batch, kv_start, kv_start + growth * k,
+                     _Steps(k, growth * k, 0, 0, a, h))
 
     def add_lost(self, start: float, end: float, prefill_s: float, decode_s: float, batch: int,
                  kv: float) -> None:

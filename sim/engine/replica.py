@@ -45,6 +45,8 @@ from math import floor, log10
 from types import MethodType
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from sim.engine.gaps import BIN_OFFSET, BINS, BINS_PER_DECADE, LOW_S, UPPER_S, GapRecorder
 from sim.engine.prefix import PrefixCache, PrefixIndex
 from sim.engine.records import EngineConfig, ReplicaCounters, WindowCounters, whole_steps
@@ -66,7 +68,7 @@ class RequestTable:
     """Per-request columns shared by all replicas (Python lists: fastest for scalar access)."""
 
     def __init__(self, prompt_tokens: list[int], output_tokens: list[int],
-                 prefix: bool = False) -> None:
+                 prefix: bool = False, tokens_per_step: float = 1.0) -> None:
         n = len(prompt_tokens)
         nan = math.nan
         self.prompt = prompt_tokens
@@ -78,6 +80,13 @@ class RequestTable:
         self.prefill_len = list(prompt_tokens)  # grows on recompute: prompt + generated
         self.prefill_done = [0] * n
         self.finish_step = [-1] * n  # decode-step number at which the sequence finishes
+        # Tokens it gains per decode step (`speculative_gains`), and with speculative decoding
+        # its context when it finishes: up to ⌈τ⌉ − 1 tokens past prompt + output, as the last
+        # step's accepted drafts beyond the output are computed too (None: prompt + output).
+        self.gain = speculative_gains(n, tokens_per_step)
+        self.final_ctx: list[int] | None = None
+        if tokens_per_step != 1.0:
+            self.final_ctx = [p + o for p, o in zip(prompt_tokens, output_tokens, strict=True)]
         # Tokens at the front of the prefill that were processed before (an eviction or a
         # failure threw their KV away): recomputation, not new input.
         self.redo = [0] * n
@@ -95,6 +104,21 @@ class RequestTable:
             self.shared = [0] * n
             self.ref_node = [-1] * n
             self.cached_s = [0.0] * n
+
+
+def speculative_gains(requests: int, tokens_per_step: float) -> list[int]:
+    """Tokens each request gains per decode step: 1, or with speculative decoding at τ
+    expected tokens per step, ⌊τ⌋ or ⌈τ⌉. Integers keep the KV arithmetic exact and a decode
+    run a closed form; the mix is what makes time right: a share p of the requests gain ⌈τ⌉
+    with p/⌈τ⌉ + (1 − p)/⌊τ⌋ = 1/τ, so a request decodes in 1/τ steps per token on average
+    and, over time, the sequences of a batch gain τ a step. Spread evenly over request indices
+    (request i gains ⌈τ⌉ when ⌊(i + 1)p⌋ > ⌊ip⌋): deterministic, no seed stream."""
+    low = math.floor(tokens_per_step)
+    if tokens_per_step == low:
+        return [low] * requests
+    share = (1 / low - 1 / tokens_per_step) / (1 / low - 1 / (low + 1))
+    high = np.diff(np.floor(np.arange(requests + 1) * share)) > 0
+    return (low + high.astype(np.int64)).tolist()
 
 
 class Replica:
@@ -121,8 +145,10 @@ class Replica:
         # A sequence reserves its context plus one slack block (a bound on its partly filled
         # last page); a newly admitted one its prompt, the token its prefill produces, and the
         # slack.
-        self.slack = cfg.kv_block_tokens
-        self.admit_extra = cfg.kv_block_tokens + 1
+        # Speculative decoding adds its draft positions to both.
+        self.slack = cfg.kv_block_tokens + cfg.lookahead_tokens
+        self.admit_extra = self.slack + 1
+        self.width = 1 + cfg.lookahead_tokens  # step-budget tokens of one decoding sequence
         self.max_seqs = cfg.max_num_seqs
         self.max_tokens = cfg.max_batched_tokens
         # Share of the admitted sequences' outputs still to come kept free at admission
@@ -142,6 +168,7 @@ class Replica:
         self.running: dict[int, None] = {}  # every admitted request, in admission order
         self.heap: list[tuple[int, int]] = []  # (finish_step, rid) of decoding sequences
         self.n_decoding = 0
+        self.growth = 0  # Σ tokens the decoding sequences gain per step (their `gain`)
         self.dstep = 0  # decode steps this replica has run
         self.decode_ctx = 0  # Σ context tokens of decoding sequences (what attention reads)
         self.kv_used = 0  # KV tokens reserved by admitted sequences
@@ -219,9 +246,9 @@ class Replica:
         self.block = None
         self.truncated = False
         self.steps += k
-        grown = batch * k
+        grown = self.growth * k
         self.generated_tokens += grown
-        self.window.add_block(t0, now, batch, a, h, k, self.kv_used)
+        self.window.add_block(t0, now, batch, a, h, k, self.kv_used, self.growth)
         gaps = self.gaps
         if t0 == self.last_token_s and not self.late and gaps.lo_s <= t0 and now < gaps.hi_s:
             # The common case, `_run_gaps` and `GapRecorder.run` inlined (a call per run is
@@ -262,9 +289,9 @@ class Replica:
         if done <= 0:
             return
         self.steps += done
-        self.generated_tokens += batch * done
+        self.generated_tokens += self.growth * done
         end = t0 + done * a + h * done * (done - 1)
-        self.window.add_block(t0, end, batch, a, h, done, self.kv_used)
+        self.window.add_block(t0, end, batch, a, h, done, self.kv_used, self.growth)
         self._run_gaps(t0, batch, a, h, done, end)
 
     def _finish_step(self, now: float) -> None:
@@ -274,7 +301,8 @@ class Replica:
         chunks = self.chunks
         self.steps += 1
         kv_held = self.kv_used  # during the step, before it books its tokens
-        generated = decoding
+        grown = self.growth if decoding else 0
+        generated = grown
         fresh = recomputed = 0
         if decoding:
             gap_s = now - self.last_token_s
@@ -293,8 +321,8 @@ class Replica:
             else:
                 self._first_gaps(now, gap_s, decoding)
             self.dstep += 1
-            self.decode_ctx += decoding
-            self.kv_used += decoding
+            self.decode_ctx += grown
+            self.kv_used += grown
             if self.heap[0][0] <= self.dstep:
                 self._complete_decodes(now)
         prefilled = 0
@@ -328,12 +356,20 @@ class Replica:
                     self._leave_cache(rid, True)
                 self._done(rid, now)
                 continue
-            finish = self.dstep + t.output[rid] - kept
+            gain = t.gain[rid]
+            steps = t.output[rid] - kept
+            if gain != 1:
+                steps = -(-steps // gain)
+                final = t.final_ctx
+                assert final is not None  # kept whenever a gain is not 1
+                final[rid] = prompt + kept + steps * gain
+            finish = self.dstep + steps
             t.finish_step[rid] = finish
             heapq.heappush(self.heap, (finish, rid))
             if now != self.last_token_s:  # no decode token now: its first gap is its own
                 self.late.append((rid, now))
             self.n_decoding += 1
+            self.growth += gain
             self.decode_ctx += prompt + kept
         # Chunks are taken from the front of `prefilling`, so the finished ones are a prefix.
         del self.prefilling[:prefilled]
@@ -354,15 +390,17 @@ class Replica:
             if t.finish_step[rid] != finish:  # stale: the sequence was preempted
                 continue
             t.finish_step[rid] = -1
-            if tracks:  # `_keep_longest`, inlined
-                start = finish - t.output[rid] + t.prefill_len[rid] - t.prompt[rid] + 2
+            final = t.final_ctx
+            context = t.prompt[rid] + t.output[rid] if final is None else final[rid]
+            if tracks:  # `_keep_longest`, inlined: from the step after it joined
+                start = finish - (context - t.prefill_len[rid] - 1) // t.gain[rid] + 1
                 if self.late_from:
                     start = self.late_from.pop(rid, start)
                 longest = self.gaps.longest_since(start)
                 if longest > t.max_gap_s[rid]:
                     t.max_gap_s[rid] = longest
-            context = t.prompt[rid] + t.output[rid]
             self.n_decoding -= 1
+            self.growth -= t.gain[rid]
             self.decode_ctx -= context
             self.kv_used -= context + self.slack
             if self.cache is not None:
@@ -411,25 +449,25 @@ class Replica:
             late.clear()
         self.last_token_s = end_s
 
-    def _keep_longest(self, rid: int, finish: int) -> None:
+    def _keep_longest(self, rid: int) -> None:
         """Fold into a decoding sequence that leaves now (done, evicted, handed back) the
         longest of the step gaps since it joined: from decode step j + 1 on, where j is
         `dstep` when it joined (j + 2 for a late one, whose first gap was its own)."""
         if not self.tracks_longest:
             return
-        t = self.table
-        start = finish - t.output[rid] + t.prefill_len[rid] - t.prompt[rid] + 2
+        start = self._joined(rid) + 1
         if self.late_from:
             start = self.late_from.pop(rid, start)
         longest = self.gaps.longest_since(start)
-        if longest > t.max_gap_s[rid]:
-            t.max_gap_s[rid] = longest
+        max_gap_s = self.table.max_gap_s
+        if longest > max_gap_s[rid]:
+            max_gap_s[rid] = longest
 
     def _stop_decoding(self, rid: int) -> None:
         """A decoding sequence leaves unfinished: keep its longest gap, and when it got its
         last token (the token its recompute produces closes that gap)."""
         t = self.table
-        self._keep_longest(rid, t.finish_step[rid])
+        self._keep_longest(rid)
         late = self.late
         for i, (other, token_s) in enumerate(late):
             if other == rid:
@@ -514,7 +552,7 @@ class Replica:
         # A step ending exactly now is not booked yet: arrivals come before boundaries.
         if done > 0 and done * a + h * done * (done - 1) >= elapsed_s:
             done -= 1
-        room = self.cap - self.kv_used - batch * done
+        room = self.cap - self.kv_used - self.growth * done
         if cache.free_tokens > room:
             cache.trim(room)
 
@@ -595,12 +633,12 @@ class Replica:
         total = 0
         for rid in self.running:
             finish = t.finish_step[rid]
-            total += finish - dstep if finish >= 0 else self._output_to_come(rid)
+            total += (finish - dstep) * t.gain[rid] if finish >= 0 else self._output_to_come(rid)
         return total
 
     def make_room(self) -> None:
         """Evict the newest sequences until the next decode step's growth fits."""
-        while self.n_decoding and self.kv_used + self.n_decoding > self.cap:
+        while self.n_decoding and self.kv_used + self.growth > self.cap:
             self._preempt(next(reversed(self.running)))
 
     def _preempt(self, rid: int) -> None:
@@ -608,9 +646,10 @@ class Replica:
         del self.running[rid]
         if t.finish_step[rid] >= 0:  # decoding: keep what it generated, recompute it later
             self._stop_decoding(rid)
-            generated = t.output[rid] - (t.finish_step[rid] - self.dstep)
+            generated = self._generated(rid)
             t.finish_step[rid] = -1  # its heap entry is now stale
             self.n_decoding -= 1
+            self.growth -= t.gain[rid]
             self.decode_ctx -= t.prompt[rid] + generated
             self.kv_used -= t.prompt[rid] + generated + self.slack
             t.prefill_len[rid] = t.prompt[rid] + generated
@@ -625,6 +664,23 @@ class Replica:
         t.preemptions[rid] += 1
         self.preemptions += 1
         self.waiting.appendleft(rid)
+
+    def _generated(self, rid: int) -> int:
+        """The tokens a decoding sequence has generated so far."""
+        t = self.table
+        return self._final_context(rid) - t.prompt[rid] - (
+            t.finish_step[rid] - self.dstep) * t.gain[rid]
+
+    def _final_context(self, rid: int) -> int:
+        """The context a decoding sequence will have when it finishes."""
+        t = self.table
+        return t.prompt[rid] + t.output[rid] if t.final_ctx is None else t.final_ctx[rid]
+
+    def _joined(self, rid: int) -> int:
+        """The decode step at which a decoding sequence (prefilled from `prefill_len`) began."""
+        t = self.table
+        return t.finish_step[rid] - (self._final_context(rid) - t.prefill_len[rid] - 1) \
+            // t.gain[rid]
 
     def start_step(self, budget: int, decodes: bool, now: float) -> None:
         t = self.table
@@ -679,9 +735,10 @@ class Replica:
             heapq.heappop(heap)
         batch = self.n_decoding
         # Run until the earliest completion or until the KV cache is full.
-        k = 1 if self.exact else min(heap[0][0] - self.dstep, (self.cap - self.kv_used) // batch)
+        growth = self.growth
+        k = 1 if self.exact else min(heap[0][0] - self.dstep, (self.cap - self.kv_used) // growth)
         a = self.fixed_s[batch] + self.c * self.decode_ctx
-        h = 0.5 * self.c * batch
+        h = 0.5 * self.c * growth
         self.block = (now, batch, a, h, k)
         self._schedule(k * a + h * k * (k - 1))
 
@@ -710,7 +767,7 @@ class Replica:
         for rid in self.running:
             if t.finish_step[rid] >= 0:  # decoding: keep what it generated
                 self._stop_decoding(rid)
-                generated = t.output[rid] - (t.finish_step[rid] - self.dstep)
+                generated = self._generated(rid)
                 t.prefill_len[rid] = t.prompt[rid] + generated
                 t.finish_step[rid] = -1
                 t.redo[rid] = t.prefill_len[rid]
@@ -723,6 +780,7 @@ class Replica:
         self.running = {}
         self.heap = []
         self.n_decoding = 0
+        self.growth = 0
         self.decode_ctx = 0
         self.kv_used = 0
         self.chunks = []

@@ -51,6 +51,8 @@ class ReplicaState(Protocol):
     prefilling: list[int]  # admitted, prompt not yet fully processed
     running: dict[int, None]  # every admitted request, in admission order
     n_decoding: int  # sequences past their prefill
+    growth: int  # KV tokens the decoding sequences gain per step (n_decoding without drafts)
+    width: int  # tokens of a step's budget one decoding sequence takes (1 + draft tokens)
     kv_used: int  # KV tokens reserved by admitted sequences
     cap: int  # KV capacity in tokens
     max_seqs: int
@@ -74,15 +76,15 @@ class Policy:
 def _kv_fits(r: ReplicaState, rid: int) -> bool:
     """A newcomer's prompt fits beside the decoding sequences' next tokens (and, under a
     reserving admission, beside the outputs still to come)."""
-    return r.kv_used + r.n_decoding + r.admission_tokens(rid) + r.reservation(rid) <= r.cap
+    return r.kv_used + r.growth + r.admission_tokens(rid) + r.reservation(rid) <= r.cap
 
 
 def _plan_chunked_prefill(r: ReplicaState, now: float) -> None:
-    if r.kv_used + r.n_decoding > r.cap:
+    if r.kv_used + r.growth > r.cap:
         r.make_room()
-    budget = r.max_tokens - r.n_decoding
+    budget = r.max_tokens - r.n_decoding * r.width
     if r.waiting:
-        r.admit(r.n_decoding, now)
+        r.admit(r.growth, now)
     if r.prefilling and budget > 0:
         r.start_step(budget, True, now)
     elif r.n_decoding:
@@ -92,7 +94,7 @@ def _plan_chunked_prefill(r: ReplicaState, now: float) -> None:
 def _join_chunked_prefill(r: ReplicaState, rid: int) -> bool:
     # Nothing inside a decode run frees a slot or KV, so a request that cannot join at the
     # run's start cannot join before it ends.
-    if len(r.running) >= r.max_seqs or r.max_tokens <= r.n_decoding:
+    if len(r.running) >= r.max_seqs or r.max_tokens <= r.n_decoding * r.width:
         return False
     return _kv_fits(r, rid)
 
@@ -102,7 +104,7 @@ def _prefill_or_decode(r: ReplicaState, now: float) -> None:
     if r.prefilling:
         r.start_step(r.max_tokens, False, now)
         return
-    if r.kv_used + r.n_decoding > r.cap:
+    if r.kv_used + r.growth > r.cap:
         r.make_room()
     if r.n_decoding:
         r.start_block(now)
@@ -110,7 +112,7 @@ def _prefill_or_decode(r: ReplicaState, now: float) -> None:
 
 def _plan_prefill_first(r: ReplicaState, now: float) -> None:
     if r.waiting:
-        r.admit(r.n_decoding, now)
+        r.admit(r.growth, now)
     _prefill_or_decode(r, now)
 
 
@@ -120,7 +122,7 @@ def _join_prefill_first(r: ReplicaState, rid: int) -> bool:
 
 def _plan_static(r: ReplicaState, now: float) -> None:
     if r.waiting and not r.running:
-        r.admit(r.n_decoding, now)
+        r.admit(r.growth, now)
     _prefill_or_decode(r, now)
 
 

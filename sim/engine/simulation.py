@@ -81,12 +81,14 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
     if caching:
         index = PrefixIndex.unshared(n) if prefix is None else PrefixIndex.of(prefix)
     table = RequestTable(workload.prompt_tokens.tolist(), workload.output_tokens.tolist(),
-                         prefix=caching)
+                         prefix=caching, tokens_per_step=cfg.tokens_per_step)
     arrivals = workload.arrival_s.tolist()
     slots = cfg.replicas if cfg.fleet is None else cfg.fleet.slots
-    # Larger than a whole replica's KV cache: could never run, so never admitted.
+    # Larger than a whole replica's KV cache: could never run, so never admitted (with
+    # speculative decoding, beside its draft positions and a last step's extra tokens).
+    overshoot = math.ceil(cfg.tokens_per_step) - 1
     rejected = (workload.prompt_tokens + workload.output_tokens + cfg.kv_block_tokens
-                > cfg.kv_capacity_tokens)
+                + cfg.lookahead_tokens + overshoot > cfg.kv_capacity_tokens)
     rejected_list = rejected.tolist()
 
     loads = [0] * slots  # outstanding requests per replica
