@@ -11,13 +11,13 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sim.engine.records import EngineConfig, EngineResult, ReplicaCounters
+    from sim.engine.records import DecodePool, EngineConfig, EngineResult, ReplicaCounters
     from sim.engine.simulation import simulate
 
-__all__ = ["EngineConfig", "EngineResult", "ReplicaCounters", "simulate"]
+__all__ = ["DecodePool", "EngineConfig", "EngineResult", "ReplicaCounters", "simulate"]
 
-_HOME = {"EngineConfig": "records", "EngineResult": "records", "ReplicaCounters": "records",
-         "simulate": "simulation"}
+_HOME = {"DecodePool": "records", "EngineConfig": "records", "EngineResult": "records",
+         "ReplicaCounters": "records", "simulate": "simulation"}
 
 
 def __getattr__(name: str) -> Any:

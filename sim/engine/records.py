@@ -5,8 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sim.engine.seams import StepModel
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,21 @@ class EngineConfig:
     # holds in the KV cache and in a step's token budget beside its own. 1 and 0: off.
     tokens_per_step: float = 1.0
     lookahead_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class DecodePool:
+    """Disaggregated serving: the decode pool beside the prefill pool that `simulate`'s own
+    config describes. A request is prefilled on a prefill replica (its first token comes
+    from there), its KV then crosses the link of that prefill replica (`latency_s`, then
+    its bytes at `link_bytes_per_s` shared by the transfers in flight on that link), and
+    it decodes on a decode replica."""
+
+    config: EngineConfig  # the decode replicas: count, scheduler, KV capacity, router
+    step_model: StepModel
+    kv_bytes_per_token: float  # of the KV the link carries (one token, all layers)
+    link_bytes_per_s: float  # > 0
+    link_latency_s: float  # ≥ 0
 
 
 # Fleet events, pre-generated: what happens to which replica slot, and when.
@@ -381,3 +400,11 @@ class EngineResult:
     # attention of its new tokens over the cached prefix, which reads that KV).
     cached_tokens: np.ndarray | None = None
     cached_prefill_s: np.ndarray | None = None
+    # Disaggregated serving (None without a decode pool): `replicas` lists the prefill
+    # replicas first, `prefill_replicas` of them, then the decode pool's; per row, the decode
+    # replica (−1: none, e.g. rejected or never prefilled) and the seconds from its first
+    # token to its KV landing there (NaN: no transfer); the bytes every transfer carried.
+    prefill_replicas: int | None = None
+    decode_replica: np.ndarray | None = None
+    kv_transfer_s: np.ndarray | None = None
+    kv_transfer_bytes: float = 0.0

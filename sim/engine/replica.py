@@ -356,21 +356,7 @@ class Replica:
                     self._leave_cache(rid, True)
                 self._done(rid, now)
                 continue
-            gain = t.gain[rid]
-            steps = t.output[rid] - kept
-            if gain != 1:
-                steps = -(-steps // gain)
-                final = t.final_ctx
-                assert final is not None  # kept whenever a gain is not 1
-                final[rid] = prompt + kept + steps * gain
-            finish = self.dstep + steps
-            t.finish_step[rid] = finish
-            heapq.heappush(self.heap, (finish, rid))
-            if now != self.last_token_s:  # no decode token now: its first gap is its own
-                self.late.append((rid, now))
-            self.n_decoding += 1
-            self.growth += gain
-            self.decode_ctx += prompt + kept
+            self._enter_decoding(rid, prompt, kept, now)
         # Chunks are taken from the front of `prefilling`, so the finished ones are a prefix.
         del self.prefilling[:prefilled]
         self.chunks = []
@@ -381,6 +367,25 @@ class Replica:
         cache = self.cache
         if cache is not None and cache.free_tokens > self.cap - self.kv_used:
             cache.trim(self.cap - self.kv_used)
+
+    def _enter_decoding(self, rid: int, prompt: int, kept: int, token_s: float) -> None:
+        """`rid`, holding `kept` generated tokens (the last at token_s), begins decoding."""
+        t = self.table
+        gain = t.gain[rid]
+        steps = t.output[rid] - kept
+        if gain != 1:
+            steps = -(-steps // gain)
+            final = t.final_ctx
+            assert final is not None  # kept whenever a gain is not 1
+            final[rid] = prompt + kept + steps * gain
+        finish = self.dstep + steps
+        t.finish_step[rid] = finish
+        heapq.heappush(self.heap, (finish, rid))
+        if token_s != self.last_token_s:  # no decode token then: its first gap is its own
+            self.late.append((rid, token_s))
+        self.n_decoding += 1
+        self.growth += gain
+        self.decode_ctx += prompt + kept
 
     def _complete_decodes(self, now: float) -> None:
         heap, t, dstep = self.heap, self.table, self.dstep
@@ -490,8 +495,10 @@ class Replica:
     def admit(self, growth: int, now: float) -> None:
         """Admit waiting requests in order while a sequence slot and KV cache are free.
 
-        `growth` keeps room for the decoding sequences' next token (a one-step watermark).
-        A reserving admission also keeps its share of the outputs still to come free."""
+        `growth` keeps room for the decoding sequences' next token (a one-step watermark);
+        a request whose KV came with it (a disaggregated decode replica's) decodes at once,
+        so its own next token joins the watermark. A reserving admission also keeps its share
+        of the outputs still to come free."""
         t, waiting, running, extra = self.table, self.waiting, self.running, self.admit_extra
         reserve, cache = self.reserve, self.cache
         pending = self._outputs_to_come() if reserve and waiting else 0
@@ -502,17 +509,24 @@ class Replica:
                 need = t.prefill_len[rid] + extra
             else:
                 need, node = self._lookup(rid)
+            joins = t.prefill_done[rid] == t.prefill_len[rid]
+            more = t.gain[rid] if joins else 0
             if reserve:
                 to_come = self._output_to_come(rid)
-                if self.kv_used + growth + need + reserve * (pending + to_come) > self.cap:
+                if (self.kv_used + growth + more + need + reserve * (pending + to_come)
+                        > self.cap):
                     return
                 pending += to_come
-            elif self.kv_used + growth + need > self.cap:
+            elif self.kv_used + growth + more + need > self.cap:
                 return
             waiting.popleft()
             running[rid] = None
-            self.prefilling.append(rid)
             self.kv_used += need
+            if joins:
+                self._enter_decoding(rid, t.prompt[rid], 1, t.first_token_s[rid])
+                growth += more
+            else:
+                self.prefilling.append(rid)
             if cache is not None:
                 self._take_cached(rid, node)
             if t.admit_s[rid] != t.admit_s[rid]:  # NaN: first admission
@@ -521,11 +535,15 @@ class Replica:
     def admission_tokens(self, rid: int) -> int:
         """KV tokens admitting `rid` now puts in use: its prefill, the token that produces
         and the slack block, less the cached part of its prompt already in use (a cached node
-        nobody references counts: its memory goes from evictable to in use)."""
+        nobody references counts: its memory goes from evictable to in use); for one that
+        decodes at once, with its next step's tokens."""
+        t = self.table
+        # One whose KV came with it decodes at once: its next token too.
+        more = t.gain[rid] if t.prefill_done[rid] == t.prefill_len[rid] else 0
         if self.cache is None:
-            return self.table.prefill_len[rid] + self.admit_extra
+            return t.prefill_len[rid] + self.admit_extra + more
         self._evict_as_of_now()
-        return self._lookup(rid)[0]
+        return self._lookup(rid)[0] + more
 
     def cached_prefix_tokens(self, rid: int) -> int:
         """Tokens of `rid`'s prompt this replica's prefix cache holds now, as an admission
