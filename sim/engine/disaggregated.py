@@ -30,7 +30,8 @@ from sim.engine.driving import Arrival, Progress, run_clock, start_clients
 from sim.engine.fleet import static_timeline
 from sim.engine.gaps import GapHistogram, GapRecorder, LongestGaps
 from sim.engine.records import DecodePool, EngineConfig, EngineResult, WindowCounters
-from sim.engine.replica import Replica, RequestTable
+from sim.engine.replica import Replica
+from sim.engine.requests import RequestTable
 from sim.engine.router import Router, make_router, weighs_prompts
 from sim.engine.seams import Clients, Requests, Sessions, StepModel
 from sim.engine.transfer import KvLink

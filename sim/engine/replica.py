@@ -29,6 +29,15 @@ length (the stall it gives the decodes). A sequence that joined between two deco
 its first token keeps the time of its last one, and the token its recompute produces closes
 that gap.
 
+**Prefix cache** (`sim.engine.prefix`, the replica's side in `sim.engine.replica_cache`): an
+admission takes the cached part of its prompt's prefix and starts its prefill after it; a
+cached prefix counts in `kv_used` once, however many hold it.
+
+**Speculative decoding**: a decoding sequence gains `gain` tokens a step (1 without it), so a
+run grows the KV by the batch's summed `growth` per step rather than by B, and each sequence
+holds its draft positions in its slack. **Disaggregated decode**: a request whose KV came
+with it (`prefill_done == prefill_len` at admission) decodes at once, without a prefill.
+
 **Leaving the fleet.** When a replica fails or is reclaimed (`evict_all`), the decode steps of
 its current run that finished by then are booked, the step in progress is lost, and every
 request it held goes back to the router keeping the tokens it generated, like a preempted
@@ -39,17 +48,16 @@ These are called by `sim.engine.fleet`, never on the step path.
 from __future__ import annotations
 
 import heapq
-import math
 from collections import deque
 from math import floor, log10
 from types import MethodType
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from sim.engine.gaps import BIN_OFFSET, BINS, BINS_PER_DECADE, LOW_S, UPPER_S, GapRecorder
 from sim.engine.prefix import PrefixCache, PrefixIndex
 from sim.engine.records import EngineConfig, ReplicaCounters, WindowCounters, whole_steps
+from sim.engine.replica_cache import PrefixCaching
+from sim.engine.requests import RequestTable
 from sim.engine.scheduler import POLICIES, reserve_share
 
 if TYPE_CHECKING:
@@ -64,64 +72,7 @@ if TYPE_CHECKING:
 DecodeBlock = tuple[float, int, float, float, int]
 
 
-class RequestTable:
-    """Per-request columns shared by all replicas (Python lists: fastest for scalar access)."""
-
-    def __init__(self, prompt_tokens: list[int], output_tokens: list[int],
-                 prefix: bool = False, tokens_per_step: float = 1.0) -> None:
-        n = len(prompt_tokens)
-        nan = math.nan
-        self.prompt = prompt_tokens
-        self.output = output_tokens
-        self.admit_s = [nan] * n
-        self.first_token_s = [nan] * n
-        self.finish_s = [nan] * n
-        self.preemptions = [0] * n
-        self.prefill_len = list(prompt_tokens)  # grows on recompute: prompt + generated
-        self.prefill_done = [0] * n
-        self.finish_step = [-1] * n  # decode-step number at which the sequence finishes
-        # Tokens it gains per decode step (`speculative_gains`), and with speculative decoding
-        # its context when it finishes: up to ⌈τ⌉ − 1 tokens past prompt + output, as the last
-        # step's accepted drafts beyond the output are computed too (None: prompt + output).
-        self.gain = speculative_gains(n, tokens_per_step)
-        self.final_ctx: list[int] | None = None
-        if tokens_per_step != 1.0:
-            self.final_ctx = [p + o for p, o in zip(prompt_tokens, output_tokens, strict=True)]
-        # Tokens at the front of the prefill that were processed before (an eviction or a
-        # failure threw their KV away): recomputation, not new input.
-        self.redo = [0] * n
-        self.max_gap_s = [0.0] * n  # longest gap between two of its tokens, so far
-        # When a sequence that was evicted after its first token got its last one: the
-        # token its recompute produces closes that gap.
-        self.last_token_s: dict[int, float] = {}
-        # With a prefix cache (`sim.engine.prefix`): the cached prompt tokens the current
-        # admission skips; those its first admission skipped (the result's figure); the
-        # tokens of the cached path it holds, and that path's deepest node (−1: none); the
-        # prefill seconds its cached tokens cost (the attention over them).
-        if prefix:
-            self.hit = [0] * n
-            self.cached = [0] * n
-            self.shared = [0] * n
-            self.ref_node = [-1] * n
-            self.cached_s = [0.0] * n
-
-
-def speculative_gains(requests: int, tokens_per_step: float) -> list[int]:
-    """Tokens each request gains per decode step: 1, or with speculative decoding at τ
-    expected tokens per step, ⌊τ⌋ or ⌈τ⌉. Integers keep the KV arithmetic exact and a decode
-    run a closed form; the mix is what makes time right: a share p of the requests gain ⌈τ⌉
-    with p/⌈τ⌉ + (1 − p)/⌊τ⌋ = 1/τ, so a request decodes in 1/τ steps per token on average
-    and, over time, the sequences of a batch gain τ a step. Spread evenly over request indices
-    (request i gains ⌈τ⌉ when ⌊(i + 1)p⌋ > ⌊ip⌋): deterministic, no seed stream."""
-    low = math.floor(tokens_per_step)
-    if tokens_per_step == low:
-        return [low] * requests
-    share = (1 / low - 1 / tokens_per_step) / (1 / low - 1 / (low + 1))
-    high = np.diff(np.floor(np.arange(requests + 1) * share)) > 0
-    return (low + high.astype(np.int64)).tolist()
-
-
-class Replica:
+class Replica(PrefixCaching):
     def __init__(self, index: int, env: simpy.Environment, cfg: EngineConfig,
                  step_model: StepModel, table: RequestTable, window: WindowCounters,
                  loads: list[int], gaps: GapRecorder,
@@ -545,94 +496,6 @@ class Replica:
         self._evict_as_of_now()
         return self._lookup(rid)[0] + more
 
-    def cached_prefix_tokens(self, rid: int) -> int:
-        """Tokens of `rid`'s prompt this replica's prefix cache holds now, as an admission
-        would skip them (0 without a cache): what a cache-aware router weighs."""
-        cache = self.cache
-        if cache is None:
-            return 0
-        self._evict_as_of_now()
-        node = cache.deepest(cache.index.prompt_node[rid])
-        return cache.usable_tokens(node, self.table.prefill_len[rid])
-
-    # ---- prefix cache (sim.engine.prefix) ---------------------------------------------------
-
-    def _evict_as_of_now(self) -> None:
-        """Inside a decode run the cache is trimmed once, at its end; a look at the cache
-        during one (an arrival asking what is cached) first evicts what the run's steps done
-        so far have needed, as step-by-step simulation would have."""
-        cache, block = self.cache, self.block
-        if cache is None or block is None:
-            return
-        t0, batch, a, h, k = block
-        elapsed_s = self.env.now - t0
-        done = min(whole_steps(elapsed_s, a, h), k)
-        # A step ending exactly now is not booked yet: arrivals come before boundaries.
-        if done > 0 and done * a + h * done * (done - 1) >= elapsed_s:
-            done -= 1
-        room = self.cap - self.kv_used - self.growth * done
-        if cache.free_tokens > room:
-            cache.trim(room)
-
-    def _lookup(self, rid: int) -> tuple[int, int]:
-        """(KV tokens its admission puts in use, the deepest cached node of its prompt)."""
-        cache = self.cache
-        assert cache is not None
-        need = self.table.prefill_len[rid] + self.admit_extra
-        node = cache.deepest(cache.index.prompt_node[rid])
-        if node >= 0:
-            need += cache.unreferenced_tokens(node) - cache.index.depth[node]
-        return need, node
-
-    def _take_cached(self, rid: int, node: int) -> None:
-        """Admitted `rid` takes the cached path to `node` (−1: nothing cached) and starts its
-        prefill after the tokens that skips; the memory it put in use may evict."""
-        t, cache = self.table, self.cache
-        assert cache is not None
-        hit = 0
-        if node >= 0:
-            cache.acquire(node)
-            hit = cache.usable_tokens(node, t.prefill_len[rid])
-            t.shared[rid] = cache.index.depth[node]
-            t.ref_node[rid] = node
-        t.hit[rid] = hit
-        t.prefill_done[rid] = hit
-        if t.admit_s[rid] != t.admit_s[rid]:  # NaN: its first admission
-            t.cached[rid] = hit
-        room = self.cap - self.kv_used
-        if cache.free_tokens > room:
-            cache.trim(room)
-
-    def _cache_prompt(self, rid: int) -> None:
-        """`rid` finished its prefill: the nodes of its prompt below the cached path it took
-        are now computed and cached (held once: a copy another request cached first frees
-        this one's)."""
-        t, cache = self.table, self.cache
-        assert cache is not None
-        node = cache.index.prompt_node[rid]
-        if node < 0 or node == t.ref_node[rid]:
-            return
-        self.kv_used -= cache.insert(node, t.ref_node[rid])
-        t.shared[rid] = cache.index.depth[node]
-        t.ref_node[rid] = node
-
-    def _leave_cache(self, rid: int, finished: bool) -> None:
-        """`rid` leaves (finished, or evicted) after the caller freed all of its KV as its
-        own: the shared path it held is released instead (its nodes stay cached), and a
-        finished request's answer is cached after its prompt."""
-        t, cache = self.table, self.cache
-        assert cache is not None
-        node = t.ref_node[rid]
-        if node < 0:
-            return
-        self.kv_used += t.shared[rid]
-        index = cache.index
-        if finished and node == index.prompt_node[rid] and index.output_node[rid] >= 0:
-            cache.cache_unreferenced(index.output_node[rid])
-        self.kv_used -= cache.release(node)
-        t.shared[rid] = 0
-        t.ref_node[rid] = -1
-
     def reservation(self, rid: int) -> float:
         """KV tokens an admission of `rid` must leave free for the outputs still to come."""
         if not self.reserve:
@@ -728,24 +591,6 @@ class Replica:
             self._book_cached_s(chunks, prefill_tokens, pairs, decode_seqs)
         self.step_start = now
         self._schedule(self.step_parts[0] + self.step_parts[1])
-
-    def _book_cached_s(self, chunks: list[tuple[int, int]], prefill_tokens: int,
-                       pairs: float, decode_seqs: int) -> None:
-        """Charge the prefix-cache hits of this step's chunks what they still cost: the step's
-        prefill time less what it would be if the new tokens did not attend to the cached
-        tokens, shared by the chunks' attention pairs over them."""
-        t = self.table
-        cached_pairs = 0.0
-        for rid, tokens in chunks:
-            cached_pairs += tokens * t.hit[rid]
-        if not cached_pairs:
-            return
-        without_s = self.step_model.step_s(
-            prefill_tokens, pairs - cached_pairs, decode_seqs,
-            self.decode_ctx if self.step_decodes else 0)[0]
-        share_s = (self.step_parts[0] - without_s) / cached_pairs
-        for rid, tokens in chunks:
-            t.cached_s[rid] += share_s * tokens * t.hit[rid]
 
     def start_block(self, now: float) -> None:
         heap, t = self.heap, self.table

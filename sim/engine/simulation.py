@@ -40,7 +40,8 @@ from sim.engine.fleet import Fleet, static_timeline
 from sim.engine.gaps import GapHistogram, GapRecorder, LongestGaps
 from sim.engine.prefix import PrefixIndex
 from sim.engine.records import DecodePool, EngineConfig, EngineResult, WindowCounters
-from sim.engine.replica import Replica, RequestTable
+from sim.engine.replica import Replica
+from sim.engine.requests import RequestTable
 from sim.engine.router import make_router, weighs_prompts
 from sim.engine.seams import Clients, PrefixTree, Requests, Sessions, StepModel
 

@@ -11,7 +11,7 @@ import pytest
 from test_prefix_cache import DECODE_STEP_S, LinearSteps, Requests, _prefill_s
 
 from sim.engine import EngineConfig
-from sim.engine.replica import speculative_gains
+from sim.engine.requests import speculative_gains
 from sim.engine.simulation import simulate
 
 
