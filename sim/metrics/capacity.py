@@ -78,15 +78,17 @@ class Saturation:
 
 
 def saturation(step: StepModel, mix: Mix, max_num_seqs: int, max_batched_tokens: int,
-               kv_capacity_tokens: int) -> Saturation:
-    """The closed-form estimate of the module docstring."""
+               kv_capacity_tokens: int, tokens_per_step: float = 1.0) -> Saturation:
+    """The closed-form estimate of the module docstring; with speculative decoding a decode
+    step gives each sequence `tokens_per_step` tokens on average, not one."""
     fits = int(kv_capacity_tokens // max(mix.context_tokens, 1.0))
     batch = max(1, min(max_num_seqs, max_batched_tokens, fits))
     chunk = max(1, min(max_batched_tokens, round(batch * mix.prompt_tokens)))
     pairs_per_token = mix.prompt_attn_pairs / max(mix.prompt_tokens, 1.0)
     prefill_s_per_token = sum(step.step_s(chunk, chunk * pairs_per_token, 0, 0)) / chunk
     decode_s_per_token = (step.decode_fixed_s(batch)
-                          + step.per_kv_token_s * batch * mix.context_tokens) / batch
+                          + step.per_kv_token_s * batch * mix.context_tokens) / (
+                              batch * tokens_per_step)
     per_request_s = (mix.prompt_tokens * prefill_s_per_token
                      + max(mix.output_tokens - 1.0, 0.0) * decode_s_per_token)
     return Saturation(batch, prefill_s_per_token, decode_s_per_token,

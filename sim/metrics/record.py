@@ -32,7 +32,15 @@ Counting rules (see `latency` and `cost` for the formulas):
   fresh input and the output (`input_tokens_per_s` stays the fresh prompt tokens only).
   Evicted blocks cover the whole run;
 * `requests_*` counts and the `completed_*_tokens` totals cover the whole run;
-* busy time, batch and KV integrals are the replica counters, clipped to the window.
+* busy time, batch and KV integrals are the replica counters, clipped to the window;
+* disaggregated serving (`FleetFacts.pools`): the GPUs paid for are both pools' (the fleet
+  does not change), `busy_fraction` is both pools' busy GPU-seconds over their paid
+  GPU-seconds, `kv_cache_fraction_mean` both pools' KV held over their capacity,
+  `batch_size_mean` the decode pool's (a prefill replica's batch lasts a step or a few);
+  each pool's own figures are beside them (`prefill_pool_*`, `decode_pool_*`). The
+  phase-time split prices input by the prefill pool's busy GPU-seconds and output by the
+  decode pool's; the capacity-based prices and headroom, which need one replica's
+  saturation, are None. KV transfer times are those of the measured requests.
 """
 
 from __future__ import annotations
@@ -170,6 +178,21 @@ class RunRecord:
     prefix_hit_ratio: float | None  # their cached prompt tokens / their prompt tokens
     prefix_hit_tokens: int | None  # their cached prompt tokens
     prefix_evicted_blocks: int | None  # whole run, summed over replicas
+    # disaggregated serving (None: aggregated): each pool over the window, and the seconds
+    # from the measured requests' first tokens to their KV landing on the decode side
+    prefill_pool_replicas: int | None
+    prefill_pool_gpus: int | None
+    prefill_pool_busy_fraction: float | None
+    prefill_pool_batch_size_mean: float | None
+    prefill_pool_kv_cache_fraction_mean: float | None
+    decode_pool_replicas: int | None
+    decode_pool_gpus: int | None
+    decode_pool_busy_fraction: float | None
+    decode_pool_batch_size_mean: float | None
+    decode_pool_kv_cache_fraction_mean: float | None
+    kv_transfer_mean_s: float | None
+    kv_transfer_p99_s: float | None
+    kv_transfer_bytes: float | None  # every transfer of the run
     # the fleet as configured
     gpu_name: str
     model_name: str
@@ -253,6 +276,23 @@ class FleetFacts:
     data_parallel_attention: int
     engine: str
     kv_cache_dtype: str  # resolved (never `auto`)
+    # A disaggregated fleet's prefill pool and decode pool, in the engine's replica order
+    # (its counters list the prefill replicas first); () for an aggregated one.
+    pools: tuple[PoolFacts, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolFacts:
+    """One pool of a disaggregated fleet as configured."""
+
+    role: str  # prefill | decode
+    replicas: int
+    gpus_per_replica: int
+    kv_capacity_tokens_per_replica: int
+
+    @property
+    def gpus(self) -> int:
+        return self.replicas * self.gpus_per_replica
 
 
 def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, window: Window,
@@ -279,7 +319,11 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
     use = _utilization(work, replicas.billed, window.length_s,
                        fleet.kv_capacity_tokens_per_replica)
     gpus = replicas.billed * fleet.gpus_per_replica
-    price = _price(cost, use.busy_fraction, gpus, window.length_s, work, delivered,
+    phase_s = (work.prefill_s, work.decode_s)
+    pooled = _pooled(fleet.pools, engine, window, measured)
+    if pooled is not None:
+        gpus, use, phase_s = pooled.gpus, pooled.use, pooled.phase_gpu_s
+    price = _price(cost, use.busy_fraction, gpus, window.length_s, phase_s, delivered,
                    step, fleet.gpus_per_replica, reuse)
     room = headroom(step, int(measured.sum()), window.length_s, replicas.working,
                     _engine_work(work, step), gpus * window.length_s)
@@ -380,6 +424,7 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
         prefix_hit_ratio=reuse.hit_ratio if reuse is not None else None,
         prefix_hit_tokens=reuse.hit_tokens if reuse is not None else None,
         prefix_evicted_blocks=reuse.evicted_blocks if reuse is not None else None,
+        **(_NO_POOLS if pooled is None else pooled.fields),
         gpu_name=fleet.gpu_name,
         model_name=fleet.model_name,
         fleet_replicas=fleet.replicas,
@@ -551,6 +596,63 @@ def _utilization(work: _Work, replicas_billed: float, window_s: float,
     )
 
 
+_POOL_FIELDS = tuple(f"{role}_pool_{name}" for role in ("prefill", "decode")
+                     for name in ("replicas", "gpus", "busy_fraction", "batch_size_mean",
+                                  "kv_cache_fraction_mean"))
+_NO_POOLS: dict[str, Any] = dict.fromkeys(
+    (*_POOL_FIELDS, "kv_transfer_mean_s", "kv_transfer_p99_s", "kv_transfer_bytes"))
+
+
+@dataclass(frozen=True)
+class _Pooled:
+    """A disaggregated run's figures: the fleet's GPUs and utilisation over both pools,
+    the busy GPU-seconds the phase-time split charges to input (prefill pool) and output
+    (decode pool), and the record's pool fields."""
+
+    gpus: float
+    use: _Utilization
+    phase_gpu_s: tuple[float, float]
+    fields: dict[str, Any]
+
+
+def _pooled(pools: tuple[PoolFacts, ...], engine: EngineResult, window: Window,
+            measured: np.ndarray) -> _Pooled | None:
+    """The figures of `_Pooled` (None: an aggregated fleet)."""
+    if not pools:
+        return None
+    split = engine.prefill_replicas
+    assert split is not None and engine.kv_transfer_s is not None  # a decode pool's run
+    works = (_work(engine.replicas[:split]), _work(engine.replicas[split:]))
+    window_s = window.length_s
+    uses = [_utilization(work, pool.replicas, window_s, pool.kv_capacity_tokens_per_replica)
+            for pool, work in zip(pools, works, strict=True)]
+    busy_gpu_s = [work.busy_s * pool.gpus_per_replica
+                  for pool, work in zip(pools, works, strict=True)]
+    gpus = float(sum(pool.gpus for pool in pools))
+    kv_room = sum(pool.replicas * pool.kv_capacity_tokens_per_replica for pool in pools)
+    whole = _work(engine.replicas)
+    use = _Utilization(
+        busy_fraction=sum(busy_gpu_s) / (gpus * window_s) if gpus > 0 else 0.0,
+        batch_size_mean=uses[-1].batch_size_mean,
+        kv_cache_fraction_mean=whole.kv_token_s / (kv_room * window_s) if kv_room else 0.0,
+        prefill_fraction_of_busy=whole.prefill_s / whole.busy_s if whole.busy_s > 0 else 0.0)
+    fields: dict[str, Any] = {}
+    for pool, pool_use in zip(pools, uses, strict=True):
+        fields.update({f"{pool.role}_pool_replicas": pool.replicas,
+                       f"{pool.role}_pool_gpus": pool.gpus,
+                       f"{pool.role}_pool_busy_fraction": pool_use.busy_fraction,
+                       f"{pool.role}_pool_batch_size_mean": pool_use.batch_size_mean,
+                       f"{pool.role}_pool_kv_cache_fraction_mean":
+                           pool_use.kv_cache_fraction_mean})
+    moved = latency.stats(engine.kv_transfer_s[measured])
+    fields.update(kv_transfer_mean_s=moved.mean, kv_transfer_p99_s=moved.p99,
+                  kv_transfer_bytes=float(engine.kv_transfer_bytes))
+    return _Pooled(gpus, use, (busy_gpu_s[0], busy_gpu_s[-1]), fields)
+
+
+_NO_CAPACITY = cost_model.CapacityPrice(0.0, None, None, None, None, None)
+
+
 @dataclass(frozen=True)
 class _Price:
     hour: cost_model.GpuHour
@@ -559,11 +661,12 @@ class _Price:
     capacity: cost_model.CapacityPrice
 
 
-def _price(cost: Cost, busy_fraction: float, gpus: float, window_s: float, work: _Work,
-           delivered: _Delivered, step: StepFacts, gpus_per_replica: int,
-           reuse: _Reuse | None) -> _Price:
+def _price(cost: Cost, busy_fraction: float, gpus: float, window_s: float,
+           phase_s: tuple[float, float], delivered: _Delivered, step: StepFacts,
+           gpus_per_replica: int, reuse: _Reuse | None) -> _Price:
     """What the window cost and what that makes a token cost. Owned GPUs' power depends on
     the busy fraction or the capacity used, so the GPU-hour is priced at this run's load.
+    `phase_s`: the busy seconds the phase-time split charges to input and to output.
     A prefix cache's reuse is priced at its measured prefill seconds (× GPUs per replica
     for the capacity split: those seconds ran on every GPU of the replica)."""
     sat = step.saturation
@@ -577,15 +680,15 @@ def _price(cost: Cost, busy_fraction: float, gpus: float, window_s: float, work:
                                              cached_gpu_s)
     hour = cost_model.gpu_hour(cost, busy_fraction,
                                full_load_s / paid_gpu_s if paid_gpu_s > 0 else 0.0)
-    tokens = cost_model.token_cost(gpus, hour.usd, window_s, work.prefill_s, work.decode_s,
+    tokens = cost_model.token_cost(gpus, hour.usd, window_s, *phase_s,
                                    delivered.input_tokens, delivered.output_tokens,
                                    cached_prefill_s, delivered.cached_tokens)
     energy = cost_model.energy_j_per_token(hour.facility_w, gpus,
                                            delivered.all_tokens / window_s)
-    capacity = cost_model.capacity_price(hour.usd, paid_gpu_s, prefill_gpu_s, decode_gpu_s,
-                                         delivered.input_tokens, delivered.output_tokens,
-                                         delivered.requests, cached_gpu_s,
-                                         delivered.cached_tokens)
+    # No saturation (no request, or a disaggregated fleet): no full-load price to quote.
+    capacity = _NO_CAPACITY if sat is None else cost_model.capacity_price(
+        hour.usd, paid_gpu_s, prefill_gpu_s, decode_gpu_s, delivered.input_tokens,
+        delivered.output_tokens, delivered.requests, cached_gpu_s, delivered.cached_tokens)
     return _Price(hour, tokens, energy, capacity)
 
 

@@ -107,6 +107,9 @@ PROFILE = _opt({"name": Text(nullable=True, scalar=True), "source": Text(),
 SLO_CONFIG = _opt({"ttft_s": SECONDS, "tpot_s": SECONDS, "itl_s": SECONDS,
                    "percentile": Num(low=0, high=100)})
 SCENARIO_CONFIG = _opt({"slo": SLO_CONFIG, "cost": Obj(), "deployment": Obj()})
+POOL = Obj({"replicas": Num(low=1, integer=True), "gpus": Num(low=1, integer=True),
+            "busy_fraction": FRACTION, "batch_size_mean": Num(low=0),
+            "kv_cache_fraction_mean": Num(low=0)})  # a disaggregated run's pool
 
 RUN = _opt({
     "scenario": Text(scalar=True),
@@ -154,6 +157,14 @@ RUN = _opt({
     "prefix_cache": Obj({"enabled": Flag(), "hit_ratio": FRACTION,
                          "hit_tokens": Num(low=0, integer=True),
                          "evicted_blocks": Num(low=0, integer=True)}, frozenset({"enabled"})),
+    # Only a run with speculative decoding has it.
+    "speculative": Obj({"method": Text(), "num_tokens": Num(low=1, integer=True),
+                        "acceptance_rate": Anything(), "draft_model": Text(),
+                        "tokens_per_step": Num(low=1)}, frozenset({"draft_model"})),
+    # Only a disaggregated run has it.
+    "disaggregation": Obj({"prefill": POOL, "decode": POOL,
+                           "kv_transfer": Obj({"mean_s": SECONDS, "p99_s": SECONDS,
+                                               "bytes": Num(low=0)})}),
 }, "latency_s", "slo", "cost", "utilization", "fleet", "profile", "sim")
 
 BAND = Obj({q: COST for q in ("p5", "p25", "p50", "p75", "p95")})

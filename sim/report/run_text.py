@@ -64,6 +64,8 @@ def format_summary(d: dict[str, Any]) -> str:
         f"{util['batch_size_mean']:.1f}   KV cache {util['kv_cache_fraction_mean']:.1%}",
         *_headroom(util),
         *_prefix_cache(d),
+        *_speculative(d),
+        *_disaggregation(d),
         _slo_line(slo, verdict)
         + ("" if attainment is None else f"   ({attainment:.2%} of requests within "
            + ("all)" if slo.get("itl_s") is not None else "both)")),
@@ -133,6 +135,33 @@ def _prefix_cache(d: dict[str, Any]) -> list[str]:
     return [f"prefix cache hit ratio {or_dash(cache['hit_ratio'], '.1%')} of prompt tokens "
             f"({cache['hit_tokens']:,} reused in the window)   evicted "
             f"{cache['evicted_blocks']:,} blocks (whole run)"]
+
+
+def _speculative(d: dict[str, Any]) -> list[str]:
+    """Speculative decoding's settings and tokens per step; nothing for a run without it."""
+    spec = d.get("speculative")
+    if spec is None:
+        return []
+    draft = f" ({printable(str(spec['draft_model']))})" if "draft_model" in spec else ""
+    rates = printable(str(spec["acceptance_rate"]))
+    return [f"speculative  {printable(str(spec['method']))}{draft}, {spec['num_tokens']} draft "
+            f"tokens a step at acceptance {rates}: {spec['tokens_per_step']:.3f} tokens per "
+            "decode step"]
+
+
+def _disaggregation(d: dict[str, Any]) -> list[str]:
+    """A line per pool of a disaggregated fleet and one for the KV moved between them
+    (the fleet line above describes the decode pool); nothing for an aggregated fleet."""
+    block = d.get("disaggregation")
+    if block is None:
+        return []
+    lines = [f"{role + ' pool':<13}{p['replicas']:,} replicas, "
+             f"{p['gpus']:,} GPUs: busy {p['busy_fraction']:.1%}   mean batch "
+             f"{p['batch_size_mean']:.1f}   KV cache {p['kv_cache_fraction_mean']:.1%}"
+             for role, p in ((role, block[role]) for role in ("prefill", "decode"))]
+    moved = block["kv_transfer"]
+    return [*lines, f"KV transfer  mean {ms(moved['mean_s'], 2)} ms   p99 "
+            f"{ms(moved['p99_s'], 2)} ms   {moved['bytes'] / 1e9:,.1f} GB moved (whole run)"]
 
 
 def _fleet_changes(d: dict[str, Any]) -> list[str]:

@@ -207,7 +207,7 @@ def _clients_work(scenario: Scenario, spec: ClosedArrivals) -> Work:
     output = scenario.workload.output_tokens
     assert output is not None  # WorkloadSpec: lengths with an arrival process
     count = closed.expected_requests(spec, scenario.duration_s, output.mean_tokens,
-                                     closed.min_step_s(build.step_model(scenario)))
+                                     build.shortest_token_s(scenario))
     return Work("requests", _finite_or_inf(count), "workload.arrival.concurrency",
                 spec.concurrency, "concurrency × duration_s ÷ (mean think time + mean output "
                 "tokens × the shortest engine step) + concurrency",
@@ -225,7 +225,7 @@ def _sessions_work(scenario: Scenario) -> Work:
     if isinstance(w.arrival, ClosedArrivals):
         count = sessions.expected_closed_requests(
             w.sessions, w.arrival, scenario.duration_s, w.output_tokens.mean_tokens,
-            closed.min_step_s(build.step_model(scenario)))
+            build.shortest_token_s(scenario))
         return Work("requests", _finite_or_inf(count), "workload.arrival.concurrency",
                     w.arrival.concurrency, "concurrency × (duration_s ÷ (mean think time per "
                     "turn + mean output tokens × the shortest engine step) + mean turns)",
@@ -291,22 +291,16 @@ def _trace_work(spec: TraceSpec, duration_s: float) -> tuple[Work, Work | None]:
 
 def _engine_tables(scenario: Scenario) -> list[Work]:
     d = scenario.deployment
-    seqs, tokens = d.scheduler.max_num_seqs, d.scheduler.max_batched_tokens
+    if scenario.pools is not None:  # disaggregated: each pool tables its own (static fleet)
+        return [work for pool in scenario.pools
+                for work in _step_tables(pool.key, pool.replicas, f"{pool.key}.replicas",
+                                         pool.scheduler.max_num_seqs,
+                                         pool.scheduler.max_batched_tokens)]
     slots_key = "deployment.replicas" if d.autoscaling is None else (
         "deployment.autoscaling.max_replicas")
     slots = d.replicas if d.autoscaling is None else d.autoscaling.max_replicas
-    big_seqs = seqs >= slots
-    out = [
-        Work("per-batch step times", float(slots) * (seqs + 1),
-             "deployment.scheduler.max_num_seqs" if big_seqs else slots_key,
-             seqs if big_seqs else slots,
-             "replicas × (max_num_seqs + 1): each replica tables every batch size's cost",
-             "fewer replicas or a lower max_num_seqs"),
-        Work("step-time table entries", float(tokens + seqs),
-             "deployment.scheduler.max_batched_tokens", tokens,
-             "max_batched_tokens + max_num_seqs", "a lower max_batched_tokens",
-             TABLE_ENTRIES_PER_REQUEST),
-    ]
+    out = _step_tables("deployment", slots, slots_key, d.scheduler.max_num_seqs,
+                       d.scheduler.max_batched_tokens)
     horizon_s = scenario.duration_s + (scenario.drain_s or 0.0)
     if d.autoscaling is not None:
         a = d.autoscaling
@@ -337,6 +331,23 @@ def _engine_tables(scenario: Scenario) -> list[Work]:
                         "a notice, a reclaim and a replacement each", "fewer preemptions_per_h, "
                         "fewer replicas or a shorter duration_s"))
     return out
+
+
+def _step_tables(key: str, slots: int, slots_key: str, seqs: int, tokens: int) -> list[Work]:
+    """What the step-time tables of `slots` replicas batching `seqs` sequences and `tokens`
+    tokens hold; `key`: where their scheduler is (a pool's, or the deployment's)."""
+    big_seqs = seqs >= slots
+    return [
+        Work("per-batch step times", float(slots) * (seqs + 1),
+             f"{key}.scheduler.max_num_seqs" if big_seqs else slots_key,
+             seqs if big_seqs else slots,
+             "replicas × (max_num_seqs + 1): each replica tables every batch size's cost",
+             "fewer replicas or a lower max_num_seqs"),
+        Work("step-time table entries", float(tokens + seqs),
+             f"{key}.scheduler.max_batched_tokens", tokens,
+             "max_batched_tokens + max_num_seqs", "a lower max_batched_tokens",
+             TABLE_ENTRIES_PER_REQUEST),
+    ]
 
 
 def _finite_or_inf(count: float) -> float:

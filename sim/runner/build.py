@@ -7,27 +7,34 @@ the planner's option checks, validation) builds them the same way.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, replace
+
 import numpy as np
 
-from sim.engine.records import EngineConfig, FleetSchedule
+from sim.engine.records import DecodePool, EngineConfig, FleetSchedule
 from sim.hardware.memory import KV_BLOCK_TOKENS, kv_capacity_tokens
 from sim.metrics.capacity import Mix, saturation
 from sim.metrics.headroom import StepFacts
 from sim.metrics.intensity import demands
 from sim.scenario import Scenario
-from sim.scenario.schema import longest_tokens
+from sim.scenario.disaggregation import Pool, pool_kv_capacity, transfer_bytes_per_token
+from sim.scenario.profiles import PROFILE_NAMES
+from sim.scenario.schema import Scheduler, longest_tokens
 from sim.steptime.model import StepTimeModel
 from sim.steptime.scaled import ScaledStep
 from sim.steptime.select import select
+from sim.steptime.speculative import expected_tokens_per_step, speculative_steps
 from sim.workload.closed import PoolLimits, min_step_s
 
 
-def prefill_step_tokens(scenario: Scenario) -> int:
+def prefill_step_tokens(scenario: Scenario, scheduler: Scheduler | None = None) -> int:
     """The most prompt tokens one step prefills: the token budget, or where prompts run whole
     (`chunked_prefill: false`) the longest prompt: the prompt lengths' bound, else the model's
     context (a longer prompt, possible only from an unbounded length distribution, is split
-    at it). The step-time tables reach this far."""
-    s = scenario.deployment.scheduler
+    at it). The step-time tables reach this far. `scheduler`: a pool's (None: the
+    deployment's)."""
+    s = scenario.deployment.scheduler if scheduler is None else scheduler
     if s.chunked_prefill:
         return s.max_batched_tokens
     longest = scenario.model.max_context
@@ -38,13 +45,45 @@ def prefill_step_tokens(scenario: Scenario) -> int:
 
 
 def step_model(scenario: Scenario) -> StepTimeModel:
-    """The scenario's step-time model, scaled by its `step_time_scale`."""
+    """The scenario's step-time model (with speculative decoding, its verify and draft
+    steps: `sim.steptime.speculative`), scaled by its `step_time_scale`."""
     d = scenario.deployment
+    spec = d.speculative
+    width = 1 if spec is None else spec.num_tokens + 1  # a decoding sequence's step tokens
     model = select(scenario.profile, scenario.model, scenario.gpu, scenario.layout,
-                   prefill_step_tokens(scenario) + d.scheduler.max_num_seqs)
-    if scenario.step_time_scale != 1.0:
-        return ScaledStep(model, scenario.step_time_scale)
-    return model
+                   prefill_step_tokens(scenario) + d.scheduler.max_num_seqs * width)
+    if spec is not None:
+        model = speculative_steps(model, scenario.model.layers, spec.method, spec.num_tokens,
+                                  spec.acceptance_rate, draft_step_model(scenario))
+    return scaled(model, scenario.step_time_scale)
+
+
+def scaled(model: StepTimeModel, step_time_scale: float) -> StepTimeModel:
+    """`model` with every step time × `step_time_scale` (itself at 1)."""
+    return model if step_time_scale == 1.0 else ScaledStep(model, step_time_scale)
+
+
+def draft_step_model(scenario: Scenario) -> StepTimeModel | None:
+    """The draft model's step model (`method: draft`; else None), on the target's GPUs and
+    layout (its experts not spread when it has none), chosen as the target's is; a profile
+    file made for the target's model gives way to `auto`."""
+    spec = scenario.deployment.speculative
+    if spec is None or spec.draft_model is None:
+        return None
+    draft = spec.draft_model
+    layout = scenario.layout if draft.is_moe else replace(scenario.layout, expert_parallel=1)
+    profile = scenario.profile
+    if isinstance(profile, str) and profile not in PROFILE_NAMES:
+        profile = "auto"
+    return select(profile, draft, scenario.gpu, layout,
+                  prefill_step_tokens(scenario) + scenario.deployment.scheduler.max_num_seqs)
+
+
+def tokens_per_step(scenario: Scenario) -> float:
+    """Tokens a decoding sequence gains per step: 1, or τ with speculative decoding."""
+    spec = scenario.deployment.speculative
+    return 1.0 if spec is None else expected_tokens_per_step(spec.acceptance_rate,
+                                                             spec.num_tokens)
 
 
 def kv_capacity(scenario: Scenario) -> int:
@@ -63,14 +102,30 @@ def step_facts(scenario: Scenario, step: StepTimeModel, kv_capacity_tokens: int,
     mix = Mix.of(prompt_tokens, output_tokens)
     full = None if mix is None else saturation(step, mix, d.scheduler.max_num_seqs,
                                                d.scheduler.max_batched_tokens,
-                                               kv_capacity_tokens)
+                                               kv_capacity_tokens, tokens_per_step(scenario))
     return StepFacts(mix, full, demands(scenario.model, scenario.gpu, d.dtype))
 
 
-def pool_limits(model: StepTimeModel, kv_capacity_tokens: int,
-                max_requests: int) -> PoolLimits:
+def pool_limits(model: StepTimeModel, kv_capacity_tokens: int, max_requests: int,
+                tokens_per_step: float = 1.0) -> PoolLimits:
     """What a closed loop's pool of requests is sized by (`sim.workload.closed`)."""
-    return PoolLimits(min_step_s(model), kv_capacity_tokens - KV_BLOCK_TOKENS, max_requests)
+    return PoolLimits(_shortest_token_s(model, tokens_per_step),
+                      kv_capacity_tokens - KV_BLOCK_TOKENS, max_requests)
+
+
+def shortest_token_s(scenario: Scenario) -> float:
+    """The shortest time an output token of the scenario takes (`_shortest_token_s`;
+    disaggregated, the shorter of both pools' shortest steps)."""
+    both = sides(scenario)
+    if both is not None:
+        return both.shortest_step_s
+    return _shortest_token_s(step_model(scenario), tokens_per_step(scenario))
+
+
+def _shortest_token_s(model: StepTimeModel, tokens_per_step: float) -> float:
+    """The shortest step over the most tokens one step gives a sequence (⌈τ⌉ with
+    speculative decoding): a client's request keeps it busy at least this per output token."""
+    return min_step_s(model) / math.ceil(tokens_per_step)
 
 
 AUTO_WARMUP_BINS = 100  # `warmup_s: auto` chooses the window's start among this many bins
@@ -95,7 +150,7 @@ def saturated_e2e_s(scenario: Scenario) -> float | None:
     d = scenario.deployment
     full = saturation(step_model(scenario), Mix(prompt, output, prompt * (prompt + 1.0) / 2.0),
                       d.scheduler.max_num_seqs, d.scheduler.max_batched_tokens,
-                      kv_capacity(scenario))
+                      kv_capacity(scenario), tokens_per_step(scenario))
     return full.batch_seqs / full.requests_per_s if full.requests_per_s > 0 else None
 
 
@@ -118,6 +173,8 @@ def engine_config(scenario: Scenario, kv_capacity_tokens: int, exact: bool,
         kv_capacity_tokens=kv_capacity_tokens,
         kv_block_tokens=KV_BLOCK_TOKENS,
         prefix_block_tokens=0 if d.prefix_cache is None else d.prefix_cache.block_for(d.engine),
+        tokens_per_step=tokens_per_step(scenario),
+        lookahead_tokens=0 if d.speculative is None else d.speculative.num_tokens,
         router=d.router,
         # `auto`: count from the start, and take totals at every bin edge so that the
         # window's start can be chosen after the run (`sim.runner.single`).
@@ -130,3 +187,84 @@ def engine_config(scenario: Scenario, kv_capacity_tokens: int, exact: bool,
         # Each request's longest gap costs the engine a few % more; only an ITL target reads it.
         track_longest_gaps=scenario.slo.itl_s is not None,
     )
+
+
+# ---- disaggregated serving: a prefill pool and a decode pool -----------------------------
+
+
+@dataclass(frozen=True)
+class Side:
+    """What the engine runs one pool with: its step-time model and one replica's KV cache."""
+
+    pool: Pool[Scheduler]
+    step_model: StepTimeModel
+    kv_capacity_tokens: int
+
+
+@dataclass(frozen=True)
+class Sides:
+    prefill: Side
+    decode: Side
+
+    @property
+    def shortest_step_s(self) -> float:
+        """The shorter of the pools' shortest steps: the fastest a client could go."""
+        return min(min_step_s(self.prefill.step_model), min_step_s(self.decode.step_model))
+
+    def limits(self, max_requests: int) -> PoolLimits:
+        """A closed loop's pool sizing over both pools: the shortest step, and the smaller
+        of their KV caches (a request must fit on both sides)."""
+        return PoolLimits(self.shortest_step_s,
+                          min(self.prefill.kv_capacity_tokens,
+                              self.decode.kv_capacity_tokens) - KV_BLOCK_TOKENS, max_requests)
+
+
+def sides(scenario: Scenario) -> Sides | None:
+    """Both pools' step models and KV caches (None: not disaggregated); `InputError`
+    naming the pool's key when one's weights do not fit."""
+    pools = scenario.pools
+    if pools is None:
+        return None
+    return Sides(*(Side(pool, pool_step_model(scenario, pool),
+                        pool_kv_capacity(scenario.model, pool)) for pool in pools))
+
+
+def pool_step_model(scenario: Scenario, pool: Pool[Scheduler]) -> StepTimeModel:
+    """One pool's step-time model: the scenario's profile on the pool's GPU and layout,
+    reaching as far as the pool's scheduler batches, scaled by `step_time_scale`."""
+    model = select(scenario.profile, scenario.model, pool.gpu, pool.layout,
+                   prefill_step_tokens(scenario, pool.scheduler) + pool.scheduler.max_num_seqs)
+    return scaled(model, scenario.step_time_scale)
+
+
+def pool_engine_config(scenario: Scenario, side: Side, exact: bool) -> EngineConfig:
+    """The engine's settings for one pool: the scenario's window and run settings, the
+    pool's replicas, scheduler, router and KV cache."""
+    s, pool = side.pool.scheduler, side.pool
+    return replace(engine_config(scenario, side.kv_capacity_tokens, exact, None),
+                   replicas=pool.replicas, policy=s.policy, max_num_seqs=s.max_num_seqs,
+                   max_batched_tokens=s.max_batched_tokens, admission=s.admission,
+                   reserve_ratio=s.reserve_ratio, chunked_prefill=s.chunked_prefill,
+                   max_prefill_tokens=prefill_step_tokens(scenario, s), router=pool.router)
+
+
+def pooled_step_facts(scenario: Scenario, both: Sides, prompt_tokens: np.ndarray,
+                      output_tokens: np.ndarray) -> StepFacts:
+    """`step_facts` of a disaggregated fleet: the mix, no one-replica saturation (neither
+    pool runs both phases, so the capacity-based prices and headroom are left out), and
+    the model's demands on the decode pool's GPUs (MFU and MBU against their peaks)."""
+    decode = both.decode.pool
+    return StepFacts(Mix.of(prompt_tokens, output_tokens), None,
+                     demands(scenario.model, decode.gpu, decode.layout.dtype))
+
+
+def decode_pool(scenario: Scenario, both: Sides, exact: bool) -> DecodePool:
+    """The decode side the engine hands prefilled requests to, and the link to it."""
+    spec = scenario.deployment.disaggregation
+    assert spec is not None  # Sides exist only for a disaggregated deployment
+    return DecodePool(config=pool_engine_config(scenario, both.decode, exact),
+                      step_model=both.decode.step_model,
+                      kv_bytes_per_token=transfer_bytes_per_token(scenario.model,
+                                                                  both.decode.pool),
+                      link_bytes_per_s=spec.kv_transfer.bytes_per_s,
+                      link_latency_s=spec.kv_transfer.latency_s)

@@ -10,16 +10,16 @@ scenario and seed give equal records however fast the machine was.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from sim.engine import EngineResult
 from sim.metrics import latency as metrics
-from sim.metrics.record import FleetFacts, RunFacts, RunRecord, Window, build_record
+from sim.metrics.record import FleetFacts, PoolFacts, RunFacts, RunRecord, Window, build_record
 from sim.provenance import stamp
-from sim.runner.build import step_facts
+from sim.runner.build import Sides, pooled_step_facts, step_facts, tokens_per_step
 from sim.scenario import Scenario
 from sim.steptime.model import StepTimeModel
 from sim.workload import Workload
@@ -66,9 +66,10 @@ class Result:
 
 def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResult,
           step_model: StepTimeModel, kv_capacity_tokens: int, wall_s: float,
-          exact: bool, window_start_s: float | None = None) -> Result:
+          exact: bool, window_start_s: float | None = None, both: Sides | None = None) -> Result:
     """`window_start_s`: where the metrics window begins when the run chose it (a detected
-    warm-up); None: at the scenario's warmup_s."""
+    warm-up); None: at the scenario's warmup_s. `both`: a disaggregated fleet's pools
+    (`step_model` and `kv_capacity_tokens` are then the prefill pool's)."""
     start_s = scenario.warmup_s if window_start_s is None else window_start_s
     window = Window(start_s, scenario.duration_s)
     measured = window.holds(workload.arrival_s)
@@ -78,17 +79,23 @@ def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResul
     record = build_record(
         run=RunFacts(scenario.name, seed, exact, scenario.step_time_scale,
                      scenario.warmup_auto),
-        fleet=fleet_facts(scenario, kv_capacity_tokens), profile=step_model.provenance,
+        fleet=fleet_facts(scenario, kv_capacity_tokens, both), profile=step_model.provenance,
         window=window, slo=scenario.slo, cost=scenario.cost, workload=workload, engine=engine,
         lat=lat, step=step_facts(scenario, step_model, kv_capacity_tokens,
-                                 workload.prompt_tokens[mixed], workload.output_tokens[mixed]))
+                                 workload.prompt_tokens[mixed], workload.output_tokens[mixed])
+        if both is None else pooled_step_facts(scenario, both, workload.prompt_tokens[mixed],
+                                               workload.output_tokens[mixed]))
     return Result(scenario, seed, workload, engine, lat, measured, record,
                   Timing.of(wall_s, len(workload)))
 
 
-def fleet_facts(scenario: Scenario, kv_capacity_tokens: int) -> FleetFacts:
+def fleet_facts(scenario: Scenario, kv_capacity_tokens: int,
+                both: Sides | None = None) -> FleetFacts:
+    """The fleet as configured. Disaggregated (`both`), its replicas and GPUs are both
+    pools'; its layout, GPU, KV capacity, scheduler and router the decode pool's, which
+    holds each request the longest (the `disaggregation` block has both pools)."""
     deployment = scenario.deployment
-    return FleetFacts(
+    facts = FleetFacts(
         gpu_name=scenario.gpu.name, model_name=scenario.model.name,
         replicas=deployment.replicas, tensor_parallel=deployment.tensor_parallel,
         gpus_per_replica=scenario.gpus_per_replica, gpus=scenario.gpu_count,
@@ -97,6 +104,19 @@ def fleet_facts(scenario: Scenario, kv_capacity_tokens: int) -> FleetFacts:
         engine=deployment.engine, kv_cache_dtype=scenario.layout.kv_cache_dtype,
         kv_capacity_tokens_per_replica=kv_capacity_tokens,
         scheduler=deployment.scheduler.policy, router=deployment.router)
+    if both is None:
+        return facts
+    decode, layout = both.decode.pool, both.decode.pool.layout
+    return replace(
+        facts, gpu_name=decode.gpu.name, replicas=both.prefill.pool.replicas + decode.replicas,
+        tensor_parallel=layout.tensor_parallel, gpus_per_replica=layout.gpus,
+        expert_parallel=layout.expert_parallel,
+        data_parallel_attention=layout.data_parallel_attention,
+        kv_cache_dtype=layout.kv_cache_dtype,
+        kv_capacity_tokens_per_replica=both.decode.kv_capacity_tokens,
+        scheduler=decode.scheduler.policy, router=decode.router,
+        pools=tuple(PoolFacts(side.pool.role, side.pool.replicas, side.pool.layout.gpus,
+                              side.kv_capacity_tokens) for side in (both.prefill, both.decode)))
 
 
 def render(r: RunRecord, timing: Timing, scenario: Scenario) -> dict[str, Any]:
@@ -162,6 +182,8 @@ def render(r: RunRecord, timing: Timing, scenario: Scenario) -> dict[str, Any]:
             "prefilled": r.prefilled_tokens,
         },
         **_prefix_cache(r),
+        **_speculative(scenario),
+        **_disaggregation(r),
         "fleet": {
             "gpu": r.gpu_name,
             "model": r.model_name,
@@ -235,6 +257,36 @@ def _prefix_cache(r: RunRecord) -> dict[str, Any]:
     return {"prefix_cache": {"enabled": True, "hit_ratio": r.prefix_hit_ratio,
                              "hit_tokens": r.prefix_hit_tokens,
                              "evicted_blocks": r.prefix_evicted_blocks}}
+
+
+def _speculative(scenario: Scenario) -> dict[str, Any]:
+    """The `speculative` block of a run with speculative decoding (else nothing): its
+    settings and the tokens a decoding sequence gains per step on average (τ)."""
+    spec = scenario.deployment.speculative
+    if spec is None:
+        return {}
+    rates = spec.acceptance_rate
+    draft = {} if spec.draft_model is None else {"draft_model": spec.draft_model.name}
+    return {"speculative": {"method": spec.method, "num_tokens": spec.num_tokens,
+                            "acceptance_rate": list(rates) if isinstance(rates, list)
+                            else rates, **draft,
+                            "tokens_per_step": tokens_per_step(scenario)}}
+
+
+def _disaggregation(r: RunRecord) -> dict[str, Any]:
+    """The `disaggregation` block of a run with a prefill and a decode pool (else nothing):
+    each pool's fleet and use over the window, and the KV transfers (seconds from a
+    measured request's first token to its KV landing on the decode side; bytes of the
+    whole run)."""
+    if r.prefill_pool_replicas is None:
+        return {}
+    pools = {role: {key: getattr(r, f"{role}_pool_{key}")
+                    for key in ("replicas", "gpus", "busy_fraction", "batch_size_mean",
+                                "kv_cache_fraction_mean")}
+             for role in ("prefill", "decode")}
+    return {"disaggregation": {**pools, "kv_transfer": {
+        "mean_s": r.kv_transfer_mean_s, "p99_s": r.kv_transfer_p99_s,
+        "bytes": r.kv_transfer_bytes}}}
 
 
 def _by_kind(r: RunRecord, input_usd: float | None, cached_usd: float | None,

@@ -57,17 +57,27 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
     children = np.random.SeedSequence(seed).spawn(len(SEED_STREAMS))
     streams = dict(zip(SEED_STREAMS, children, strict=True))
 
-    step_model = build.step_model(scenario)
-    capacity = build.kv_capacity(scenario)
     pool_max = budget.DEFAULT_MAX_REQUESTS if max_requests is None else max_requests
-    limits = build.pool_limits(step_model, capacity, pool_max)
+    both = build.sides(scenario)
+    if both is None:
+        step_model = build.step_model(scenario)
+        capacity = build.kv_capacity(scenario)
+        limits = build.pool_limits(step_model, capacity, pool_max,
+                                   build.tokens_per_step(scenario))
+    else:  # disaggregated: `simulate`'s own config and step model are the prefill pool's
+        step_model, capacity = both.prefill.step_model, both.prefill.kv_capacity_tokens
+        limits = both.limits(pool_max)
     workload = generate(scenario.workload, scenario.duration_s, streams, limits,
                         scenario.model.max_context)
     fleet = fleet_events.build(scenario, streams, capacity)
-    cfg = build.engine_config(scenario, capacity, exact, fleet)
+    cfg = (build.engine_config(scenario, capacity, exact, fleet) if both is None
+           else build.pool_engine_config(scenario, both.prefill, exact))
+    decode = None if both is None else build.decode_pool(scenario, both, exact)
     started = time.perf_counter()
+    # Prefix identities matter only to a prefix cache, which disaggregation refuses.
     engine = simulate(cfg, workload, step_model, np.random.default_rng(streams["router"]),
-                      progress, workload.clients, workload.prefix)
+                      progress, workload.clients, workload.prefix if decode is None else None,
+                      decode)
     wall_s = time.perf_counter() - started
     drawn = workload
     workload = workload.arrived(engine.arrival_s, engine.sent)  # a pool's: what was sent
@@ -76,7 +86,7 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
         engine, window_start_s = steady_window(engine, cfg.window_marks_s, scenario.name,
                                                warn_window)
     done = result.build(scenario, seed, workload, engine, step_model, capacity, wall_s, exact,
-                        window_start_s)
+                        window_start_s, both)
     if isinstance(drawn.clients, sessions.SessionPlan) and engine.sent is not None:
         done = replace(done, sessions=sessions.summary(drawn.clients, engine.sent,
                                                        workload.prompt_tokens, engine.finish_s))

@@ -35,6 +35,7 @@ from sim.hardware.layout import (
     Layout,
     resolve_kv_cache_dtype,
 )
+from sim.scenario import disaggregation
 from sim.scenario.base import (
     MAX_BATCHED_TOKENS,
     MAX_DURATION_S,
@@ -52,6 +53,7 @@ from sim.scenario.base import (
     known_name,
     tag_values,
 )
+from sim.scenario.disaggregation import Disaggregation, Pools
 from sim.scenario.dynamics import Autoscaling, Failures, Outage, Spot
 from sim.scenario.planning import PlanSpec, StressSpec
 from sim.scenario.profiles import ProfileSpec
@@ -121,6 +123,60 @@ class PrefixCache(Strict):
         return self.block_tokens or ENGINE_PRESETS[engine].prefix_block_tokens
 
 
+SPECULATIVE_METHODS = ("mtp", "draft", "eagle")  # `deployment.speculative.method`
+MAX_DRAFT_TOKENS = 16  # draft tokens a step: far above what engines run (1–8)
+
+
+class Speculative(Strict):
+    """`deployment.speculative`: a draft proposes `num_tokens` tokens a sequence each decode
+    step and the target verifies them in one forward (`sim.steptime.speculative`). mtp and
+    eagle draft with one extra decoder layer; draft with `draft_model`, a catalogue model.
+    `acceptance_rate`: the chance a draft token is accepted given those before it were, one
+    for every position or a list of `num_tokens`, one per position."""
+
+    method: str
+    num_tokens: Annotated[int, Field(ge=1, le=MAX_DRAFT_TOKENS)]
+    acceptance_rate: float | list[float]
+    draft_model: ModelSpec | None = None  # method draft only (and required there)
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        return known_name(value, SPECULATIVE_METHODS)
+
+    @field_validator("acceptance_rate")
+    @classmethod
+    def _rates(cls, value: float | list[float]) -> float | list[float]:
+        rates = value if isinstance(value, list) else [value]
+        if not rates or not all(0.0 < rate <= 1.0 for rate in rates):  # NaN fails too
+            raise PydanticCustomError("acceptance_rate", "a number in (0, 1], or a list of "
+                                      "num_tokens such numbers, one per draft position")
+        return value
+
+    @field_validator("draft_model", mode="before")
+    @classmethod
+    def _draft_by_name(cls, value: Any) -> Any:
+        return _by_name(value, catalog.models())
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Speculative:
+        rates = self.acceptance_rate
+        if isinstance(rates, list) and len(rates) != self.num_tokens:
+            raise PydanticCustomError("order", "one rate per draft token", {
+                "field": "acceptance_rate", "expected": f"a number in (0, 1], or a list of "
+                f"num_tokens ({self.num_tokens}) such numbers, one per draft position"})
+        if self.method == "draft" and self.draft_model is None:
+            raise PydanticCustomError("order", "no draft model", {
+                "field": "draft_model", "expected": "a catalogue model name: method draft "
+                "drafts with a separate model"})
+        if self.method != "draft" and self.draft_model is not None:
+            raise PydanticCustomError("order", "a draft model for a one-layer method", {
+                "field": "draft_model", "expected": f"no draft_model with method "
+                f"{self.method} (it drafts with one extra decoder layer); method draft to "
+                "draft with a separate model"})
+        return self
+
+
 class Deployment(Strict):
     """One replica's layout (sim.hardware.layout), how it is served, and the fleet of them.
     Whether the model can be laid out so is checked by Scenario, which knows the model."""
@@ -139,10 +195,13 @@ class Deployment(Strict):
     kv_cache_dtype: str = "auto"  # auto (the weights' format, fp8 for fp4) | KV_CACHE_DTYPES
     activation_reserve_gib: NonNeg = 1.0  # per GPU, kept free for activations
     prefix_cache: PrefixCache | None = None  # None: off (every prompt token is prefilled)
+    speculative: Speculative | None = None  # None: one token a decode step
     failures: Failures | None = None
     spot: Spot | None = None
     outage: Outage | None = None
     autoscaling: Autoscaling | None = None
+    # A prefill pool and a decode pool (`sim.scenario.disaggregation`); None: aggregated.
+    disaggregation: Disaggregation[Scheduler] | None = None
 
     @field_validator("router")
     @classmethod
@@ -357,7 +416,9 @@ class Scenario(Strict):
             return data
         explicit = {k: v for k, v in scheduler.items() if v is not None}
         filled = {**preset.keys(_gpu_memory_gib(data.get("gpu"))), **explicit}
-        return {**data, "deployment": {**deployment, "scheduler": filled}}
+        pools = disaggregation.with_pool_presets(
+            deployment, explicit, data.get("gpu"), lambda gpu: preset.keys(_gpu_memory_gib(gpu)))
+        return {**data, "deployment": {**pools, "scheduler": filled}}
 
     @model_validator(mode="wrap")
     @classmethod
@@ -422,7 +483,14 @@ class Scenario(Strict):
         too) stops at loading rather than simulating what cannot run."""
         problem = (parallelism_problem(self.model, self.deployment.tensor_parallel)
                    or layout_problem(self.model, self.deployment.layout)
-                   or context_problem(self.model, self.workload))
+                   or context_problem(self.model, self.workload)
+                   or draft_problem(self.deployment)
+                   or disaggregation.problem(
+                       self.model, self.deployment, self.workload,
+                       None if self.cost.tco is None else self.cost.tco.power_scaling, self.pools,
+                       lambda model, layout: (parallelism_problem(model, layout.tensor_parallel)
+                                              or layout_problem(model, layout)),
+                       MAX_TENSOR_PARALLEL, MAX_REPLICA_GPUS))
         if problem is not None:
             key, value, expected = problem
             raise PydanticCustomError("order", "cannot be served", {
@@ -440,7 +508,16 @@ class Scenario(Strict):
 
     @property
     def gpu_count(self) -> int:
+        """The fleet's GPUs: both pools' when it is disaggregated."""
+        if self.pools is not None:
+            return sum(pool.gpus for pool in self.pools)
         return self.deployment.replicas * self.gpus_per_replica
+
+    @property
+    def pools(self) -> Pools[Scheduler] | None:
+        """A disaggregated deployment's prefill and decode pools, every key resolved (None:
+        aggregated)."""
+        return disaggregation.resolve(self.deployment, self.gpu)
 
 
 # ---- what an engine can serve ---------------------------------------------------------------
@@ -464,6 +541,20 @@ def parallelism_problem(model: ModelSpec, tensor_parallel: int) -> Problem | Non
     return ("deployment.tensor_parallel", tensor_parallel,
             f"{why} (the GPUs split the heads evenly): one of "
             + ", ".join(str(tp) for tp in fits))
+
+
+def draft_problem(deployment: Deployment) -> Problem | None:
+    """A draft model runs on the target's GPUs, split over the same tensor-parallel group
+    (vLLM's draft_tensor_parallel_size and SGLang's draft worker default to the target's),
+    so its heads must split over them as the target's do."""
+    spec = deployment.speculative
+    draft = None if spec is None else spec.draft_model
+    problem = None if draft is None else parallelism_problem(draft, deployment.tensor_parallel)
+    if draft is None or problem is None:
+        return None
+    return ("deployment.speculative.draft_model", draft.name, f"a draft model that splits "
+            f"over tensor_parallel {deployment.tensor_parallel} as the target does: "
+            f"{problem[2]} for {draft.name}")
 
 
 def layout_problem(model: ModelSpec, layout: Layout) -> Problem | None:

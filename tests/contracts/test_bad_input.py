@@ -33,6 +33,21 @@ def empirical(lines: bytes) -> Builder:
     return build
 
 
+def speculative(**keys: object) -> dict[str, object]:
+    """The base with `deployment.speculative`: MTP, 3 draft tokens, α 0.8, then `keys`."""
+    return tiny(deployment__speculative={"method": "mtp", "num_tokens": 3,
+                                         "acceptance_rate": 0.8, **keys})
+
+
+def disaggregated(prefill: object = None, decode: object = None,
+                  kv_transfer: object = None, **others: object) -> dict[str, object]:
+    """The base served by a prefill pool and a decode pool over a 50 GB/s link, the pools
+    and the link changed as given, then `others` (dotted-key overrides)."""
+    block = {"prefill": prefill or {}, "decode": decode or {},
+             "kv_transfer": {"bandwidth_gb_s": 50} if kv_transfer is None else kv_transfer}
+    return tiny(deployment__disaggregation=block, **others)
+
+
 CASES = [
     Case("negative-rate", tiny(workload__arrival__rate_per_s=-3),
          "workload.arrival.rate_per_s", "-3", ("> 0",)),
@@ -116,6 +131,71 @@ CASES = [
          lambda tmp: [*scenario_file(tiny())(tmp), "--json",
                       str(make_dir(tmp / "results"))],
          "--json", "results", output=False),
+    # ---- deployment.speculative ------------------------------------------------------
+    Case("speculative-unknown-method", speculative(method="medusa"),
+         "deployment.speculative.method", "'medusa'", ("'mtp', 'draft' or 'eagle'",)),
+    Case("speculative-no-draft-tokens", speculative(num_tokens=0),
+         "deployment.speculative.num_tokens", "0", ("≥ 1",)),
+    Case("speculative-too-many-draft-tokens", speculative(num_tokens=17),
+         "deployment.speculative.num_tokens", "17", ("≤ 16",)),
+    Case("speculative-rate-above-one", speculative(acceptance_rate=1.2),
+         "deployment.speculative.acceptance_rate", "1.2", ("a number in (0, 1]",)),
+    Case("speculative-rate-zero", speculative(acceptance_rate=0),
+         "deployment.speculative.acceptance_rate", "0", ("a number in (0, 1]",)),
+    Case("speculative-rate-in-list-above-one", speculative(acceptance_rate=[0.9, 0.8, 1.5]),
+         "deployment.speculative.acceptance_rate", "[0.9, 0.8, 1.5]", ("(0, 1]",)),
+    Case("speculative-rates-too-few", speculative(acceptance_rate=[0.9, 0.8]),
+         "deployment.speculative.acceptance_rate", "[0.9, 0.8]", ("num_tokens (3)",)),
+    Case("speculative-draft-without-model", speculative(method="draft"),
+         "deployment.speculative.draft_model", "missing", ("method draft",)),
+    Case("speculative-draft-model-with-mtp", speculative(draft_model="llama-3.1-8b"),
+         "deployment.speculative.draft_model", "'llama-3.1-8b'", ("no draft_model",)),
+    Case("speculative-unknown-draft-model",
+         speculative(method="draft", draft_model="llama-3.2-1b"),
+         "deployment.speculative.draft_model", "'llama-3.2-1b'", ("llama-3.1-8b",)),
+    # ---- deployment.disaggregation ---------------------------------------------------
+    Case("disaggregated-decode-weights-over-memory",
+         disaggregated(decode={"tensor_parallel": 1}, model="llama-3.1-70b",
+                       deployment__tensor_parallel=4),
+         "deployment.disaggregation.decode.tensor_parallel", "1",
+         ("llama-3.1-70b", "GiB", "decode pool")),
+    Case("disaggregated-prefill-tp-not-dividing-heads",
+         disaggregated(prefill={"tensor_parallel": 3}),
+         "deployment.disaggregation.prefill.tensor_parallel", "3", ("32 attention heads",)),
+    Case("disaggregated-decode-gpu-unknown", disaggregated(decode={"gpu": "h100"}),
+         "deployment.disaggregation.decode.gpu", "'h100'", ("h100-sxm",)),
+    Case("disaggregated-bandwidth-zero", disaggregated(kv_transfer={"bandwidth_gb_s": 0}),
+         "deployment.disaggregation.kv_transfer.bandwidth_gb_s", "0", ("> 0",)),
+    Case("disaggregated-bandwidth-missing", disaggregated(kv_transfer={"latency_s": 0.001}),
+         "deployment.disaggregation.kv_transfer.bandwidth_gb_s", "missing", ("required",)),
+    Case("disaggregated-negative-latency",
+         disaggregated(kv_transfer={"bandwidth_gb_s": 50, "latency_s": -1}),
+         "deployment.disaggregation.kv_transfer.latency_s", "-1", ("≥ 0",)),
+    Case("disaggregated-with-prefix-cache",
+         disaggregated(deployment__prefix_cache={"enabled": True}),
+         "deployment.prefix_cache", "{'enabled': True}", ("not simulated",)),
+    Case("disaggregated-with-failures",
+         disaggregated(deployment__failures={"mtbf_h": 1000, "mttr_h": 1}),
+         "deployment.failures", "{'mtbf_h': 1000, 'mttr_h': 1}", ("not simulated",)),
+    Case("disaggregated-with-speculative",
+         disaggregated(deployment__speculative={"method": "mtp", "num_tokens": 2,
+                                                "acceptance_rate": 0.8}),
+         "deployment.speculative", "", ("not simulated",)),
+    Case("disaggregated-with-sessions",
+         disaggregated(workload__sessions={"turns": 3, "new_tokens": {"dist": "fixed",
+                                                                      "value": 20}}),
+         "workload.sessions", "", ("not simulated",)),
+    Case("disaggregated-power-scaled-by-load",
+         disaggregated(cost={"tco": {"capex_per_gpu_usd": 30000, "amortization_years": 5,
+                                     "power_busy_w": 700, "power_idle_w": 100, "pue": 1.2,
+                                     "usd_per_kwh": 0.1, "power_scaling": "load"}}),
+         "cost.tco.power_scaling", "'load'", ("busy-time",)),
+    Case("disaggregated-cache-aware-pool-router",
+         disaggregated(prefill={"router": "cache-aware"}),
+         "deployment.disaggregation.prefill.router", "'cache-aware'",
+         ("least-pending-tokens",)),
+    Case("disaggregated-unknown-pool-key", disaggregated(decode={"engine": "sglang"}),
+         "deployment.disaggregation.decode.engine", "'sglang'", ("tensor_parallel",)),
     # ---- bugs: each of these should pass once the code is fixed ------------------------
     Case("profile-mapping-bad-value",
          tiny(profile={"kind": "constant", "step_s": -0.01}), "profile.step_s", "-0.01"),

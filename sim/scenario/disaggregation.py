@@ -1,0 +1,314 @@
+"""`deployment.disaggregation`: a prefill pool and a decode pool, and the link between them.
+
+A request is prefilled on a prefill replica (its first token comes from there), its KV
+cache then crosses the link to a decode replica, which generates the rest. Each pool is a
+fleet of its own: replicas, GPU, parallelism, weight and KV formats, scheduler and router.
+A key a pool leaves out is the `deployment`'s (the GPU: the scenario's `gpu`), so a pool
+states only how it differs; the engine, `gpu_memory_utilization` and
+`activation_reserve_gib` are the deployment's for both. Scheduler keys are inherited key by
+key, then filled from the engine's preset for the pool's own GPU, as the aggregated
+deployment's are for the scenario's. The router is the pool's, else the deployment's when
+the scenario sets one, else `least-pending-tokens`: what sets a replica's load in either
+pool is the prompt tokens it holds, far more than its count of requests.
+
+`Scenario.pools` resolves both pools into plain `Pool`s; the checks the aggregated
+deployment gets (heads split evenly, experts placed, weights within memory) run on each,
+naming the pool's key. This module sits below `sim.scenario.schema`, which attaches the
+block to `Deployment`; so that it need not import schema back, the pool models are generic
+in the scheduler model (schema's `Scheduler`: `Disaggregation[Scheduler]`), and take the
+deployment as the few values they read (`Parent`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from sim.engine.router import ROUTERS
+from sim.errors import InputError
+from sim.hardware import catalog
+from sim.hardware.catalog import GpuSpec, ModelSpec
+from sim.hardware.layout import KV_CACHE_DTYPES, WEIGHT_DTYPES, Layout, resolve_kv_cache_dtype
+from sim.hardware.memory import kv_bytes_per_token, kv_capacity_tokens
+from sim.scenario.base import NonNegSeconds, Pos, PosInt, Replicas, Strict, known_name
+from sim.scenario.workload import WorkloadSpec
+
+S = TypeVar("S", bound=BaseModel)  # the scheduler model: `sim.scenario.schema.Scheduler`
+ROLES = ("prefill", "decode")
+KEY = "deployment.disaggregation"
+DEFAULT_POOL_ROUTER = "least-pending-tokens"
+BYTES_PER_GB = 1e9  # link bandwidths are quoted in decimal gigabytes per second
+# Not simulated across two pools in this version: the deployment keys refused beside it.
+UNSUPPORTED_KEYS = ("failures", "spot", "outage", "autoscaling", "prefix_cache",
+                    "speculative")
+POOL_ROUTERS = tuple(name for name, kind in ROUTERS.items() if not kind.needs_prefix_cache)
+
+Problem = tuple[str, Any, str]  # key path, the value there, what is accepted
+
+
+class KvTransfer(Strict):
+    """The link a request's KV cache crosses from its prefill replica to its decode replica:
+    a transfer takes `latency_s` plus its bytes over `bandwidth_gb_s` (GB/s, decimal),
+    shared by the transfers in flight on its prefill replica's link. The bandwidth has no
+    default: the catalogue's `interconnect_gb_s` is NVLink inside a node, while pools on
+    different nodes move KV over the network (RDMA NICs), a figure only the deployment
+    knows."""
+
+    bandwidth_gb_s: Pos
+    latency_s: NonNegSeconds = 0.0
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.bandwidth_gb_s * BYTES_PER_GB
+
+
+class PoolSpec(Strict, Generic[S]):
+    """One pool's keys as written; None: the deployment's (see the module's docstring).
+    Layout sizes are bounded here only against overflow: the resolved pool is held to the
+    aggregated deployment's bounds (`bounds_problem`)."""
+
+    replicas: Replicas | None = None
+    gpu: GpuSpec | None = None
+    tensor_parallel: PosInt | None = None
+    data_parallel_attention: PosInt | None = None
+    expert_parallel: PosInt | None = None
+    dtype: str | None = None
+    kv_cache_dtype: str | None = None
+    scheduler: S | None = None  # filled from the engine's preset by Scenario
+    router: str | None = None
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpu_by_name(cls, value: Any) -> Any:
+        known = catalog.gpus()
+        if isinstance(value, str):
+            if value not in known:
+                raise PydanticCustomError("unknown_name", "unknown name",
+                                          {"accepted": ", ".join(sorted(known))})
+            return known[value]
+        return value
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str | None) -> str | None:
+        return None if value is None else known_name(value, WEIGHT_DTYPES)
+
+    @field_validator("kv_cache_dtype")
+    @classmethod
+    def _known_kv_cache_dtype(cls, value: str | None) -> str | None:
+        return None if value is None else known_name(value, ("auto", *KV_CACHE_DTYPES))
+
+    @field_validator("router")
+    @classmethod
+    def _known_router(cls, value: str | None) -> str | None:
+        # A cache-aware router needs a prefix cache, which this version refuses here.
+        return None if value is None else known_name(value, POOL_ROUTERS)
+
+
+class Disaggregation(Strict, Generic[S]):
+    prefill: PoolSpec[S] = Field(default_factory=PoolSpec)
+    decode: PoolSpec[S] = Field(default_factory=PoolSpec)
+    kv_transfer: KvTransfer
+
+
+class Parent(Protocol[S]):
+    """What pools read of the deployment they belong to (`sim.scenario.schema.Deployment`)
+    besides the keys they inherit by name."""
+
+    @property
+    def disaggregation(self) -> Disaggregation[S] | None: ...
+
+    @property
+    def router(self) -> str: ...
+
+    @property
+    def engine(self) -> str: ...
+
+    @property
+    def gpu_memory_utilization(self) -> float: ...
+
+    @property
+    def activation_reserve_gib(self) -> float: ...
+
+    @property
+    def model_fields_set(self) -> set[str]: ...
+
+
+@dataclass(frozen=True)
+class Pool(Generic[S]):
+    """One pool with every key resolved: what the runner builds its engine side from."""
+
+    role: str  # prefill | decode
+    replicas: int
+    gpu: GpuSpec
+    layout: Layout
+    scheduler: S
+    router: str
+    gpu_memory_utilization: float
+    activation_reserve_gib: float
+
+    @property
+    def key(self) -> str:
+        """Where this pool's keys are written."""
+        return f"{KEY}.{self.role}"
+
+    @property
+    def gpus(self) -> int:
+        return self.replicas * self.layout.gpus
+
+
+@dataclass(frozen=True)
+class Pools(Generic[S]):
+    prefill: Pool[S]
+    decode: Pool[S]
+
+    def __iter__(self) -> Iterator[Pool[S]]:
+        return iter((self.prefill, self.decode))
+
+
+def resolve(deployment: Parent[S], gpu: GpuSpec) -> Pools[S] | None:
+    """Both pools of `deployment` (None: it is not disaggregated); `gpu`: the scenario's."""
+    spec = deployment.disaggregation
+    if spec is None:
+        return None
+    return Pools(_pool("prefill", spec.prefill, deployment, gpu),
+                 _pool("decode", spec.decode, deployment, gpu))
+
+
+def _pool(role: str, spec: PoolSpec[S], d: Parent[S], gpu: GpuSpec) -> Pool[S]:
+    def given(key: str) -> Any:
+        value = getattr(spec, key)
+        return getattr(d, key) if value is None else value
+
+    dtype = given("dtype")
+    router = spec.router or (d.router if "router" in d.model_fields_set
+                             else DEFAULT_POOL_ROUTER)
+    layout = Layout(tensor_parallel=given("tensor_parallel"),
+                    data_parallel_attention=given("data_parallel_attention"),
+                    expert_parallel=given("expert_parallel"), dtype=dtype,
+                    kv_cache_dtype=resolve_kv_cache_dtype(given("kv_cache_dtype"), dtype),
+                    engine=d.engine)
+    return Pool(role=role, replicas=given("replicas"), gpu=spec.gpu or gpu, layout=layout,
+                scheduler=given("scheduler"), router=router,
+                gpu_memory_utilization=d.gpu_memory_utilization,
+                activation_reserve_gib=d.activation_reserve_gib)
+
+
+def with_pool_presets(deployment: Mapping[str, Any], explicit: Mapping[str, Any],
+                      scenario_gpu: Any,
+                      preset_keys: Callable[[Any], Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The raw `deployment` with each pool's scheduler filled in before validation: the
+    preset for the pool's GPU (`preset_keys` of its raw `gpu`, else of the scenario's),
+    then the deployment's `explicit` scheduler keys, then the pool's own. Anything
+    malformed is left for its own check."""
+    block = deployment.get("disaggregation")
+    if not isinstance(block, Mapping):
+        return deployment
+    filled = dict(block)
+    for role in ROLES:
+        pool = block.get(role, {})
+        scheduler = pool.get("scheduler", {}) if isinstance(pool, Mapping) else None
+        if not isinstance(scheduler, Mapping):
+            continue
+        own = {k: v for k, v in scheduler.items() if v is not None}
+        preset = preset_keys(pool.get("gpu", scenario_gpu))
+        filled[role] = {**pool, "scheduler": {**preset, **explicit, **own}}
+    return {**deployment, "disaggregation": filled}
+
+
+def problem(model: ModelSpec, deployment: Parent[S], workload: WorkloadSpec,
+            power_scaling: str | None, pools: Pools[S] | None,
+            layout_problem: Callable[[ModelSpec, Layout], Problem | None],
+            max_tensor_parallel: int, max_replica_gpus: int) -> Problem | None:
+    """What an engine could not serve in a disaggregated deployment (None: nothing, or not
+    disaggregated): a key this version does not simulate beside it (`power_scaling`: owned
+    GPUs' `cost.tco.power_scaling`, None when rented), or a pool whose layout is out of
+    bounds, does not split the model (`layout_problem`: the aggregated deployment's
+    checks) or leaves no room for the KV cache."""
+    if pools is None:
+        return None
+    refused = unsupported(deployment, workload, power_scaling)
+    if refused is not None:
+        return refused
+    for pool in pools:
+        found = bounds_problem(pool, max_tensor_parallel, max_replica_gpus)
+        laid_out = layout_problem(model, pool.layout) if found is None else None
+        found = found or (None if laid_out is None else in_pool(laid_out, pool))
+        if found is None:
+            try:
+                pool_kv_capacity(model, pool)
+            except InputError as exc:
+                found = (exc.where, exc.value, exc.expected)
+        if found is not None:
+            return found
+    return None
+
+
+def unsupported(deployment: Parent[S], workload: WorkloadSpec,
+                power_scaling: str | None = None) -> Problem | None:
+    """A key set beside `disaggregation` that this version does not simulate with it.
+    Power scaled by load needs one replica's full load, which two pools do not have."""
+    for key in UNSUPPORTED_KEYS:
+        value = getattr(deployment, key)
+        if value is not None:
+            return (f"deployment.{key}", value.model_dump(), f"no {key} beside "
+                    f"{KEY}: not simulated with a disaggregated deployment yet")
+    if workload.sessions is not None:
+        return ("workload.sessions", workload.sessions.model_dump(), f"no sessions beside "
+                f"{KEY}: not simulated with a disaggregated deployment yet (closed-loop "
+                "clients without sessions are)")
+    if power_scaling == "load":
+        return ("cost.tco.power_scaling", power_scaling, f"busy-time beside {KEY}: power "
+                "scaled by load needs one replica's full-load capacity, which a prefill "
+                "pool and a decode pool do not share")
+    return None
+
+
+def bounds_problem(pool: Pool[Any], max_tensor_parallel: int,
+                   max_replica_gpus: int) -> Problem | None:
+    """The aggregated deployment's bounds on a replica's size, on the resolved pool."""
+    layout = pool.layout
+    if layout.tensor_parallel > max_tensor_parallel:
+        return (f"{pool.key}.tensor_parallel", layout.tensor_parallel,
+                f"a number ≤ {max_tensor_parallel}")
+    if layout.expert_parallel > max_replica_gpus:
+        return (f"{pool.key}.expert_parallel", layout.expert_parallel,
+                f"a number ≤ {max_replica_gpus:,}")
+    if layout.gpus > max_replica_gpus:
+        return (f"{pool.key}.data_parallel_attention", layout.data_parallel_attention,
+                f"at most {max_replica_gpus // layout.tensor_parallel} at tensor_parallel "
+                f"{layout.tensor_parallel}: a replica of at most {max_replica_gpus:,} GPUs")
+    return None
+
+
+def in_pool(found: Problem, pool: Pool[Any]) -> Problem:
+    """A problem the aggregated checks name at a `deployment.` key, named at the pool's
+    key instead when the pool has that key (they are about its layout)."""
+    key, value, expected = found
+    leaf = key.removeprefix("deployment.")
+    if leaf in PoolSpec.model_fields:
+        key = f"{pool.key}.{leaf}"
+    return (key, value, expected)
+
+
+def pool_kv_capacity(model: ModelSpec, pool: Pool[Any]) -> int:
+    """KV-cache tokens one replica of `pool` holds; `InputError` naming the pool's key when
+    the weights do not fit (`sim.hardware.memory`)."""
+    try:
+        return kv_capacity_tokens(model, pool.gpu, pool.layout, pool.gpu_memory_utilization,
+                                  pool.activation_reserve_gib, pool.scheduler.max_num_seqs)
+    except InputError as exc:
+        key, value, expected = in_pool((exc.where, exc.value, exc.expected), pool)
+        raise InputError(key, value, f"{expected} (on the {pool.role} pool's "
+                         f"{pool.gpu.name})") from None
+
+
+def transfer_bytes_per_token(model: ModelSpec, decode: Pool[Any]) -> float:
+    """Bytes one token of a request's KV cache carries over the link: the whole cache of
+    one token, all layers and key-value heads, in the decode pool's KV format (the
+    sequence's fixed state, sliding windows and linear attention, is not counted)."""
+    return kv_bytes_per_token(model, decode.layout.kv_cache_dtype)
