@@ -1,11 +1,13 @@
 """How fast is the engine? Simulated requests per wall-second, events per request, peak memory.
 
     python benchmarks/engine_speed.py [--requests N] [--exact-requests M] [--seed S]
-                                      [--shared-prefix-tokens P]
+                                      [--shared-prefix-tokens P] [--prefill-replicas D]
 
 A 16-replica Llama-3.1-8B / H100 chat fleet at 80% load, drained until every request is done.
 With P > 0 every prompt starts with the same P tokens and the replicas cache that prefix
 (`deployment.prefix_cache`), at the same arrival rate (the capacity probe runs without it).
+With D > 0 the fleet is disaggregated: D of the 16 replicas prefill, the rest decode, over a
+50 GB/s link each (`deployment.disaggregation`), again at the aggregated fleet's rate.
 The small runs (exact, then event-skipping on the same workload) go first and the big one last,
 so the process's peak memory (ru_maxrss only grows) at the end is the big run's peak.
 """
@@ -78,7 +80,7 @@ class Figures:
 
 
 def measure(label: str, rate_per_s: float, requests: int, seed: int, exact: bool,
-            shared_prefix_tokens: int) -> tuple[Figures, np.ndarray]:
+            shared_prefix_tokens: int, prefill_replicas: int) -> tuple[Figures, np.ndarray]:
     import sim
 
     duration_s = requests / rate_per_s  # Poisson: about `requests` arrive
@@ -86,6 +88,11 @@ def measure(label: str, rate_per_s: float, requests: int, seed: int, exact: bool
     if shared_prefix_tokens:
         mapping["deployment"]["prefix_cache"] = {"enabled": True}
         mapping["workload"]["shared_prefix_tokens"] = shared_prefix_tokens
+    if prefill_replicas:
+        mapping["deployment"]["disaggregation"] = {
+            "prefill": {"replicas": prefill_replicas},
+            "decode": {"replicas": REPLICAS - prefill_replicas},
+            "kv_transfer": {"bandwidth_gb_s": 50.0, "latency_s": 0.0005}}
     scenario = sim.load_scenario(mapping)
     started_s = time.perf_counter()
     result = sim.run(scenario, exact=exact)
@@ -122,6 +129,9 @@ def main() -> None:
     parser.add_argument("--shared-prefix-tokens", type=at_least(0), default=0, metavar="P",
                         help="a system prompt of P tokens shared by every request, with prefix "
                         "caching on (default 0: no prefix cache)")
+    parser.add_argument("--prefill-replicas", type=at_least(0), default=0, metavar="D",
+                        help=f"disaggregate: D of the {REPLICAS} replicas prefill, the rest "
+                        "decode (default 0: aggregated)")
     args = parser.parse_args()
 
     import numpy as np
@@ -134,13 +144,16 @@ def main() -> None:
     print(f"fleet rate: {LOAD_FRACTION} x {REPLICAS} x {capacity_per_s:.2f} = "
           f"{rate_per_s:.1f} req/s; drained until every request finishes\n")
 
-    m, seed, shared = args.exact_requests, args.seed, args.shared_prefix_tokens
-    exact, exact_finish_s = measure("exact", rate_per_s, m, seed, True, shared)
-    small, small_finish_s = measure("event-skipping", rate_per_s, m, seed, False, shared)
+    if args.prefill_replicas >= REPLICAS:
+        parser.error(f"--prefill-replicas must leave decode replicas: below {REPLICAS}")
+    m, seed = args.exact_requests, args.seed
+    options = (args.shared_prefix_tokens, args.prefill_replicas)
+    exact, exact_finish_s = measure("exact", rate_per_s, m, seed, True, *options)
+    small, small_finish_s = measure("event-skipping", rate_per_s, m, seed, False, *options)
     same_nan = bool(np.array_equal(np.isnan(exact_finish_s), np.isnan(small_finish_s)))
     max_diff_s = float(np.nanmax(np.abs(exact_finish_s - small_finish_s), initial=0.0))
     del exact_finish_s, small_finish_s
-    big, _ = measure("event-skipping", rate_per_s, args.requests, seed, False, shared)
+    big, _ = measure("event-skipping", rate_per_s, args.requests, seed, False, *options)
 
     print(f"{'mode':<15} {'requests':>9} {'run s':>8} {'engine s':>9} {'sim req/s':>10} "
           f"{'events/req':>10} {'peak MiB':>9}")

@@ -29,6 +29,7 @@ from sim.montecarlo.overrides import validated
 from sim.planning.forecast import Shaping
 from sim.runner import build as run_inputs
 from sim.scenario import Scenario, load_scenario
+from sim.scenario.disaggregation import refuse_sizing
 from sim.scenario.planning import PlanSpec
 from sim.steptime.select import AUTO_KINDS, auto_kind
 from sim.workload import rate
@@ -119,6 +120,7 @@ def _load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path,
     if duration_s is not None:
         common["duration_s"] = duration_s
     base = load_scenario(common, base_dir=base_dir)
+    refuse_sizing(base.deployment.disaggregation, "a plan")
     arrival = base.workload.arrival
     if arrival is None:
         raise InputError("workload.arrival", MISSING, "an arrival process whose rate_per_s "

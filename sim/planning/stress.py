@@ -42,6 +42,7 @@ from sim.provenance import resolve_seed, stamp
 from sim.runner import budget
 from sim.runner.single import run
 from sim.scenario import Scenario, load_scenario
+from sim.scenario.disaggregation import refuse_sizing
 from sim.scenario.planning import StressSpec, Target
 from sim.scenario.workload import PoissonArrivals
 
@@ -106,6 +107,7 @@ def stress(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
     """The stress document; `InputError` for bad input, and for a stress test beyond the
     limits of `sim.runner.budget` (see the module docstring), before any run."""
     base = load_scenario(raw, base_dir=base_dir)
+    refuse_sizing(base.deployment.disaggregation, "a stress test")
     spec = base.stress or StressSpec()
     if base.workload.arrival is None:
         raise InputError("workload.arrival", MISSING, "an arrival process whose rate the "

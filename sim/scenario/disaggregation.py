@@ -170,6 +170,17 @@ class Pools(Generic[S]):
         return iter((self.prefill, self.decode))
 
 
+def refuse_sizing(disaggregation: Disaggregation[Any] | None, command: str) -> None:
+    """`InputError` naming the key: `command` sizes `deployment.replicas`, which a
+    disaggregated fleet splits into pools it does not size yet."""
+    if disaggregation is not None:
+        raise InputError(KEY, disaggregation.model_dump(exclude_none=True), f"an aggregated "
+                         f"deployment: {command} sizes deployment.replicas, and choosing the "
+                         "prefill and decode pools' sizes is not built yet (compare splits "
+                         "with a sweep grid over deployment.disaggregation.prefill.replicas "
+                         "and deployment.disaggregation.decode.replicas)")
+
+
 def resolve(deployment: Parent[S], gpu: GpuSpec) -> Pools[S] | None:
     """Both pools of `deployment` (None: it is not disaggregated); `gpu`: the scenario's."""
     spec = deployment.disaggregation

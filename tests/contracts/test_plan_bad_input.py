@@ -42,6 +42,8 @@ def _deployment(**keys: Any) -> dict[str, Any]:
     return data
 
 
+DISAGGREGATED = {"prefill": {"replicas": 1}, "decode": {"replicas": 1},
+                 "kv_transfer": {"bandwidth_gb_s": 50}}
 SCALING = {"policy": "target-utilization", "target": 0.5, "min_replicas": 1, "max_replicas": 4}
 
 CASES = [
@@ -100,6 +102,12 @@ CASES = [
         "dist": "uniform", "low": 1, "high": 2}}}, "uncertainty.workload.arrival.rate_per_s",
          "'uniform'", ("plan.periods[i].uncertainty",)),
     Case("output-not-empty", _plan(), "-o", "out", ("empty",), setup={"out/keep.txt": "x"}),
+    Case("plan-a-disaggregated-fleet", {**_plan(), "deployment": {
+        **short()["deployment"], "disaggregation": DISAGGREGATED}},
+         "deployment.disaggregation", "{", ("an aggregated deployment", "sweep grid")),
+    Case("stress-a-disaggregated-fleet", {**short(), "stress": {}, "deployment": {
+        **short()["deployment"], "disaggregation": DISAGGREGATED}},
+         "deployment.disaggregation", "{", ("an aggregated deployment",), command="stress"),
     Case("stress-down-the-whole-fleet", {**short(), "stress": {"replicas_down": 2}},
          "stress.replicas_down", "2", ("fewer than",), command="stress"),
     Case("stress-bad-multiplier", {**short(), "stress": {"multipliers": [1.5, -2]}},
