@@ -1,6 +1,7 @@
 """What does prefix caching save on a real trace? The Mooncake conversation trace, replayed.
 
     python benchmarks/prefix_cache.py [--trace PATH] [--minutes M] [--replicas N] [--gpu G]
+                                      [--offload-gib H]
 
 Replays the first M minutes of the Mooncake (Kimi) FAST'25 conversation trace, whose requests
 carry the hashes of their 512-token prompt blocks, on N Llama-3.1-8B replicas of GPU G
@@ -33,10 +34,10 @@ CASES = [("no cache", "least-loaded", False), ("cache", "random", True),
 
 
 def scenario(trace: Path, minutes: float, replicas: int, gpu: str, router: str,
-             cache: bool) -> dict[str, Any]:
+             cache: bool, offload_gib: float = 0.0) -> dict[str, Any]:
     deployment: dict[str, Any] = {"replicas": replicas, "router": router}
     if cache:
-        deployment["prefix_cache"] = {"enabled": True}
+        deployment["prefix_cache"] = {"enabled": True, "cpu_offload_gib": offload_gib}
     return {
         "name": "mooncake-prefix-cache", "seed": 1, "duration_s": minutes * 60.0,
         "warmup_s": 60.0, "model": "llama-3.1-8b", "gpu": gpu, "profile": "auto",
@@ -73,6 +74,9 @@ def main() -> None:
                         help="replay this many minutes of the trace (default 20)")
     parser.add_argument("--replicas", type=int, default=4, help="replicas (default 4)")
     parser.add_argument("--gpu", default="h100-sxm", help="a catalogue GPU (default h100-sxm)")
+    parser.add_argument("--offload-gib", type=float, default=0.0,
+                        help="host memory per replica for evicted prefixes (default 0; the "
+                        "LRU reference then holds GPU and host capacity together)")
     args = parser.parse_args()
     if not args.trace.is_file():
         sys.exit(f"no trace at {args.trace}: pass --trace PATH")
@@ -89,11 +93,12 @@ def main() -> None:
           f"{'blended':>8}")
     for label, router, cache in CASES:
         result = sim.run(scenario(args.trace, args.minutes, args.replicas, args.gpu, router,
-                                  cache), warn_window=False)
+                                  cache, args.offload_gib), warn_window=False)
         d = result.to_dict()
         reference = "-"
         if cache:
-            capacity = d["fleet"]["kv_capacity_tokens_per_replica"] // BLOCK_TOKENS
+            host = _host_tokens(result) if args.offload_gib else 0
+            capacity = (d["fleet"]["kv_capacity_tokens_per_replica"] + host) // BLOCK_TOKENS
             routed = result.engine.replica
             hit = total = 0.0
             for r in range(args.replicas):
@@ -115,6 +120,13 @@ def main() -> None:
               f"{_usd(price.get('blended')):>8}")
     print("\n(hit: reused prompt tokens / prompt tokens in the metrics window; LRU ref: the "
           "tests' LRU reference, per replica over the whole replay; $/1M: the phase-time split)")
+
+
+def _host_tokens(result: Any) -> int:
+    """The host tier of the run, in KV tokens, as the engine was given it."""
+    from sim.runner.build import engine_config
+
+    return engine_config(result.scenario, 1, False, None).prefix_host_tokens
 
 
 def _usd(value: float | None) -> str:

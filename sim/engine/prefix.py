@@ -26,6 +26,13 @@ other request cached meanwhile is taken instead, and the duplicate KV freed); wh
 finishes, the node holding its answer (a session's next turn resends it) is cached too.
 Eviction is by whole node (a node is one Mooncake block, one message of a session, or the
 shared system prompt), where vLLM frees block by block.
+
+**Host offload.** With `host_tokens` > 0 an evicted node moves to the host's memory (an LRU
+of that many tokens, as vLLM's CPU offloading and LMCache keep evicted blocks in DRAM)
+rather than being dropped, and a later hit on it copies it back: the admission counts it as
+cached (it skips prefill) and as memory newly in use on the GPU, and `acquire` returns the
+tokens copied, which the replica charges to its next step at the host link's speed. The
+host drops its least recently offloaded node when full.
 """
 
 from __future__ import annotations
@@ -64,28 +71,33 @@ class PrefixIndex:
 class PrefixCache:
     """One replica's cached nodes: reference counts, and the unreferenced ones in LRU order."""
 
-    def __init__(self, index: PrefixIndex, block_tokens: int) -> None:
+    def __init__(self, index: PrefixIndex, block_tokens: int, host_tokens: int = 0) -> None:
         self.index = index
         self.block_tokens = block_tokens
         self.refs: dict[int, int] = {}  # cached node → running requests that reference it
         self.lru: OrderedDict[int, None] = OrderedDict()  # unreferenced nodes, oldest first
         self.free_tokens = 0  # tokens of the unreferenced nodes: evictable memory
         self.evicted_blocks = 0
+        self.host_capacity_tokens = host_tokens
+        self.host: OrderedDict[int, None] = OrderedDict()  # offloaded nodes, oldest first
+        self.host_tokens = 0
+        self.reloaded_tokens = 0
 
     def deepest(self, node: int) -> int:
-        """The deepest cached node on the path from a root to `node` (−1: none)."""
-        refs, parent = self.refs, self.index.parent
-        while node >= 0 and node not in refs:
+        """The deepest cached node (on the GPU or offloaded) on the path from a root to
+        `node` (−1: none)."""
+        refs, host, parent = self.refs, self.host, self.index.parent
+        while node >= 0 and node not in refs and node not in host:
             node = parent[node]
         return node
 
     def unreferenced_tokens(self, node: int) -> int:
-        """Tokens of the unreferenced nodes on the (cached) path to `node`: the memory a
-        request taking that path moves from free to in use."""
+        """Tokens of the unreferenced and offloaded nodes on the (cached) path to `node`:
+        the memory a request taking that path puts in use (free, or copied back)."""
         refs, parent, tokens = self.refs, self.index.parent, self.index.tokens
         total = 0
         while node >= 0:
-            if not refs[node]:
+            if not refs.get(node, 0):
                 total += tokens[node]
             node = parent[node]
         return total
@@ -98,16 +110,25 @@ class PrefixCache:
         block = self.block_tokens
         return min(self.index.depth[node], prefill_tokens - 1) // block * block
 
-    def acquire(self, node: int) -> None:
-        """A request takes the cached path to `node`."""
+    def acquire(self, node: int) -> int:
+        """A request takes the cached path to `node`; returns the tokens copied back from
+        the host for it."""
         refs, lru, parent, tokens = self.refs, self.lru, self.index.parent, self.index.tokens
+        reloaded = 0
         while node >= 0:
-            n = refs[node]
-            if not n:
+            n = refs.get(node)
+            if n is None:  # offloaded: back on the GPU, referenced
+                del self.host[node]
+                self.host_tokens -= tokens[node]
+                reloaded += tokens[node]
+                n = 0
+            elif not n:
                 del lru[node]
                 self.free_tokens -= tokens[node]
             refs[node] = n + 1
             node = parent[node]
+        self.reloaded_tokens += reloaded
+        return reloaded
 
     def insert(self, node: int, stop: int) -> int:
         """A request that holds the path to `stop` has computed the nodes from there down to
@@ -118,6 +139,7 @@ class PrefixCache:
         while node != stop:
             n = refs.get(node)
             if n is None:
+                self._unhost(node)  # the fresh copy replaces an offloaded one
                 refs[node] = 1
             else:
                 if not n:
@@ -134,6 +156,7 @@ class PrefixCache:
         when it already is cached."""
         if node in self.refs:
             return False
+        self._unhost(node)
         self.refs[node] = 0
         self.lru[node] = None
         self.free_tokens += self.index.tokens[node]
@@ -164,9 +187,27 @@ class PrefixCache:
             size = tokens[node]
             self.free_tokens -= size
             self.evicted_blocks += -(-size // block)
+            if self.host_capacity_tokens:
+                self._offload(node, size)
+
+    def _offload(self, node: int, size: int) -> None:
+        """Keep an evicted node in the host's memory, dropping the host's oldest to fit."""
+        host = self.host
+        host[node] = None
+        self.host_tokens += size
+        while self.host_tokens > self.host_capacity_tokens:
+            oldest, _ = host.popitem(last=False)
+            self.host_tokens -= self.index.tokens[oldest]
+
+    def _unhost(self, node: int) -> None:
+        if node in self.host:
+            del self.host[node]
+            self.host_tokens -= self.index.tokens[node]
 
     def clear(self) -> None:
-        """Forget everything (the replica's memory was lost)."""
+        """Forget everything (the replica and its host were lost)."""
         self.refs = {}
         self.lru = OrderedDict()
         self.free_tokens = 0
+        self.host = OrderedDict()
+        self.host_tokens = 0

@@ -47,6 +47,10 @@ class EngineConfig:
     # Prefix caching (`sim.engine.prefix`): reuse the cached KV of a prompt's shared prefix
     # (`PrefixTree`), in whole blocks of this many tokens (0: no prefix cache).
     prefix_block_tokens: int = 0
+    # Host memory for prefixes evicted from the GPU, in KV tokens (0: none), and the seconds
+    # copying one token's KV back takes (charged to the step after the admission it serves).
+    prefix_host_tokens: int = 0
+    prefix_reload_s_per_token: float = 0.0
     # Speculative decoding: the tokens a decoding sequence gains per step on average (each
     # request gains ⌊τ⌋ or ⌈τ⌉, `sim.engine.replica`), and the draft positions each one
     # holds in the KV cache and in a step's token budget beside its own. 1 and 0: off.
@@ -336,6 +340,7 @@ class ReplicaCounters:
     # Prefix cache (whole run): cached blocks evicted to make room, counted in blocks of
     # `EngineConfig.prefix_block_tokens` (a node of n tokens is ⌈n / block⌉ blocks).
     evicted_blocks: int = 0
+    reloaded_tokens: int = 0  # prefix tokens copied back from the host's memory
 
     def since(self, mark: int) -> ReplicaCounters:
         """These counters over [marks_s[mark], window end) rather than the whole window."""

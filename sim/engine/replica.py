@@ -109,7 +109,10 @@ class Replica(PrefixCaching):
         self.whole_cap = cfg.max_prefill_tokens or cfg.max_batched_tokens
         self.cap = cfg.kv_capacity_tokens
         self.step_model = step_model
-        self.cache = None if prefix is None else PrefixCache(prefix, cfg.prefix_block_tokens)
+        self.cache = None if prefix is None else PrefixCache(prefix, cfg.prefix_block_tokens,
+                                                             cfg.prefix_host_tokens)
+        self.reload_s_per_token = cfg.prefix_reload_s_per_token
+        self.reload_s = 0.0  # copying offloaded prefixes back: charged to the next step
         self.c = step_model.per_kv_token_s
         self.fixed_s = [step_model.decode_fixed_s(b) if b else 0.0
                         for b in range(cfg.max_num_seqs + 1)]
@@ -589,6 +592,9 @@ class Replica(PrefixCaching):
             prefill_tokens, pairs, decode_seqs, self.decode_ctx if decodes else 0)
         if self.cache is not None:
             self._book_cached_s(chunks, prefill_tokens, pairs, decode_seqs)
+            if self.reload_s:  # prefixes copied back from the host for these prefills
+                self.step_parts = (self.step_parts[0] + self.reload_s, self.step_parts[1])
+                self.reload_s = 0.0
         self.step_start = now
         self._schedule(self.step_parts[0] + self.step_parts[1])
 
@@ -652,6 +658,7 @@ class Replica(PrefixCaching):
         self.gaps.forget_steps()
         if self.cache is not None:  # the replica's memory is gone, its cache with it
             self.cache.clear()
+            self.reload_s = 0.0
             for rid in rids:
                 t.shared[rid] = 0
                 t.ref_node[rid] = -1
@@ -692,5 +699,6 @@ class Replica(PrefixCaching):
                                self.prefill_tokens, w.prefill_tokens, w.recomputed_tokens,
                                w.generated_tokens, w.steps,
                                tuple(w.taken_s), tuple(w.taken),
-                               0 if self.cache is None else self.cache.evicted_blocks)
+                               0 if self.cache is None else self.cache.evicted_blocks,
+                               0 if self.cache is None else self.cache.reloaded_tokens)
 

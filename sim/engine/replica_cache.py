@@ -35,6 +35,8 @@ class PrefixCaching:
     growth: int
     decode_ctx: int
     admit_extra: int
+    reload_s: float
+    reload_s_per_token: float
 
     def cached_prefix_tokens(self, rid: int) -> int:
         """Tokens of `rid`'s prompt this replica's prefix cache holds now, as an admission
@@ -80,7 +82,7 @@ class PrefixCaching:
         assert cache is not None
         hit = 0
         if node >= 0:
-            cache.acquire(node)
+            self.reload_s += cache.acquire(node) * self.reload_s_per_token
             hit = cache.usable_tokens(node, t.prefill_len[rid])
             t.shared[rid] = cache.index.depth[node]
             t.ref_node[rid] = node

@@ -178,6 +178,7 @@ class RunRecord:
     prefix_hit_ratio: float | None  # their cached prompt tokens / their prompt tokens
     prefix_hit_tokens: int | None  # their cached prompt tokens
     prefix_evicted_blocks: int | None  # whole run, summed over replicas
+    prefix_reloaded_tokens: int | None  # whole run: copied back from the host tier
     # disaggregated serving (None: aggregated): each pool over the window, and the seconds
     # from the measured requests' first tokens to their KV landing on the decode side
     prefill_pool_replicas: int | None
@@ -424,6 +425,7 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
         prefix_hit_ratio=reuse.hit_ratio if reuse is not None else None,
         prefix_hit_tokens=reuse.hit_tokens if reuse is not None else None,
         prefix_evicted_blocks=reuse.evicted_blocks if reuse is not None else None,
+        prefix_reloaded_tokens=reuse.reloaded_tokens if reuse is not None else None,
         **(_NO_POOLS if pooled is None else pooled.fields),
         gpu_name=fleet.gpu_name,
         model_name=fleet.model_name,
@@ -461,6 +463,7 @@ class _Reuse:
     hit_ratio: float | None  # hit_tokens / their prompt tokens (None: no prompt token)
     prefill_s: float  # replica-seconds of prefill their reuse still cost
     evicted_blocks: int  # cached blocks evicted to make room, whole run, all replicas
+    reloaded_tokens: int  # copied back from the host's memory, whole run, all replicas
 
 
 def _reuse(engine: EngineResult, prompt_tokens: np.ndarray,
@@ -474,7 +477,8 @@ def _reuse(engine: EngineResult, prompt_tokens: np.ndarray,
     seconds = 0.0 if engine.cached_prefill_s is None \
         else float(engine.cached_prefill_s[prefilled].sum())
     return _Reuse(hits, hits / prompts if prompts > 0 else None, seconds,
-                  sum(r.evicted_blocks for r in engine.replicas))
+                  sum(r.evicted_blocks for r in engine.replicas),
+                  sum(r.reloaded_tokens for r in engine.replicas))
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,9 @@ RUN = _opt({
     # Older result files lack it, and its `enabled`.
     "prefix_cache": Obj({"enabled": Flag(), "hit_ratio": FRACTION,
                          "hit_tokens": Num(low=0, integer=True),
-                         "evicted_blocks": Num(low=0, integer=True)}, frozenset({"enabled"})),
+                         "evicted_blocks": Num(low=0, integer=True),
+                         "reloaded_tokens": Num(low=0, integer=True)},
+                        frozenset({"enabled", "reloaded_tokens"})),
     # Only a run with speculative decoding has it.
     "speculative": Obj({"method": Text(), "num_tokens": Num(low=1, integer=True),
                         "acceptance_rate": Anything(), "draft_model": Text(),

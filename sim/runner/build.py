@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from sim.engine.records import DecodePool, EngineConfig, FleetSchedule
-from sim.hardware.memory import KV_BLOCK_TOKENS, kv_capacity_tokens
+from sim.hardware.memory import KV_BLOCK_TOKENS, kv_bytes_per_token, kv_capacity_tokens
 from sim.metrics.capacity import Mix, saturation
 from sim.metrics.headroom import StepFacts
 from sim.metrics.intensity import demands
@@ -173,6 +174,7 @@ def engine_config(scenario: Scenario, kv_capacity_tokens: int, exact: bool,
         kv_capacity_tokens=kv_capacity_tokens,
         kv_block_tokens=KV_BLOCK_TOKENS,
         prefix_block_tokens=0 if d.prefix_cache is None else d.prefix_cache.block_for(d.engine),
+        **_host_offload(scenario),
         tokens_per_step=tokens_per_step(scenario),
         lookahead_tokens=0 if d.speculative is None else d.speculative.num_tokens,
         router=d.router,
@@ -187,6 +189,20 @@ def engine_config(scenario: Scenario, kv_capacity_tokens: int, exact: bool,
         # Each request's longest gap costs the engine a few % more; only an ITL target reads it.
         track_longest_gaps=scenario.slo.itl_s is not None,
     )
+
+
+def _host_offload(scenario: Scenario) -> dict[str, Any]:
+    """The prefix cache's host tier in KV tokens, and what copying one token back costs: a
+    token's KV is spread over the attention group's tensor_parallel GPUs, each copying its
+    share over its own host link."""
+    cache = scenario.deployment.prefix_cache
+    if cache is None or not cache.enabled or cache.cpu_offload_gib == 0:
+        return {}
+    layout = scenario.layout
+    per_token = kv_bytes_per_token(scenario.model, layout.kv_cache_dtype)
+    link_bytes_per_s = cache.cpu_offload_gb_s * 1e9 * layout.tensor_parallel
+    return {"prefix_host_tokens": int(cache.cpu_offload_gib * 2**30 // per_token),
+            "prefix_reload_s_per_token": per_token / link_bytes_per_s}
 
 
 # ---- disaggregated serving: a prefill pool and a decode pool -----------------------------

@@ -250,13 +250,15 @@ def _stats(mean: float | None, p50: float | None, p90: float | None,
 def _prefix_cache(r: RunRecord) -> dict[str, Any]:
     """The `prefix_cache` block (a contract key, so always there: without a cache nothing is
     reused): the hit ratio and hit tokens of the requests whose prefill completed in the
-    window, the blocks evicted over the whole run."""
+    window; the blocks evicted from the GPUs and the tokens copied back from the hosts'
+    memory over the whole run."""
     if r.prefix_hit_tokens is None:
         return {"prefix_cache": {"enabled": False, "hit_ratio": 0.0, "hit_tokens": 0,
-                                 "evicted_blocks": 0}}
+                                 "evicted_blocks": 0, "reloaded_tokens": 0}}
     return {"prefix_cache": {"enabled": True, "hit_ratio": r.prefix_hit_ratio,
                              "hit_tokens": r.prefix_hit_tokens,
-                             "evicted_blocks": r.prefix_evicted_blocks}}
+                             "evicted_blocks": r.prefix_evicted_blocks,
+                             "reloaded_tokens": r.prefix_reloaded_tokens}}
 
 
 def _speculative(scenario: Scenario) -> dict[str, Any]:

@@ -74,6 +74,8 @@ MAX_TENSOR_PARALLEL = 64  # GPUs splitting one attention group
 # deployment spans racks (DeepSeek-V3's experts are served from hundreds of GPUs).
 MAX_REPLICA_GPUS = 1024
 MAX_PREFIX_BLOCK_TOKENS = 4096  # engines' KV blocks are 1–256 tokens
+MAX_OFFLOAD_GIB = 65536.0  # a host's DRAM, and then some
+MAX_OFFLOAD_GB_S = 10000.0
 AUTO_WARMUP_FRACTION = 0.1  # `warmup_s: auto` stands for this share of the run before it runs
 
 
@@ -115,6 +117,12 @@ class PrefixCache(Strict):
     # Reuse granularity: a hit is whole blocks of this many tokens; None: the engine's
     # (vLLM 16, SGLang 1, TensorRT-LLM 32: `sim.engine.scheduler.ENGINE_PRESETS`).
     block_tokens: Annotated[int, Field(ge=1, le=MAX_PREFIX_BLOCK_TOKENS)] | None = None
+    # Host memory per replica that keeps prefixes evicted from the GPU (0: none), and the
+    # host-to-GPU copy speed a hit on one pays, per GPU: 50 GB/s, about what a PCIe Gen5 x16
+    # link (64 GB/s a direction) moves in practice; a Grace-coupled GPU's NVLink-C2C is far
+    # faster.
+    cpu_offload_gib: Annotated[float, Field(ge=0, le=MAX_OFFLOAD_GIB)] = 0.0
+    cpu_offload_gb_s: Annotated[float, Field(gt=0, le=MAX_OFFLOAD_GB_S)] = 50.0
 
     def block_for(self, engine: str) -> int:
         """The granularity in tokens for this engine; 0 when the cache is off."""

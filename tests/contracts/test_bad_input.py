@@ -153,6 +153,18 @@ CASES = [
     Case("speculative-unknown-draft-model",
          speculative(method="draft", draft_model="llama-3.2-1b"),
          "deployment.speculative.draft_model", "'llama-3.2-1b'", ("llama-3.1-8b",)),
+    # ---- deployment.prefix_cache -----------------------------------------------------
+    Case("prefix-block-of-zero-tokens", tiny(deployment__prefix_cache={"block_tokens": 0}),
+         "deployment.prefix_cache.block_tokens", "0", ("≥ 1",)),
+    Case("prefix-offload-negative", tiny(deployment__prefix_cache={"cpu_offload_gib": -1}),
+         "deployment.prefix_cache.cpu_offload_gib", "-1", ("≥ 0",)),
+    Case("prefix-offload-link-of-zero",
+         tiny(deployment__prefix_cache={"cpu_offload_gib": 64, "cpu_offload_gb_s": 0}),
+         "deployment.prefix_cache.cpu_offload_gb_s", "0", ("> 0",)),
+    Case("cache-aware-without-a-cache", tiny(deployment__router="cache-aware"),
+         "deployment.router", "'cache-aware'", ("prefix_cache",)),
+    Case("shared-prefix-negative", tiny(workload__shared_prefix_tokens=-5),
+         "workload.shared_prefix_tokens", "-5", ("≥ 0",)),
     # ---- deployment.disaggregation ---------------------------------------------------
     Case("disaggregated-decode-weights-over-memory",
          disaggregated(decode={"tensor_parallel": 1}, model="llama-3.1-70b",

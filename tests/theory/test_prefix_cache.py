@@ -275,3 +275,39 @@ def test_routing_by_the_cache_inside_a_decode_run_sees_what_the_run_evicted(
     exact = _run(_config(exact=True, **keys), requests, tree)
     assert np.array_equal(fast.replica, exact.replica)
     assert np.allclose(fast.finish_s, exact.finish_s, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+RELOAD_S_PER_TOKEN = 2e-6
+
+
+def test_an_offloaded_prefix_is_copied_back_and_the_copy_charged_to_its_prefill() -> None:
+    # The LRU case above with room on the host: B, evicted from the GPU by C, waits in host
+    # memory, and the last B finds it there: a hit, whose 4,000 tokens are copied back
+    # before its prefill of its own 100 tokens.
+    requests = _spaced([4100] * 5, [4] * 5)
+    tree = _tree([-1, -1, -1], [4000, 4000, 4000], [0, 1, 0, 2, 1])
+    cfg = _config(capacity=10_000, prefix_host_tokens=8000,
+                  prefix_reload_s_per_token=RELOAD_S_PER_TOKEN)
+    result = _run(cfg, requests, tree)
+    assert result.cached_tokens.tolist() == [0, 0, 4000, 0, 4000]
+    assert result.replicas[0].reloaded_tokens == 4000
+    ttft = result.first_token_s - result.arrival_s
+    assert ttft[4] == pytest.approx(_prefill_s(100, 4000) + 4000 * RELOAD_S_PER_TOKEN)
+    assert ttft[2] == pytest.approx(_prefill_s(100, 4000))  # A never left the GPU
+    # A host too small for a 4,000-token prefix keeps nothing.
+    small = _run(_config(capacity=10_000, prefix_host_tokens=3999,
+                         prefix_reload_s_per_token=RELOAD_S_PER_TOKEN), requests, tree)
+    assert small.cached_tokens.tolist() == [0, 0, 4000, 0, 0]
+
+
+def test_host_offload_raises_the_hit_ratio_and_keeps_exact_mode_exact() -> None:
+    requests, tree = _busy_workload(6)
+    keys = dict(capacity=15_000, replicas=2, prefix_reload_s_per_token=RELOAD_S_PER_TOKEN)
+    gpu_only = _run(_config(**keys), requests, tree)
+    fast = _run(_config(prefix_host_tokens=30_000, **keys), requests, tree)
+    exact = _run(_config(prefix_host_tokens=30_000, exact=True, **keys), requests, tree)
+    assert fast.cached_tokens.sum() > gpu_only.cached_tokens.sum()
+    assert sum(r.reloaded_tokens for r in fast.replicas) > 0
+    for column in ("replica", "first_token_s", "finish_s", "cached_tokens"):
+        assert np.allclose(getattr(fast, column), getattr(exact, column), rtol=1e-9,
+                           atol=1e-12, equal_nan=True), column

@@ -34,7 +34,7 @@ def test_a_2048_token_system_prompt_of_3072_token_prompts_hits_two_thirds(engine
     assert cache["evicted_blocks"] == 0  # one prefix, a cache far larger
     off = _run(False, engine)
     assert off["prefix_cache"] == {"enabled": False, "hit_ratio": 0.0, "hit_tokens": 0,
-                                   "evicted_blocks": 0}
+                                   "evicted_blocks": 0, "reloaded_tokens": 0}
     # A third of the prompt to prefill (with attention over the cached two thirds): TTFT
     # falls by more than half, the input tokens prefilled by two thirds.
     assert on["latency_s"]["ttft"]["p50"] < 0.5 * off["latency_s"]["ttft"]["p50"]

@@ -100,7 +100,7 @@ def test_hit_ratio_counts_the_requests_whose_first_token_came_in_the_window(
         "enabled": True,
         "hit_ratio": cached[inside].sum() / plain.workload.prompt_tokens[inside].sum(),
         "hit_tokens": int(cached[inside].sum()),
-        "evicted_blocks": 7}
+        "evicted_blocks": 7, "reloaded_tokens": 0}
     # Hits only on requests prefilled before the window: none counts.
     before = np.where(plain.engine.first_token_s < plain.record.window_start_s, cached, 0)
     assert before.any()
@@ -151,7 +151,7 @@ def test_a_cache_that_reused_nothing_prices_like_none(plain: result.Result) -> N
     assert per_m.pop("cached_input") is None
     assert per_m == before["cost"]["usd_per_million_tokens"]
     assert doc["prefix_cache"] == {"enabled": True, "hit_ratio": 0.0, "hit_tokens": 0,
-                                   "evicted_blocks": 0}
+                                   "evicted_blocks": 0, "reloaded_tokens": 0}
     walk(RUN, doc, "", "result.json")
 
 
@@ -159,7 +159,7 @@ def test_without_a_prefix_cache_the_result_has_no_cache_prices(plain: result.Res
     doc = plain.to_dict()
     # The block is a contract key: there, saying nothing was reused.
     assert doc["prefix_cache"] == {"enabled": False, "hit_ratio": 0.0, "hit_tokens": 0,
-                                   "evicted_blocks": 0}
+                                   "evicted_blocks": 0, "reloaded_tokens": 0}
     cost = doc["cost"]
     assert list(cost["usd_per_million_tokens"]) == ["input", "output", "blended", "goodput"]
     assert list(cost["usd_per_million_tokens_at_capacity"]) == ["input", "output", "blended"]
