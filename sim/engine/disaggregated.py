@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.engine.driving import Arrival, Progress, run_clock, start_clients
+from sim.engine.driving import Arrival, Progress, SentRows, run_clock, start_clients
 from sim.engine.fleet import static_timeline
 from sim.engine.gaps import GapHistogram, GapRecorder, LongestGaps
 from sim.engine.records import DecodePool, EngineConfig, EngineResult, WindowCounters
 from sim.engine.replica import Replica
 from sim.engine.requests import RequestTable
 from sim.engine.router import Router, make_router, weighs_prompts
-from sim.engine.seams import Clients, Requests, Sessions, StepModel
+from sim.engine.seams import Clients, Requests, StepModel
 from sim.engine.transfer import KvLink
 
 
@@ -144,13 +144,8 @@ def simulate_disaggregated(cfg: EngineConfig, decode: DecodePool, workload: Requ
         run_clock(env, cfg, clients.send_until_s, state, progress, None)
 
     sent = state[0]
-    # Sessions send out of index order: their rows are the requests sent, in that order.
-    rows = np.asarray(order, dtype=np.int64) if isinstance(clients, Sessions) else None
-
-    def head(column: list[Any], dtype: type | None = None) -> np.ndarray:
-        if rows is not None:
-            return np.asarray(column, dtype=dtype)[rows]
-        return np.asarray(column if sent == n else column[:sent], dtype=dtype)
+    head = SentRows(clients, order, sent, n)
+    rows = head.rows
 
     counters = tuple(r.counters() for r in (*prefill.replicas, *decoding.replicas))
     preemptions = [a + b for a, b in zip(prefill_table.preemptions, decode_table.preemptions,

@@ -1,5 +1,6 @@
 """Driving a run: arrivals that come first at their instant, closed-loop clients and
-sessions sending as requests end, and running the clock in slices for a progress bar.
+sessions sending as requests end, running the clock in slices for a progress bar, and the
+rows of the result.
 Shared by the aggregated engine (`sim.engine.simulation`) and the disaggregated one
 (`sim.engine.disaggregated`)."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import simpy
 from simpy.events import URGENT
 
@@ -121,3 +123,19 @@ def run_clock(env: simpy.Environment, cfg: EngineConfig, last_arrival_s: float, 
         env.run()
     elif stop_s > env.now:
         env.run(until=stop_s)
+
+
+class SentRows:
+    """The result's rows: the requests that arrived, as columns of the pool. Sessions send
+    out of index order, so their rows are the requests sent, in that order (`rows`); the
+    others are a prefix of the pool (all of an open workload)."""
+
+    def __init__(self, clients: Clients | None, order: list[int], sent: int, n: int) -> None:
+        self.rows = np.asarray(order, dtype=np.int64) if isinstance(clients, Sessions) else None
+        self.sent, self.n = sent, n
+
+    def __call__(self, column: list[Any], dtype: type | None = None) -> np.ndarray:
+        if self.rows is not None:
+            return np.asarray(column, dtype=dtype)[self.rows]
+        return np.asarray(column if self.sent == self.n else column[:self.sent], dtype=dtype)
+

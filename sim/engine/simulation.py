@@ -29,13 +29,12 @@ pool index of each row. A closed loop is run as one-turn sessions: it sends in i
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import simpy
 
 from sim.engine.disaggregated import simulate_disaggregated
-from sim.engine.driving import Arrival, Progress, run_clock, start_clients
+from sim.engine.driving import Arrival, Progress, SentRows, run_clock, start_clients
 from sim.engine.fleet import Fleet, static_timeline
 from sim.engine.gaps import GapHistogram, GapRecorder, LongestGaps
 from sim.engine.prefix import PrefixIndex
@@ -43,7 +42,7 @@ from sim.engine.records import DecodePool, EngineConfig, EngineResult, WindowCou
 from sim.engine.replica import Replica
 from sim.engine.requests import RequestTable
 from sim.engine.router import make_router, weighs_prompts
-from sim.engine.seams import Clients, PrefixTree, Requests, Sessions, StepModel
+from sim.engine.seams import Clients, PrefixTree, Requests, StepModel
 
 __all__ = ["Progress", "simulate"]
 
@@ -156,13 +155,8 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
         run_clock(env, cfg, arrivals[-1] if arrivals else 0.0, state, progress, n)
 
     sent = state[0]  # all of an open workload; the prefix of a closed pool that was sent
-    # Sessions send out of index order: their rows are the requests sent, in that order.
-    rows = np.asarray(order, dtype=np.int64) if isinstance(clients, Sessions) else None
-
-    def head(column: list[Any], dtype: type | None = None) -> np.ndarray:
-        if rows is not None:
-            return np.asarray(column, dtype=dtype)[rows]
-        return np.asarray(column if sent == n else column[:sent], dtype=dtype)
+    head = SentRows(clients, order, sent, n)
+    rows = head.rows
 
     counters = tuple(r.counters() for r in replicas)  # books decode runs cut by a stop
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from engine_seam import Requests
 
 from sim.engine import EngineConfig
 from sim.engine.simulation import simulate
@@ -29,16 +30,6 @@ class LinearSteps:
                decode_kv_tokens: int) -> tuple[float, float]:
         return (prefill_tokens * PREFILL_TOKEN_S + pairs * PAIR_S,
                 DECODE_STEP_S if decode_seqs else 0.0)
-
-
-@dataclass(frozen=True)
-class Requests:
-    arrival_s: np.ndarray
-    prompt_tokens: np.ndarray
-    output_tokens: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.arrival_s)
 
 
 @dataclass(frozen=True)
