@@ -28,7 +28,8 @@ from sim.cli.common import (
     progress_bar,
 )
 from sim.errors import InputError
-from sim.report.validate_text import report, silicon_report
+from sim.report.text import printable, table
+from sim.report.validate_text import GROUP_COLUMNS, SILICON_TITLES, report, silicon_report
 from sim.validation import (
     Comparison,
     SiliconTable,
@@ -44,6 +45,12 @@ from sim.validation import (
 from sim.validation.files import ResultsTable
 from sim.validation.results_compare import Deployment, compare_points
 from sim.validation.silicon_mapping import ModelFinder
+from sim.validation.silicon_summary import (
+    DISAGGREGATED,
+    ModeSummary,
+    figures_line,
+    mode_summary,
+)
 
 EPILOG = """\
 examples:
@@ -57,15 +64,17 @@ examples:
       add load sweeps (throughput and latency per load point, and where TTFT turns up)
   tokenfactory validate ../shared/data/published/aic/silicon_sample.csv \
       --models ../shared/data/published/aic/model_configs --csv silicon.csv
-      measured end-to-end rows: each aggregated row a closed loop at its concurrency, TTFT
-      and TPOT compared (means); models from the folder's org--name_config.json files
+      measured end-to-end rows: each row a closed loop at its concurrency (a disaggregated
+      row on its prefill and decode pools), TTFT and TPOT compared (means), the
+      disaggregated rows summarised in their own block; models from the folder's
+      org--name_config.json files
   tokenfactory validate results/vllm-c16.json --gpu h100-sxm --engine vllm --csv mine.csv
       your own benchmark result (vllm bench serve --save-result, GuideLLM, AIPerf /
       GenAI-Perf JSON): the deployment from the flags, each load point simulated as it ran
 
 A row is skipped (and says why) when its model, GPU, precision or parallelism is not modelled,
-or its lengths are not fixed (measured-row CSVs: disaggregated, pipeline-parallel or int4
-rows, models in neither --models nor the catalogue). A sweep may state `isl_mean` and
+or its lengths are not fixed (measured-row CSVs: pipeline-parallel or int4 rows, models in
+neither --models nor the catalogue). A sweep may state `isl_mean` and
 `osl_mean` (tokens; optional `isl_sigma`, `osl_sigma`, default 1.0) to simulate variable
 lengths as lognormal.
 """
@@ -95,6 +104,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
                      help="Hugging Face configs of the rows' models (a CSV's model_path "
                      "org/name → DIR/org--name_config.json; a YAML table's model names "
                      "looked up there by name, then in the catalogue)")
+    cmd.add_argument("--disaggregated", action="store_true",
+                     help="a measured-row CSV: also simulate its disaggregated rows (mode "
+                     "disagg) on prefill and decode pools; slow: about 25 minutes on 2 "
+                     "cores for silicon_sample.csv's 992, and several GiB a worker for its "
+                     "largest concurrencies; without it they are skipped saying so")
     add_deployment_flags(cmd)
     add_workers(cmd)
     add_quiet(cmd)
@@ -174,13 +188,34 @@ def _silicon(args: argparse.Namespace, table: SiliconTable) -> int:
                          "(its rows are load points already)")
     workers = args.workers or os.cpu_count() or 1
     with progress_bar("validating", "row", args.quiet) as progress:
-        rows = compare_silicon(table, args.models, workers, args.rows, progress)
+        rows = compare_silicon(table, args.models, workers, args.rows, progress,
+                               args.disaggregated)
     if not rows:
         raise InputError("--rows", args.rows, "a glob or text matching at least one row id")
     _write(args, silicon_csv(rows), list(rows))
     if not args.quiet:
         print(silicon_report(rows))
+        disaggregated = mode_summary(rows, DISAGGREGATED)
+        if disaggregated.rows:
+            print("\n".join(["", *_disaggregated_text(disaggregated)]))
     return 0
+
+
+def _disaggregated_text(summary: ModeSummary) -> list[str]:
+    """The disaggregated rows' own block after the aggregated report (the same tables)."""
+    lines = [f"disaggregated rows (a prefill and a decode pool each): {summary.rows} rows, "
+             f"{summary.compared} compared, {summary.rows - summary.compared} skipped",
+             f"  {printable(figures_line(summary))}"]
+    for metric, groups in summary.groups.items():
+        cells = [["all" if g.by == "all" else f"{g.by}: {g.group}", str(g.count),
+                  f"{g.median_abs_pct:.1f}%", f"{g.worst_pct:+.1f}% {g.worst_id}"]
+                 for g in groups]
+        if cells:
+            lines += ["", f"{SILICON_TITLES[metric]}, disaggregated rows",
+                      *table(GROUP_COLUMNS, cells, gap=1, indent="  ")]
+    lines += ["", "skipped disaggregated rows by reason" if summary.skips
+              else "skipped disaggregated rows: none"]
+    return lines + [f"  {count:>5}  {printable(reason)}" for reason, count in summary.skips]
 
 
 def _write(args: argparse.Namespace, csv_text: str, comparisons: list[Comparison]) -> None:

@@ -40,6 +40,7 @@ import sim
 from sim.errors import InputError
 from sim.montecarlo.execute import open_executor
 from sim.runner.build import kv_capacity
+from sim.scenario.disaggregation import pool_kv_capacity
 from sim.validation.compare import COMPARED, CSV_COLUMNS, Comparison, contract_cells, matches
 from sim.validation.silicon_mapping import Labels, ModelFinder, RowPlan, Skip, labels, plan_row
 from sim.validation.silicon_rows import SiliconRow, SiliconTable
@@ -58,6 +59,8 @@ Progress = Callable[[int, int], None]
 class SiliconComparison(Comparison):
     precision: str = ""  # bf16 | fp8 | fp4, or the row's quantisation when not modelled
     concurrency: int | None = None
+    mode: str = "agg"  # agg | disagg: the row's serving mode, as published
+    pools: str = ""  # a disaggregated row's xPyD (silicon_mapping.Labels.pools)
 
 
 @dataclass(frozen=True)
@@ -72,14 +75,19 @@ class Outcome:
 
 
 def compare_silicon(table: SiliconTable, models_dir: Path | None, workers: int = 1,
-                    pattern: str | None = None,
-                    progress: Progress | None = None) -> list[SiliconComparison]:
-    """Every row matching `pattern` (all: None), in file order whatever `workers` is."""
+                    pattern: str | None = None, progress: Progress | None = None,
+                    disaggregated: bool = False) -> list[SiliconComparison]:
+    """Every row matching `pattern` (all: None), in file order whatever `workers` is; the
+    disaggregated rows only with `disaggregated` (each runs two pools, for minutes and
+    gigabytes at the concurrencies of thousands these rows measure), else skipped saying so."""
     rows = [row for row in table.rows if matches(row.id, pattern)]
     finder = ModelFinder(models_dir)
     outcomes: dict[int, Outcome] = {}
     plans: dict[int, RowPlan] = {}
     for index, row in enumerate(rows):
+        if row.mode == "disagg" and not disaggregated:
+            outcomes[index] = Outcome(skip=DISAGGREGATED_OPT_IN)
+            continue
         try:
             plans[index] = plan_row(row, finder)
         except Skip as exc:
@@ -91,6 +99,10 @@ def compare_silicon(table: SiliconTable, models_dir: Path | None, workers: int =
         report(len(outcomes), len(rows))
     return [c for index, row in enumerate(rows)
             for c in _comparisons(row, plans.get(index), outcomes[index])]
+
+
+DISAGGREGATED_OPT_IN = ("disaggregated: compared with --disaggregated (slow: two pools at "
+                        "concurrencies of thousands)")
 
 
 def _simulate_all(plans: dict[int, RowPlan],
@@ -131,7 +143,7 @@ def run_closed_loop(plan: RowPlan) -> sim.Result:
                    "duration_s": warmup_s + WINDOW_LIFETIMES * lifetime_s}
         try:
             scenario = sim.load_scenario(mapping)
-            kv_tokens = kv_capacity(scenario)
+            kv_tokens = replica_kv_tokens(scenario)
             request_tokens = plan.isl + plan.osl
             if request_tokens > kv_tokens:
                 raise Skip(f"one request (ISL + OSL = {request_tokens} tokens) needs more KV "
@@ -144,6 +156,15 @@ def run_closed_loop(plan: RowPlan) -> sim.Result:
             break
         lifetime_s = simulated_s
     return result
+
+
+def replica_kv_tokens(scenario: sim.Scenario) -> int:
+    """KV-cache tokens one replica holds; disaggregated, the smaller of a prefill and a
+    decode replica's (a request's KV sits on both sides)."""
+    pools = scenario.pools
+    if pools is None:
+        return kv_capacity(scenario)
+    return min(pool_kv_capacity(scenario.model, pool) for pool in pools)
 
 
 def window(result: sim.Result) -> np.ndarray:
@@ -210,7 +231,7 @@ def _comparison(row: SiliconRow, metric: str, measured: float | None, simulated:
         plan.assumptions if plan is not None and compared else (),
         outcome.observed if compared else "", gpu=tags.gpu, engine=tags.engine,
         model=tags.model, kind="silicon", load=tags.concurrency, precision=tags.precision,
-        concurrency=tags.concurrency)
+        concurrency=tags.concurrency, mode=tags.mode, pools=tags.pools)
 
 
 # ---- CSV -----------------------------------------------------------------------------------

@@ -1,14 +1,16 @@
 """From a measured end-to-end row (`silicon_rows.SiliconRow`) to a closed-loop scenario, or the
 reason the simulator cannot run it.
 
-The benchmark behind each aggregated row keeps its concurrency (`silicon_concurrency` in the
-row's source record, else `batch_size`) requests in flight with fixed ISL/OSL (`aiperf
---concurrency N`), so the scenario is a closed loop of that many clients with no think time on
-one replica of the row's parallelism, engine and precision. Everything the row does not state
-is chosen here and written down as an assumption (the batch limits, the KV-cache format, the
-model a checkpoint's name stands for), so each comparison can be read with them in view. Rows
-the simulator does not model (disaggregated serving, pipeline parallelism, int4 weight-only)
-are skipped with the reason, never dropped.
+The benchmark behind each row keeps its concurrency (`silicon_concurrency` in the row's source
+record, else `batch_size`) requests in flight with fixed ISL/OSL (`aiperf --concurrency N`), so
+the scenario is a closed loop of that many clients with no think time, on the row's engine and
+precision: an aggregated row on one replica of its parallelism, a disaggregated one on a
+prefill pool and a decode pool (`deployment.disaggregation`), each of its own parallelism and
+worker count, with the prefill→decode KV link of the row's system (`KV_LINKS`). Everything
+the row does not state is chosen here and written down as an assumption (the batch limits,
+the KV-cache format, the worker counts, the model a checkpoint's name stands for), so each
+comparison can be read with them in view. Rows the simulator does not model (pipeline
+parallelism, int4 weight-only) are skipped with the reason, never dropped.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sim.hardware.catalog import ModelSpec
 from sim.hardware.hfconfig import CONFIG_SUFFIX
 from sim.hardware.layout import ENGINES, Layout
 from sim.scenario.load import read_model_config
-from sim.validation.silicon_rows import SiliconRow
+from sim.validation.silicon_rows import POOLS, PoolColumns, SiliconRow
 
 # AIConfigurator's system names → the catalogue's GPU names.
 GPUS = {"a100_sxm": "a100-80gb", "h100_sxm": "h100-sxm", "h200_sxm": "h200", "b200_sxm": "b200",
@@ -40,6 +42,33 @@ FAMILIES = ("deepseek", "qwen", "llama", "gpt-oss", "minimax", "mixtral", "mistr
             "nemotron", "mimo", "kimi", "glm")
 SEED = 1
 LAYOUT_DEFAULTS = Layout()
+MODES = ("agg", "disagg")
+ASSUMED = " (assumed)"  # ends the pools label of a row that leaves a worker count empty
+
+
+@dataclass(frozen=True)
+class KvLink:
+    """A system's prefill→decode KV path, per GPU and one direction, in GB/s (1e9 bytes/s):
+    each GPU of a prefill replica sends the KV it holds over its own port, so a replica's
+    link is its GPU count times this. On an NVLink rack (`rack_gpus` GPUs) the pools talk
+    over NVLink while they fit in one rack, else over the racks' network."""
+
+    gpu_gb_s: float
+    rack_gpus: int | None = None  # None: 8-GPU nodes, pools on different nodes (their NICs)
+    inter_rack_gb_s: float | None = None
+
+
+# AIConfigurator's system sheets (systems/<system>.yaml, commit 095f58a5, Apache-2.0), not
+# fitted to any row: `inter_node_bw` per GPU one way — one NIC per GPU on HGX nodes (A100
+# ConnectX-6 200 Gb/s, H100/H200/L40S ConnectX-7 NDR 400 Gb/s, B200/B300 ConnectX-8 XDR
+# 800 Gb/s as the sheets state, RTX PRO 6000 the sheet's 400 Gb/s placeholder); on GB200/GB300
+# NVL72 racks NVLink 5 through the rack's NVSwitches (900 GB/s), `inter_rack_bw` (ConnectX-8
+# InfiniBand, 100 GB/s) beyond 72 GPUs; `p2p_latency` 10 µs on every system.
+KV_LINKS = {"a100_sxm": KvLink(25.0), "h100_sxm": KvLink(50.0), "h200_sxm": KvLink(50.0),
+            "b200_sxm": KvLink(100.0), "b300_sxm": KvLink(100.0), "l40s": KvLink(50.0),
+            "rtx_pro_6000_server": KvLink(50.0), "gb200": KvLink(900.0, 72, 100.0),
+            "gb300": KvLink(900.0, 72, 100.0)}
+KV_LINK_LATENCY_S = 1e-5
 
 
 class Skip(Exception):
@@ -55,6 +84,8 @@ class Labels:
     model: str  # the model's name, lower case
     precision: str  # bf16 | fp8 | fp4, or the quantisation as published
     concurrency: int | None
+    mode: str = "agg"  # agg | disagg (as published)
+    pools: str = ""  # a disaggregated row's xPyD: "2P1D", "1P1D (assumed)" where not stated
 
 
 @dataclass(frozen=True)
@@ -115,14 +146,12 @@ class ModelFinder:
 def labels(row: SiliconRow) -> Labels:
     quant = row.gemm_quant_mode or row.moe_quant_mode
     return Labels(row.system, row.backend, _name(row.model_path.replace("/", "--")).lower(),
-                  QUANT_DTYPES.get(quant, quant), row.concurrency)
+                  QUANT_DTYPES.get(quant, quant), row.concurrency, row.mode, _pools(row))
 
 
 def plan_row(row: SiliconRow, models: ModelFinder) -> RowPlan:
     """The closed loop for one row; `Skip` naming the first thing the simulator lacks."""
-    if row.mode == "disagg":
-        raise Skip("disaggregated serving not modelled yet")
-    if row.mode != "agg":
+    if row.mode not in MODES:
         raise Skip(f"mode {row.mode!r} not understood (agg or disagg)")
     if row.backend not in ENGINES:
         raise Skip(f"backend {row.backend!r} not modelled (one of {', '.join(ENGINES)})")
@@ -133,18 +162,10 @@ def plan_row(row: SiliconRow, models: ModelFinder) -> RowPlan:
     n, isl, osl = _counts(row)
     notes: list[str] = []
     model, spec = models.find(row.model_path, notes)
-    parallel = _parallelism(row, spec.experts > 1, notes)
-    # Everything but the concurrency is the engine's preset (sim.engine.scheduler).
-    notes.append(preset_note(row.backend, gpu))
-    notes.append(f"max_num_seqs {n} = the concurrency; kv_cache_dtype auto (not stated)")
-    deployment: dict[str, Any] = {
-        "replicas": 1, "tensor_parallel": parallel["tensor_parallel"], "dtype": dtype,
-        "scheduler": {"max_num_seqs": n},
-    }
-    # Keys at the Layout's defaults are left to the scenario's own defaults.
-    for key in ("data_parallel_attention", "expert_parallel"):
-        if parallel[key] != getattr(LAYOUT_DEFAULTS, key):
-            deployment[key] = parallel[key]
+    if row.mode == "agg":
+        deployment = _aggregated(row, spec.experts > 1, n, gpu, dtype, notes)
+    else:
+        deployment = _disaggregated(row, spec.experts > 1, n, gpu, dtype, notes)
     if row.backend != LAYOUT_DEFAULTS.engine:
         deployment["engine"] = row.backend
     base = {
@@ -156,6 +177,61 @@ def plan_row(row: SiliconRow, models: ModelFinder) -> RowPlan:
         "slo": {"ttft_s": 60.0, "tpot_s": 1.0}, "cost": {"gpu_hour_usd": 0.0},
     }
     return RowPlan(row.id, base, n, isl, osl, _lifetime_hint_s(row, osl), tuple(notes))
+
+
+def _aggregated(row: SiliconRow, moe: bool, n: int, gpu: str, dtype: str,
+                notes: list[str]) -> dict[str, Any]:
+    """One replica of the row's parallelism; everything but the concurrency is the engine's
+    preset (sim.engine.scheduler)."""
+    parallel = _parallelism(row.aggregated, "", moe, notes)
+    notes.append(preset_note(row.backend, gpu))
+    notes.append(f"max_num_seqs {n} = the concurrency; kv_cache_dtype auto (not stated)")
+    return {"replicas": 1, "tensor_parallel": parallel["tensor_parallel"], "dtype": dtype,
+            "scheduler": {"max_num_seqs": n}, **_non_default(parallel)}
+
+
+def _disaggregated(row: SiliconRow, moe: bool, n: int, gpu: str, dtype: str,
+                   notes: list[str]) -> dict[str, Any]:
+    """A prefill pool and a decode pool, each `*_num_workers` replicas of its own
+    parallelism, with a batch limit mirroring the aggregated one: the clients one replica
+    serves (`*_batch_size` is one attention-DP rank's, so a replica's is that × its ranks;
+    not stated, the concurrency). Engine and precision are the deployment's, both pools'."""
+    pools: dict[str, Any] = {}
+    gpus: dict[str, int] = {}
+    for pool, columns in zip(POOLS, (row.prefill, row.decode), strict=True):
+        parallel = _parallelism(columns, f"{pool}_", moe, notes)
+        dp = parallel["data_parallel_attention"]
+        replicas = _workers(pool, columns.num_workers)
+        pools[pool] = {"replicas": replicas, "tensor_parallel": parallel["tensor_parallel"],
+                       **_non_default(parallel),
+                       "scheduler": {"max_num_seqs": _max_num_seqs(pool, columns, dp, n,
+                                                                   notes)}}
+        gpus[pool] = parallel["tensor_parallel"] * dp
+    if _pools(row).endswith(ASSUMED):
+        notes.append(f"{_pools(row)}: a worker count not stated, one replica taken for it")
+    fleet_gpus = sum(pools[pool]["replicas"] * gpus[pool] for pool in POOLS)
+    bandwidth_gb_s = kv_link_gb_s(row.system, gpus["prefill"], fleet_gpus, notes)
+    notes.append(preset_note(row.backend, gpu))
+    notes.append("kv_cache_dtype auto (not stated)")
+    return {"dtype": dtype, "disaggregation": {
+        **pools, "kv_transfer": {"bandwidth_gb_s": bandwidth_gb_s,
+                                 "latency_s": KV_LINK_LATENCY_S}}}
+
+
+def kv_link_gb_s(system: str, replica_gpus: int, fleet_gpus: int, notes: list[str]) -> float:
+    """GB/s of one prefill replica's KV link (`KvLink`), written down as an assumption."""
+    link = KV_LINKS.get(system)
+    if link is None:
+        raise Skip(f"no prefill→decode KV link figure for system {system!r}")
+    per_gpu_gb_s, path = link.gpu_gb_s, "NVLink" if link.rack_gpus else "NIC"
+    if link.rack_gpus is not None and fleet_gpus > link.rack_gpus:
+        assert link.inter_rack_gb_s is not None  # every rack system has its network figure
+        per_gpu_gb_s, path = link.inter_rack_gb_s, f"InfiniBand ({fleet_gpus} GPUs span racks)"
+    bandwidth_gb_s = per_gpu_gb_s * replica_gpus
+    notes.append(f"KV link {bandwidth_gb_s:g} GB/s a prefill replica ({replica_gpus} GPUs × "
+                 f"{per_gpu_gb_s:g} GB/s {path}), latency {KV_LINK_LATENCY_S * 1e6:g} µs: "
+                 f"AIConfigurator systems/{system}.yaml")
+    return bandwidth_gb_s
 
 
 def preset_note(engine: str, gpu: str) -> str:
@@ -218,30 +294,71 @@ def _dtype(row: SiliconRow) -> str:
     return dtypes.pop()
 
 
-def _parallelism(row: SiliconRow, moe: bool, notes: list[str]) -> dict[str, int]:
-    """The replica's degrees; moe_tp_size must be what they imply (GPUs ÷ moe_ep_size) on a
-    MoE model, and means nothing on a dense one."""
-    if row.pp_size is not None and row.pp_size > 1:
+def _pools(row: SiliconRow) -> str:
+    """xPyD of a disaggregated row ('' for an aggregated one), an empty count taken as 1."""
+    if row.mode != "disagg":
+        return ""
+    counts = (row.prefill.num_workers, row.decode.num_workers)
+    label = f"{counts[0] or 1}P{counts[1] or 1}D"
+    return label + ASSUMED if None in counts else label
+
+
+def _non_default(parallel: dict[str, int]) -> dict[str, int]:
+    """Keys at the Layout's defaults are left to the scenario's own defaults."""
+    return {key: parallel[key] for key in ("data_parallel_attention", "expert_parallel")
+            if parallel[key] != getattr(LAYOUT_DEFAULTS, key)}
+
+
+def _parallelism(columns: PoolColumns, prefix: str, moe: bool,
+                 notes: list[str]) -> dict[str, int]:
+    """A replica's degrees from its columns (`prefix` names them: '' for an aggregated row,
+    prefill_ or decode_ for a pool); moe_tp_size must be what they imply (GPUs ÷
+    moe_ep_size) on a MoE model, and means nothing on a dense one."""
+    if columns.pp_size is not None and columns.pp_size > 1:
         raise Skip("pipeline parallel not modelled")
-    tp = _degree("tp_size", row.tp_size)
+    tp = _degree(f"{prefix}tp_size", columns.tp_size)
     dp = 1
-    if row.attention_dp_size is None:
-        notes.append("attention_dp_size empty: no attention data parallelism")
+    if columns.attention_dp_size is None:
+        notes.append(f"{prefix}attention_dp_size empty: no attention data parallelism")
     else:
-        dp = _degree("attention_dp_size", row.attention_dp_size)
+        dp = _degree(f"{prefix}attention_dp_size", columns.attention_dp_size)
     gpus = tp * dp  # tp_size × attention_dp_size, as the engines lay a replica out
+    moe_tp, moe_ep = columns.moe_tp_size, columns.moe_ep_size
     if not moe:
-        if row.moe_ep_size not in (None, 1) or row.moe_tp_size not in (None, 1, gpus):
-            notes.append(f"dense model: moe_tp_size {row.moe_tp_size}, moe_ep_size "
-                         f"{row.moe_ep_size} ignored")
+        if moe_ep not in (None, 1) or moe_tp not in (None, 1, gpus):
+            notes.append(f"dense model: {prefix}moe_tp_size {moe_tp}, {prefix}moe_ep_size "
+                         f"{moe_ep} ignored")
         return {"tensor_parallel": tp, "data_parallel_attention": dp, "expert_parallel": 1}
-    ep = _degree("moe_ep_size", row.moe_ep_size)
+    ep = _degree(f"{prefix}moe_ep_size", moe_ep)
     if gpus % ep:
-        raise Skip(f"moe_ep_size {ep} does not divide the replica's {gpus} GPUs")
-    if row.moe_tp_size is not None and row.moe_tp_size != gpus // ep:
-        raise Skip(f"moe_tp_size {row.moe_tp_size} disagrees with GPUs / moe_ep_size "
+        raise Skip(f"{prefix}moe_ep_size {ep} does not divide the replica's {gpus} GPUs")
+    if moe_tp is not None and moe_tp != gpus // ep:
+        raise Skip(f"{prefix}moe_tp_size {moe_tp} disagrees with GPUs / {prefix}moe_ep_size "
                    f"({gpus} / {ep})")
     return {"tensor_parallel": tp, "data_parallel_attention": dp, "expert_parallel": ep}
+
+
+def _workers(pool: str, value: int | None) -> int:
+    """A pool's replicas: `*_num_workers`, one where empty (the fewest a pool can have)."""
+    if value is None:
+        return 1
+    if value < 1:
+        raise Skip(f"{pool}_num_workers {value} is not a replica count ≥ 1")
+    return value
+
+
+def _max_num_seqs(pool: str, columns: PoolColumns, dp: int, n: int, notes: list[str]) -> int:
+    """One replica's sequences: its ranks' batch limits (the engines' max_batch_size is per
+    attention-DP rank: the stated rows' decode_batch_size × ranks × workers is their
+    concurrency), or, not stated, the concurrency, so the closed loop sets the batch."""
+    if columns.batch_size is None:
+        notes.append(f"{pool}_batch_size empty: {pool} max_num_seqs {n} = the concurrency")
+        return n
+    if columns.batch_size < 1:
+        raise Skip(f"{pool}_batch_size {columns.batch_size} is not a batch limit ≥ 1")
+    notes.append(f"{pool} max_num_seqs {columns.batch_size * dp} = {pool}_batch_size "
+                 f"{columns.batch_size} × {dp} attention-DP ranks")
+    return columns.batch_size * dp
 
 
 def _degree(column: str, value: int | None) -> int:
@@ -253,7 +370,8 @@ def _degree(column: str, value: int | None) -> int:
 
 def _counts(row: SiliconRow) -> tuple[int, int, int]:
     if not row.concurrency:
-        raise Skip("batch_size (the concurrency) not stated")
+        column = "silicon_concurrency" if row.mode == "disagg" else "batch_size"
+        raise Skip(f"{column} (the concurrency) not stated")
     if not row.isl or not row.osl:
         raise Skip("isl or osl not stated")
     if row.osl < 2:

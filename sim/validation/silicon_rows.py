@@ -2,7 +2,9 @@
 
 Each row is one deployment measured on real GPUs: a model, a GPU (`system`), an engine
 (`backend`), its quantisation, ISL/OSL, the closed-loop concurrency, the parallelism, and the
-measured TTFT and TPOT in milliseconds. Only the *structure* is checked here: the columns the
+measured TTFT and TPOT in milliseconds; a disaggregated row (`mode: disagg`) states each
+pool's parallelism, batch and worker count in `prefill_*` and `decode_*` columns, optional in
+a file of aggregated rows only. Only the *structure* is checked here: the columns the
 simulator reads are present, numbers are numbers and ids are unique — a file that fails is bad
 input (exit 2, naming the line and column). Whether a well-formed row can be simulated (a
 disaggregated row, a pipeline-parallel one) is decided row by row in `sim.validation.silicon`,
@@ -27,6 +29,10 @@ COUNT_COLUMNS = ("isl", "osl", "batch_size", "tp_size", "pp_size", "attention_dp
                  "moe_tp_size", "moe_ep_size")
 MEASURED_COLUMNS = (TTFT_COLUMN, TPOT_COLUMN)
 REQUIRED_COLUMNS = (*TEXT_COLUMNS, *COUNT_COLUMNS, *MEASURED_COLUMNS)
+POOLS = ("prefill", "decode")  # a disaggregated row's column prefixes, one per pool
+POOL_FIELDS = ("batch_size", "num_workers", "tp_size", "pp_size", "attention_dp_size",
+               "moe_tp_size", "moe_ep_size")
+POOL_COLUMNS = tuple(f"{pool}_{name}" for pool in POOLS for name in POOL_FIELDS)
 # The benchmark's own record of its concurrency, where the optional `silicon_data_source`
 # column states it: with attention data parallelism, `batch_size` is one rank's batch and
 # the clients number batch_size × attention_dp_size (134 of the shared file's 2,680 rows).
@@ -34,6 +40,20 @@ SOURCE_COLUMN = "silicon_data_source"
 SOURCE_CONCURRENCY = re.compile(r"(?:^|;)\s*silicon_concurrency=(\d+)\s*(?:;|$)")
 FORMAT = ("a CSV with a header naming " + ", ".join(REQUIRED_COLUMNS)
           + " (the format of silicon_sample.csv)")
+
+
+@dataclass(frozen=True)
+class PoolColumns:
+    """One pool's columns: a disaggregated row's `prefill_*` or `decode_*` (None: empty or
+    not in the file), or an aggregated row's own (`SiliconRow.aggregated`)."""
+
+    batch_size: int | None = None  # one attention-DP rank's batch limit
+    num_workers: int | None = None  # the pool's replicas
+    tp_size: int | None = None
+    pp_size: int | None = None
+    attention_dp_size: int | None = None
+    moe_tp_size: int | None = None
+    moe_ep_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +79,14 @@ class SiliconRow:
     ttft_ms: float | None
     tpot_ms: float | None
     concurrency: int | None  # the benchmark's clients: silicon_concurrency, else batch_size
+    prefill: PoolColumns = PoolColumns()
+    decode: PoolColumns = PoolColumns()
+
+    @property
+    def aggregated(self) -> PoolColumns:
+        """The row's own parallelism columns, in the shape of a pool's."""
+        return PoolColumns(self.batch_size, None, self.tp_size, self.pp_size,
+                           self.attention_dp_size, self.moe_tp_size, self.moe_ep_size)
 
 
 @dataclass(frozen=True)
@@ -80,6 +108,7 @@ def read_silicon(path: Path, text: str) -> SiliconTable:
     if missing:
         raise InputError(f"{path}: line 1", ", ".join(missing) + " missing", FORMAT)
     index = {name: header.index(name) for name in REQUIRED_COLUMNS}
+    index |= {name: header.index(name) for name in POOL_COLUMNS if name in header}
     source = header.index(SOURCE_COLUMN) if SOURCE_COLUMN in header else None
     rows: list[SiliconRow] = []
     seen: dict[str, int] = {}
@@ -98,7 +127,8 @@ def read_silicon(path: Path, text: str) -> SiliconTable:
         if first != line:
             raise InputError(f"{path}: line {line}, column id", row_id,
                              f"an id used by no other row (line {first} has it too)")
-        counts = {name: _count(values[name], path, line, name) for name in COUNT_COLUMNS}
+        counts = {name: _count(values[name], path, line, name)
+                  for name in (*COUNT_COLUMNS, *POOL_COLUMNS) if name in values}
         measured = {name: _measured(values[name], path, line, name)
                     for name in MEASURED_COLUMNS}
         rows.append(SiliconRow(
@@ -107,7 +137,9 @@ def read_silicon(path: Path, text: str) -> SiliconTable:
             counts["isl"], counts["osl"], counts["batch_size"], counts["tp_size"],
             counts["pp_size"], counts["attention_dp_size"], counts["moe_tp_size"],
             counts["moe_ep_size"], measured[TTFT_COLUMN], measured[TPOT_COLUMN],
-            _concurrency(cells[source] if source is not None else "", counts["batch_size"])))
+            _concurrency(cells[source] if source is not None else "", counts["batch_size"]),
+            *(PoolColumns(*(counts.get(f"{pool}_{name}") for name in POOL_FIELDS))
+              for pool in POOLS)))
     if not rows:
         raise InputError(str(path), "no rows", f"at least one measured row: {FORMAT}")
     return SiliconTable(path, tuple(rows))

@@ -45,7 +45,7 @@ def test_the_command_writes_every_row_and_prints_the_summary(
     assert stdout.startswith("3 rows: 2 compared")
     for text in ("TTFT (mean, from send)", "gpu: h100_sxm", "model: dense",
                  "concurrency: 5–32", "worst 4 rows",
-                 "1  disaggregated serving not modelled yet"):
+                 "1  disaggregated: compared with --disaggregated"):
         assert text in stdout, text
 
 

@@ -40,7 +40,8 @@ ROWS = [
 ]
 EXPECTED = {
     "dense-h100-vllm-c8": "compared",
-    "disagg": "skipped: disaggregated serving not modelled yet",
+    "disagg": "skipped: disaggregated: compared with --disaggregated (slow: two pools at "
+              "concurrencies of thousands)",
     "int4": "skipped: int4 weight-only not modelled",
     "pp2": "skipped: pipeline parallel not modelled",
     "missing-model": "skipped: model not in catalogue (give --models DIR)",
