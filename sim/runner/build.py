@@ -21,7 +21,8 @@ from sim.metrics.intensity import demands
 from sim.scenario import Scenario
 from sim.scenario.disaggregation import Pool, pool_kv_capacity, transfer_bytes_per_token
 from sim.scenario.profiles import PROFILE_NAMES
-from sim.scenario.schema import Scheduler, longest_tokens
+from sim.scenario.scheduling import Scheduler
+from sim.scenario.schema import longest_tokens
 from sim.steptime.model import StepTimeModel
 from sim.steptime.scaled import ScaledStep
 from sim.steptime.select import select
@@ -212,7 +213,7 @@ def _host_offload(scenario: Scenario) -> dict[str, Any]:
 class Side:
     """What the engine runs one pool with: its step-time model and one replica's KV cache."""
 
-    pool: Pool[Scheduler]
+    pool: Pool
     step_model: StepTimeModel
     kv_capacity_tokens: int
 
@@ -245,7 +246,7 @@ def sides(scenario: Scenario) -> Sides | None:
                         pool_kv_capacity(scenario.model, pool)) for pool in pools))
 
 
-def pool_step_model(scenario: Scenario, pool: Pool[Scheduler]) -> StepTimeModel:
+def pool_step_model(scenario: Scenario, pool: Pool) -> StepTimeModel:
     """One pool's step-time model: the scenario's profile on the pool's GPU and layout,
     reaching as far as the pool's scheduler batches, scaled by `step_time_scale`."""
     model = select(scenario.profile, scenario.model, pool.gpu, pool.layout,

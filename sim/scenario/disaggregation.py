@@ -14,18 +14,17 @@ pool is the prompt tokens it holds, far more than its count of requests.
 `Scenario.pools` resolves both pools into plain `Pool`s; the checks the aggregated
 deployment gets (heads split evenly, experts placed, weights within memory) run on each,
 naming the pool's key. This module sits below `sim.scenario.schema`, which attaches the
-block to `Deployment`; so that it need not import schema back, the pool models are generic
-in the scheduler model (schema's `Scheduler`: `Disaggregation[Scheduler]`), and take the
-deployment as the few values they read (`Parent`).
+block to `Deployment`; so that it need not import schema back, it takes the deployment as
+the few values it reads (`Parent`), and the scheduler model from `sim.scenario.scheduling`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from sim.engine.router import ROUTERS
@@ -35,9 +34,9 @@ from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.layout import KV_CACHE_DTYPES, WEIGHT_DTYPES, Layout, resolve_kv_cache_dtype
 from sim.hardware.memory import kv_bytes_per_token, kv_capacity_tokens
 from sim.scenario.base import NonNegSeconds, Pos, PosInt, Replicas, Strict, known_name
+from sim.scenario.scheduling import Scheduler
 from sim.scenario.workload import WorkloadSpec
 
-S = TypeVar("S", bound=BaseModel)  # the scheduler model: `sim.scenario.schema.Scheduler`
 ROLES = ("prefill", "decode")
 KEY = "deployment.disaggregation"
 DEFAULT_POOL_ROUTER = "least-pending-tokens"
@@ -66,7 +65,7 @@ class KvTransfer(Strict):
         return self.bandwidth_gb_s * BYTES_PER_GB
 
 
-class PoolSpec(Strict, Generic[S]):
+class PoolSpec(Strict):
     """One pool's keys as written; None: the deployment's (see the module's docstring).
     Layout sizes are bounded here only against overflow: the resolved pool is held to the
     aggregated deployment's bounds (`bounds_problem`)."""
@@ -78,7 +77,7 @@ class PoolSpec(Strict, Generic[S]):
     expert_parallel: PosInt | None = None
     dtype: str | None = None
     kv_cache_dtype: str | None = None
-    scheduler: S | None = None  # filled from the engine's preset by Scenario
+    scheduler: Scheduler | None = None  # filled from the engine's preset by Scenario
     router: str | None = None
 
     @field_validator("gpu", mode="before")
@@ -109,18 +108,18 @@ class PoolSpec(Strict, Generic[S]):
         return None if value is None else known_name(value, POOL_ROUTERS)
 
 
-class Disaggregation(Strict, Generic[S]):
-    prefill: PoolSpec[S] = Field(default_factory=PoolSpec)
-    decode: PoolSpec[S] = Field(default_factory=PoolSpec)
+class Disaggregation(Strict):
+    prefill: PoolSpec = Field(default_factory=PoolSpec)
+    decode: PoolSpec = Field(default_factory=PoolSpec)
     kv_transfer: KvTransfer
 
 
-class Parent(Protocol[S]):
+class Parent(Protocol):
     """What pools read of the deployment they belong to (`sim.scenario.schema.Deployment`)
     besides the keys they inherit by name."""
 
     @property
-    def disaggregation(self) -> Disaggregation[S] | None: ...
+    def disaggregation(self) -> Disaggregation | None: ...
 
     @property
     def router(self) -> str: ...
@@ -139,14 +138,14 @@ class Parent(Protocol[S]):
 
 
 @dataclass(frozen=True)
-class Pool(Generic[S]):
+class Pool:
     """One pool with every key resolved: what the runner builds its engine side from."""
 
     role: str  # prefill | decode
     replicas: int
     gpu: GpuSpec
     layout: Layout
-    scheduler: S
+    scheduler: Scheduler
     router: str
     gpu_memory_utilization: float
     activation_reserve_gib: float
@@ -162,15 +161,15 @@ class Pool(Generic[S]):
 
 
 @dataclass(frozen=True)
-class Pools(Generic[S]):
-    prefill: Pool[S]
-    decode: Pool[S]
+class Pools:
+    prefill: Pool
+    decode: Pool
 
-    def __iter__(self) -> Iterator[Pool[S]]:
+    def __iter__(self) -> Iterator[Pool]:
         return iter((self.prefill, self.decode))
 
 
-def refuse_sizing(disaggregation: Disaggregation[Any] | None, command: str) -> None:
+def refuse_sizing(disaggregation: Disaggregation | None, command: str) -> None:
     """`InputError` naming the key: `command` sizes `deployment.replicas`, which a
     disaggregated fleet splits into pools it does not size yet."""
     if disaggregation is not None:
@@ -181,7 +180,7 @@ def refuse_sizing(disaggregation: Disaggregation[Any] | None, command: str) -> N
                          "and deployment.disaggregation.decode.replicas)")
 
 
-def resolve(deployment: Parent[S], gpu: GpuSpec) -> Pools[S] | None:
+def resolve(deployment: Parent, gpu: GpuSpec) -> Pools | None:
     """Both pools of `deployment` (None: it is not disaggregated); `gpu`: the scenario's."""
     spec = deployment.disaggregation
     if spec is None:
@@ -190,7 +189,7 @@ def resolve(deployment: Parent[S], gpu: GpuSpec) -> Pools[S] | None:
                  _pool("decode", spec.decode, deployment, gpu))
 
 
-def _pool(role: str, spec: PoolSpec[S], d: Parent[S], gpu: GpuSpec) -> Pool[S]:
+def _pool(role: str, spec: PoolSpec, d: Parent, gpu: GpuSpec) -> Pool:
     def given(key: str) -> Any:
         value = getattr(spec, key)
         return getattr(d, key) if value is None else value
@@ -231,8 +230,8 @@ def with_pool_presets(deployment: Mapping[str, Any], explicit: Mapping[str, Any]
     return {**deployment, "disaggregation": filled}
 
 
-def problem(model: ModelSpec, deployment: Parent[S], workload: WorkloadSpec,
-            power_scaling: str | None, pools: Pools[S] | None,
+def problem(model: ModelSpec, deployment: Parent, workload: WorkloadSpec,
+            power_scaling: str | None, pools: Pools | None,
             layout_problem: Callable[[ModelSpec, Layout], Problem | None],
             max_tensor_parallel: int, max_replica_gpus: int) -> Problem | None:
     """What an engine could not serve in a disaggregated deployment (None: nothing, or not
@@ -259,7 +258,7 @@ def problem(model: ModelSpec, deployment: Parent[S], workload: WorkloadSpec,
     return None
 
 
-def unsupported(deployment: Parent[S], workload: WorkloadSpec,
+def unsupported(deployment: Parent, workload: WorkloadSpec,
                 power_scaling: str | None = None) -> Problem | None:
     """A key set beside `disaggregation` that this version does not simulate with it.
     Power scaled by load needs one replica's full load, which two pools do not have."""
@@ -279,7 +278,7 @@ def unsupported(deployment: Parent[S], workload: WorkloadSpec,
     return None
 
 
-def bounds_problem(pool: Pool[Any], max_tensor_parallel: int,
+def bounds_problem(pool: Pool, max_tensor_parallel: int,
                    max_replica_gpus: int) -> Problem | None:
     """The aggregated deployment's bounds on a replica's size, on the resolved pool."""
     layout = pool.layout
@@ -296,7 +295,7 @@ def bounds_problem(pool: Pool[Any], max_tensor_parallel: int,
     return None
 
 
-def in_pool(found: Problem, pool: Pool[Any]) -> Problem:
+def in_pool(found: Problem, pool: Pool) -> Problem:
     """A problem the aggregated checks name at a `deployment.` key, named at the pool's
     key instead when the pool has that key (they are about its layout)."""
     key, value, expected = found
@@ -306,7 +305,7 @@ def in_pool(found: Problem, pool: Pool[Any]) -> Problem:
     return (key, value, expected)
 
 
-def pool_kv_capacity(model: ModelSpec, pool: Pool[Any]) -> int:
+def pool_kv_capacity(model: ModelSpec, pool: Pool) -> int:
     """KV-cache tokens one replica of `pool` holds; `InputError` naming the pool's key when
     the weights do not fit (`sim.hardware.memory`)."""
     try:
@@ -318,7 +317,7 @@ def pool_kv_capacity(model: ModelSpec, pool: Pool[Any]) -> int:
                          f"{pool.gpu.name})") from None
 
 
-def transfer_bytes_per_token(model: ModelSpec, decode: Pool[Any]) -> float:
+def transfer_bytes_per_token(model: ModelSpec, decode: Pool) -> float:
     """Bytes one token of a request's KV cache carries over the link: the whole cache of
     one token, all layers and key-value heads, in the decode pool's KV format (the
     sequence's fixed state, sliding windows and linear attention, is not counted)."""

@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from sim.engine.router import ROUTERS
-from sim.engine.scheduler import ADMISSIONS, ENGINE_PRESETS, POLICIES
+from sim.engine.scheduler import ENGINE_PRESETS
 from sim.hardware import catalog
 from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.layout import (
@@ -37,10 +37,8 @@ from sim.hardware.layout import (
 )
 from sim.scenario import disaggregation
 from sim.scenario.base import (
-    MAX_BATCHED_TOKENS,
     MAX_DURATION_S,
     MAX_GRID_POINTS,
-    MAX_NUM_SEQS,
     MAX_REPLICATIONS,
     MAX_SEED,
     Multiplier,
@@ -57,6 +55,7 @@ from sim.scenario.disaggregation import Disaggregation, Pools
 from sim.scenario.dynamics import Autoscaling, Failures, Outage, Spot
 from sim.scenario.planning import PlanSpec, StressSpec
 from sim.scenario.profiles import ProfileSpec
+from sim.scenario.scheduling import Scheduler
 from sim.scenario.uncertain import UncertainSpec
 from sim.scenario.workload import (
     ARRIVAL_PROCESSES,
@@ -80,32 +79,6 @@ AUTO_WARMUP_FRACTION = 0.1  # `warmup_s: auto` stands for this share of the run 
 
 
 # ---- deployment, SLO, cost -----------------------------------------------------------------
-
-
-class Scheduler(Strict):
-    """How a replica batches. A key left out (or null) takes `deployment.engine`'s preset
-    (`sim.engine.scheduler.ENGINE_PRESETS`), filled in by `Scenario`, which knows the GPU;
-    the defaults here are vLLM's preset, for a Scheduler validated on its own."""
-
-    policy: str = "chunked-prefill"  # a key of sim.engine.scheduler.POLICIES
-    # The engine tables each batch size's fixed cost: a bound on the table, far above
-    # what an engine runs (vLLM's default is 256 sequences, 8192 tokens).
-    max_num_seqs: Annotated[int, Field(gt=0, le=MAX_NUM_SEQS)] = 256
-    max_batched_tokens: Annotated[int, Field(gt=0, le=MAX_BATCHED_TOKENS)] = 8192
-    admission: str = "prompt"  # a key of sim.engine.scheduler.ADMISSIONS
-    # reserve-ratio: the share of the outputs still to come kept free (SGLang new_token_ratio)
-    reserve_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0
-    chunked_prefill: bool = True  # False: a prompt is prefilled whole, in one step
-
-    @field_validator("policy")
-    @classmethod
-    def _known_policy(cls, value: str) -> str:
-        return known_name(value, POLICIES)
-
-    @field_validator("admission")
-    @classmethod
-    def _known_admission(cls, value: str) -> str:
-        return known_name(value, ADMISSIONS)
 
 
 class PrefixCache(Strict):
@@ -209,7 +182,7 @@ class Deployment(Strict):
     outage: Outage | None = None
     autoscaling: Autoscaling | None = None
     # A prefill pool and a decode pool (`sim.scenario.disaggregation`); None: aggregated.
-    disaggregation: Disaggregation[Scheduler] | None = None
+    disaggregation: Disaggregation | None = None
 
     @field_validator("router")
     @classmethod
@@ -522,7 +495,7 @@ class Scenario(Strict):
         return self.deployment.replicas * self.gpus_per_replica
 
     @property
-    def pools(self) -> Pools[Scheduler] | None:
+    def pools(self) -> Pools | None:
         """A disaggregated deployment's prefill and decode pools, every key resolved (None:
         aggregated)."""
         return disaggregation.resolve(self.deployment, self.gpu)

@@ -226,3 +226,13 @@ def test_the_same_seed_gives_the_same_disaggregated_record() -> None:
     assert first.record == again.record
     assert first.record.kv_transfer_p99_s is not None
     assert math.isfinite(first.record.kv_transfer_p99_s)
+
+
+def test_a_disaggregated_scenario_pickles_for_sweep_workers() -> None:
+    # Sweeps and Dask ship scenarios to other processes: the pool models must pickle.
+    import pickle
+
+    scenario = sim.load_scenario(split({"replicas": 2}, {"tensor_parallel": 2}))
+    again = pickle.loads(pickle.dumps(scenario))
+    assert again == scenario
+    assert again.pools is not None and again.pools.decode.layout.tensor_parallel == 2
