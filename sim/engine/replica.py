@@ -57,6 +57,7 @@ from sim.engine.gaps import BIN_OFFSET, BINS, BINS_PER_DECADE, LOW_S, UPPER_S, G
 from sim.engine.prefix import PrefixCache, PrefixIndex
 from sim.engine.records import EngineConfig, ReplicaCounters, WindowCounters, whole_steps
 from sim.engine.replica_cache import PrefixCaching
+from sim.engine.replica_gaps import GapTracking
 from sim.engine.requests import RequestTable
 from sim.engine.scheduler import POLICIES, reserve_share
 
@@ -72,7 +73,7 @@ if TYPE_CHECKING:
 DecodeBlock = tuple[float, int, float, float, int]
 
 
-class Replica(PrefixCaching):
+class Replica(GapTracking, PrefixCaching):
     def __init__(self, index: int, env: simpy.Environment, cfg: EngineConfig,
                  step_model: StepModel, table: RequestTable, window: WindowCounters,
                  loads: list[int], gaps: GapRecorder,
@@ -366,75 +367,6 @@ class Replica(PrefixCaching):
                 self._leave_cache(rid, True)
             self._done(rid, now)
 
-    # ---- inter-token gaps (sim.engine.gaps) -------------------------------------------------
-
-    def _run_gaps(self, t0: float, batch: int, a: float, h: float, k: int,
-                  end_s: float) -> None:
-        """The gaps closed by the k steps of a decode run from t0 to end_s (booked before
-        `dstep` counts them): step i lasts a + 2h·i and closes one gap of every sequence,
-        and when every sequence got its last token as the run began (the common case),
-        that is all; otherwise step 0 closes gaps of their own lengths."""
-        if self.late or t0 != self.last_token_s:
-            self._first_gaps(t0 + a, a + (t0 - self.last_token_s), batch)
-            if k > 1:
-                self.gaps.run(t0, end_s, a, h, 1, k, batch, self.dstep + 2)
-        else:
-            self.gaps.run(t0, end_s, a, h, 0, k, batch, self.dstep + 1)
-        self.last_token_s = end_s
-
-    def _first_gaps(self, end_s: float, wait_s: float, batch: int) -> None:
-        """The gaps closed by one decode step ending at end_s (decode step `dstep` + 1):
-        wait_s for the sequences that got their last token at `last_token_s`, and for those
-        that joined later (`late`), the time since the token their prefill produced."""
-        late = self.late
-        main = batch - len(late)
-        if main:
-            self.gaps.step(end_s, wait_s, main, self.dstep + 1)
-        else:  # every sequence is late: none will ask about the older steps
-            self.gaps.forget_steps()
-        if late:
-            max_gap, late_from, start = self.table.max_gap_s, self.late_from, self.dstep + 2
-            since_s, count = late[0][1], 0
-            for rid, token_s in late:
-                gap = end_s - token_s
-                if gap > max_gap[rid]:
-                    max_gap[rid] = gap
-                late_from[rid] = start  # its first gap is booked: the steps after it count
-                if token_s != since_s:  # those that joined at one instant: one entry
-                    self.gaps.gaps(end_s, end_s - since_s, count)
-                    since_s, count = token_s, 0
-                count += 1
-            self.gaps.gaps(end_s, end_s - since_s, count)
-            late.clear()
-        self.last_token_s = end_s
-
-    def _keep_longest(self, rid: int) -> None:
-        """Fold into a decoding sequence that leaves now (done, evicted, handed back) the
-        longest of the step gaps since it joined: from decode step j + 1 on, where j is
-        `dstep` when it joined (j + 2 for a late one, whose first gap was its own)."""
-        if not self.tracks_longest:
-            return
-        start = self._joined(rid) + 1
-        if self.late_from:
-            start = self.late_from.pop(rid, start)
-        longest = self.gaps.longest_since(start)
-        max_gap_s = self.table.max_gap_s
-        if longest > max_gap_s[rid]:
-            max_gap_s[rid] = longest
-
-    def _stop_decoding(self, rid: int) -> None:
-        """A decoding sequence leaves unfinished: keep its longest gap, and when it got its
-        last token (the token its recompute produces closes that gap)."""
-        t = self.table
-        self._keep_longest(rid)
-        late = self.late
-        for i, (other, token_s) in enumerate(late):
-            if other == rid:
-                del late[i]
-                t.last_token_s[rid] = token_s
-                return
-        t.last_token_s[rid] = self.last_token_s
-
     def _done(self, rid: int, now: float) -> None:
         del self.running[rid]
         self.table.finish_s[rid] = now
@@ -530,7 +462,7 @@ class Replica(PrefixCaching):
         del self.running[rid]
         if t.finish_step[rid] >= 0:  # decoding: keep what it generated, recompute it later
             self._stop_decoding(rid)
-            generated = self._generated(rid)
+            generated = self.table.generated(rid, self.dstep)
             t.finish_step[rid] = -1  # its heap entry is now stale
             self.n_decoding -= 1
             self.growth -= t.gain[rid]
@@ -548,23 +480,6 @@ class Replica(PrefixCaching):
         t.preemptions[rid] += 1
         self.preemptions += 1
         self.waiting.appendleft(rid)
-
-    def _generated(self, rid: int) -> int:
-        """The tokens a decoding sequence has generated so far."""
-        t = self.table
-        return self._final_context(rid) - t.prompt[rid] - (
-            t.finish_step[rid] - self.dstep) * t.gain[rid]
-
-    def _final_context(self, rid: int) -> int:
-        """The context a decoding sequence will have when it finishes."""
-        t = self.table
-        return t.prompt[rid] + t.output[rid] if t.final_ctx is None else t.final_ctx[rid]
-
-    def _joined(self, rid: int) -> int:
-        """The decode step at which a decoding sequence (prefilled from `prefill_len`) began."""
-        t = self.table
-        return t.finish_step[rid] - (self._final_context(rid) - t.prefill_len[rid] - 1) \
-            // t.gain[rid]
 
     def start_step(self, budget: int, decodes: bool, now: float) -> None:
         t = self.table
@@ -636,7 +551,7 @@ class Replica(PrefixCaching):
         for rid in self.running:
             if t.finish_step[rid] >= 0:  # decoding: keep what it generated
                 self._stop_decoding(rid)
-                generated = self._generated(rid)
+                generated = self.table.generated(rid, self.dstep)
                 t.prefill_len[rid] = t.prompt[rid] + generated
                 t.finish_step[rid] = -1
                 t.redo[rid] = t.prefill_len[rid]

@@ -45,17 +45,20 @@ Counting rules (see `latency` and `cost` for the formulas):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 
-from sim.engine.records import EngineResult, FleetTimeline, ReplicaCounters
+from sim.engine.records import EngineResult, FleetTimeline
 from sim.metrics import cost as cost_model
 from sim.metrics import latency
+from sim.metrics import pools as pool_figures
 from sim.metrics.headroom import StepFacts, headroom
 from sim.metrics.intensity import WindowWork
+from sim.metrics.pools import NO_POOLS, PoolFacts
+from sim.metrics.reuse import Reuse, reuse_of
+from sim.metrics.work import Work, utilization, work_of
 from sim.provenance import Provenance
 from sim.scenario.schema import Cost, Slo
 from sim.workload import Workload
@@ -282,20 +285,6 @@ class FleetFacts:
     pools: tuple[PoolFacts, ...] = ()
 
 
-@dataclass(frozen=True)
-class PoolFacts:
-    """One pool of a disaggregated fleet as configured."""
-
-    role: str  # prefill | decode
-    replicas: int
-    gpus_per_replica: int
-    kv_capacity_tokens_per_replica: int
-
-    @property
-    def gpus(self) -> int:
-        return self.replicas * self.gpus_per_replica
-
-
 def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, window: Window,
                  slo: Slo, cost: Cost, workload: Workload, engine: EngineResult,
                  lat: latency.Latencies, step: StepFacts) -> RunRecord:
@@ -311,23 +300,23 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
     good = finished & latency.slo_attainment(lat, slo.ttft_s, slo.tpot_s, slo.itl_s)
     finished_tokens = float(workload.prompt_tokens[finished].sum()
                             + workload.output_tokens[finished].sum())
-    work = _work(engine.replicas)
+    work = work_of(engine.replicas)
     prefilled = window.holds(engine.first_token_s)  # prefill completed inside the window
-    reuse = _reuse(engine, workload.prompt_tokens, prefilled)
+    reuse = reuse_of(engine, workload.prompt_tokens, prefilled)
     delivered = _delivered(workload, work, good, finished_tokens, int(prefilled.sum()),
                            reuse)
     replicas = _replica_means(engine.timeline, window)
-    use = _utilization(work, replicas.billed, window.length_s,
+    use = utilization(work, replicas.billed, window.length_s,
                        fleet.kv_capacity_tokens_per_replica)
     gpus = replicas.billed * fleet.gpus_per_replica
     phase_s = (work.prefill_s, work.decode_s)
-    pooled = _pooled(fleet.pools, engine, window, measured)
+    pooled = pool_figures.pooled(fleet.pools, engine, window.length_s, measured)
     if pooled is not None:
         gpus, use, phase_s = pooled.gpus, pooled.use, pooled.phase_gpu_s
     price = _price(cost, use.busy_fraction, gpus, window.length_s, phase_s, delivered,
                    step, fleet.gpus_per_replica, reuse)
     room = headroom(step, int(measured.sum()), window.length_s, replicas.working,
-                    _engine_work(work, step), gpus * window.length_s)
+                    _enginework_of(work, step), gpus * window.length_s)
     m_lat = latency.subset(lat, measured)
     ttft, tpot = latency.stats(m_lat.ttft_s), latency.stats(m_lat.tpot_s)
     e2e, queue = latency.stats(m_lat.e2e_s), latency.stats(m_lat.queue_s)
@@ -426,7 +415,7 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
         prefix_hit_tokens=reuse.hit_tokens if reuse is not None else None,
         prefix_evicted_blocks=reuse.evicted_blocks if reuse is not None else None,
         prefix_reloaded_tokens=reuse.reloaded_tokens if reuse is not None else None,
-        **(_NO_POOLS if pooled is None else pooled.fields),
+        **(NO_POOLS if pooled is None else pooled.fields),
         gpu_name=fleet.gpu_name,
         model_name=fleet.model_name,
         fleet_replicas=fleet.replicas,
@@ -455,33 +444,6 @@ def build_record(*, run: RunFacts, fleet: FleetFacts, profile: Provenance, windo
 
 
 @dataclass(frozen=True)
-class _Reuse:
-    """What a prefix cache saved, for the requests whose prefill completed in the window
-    (their first token in it), and what it threw away over the whole run."""
-
-    hit_tokens: int  # prompt tokens found cached, not prefilled
-    hit_ratio: float | None  # hit_tokens / their prompt tokens (None: no prompt token)
-    prefill_s: float  # replica-seconds of prefill their reuse still cost
-    evicted_blocks: int  # cached blocks evicted to make room, whole run, all replicas
-    reloaded_tokens: int  # copied back from the host's memory, whole run, all replicas
-
-
-def _reuse(engine: EngineResult, prompt_tokens: np.ndarray,
-           prefilled: np.ndarray) -> _Reuse | None:
-    """The prefix cache's figures (None: the run had no prefix cache); `prefilled` marks
-    the requests whose first token came inside the window."""
-    if engine.cached_tokens is None:
-        return None
-    hits = int(engine.cached_tokens[prefilled].sum())
-    prompts = int(prompt_tokens[prefilled].sum())
-    seconds = 0.0 if engine.cached_prefill_s is None \
-        else float(engine.cached_prefill_s[prefilled].sum())
-    return _Reuse(hits, hits / prompts if prompts > 0 else None, seconds,
-                  sum(r.evicted_blocks for r in engine.replicas),
-                  sum(r.reloaded_tokens for r in engine.replicas))
-
-
-@dataclass(frozen=True)
 class _Delivered:
     """Tokens delivered inside the window (floats: they are divided)."""
 
@@ -497,8 +459,8 @@ class _Delivered:
         return self.input_tokens + self.cached_tokens + self.output_tokens
 
 
-def _delivered(workload: Workload, work: _Work, good: np.ndarray, finished_tokens: float,
-               first_tokens: int, reuse: _Reuse | None) -> _Delivered:
+def _delivered(workload: Workload, work: Work, good: np.ndarray, finished_tokens: float,
+               first_tokens: int, reuse: Reuse | None) -> _Delivered:
     prompt, output = workload.prompt_tokens, workload.output_tokens
     input_tokens = float(work.window_prefill_tokens)
     output_tokens = float(work.window_generated_tokens)
@@ -510,41 +472,7 @@ def _delivered(workload: Workload, work: _Work, good: np.ndarray, finished_token
                       cached_tokens)
 
 
-@dataclass(frozen=True)
-class _Work:
-    """The replicas' counters summed over the fleet: seconds clipped to the window, tokens
-    over the whole run."""
-
-    busy_s: float
-    prefill_s: float
-    decode_s: float
-    batch_s: float  # ∫ batch size dt over busy time
-    kv_token_s: float  # ∫ KV tokens held dt
-    generated_tokens: int
-    prefilled_tokens: int
-    window_prefill_tokens: int  # counts of the steps that ended inside the window
-    window_recomputed_tokens: int
-    window_generated_tokens: int
-    window_steps: int
-
-
-def _work(replicas: Sequence[ReplicaCounters]) -> _Work:
-    return _Work(
-        busy_s=sum(r.busy_s for r in replicas),
-        prefill_s=sum(r.prefill_s for r in replicas),
-        decode_s=sum(r.decode_s for r in replicas),
-        batch_s=sum(r.batch_s for r in replicas),
-        kv_token_s=sum(r.kv_token_s for r in replicas),
-        generated_tokens=sum(r.generated_tokens for r in replicas),
-        prefilled_tokens=sum(r.prefill_tokens for r in replicas),
-        window_prefill_tokens=sum(r.window_prefill_tokens for r in replicas),
-        window_recomputed_tokens=sum(r.window_recomputed_tokens for r in replicas),
-        window_generated_tokens=sum(r.window_generated_tokens for r in replicas),
-        window_steps=sum(r.window_steps for r in replicas),
-    )
-
-
-def _engine_work(work: _Work, step: StepFacts) -> WindowWork:
+def _enginework_of(work: Work, step: StepFacts) -> WindowWork:
     """The window's work that MFU and MBU count: the engine's counts of the steps that ended
     in it (recomputed prompts included: the GPUs did that work too), prefill attention pairs
     at the mix's pairs per prompt token, KV tokens read as the mean KV held while busy ×
@@ -579,81 +507,6 @@ def _replica_means(timeline: FleetTimeline, window: Window) -> _ReplicaMeans:
     return _ReplicaMeans(mean(timeline.billed), mean(timeline.working), mean(timeline.due))
 
 
-@dataclass(frozen=True)
-class _Utilization:
-    busy_fraction: float  # of the paid replica-time
-    batch_size_mean: float
-    kv_cache_fraction_mean: float
-    prefill_fraction_of_busy: float
-
-
-def _utilization(work: _Work, replicas_billed: float, window_s: float,
-                 kv_capacity_tokens: int) -> _Utilization:
-    paid = replicas_billed > 0
-    busy = work.busy_s > 0
-    return _Utilization(
-        busy_fraction=work.busy_s / (replicas_billed * window_s) if paid else 0.0,
-        batch_size_mean=work.batch_s / work.busy_s if busy else 0.0,
-        kv_cache_fraction_mean=work.kv_token_s / (replicas_billed * window_s
-                                                  * kv_capacity_tokens) if paid else 0.0,
-        prefill_fraction_of_busy=work.prefill_s / work.busy_s if busy else 0.0,
-    )
-
-
-_POOL_FIELDS = tuple(f"{role}_pool_{name}" for role in ("prefill", "decode")
-                     for name in ("replicas", "gpus", "busy_fraction", "batch_size_mean",
-                                  "kv_cache_fraction_mean"))
-_NO_POOLS: dict[str, Any] = dict.fromkeys(
-    (*_POOL_FIELDS, "kv_transfer_mean_s", "kv_transfer_p99_s", "kv_transfer_bytes"))
-
-
-@dataclass(frozen=True)
-class _Pooled:
-    """A disaggregated run's figures: the fleet's GPUs and utilisation over both pools,
-    the busy GPU-seconds the phase-time split charges to input (prefill pool) and output
-    (decode pool), and the record's pool fields."""
-
-    gpus: float
-    use: _Utilization
-    phase_gpu_s: tuple[float, float]
-    fields: dict[str, Any]
-
-
-def _pooled(pools: tuple[PoolFacts, ...], engine: EngineResult, window: Window,
-            measured: np.ndarray) -> _Pooled | None:
-    """The figures of `_Pooled` (None: an aggregated fleet)."""
-    if not pools:
-        return None
-    split = engine.prefill_replicas
-    assert split is not None and engine.kv_transfer_s is not None  # a decode pool's run
-    works = (_work(engine.replicas[:split]), _work(engine.replicas[split:]))
-    window_s = window.length_s
-    uses = [_utilization(work, pool.replicas, window_s, pool.kv_capacity_tokens_per_replica)
-            for pool, work in zip(pools, works, strict=True)]
-    busy_gpu_s = [work.busy_s * pool.gpus_per_replica
-                  for pool, work in zip(pools, works, strict=True)]
-    gpus = float(sum(pool.gpus for pool in pools))
-    kv_room = sum(pool.replicas * pool.kv_capacity_tokens_per_replica for pool in pools)
-    whole = _work(engine.replicas)
-    use = _Utilization(
-        busy_fraction=sum(busy_gpu_s) / (gpus * window_s) if gpus > 0 else 0.0,
-        batch_size_mean=uses[-1].batch_size_mean,
-        kv_cache_fraction_mean=whole.kv_token_s / (kv_room * window_s) if kv_room else 0.0,
-        prefill_fraction_of_busy=whole.prefill_s / whole.busy_s if whole.busy_s > 0 else 0.0)
-    fields: dict[str, Any] = {}
-    for pool, pool_use in zip(pools, uses, strict=True):
-        fields.update({f"{pool.role}_pool_replicas": pool.replicas,
-                       f"{pool.role}_pool_gpus": pool.gpus,
-                       f"{pool.role}_pool_busy_fraction": pool_use.busy_fraction,
-                       f"{pool.role}_pool_batch_size_mean": pool_use.batch_size_mean,
-                       f"{pool.role}_pool_kv_cache_fraction_mean":
-                           pool_use.kv_cache_fraction_mean})
-    moved = latency.stats(engine.kv_transfer_s[measured])
-    fields.update(kv_transfer_mean_s=moved.mean, kv_transfer_p99_s=moved.p99,
-                  kv_transfer_bytes=float(engine.kv_transfer_bytes))
-    return _Pooled(gpus, use, (busy_gpu_s[0], busy_gpu_s[-1]), fields)
-
-
 _NO_CAPACITY = cost_model.CapacityPrice(0.0, None, None, None, None, None)
 
 
@@ -667,7 +520,7 @@ class _Price:
 
 def _price(cost: Cost, busy_fraction: float, gpus: float, window_s: float,
            phase_s: tuple[float, float], delivered: _Delivered, step: StepFacts,
-           gpus_per_replica: int, reuse: _Reuse | None) -> _Price:
+           gpus_per_replica: int, reuse: Reuse | None) -> _Price:
     """What the window cost and what that makes a token cost. Owned GPUs' power depends on
     the busy fraction or the capacity used, so the GPU-hour is priced at this run's load.
     `phase_s`: the busy seconds the phase-time split charges to input and to output.

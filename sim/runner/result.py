@@ -17,7 +17,8 @@ import numpy as np
 
 from sim.engine import EngineResult
 from sim.metrics import latency as metrics
-from sim.metrics.record import FleetFacts, PoolFacts, RunFacts, RunRecord, Window, build_record
+from sim.metrics.pools import PoolFacts
+from sim.metrics.record import FleetFacts, RunFacts, RunRecord, Window, build_record
 from sim.provenance import stamp
 from sim.runner.build import Sides, pooled_step_facts, step_facts, tokens_per_step
 from sim.scenario import Scenario

@@ -103,5 +103,16 @@ def known_name(value: str, names: Iterable[str]) -> str:
     return value
 
 
+def by_name(value: Any, known: Mapping[str, BaseModel]) -> Any:
+    """A catalogue entry given by its name (a model, a GPU), or `value` itself (inline)."""
+    if isinstance(value, str):
+        if value not in known:
+            raise PydanticCustomError(
+                "unknown_name", "unknown name", {"accepted": ", ".join(sorted(known))}
+            )
+        return known[value]
+    return value
+
+
 MAX_TOKEN_COUNT = 10**9  # far beyond any context window; keeps counts inside int64 sums
 TokenCount = Annotated[int, Field(gt=0, le=MAX_TOKEN_COUNT)]

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import Field, field_validator
-from pydantic_core import PydanticCustomError
 
 from sim.engine.router import ROUTERS
 from sim.errors import InputError
@@ -33,7 +32,15 @@ from sim.hardware import catalog
 from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.layout import KV_CACHE_DTYPES, WEIGHT_DTYPES, Layout, resolve_kv_cache_dtype
 from sim.hardware.memory import kv_bytes_per_token, kv_capacity_tokens
-from sim.scenario.base import NonNegSeconds, Pos, PosInt, Replicas, Strict, known_name
+from sim.scenario.base import (
+    NonNegSeconds,
+    Pos,
+    PosInt,
+    Replicas,
+    Strict,
+    by_name,
+    known_name,
+)
 from sim.scenario.scheduling import Scheduler
 from sim.scenario.workload import WorkloadSpec
 
@@ -83,13 +90,7 @@ class PoolSpec(Strict):
     @field_validator("gpu", mode="before")
     @classmethod
     def _gpu_by_name(cls, value: Any) -> Any:
-        known = catalog.gpus()
-        if isinstance(value, str):
-            if value not in known:
-                raise PydanticCustomError("unknown_name", "unknown name",
-                                          {"accepted": ", ".join(sorted(known))})
-            return known[value]
-        return value
+        return by_name(value, catalog.gpus())
 
     @field_validator("dtype")
     @classmethod
