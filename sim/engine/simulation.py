@@ -24,6 +24,11 @@ of *its* session (`next_request`), and a session's last turn lets its client sta
 session (closed) — or sessions start at their own times (open). Requests are then sent out of
 index order, so the result's columns are in the order sent and `EngineResult.sent` names the
 pool index of each row. A closed loop is run as one-turn sessions: it sends in index order.
+
+**Pools** (`sim.engine.pools`) make the fleet heterogeneous: each pool's replicas have their
+own step model, scheduler and KV cache, and a split picks a request's pool before that
+pool's router picks its replica. Arrivals, clients, sessions and the prefix cache work the
+same over them.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from sim.engine.disaggregated import simulate_disaggregated
 from sim.engine.driving import Arrival, Progress, SentRows, run_clock, start_clients
 from sim.engine.fleet import Fleet, static_timeline
 from sim.engine.gaps import GapHistogram, GapRecorder, LongestGaps
+from sim.engine.pools import FleetPools, PooledFleet
 from sim.engine.prefix import PrefixIndex
 from sim.engine.records import DecodePool, EngineConfig, EngineResult, WindowCounters
 from sim.engine.replica import Replica
@@ -51,13 +57,17 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
              router_rng: np.random.Generator, progress: Progress | None = None,
              clients: Clients | None = None,
              prefix: PrefixTree | None = None,
-             decode: DecodePool | None = None) -> EngineResult:
+             decode: DecodePool | None = None,
+             pools: FleetPools | None = None) -> EngineResult:
     """Run the workload through the fleet; deterministic for a given router generator. With
     `clients` (or `Sessions`), the workload is a pool and its arrival_s are ignored: the
     clients or sessions decide when each request arrives (the result's arrival_s). With a
     prefix cache (`cfg.prefix_block_tokens`), `prefix` says which prompts share what (None:
     nothing is shared, and every lookup misses). With `decode`, serving is disaggregated
-    (`sim.engine.disaggregated`): `cfg` and `step_model` are the prefill pool's."""
+    (`sim.engine.disaggregated`): `cfg` and `step_model` are the prefill pool's. With
+    `pools`, the fleet is those pools (`sim.engine.pools`): `cfg` gives the run's window,
+    stop and request columns, each pool's own config its replicas' settings, and
+    `step_model` is unused."""
     if decode is not None:
         assert prefix is None, "no prefix cache with disaggregation (yet)"
         return simulate_disaggregated(cfg, decode, workload, step_model, router_rng,
@@ -77,7 +87,6 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
     overshoot = math.ceil(cfg.tokens_per_step) - 1
     rejected = (workload.prompt_tokens + workload.output_tokens + cfg.kv_block_tokens
                 + cfg.lookahead_tokens + overshoot > cfg.kv_capacity_tokens)
-    rejected_list = rejected.tolist()
 
     loads = [0] * slots  # outstanding requests per replica
     # Σ prompt tokens outstanding per replica, kept only for a router that reads them.
@@ -85,14 +94,22 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
     prompts = table.prompt
     gaps = GapHistogram(cfg.window_start_s, cfg.window_end_s, cfg.window_marks_s)
     recorder = LongestGaps if cfg.track_longest_gaps else GapRecorder
-    replicas = [
-        Replica(i, env, cfg, step_model, table,
-                WindowCounters(cfg.window_start_s, cfg.window_end_s), loads, recorder(gaps),
-                prompt_loads, prefix=index)
-        for i in range(slots)
-    ]
-    route = make_router(cfg.router, slots, router_rng, n, prefill_tokens=table.prefill_len,
-                        prompt_loads=prompt_loads, caches=replicas)
+    pooled = None if pools is None else PooledFleet(env, pools, workload, table, gaps,
+                                                    router_rng, index)
+    if pooled is None:
+        replicas = [
+            Replica(i, env, cfg, step_model, table,
+                    WindowCounters(cfg.window_start_s, cfg.window_end_s), loads,
+                    recorder(gaps), prompt_loads, prefix=index)
+            for i in range(slots)
+        ]
+        route = make_router(cfg.router, slots, router_rng, n,
+                            prefill_tokens=table.prefill_len, prompt_loads=prompt_loads,
+                            caches=replicas)
+    else:  # each pool routes with its own router (`pooled.dispatch`)
+        assert cfg.fleet is None, "a static fleet only"
+        replicas, rejected, slots = pooled.replicas, pooled.rejected, len(pooled.replicas)
+    rejected_list = rejected.tolist()
     routed = [-1] * n
     requeues = [0] * n
     state = [0]  # the next request to arrive; also the arrival events so far
@@ -134,11 +151,24 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
                 Arrival(env, arrivals[i + 1] - env.now).callbacks.append(arrive_dynamic)
 
         first = arrive_dynamic
+    if pooled is not None:
+        def arrive_pooled(_event: simpy.events.Event | None = None) -> None:
+            i = state[0]
+            state[0] = i + 1
+            if not rejected_list[i]:
+                routed[i] = pooled.dispatch(i)
+            if i + 1 < n:
+                Arrival(env, arrivals[i + 1] - env.now).callbacks.append(arrive_pooled)
+
+        first = arrive_pooled
 
     if clients is not None:
         def dispatch(i: int) -> None:
             if fleet is not None:
                 fleet.dispatch(i)
+                return
+            if pooled is not None:
+                routed[i] = pooled.dispatch(i)
                 return
             r = route(i, loads)
             routed[i] = r

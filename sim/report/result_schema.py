@@ -167,6 +167,14 @@ RUN = _opt({
     "disaggregation": Obj({"prefill": POOL, "decode": POOL,
                            "kv_transfer": Obj({"mean_s": SECONDS, "p99_s": SECONDS,
                                                "bytes": Num(low=0)})}),
+    # Only a run of a heterogeneous fleet (`deployment.pools`) has it: one entry a pool.
+    "pools": Seq(Obj({"name": Text(), "gpu": Text(), "replicas": Num(low=0, integer=True),
+                      "gpus": Num(low=0, integer=True), "gpu_hour_usd": COST,
+                      "usd_per_hour": COST, "requests_measured": Num(low=0, integer=True),
+                      "busy_fraction": Num(low=0), "batch_size_mean": Num(low=0),
+                      "kv_cache_fraction_mean": Num(low=0), "ttft_mean_s": SECONDS,
+                      "ttft_p99_s": SECONDS, "tpot_mean_s": SECONDS, "tpot_p99_s": SECONDS}),
+                 1),
 }, "latency_s", "slo", "cost", "utilization", "fleet", "profile", "sim")
 
 BAND = Obj({q: COST for q in ("p5", "p25", "p50", "p75", "p95")})

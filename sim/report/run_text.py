@@ -30,10 +30,12 @@ def format_summary(d: dict[str, Any]) -> str:
     per_m = cost["usd_per_million_tokens"]
     per_replica = fleet.get("gpus_per_replica", fleet["tensor_parallel"])
     layout = "" if plain_tp(fleet) else f" ({layout_words(fleet)})"
+    shape = (f"{fleet['replicas']} × {fleet['model']} on {per_replica} × {fleet['gpu']}"
+             f"{layout}" if "pools" not in d else
+             f"{fleet['replicas']} × {fleet['model']} in {len(d['pools'])} pools (below)")
     lines = [
         f"scenario {printable(str(d['scenario']))}  (seed {d['seed']}, {d['sim']['mode']})",
-        f"fleet    {fleet['replicas']} × {fleet['model']} on {per_replica} × "
-        f"{fleet['gpu']}{layout}  = {fleet['gpus']} GPUs, {fleet['scheduler']}, router "
+        f"fleet    {shape}  = {fleet['gpus']} GPUs, {fleet['scheduler']}, router "
         f"{fleet['router']}",
         f"profile  {prof['name']} ({prof['source']}"
         + ("" if prof["fit_error_pct"] is None else f", fit error {prof['fit_error_pct']:.1f}%")
@@ -66,6 +68,7 @@ def format_summary(d: dict[str, Any]) -> str:
         *_prefix_cache(d),
         *_speculative(d),
         *_disaggregation(d),
+        *_pools(d),
         _slo_line(slo, verdict)
         + ("" if attainment is None else f"   ({attainment:.2%} of requests within "
            + ("all)" if slo.get("itl_s") is not None else "both)")),
@@ -162,6 +165,20 @@ def _disaggregation(d: dict[str, Any]) -> list[str]:
     moved = block["kv_transfer"]
     return [*lines, f"KV transfer  mean {ms(moved['mean_s'], 2)} ms   p99 "
             f"{ms(moved['p99_s'], 2)} ms   {moved['bytes'] / 1e9:,.1f} GB moved (whole run)"]
+
+
+def _pools(d: dict[str, Any]) -> list[str]:
+    """A line per pool of a heterogeneous fleet: its GPUs, price, the requests it served and
+    their latencies (the fleet line above describes the first pool); nothing otherwise."""
+    lines = []
+    for p in d.get("pools", ()):
+        price = "" if p["usd_per_hour"] is None else f" (${p['usd_per_hour']:,.2f}/h)"
+        lines.append(
+            f"{'pool ' + printable(str(p['name'])):<13}{p['replicas']:,} × "
+            f"{printable(str(p['gpu']))}, {p['gpus']:,} GPUs{price}: "
+            f"{p['requests_measured']:,} requests   busy {p['busy_fraction']:.1%}   TTFT p99 "
+            f"{ms(p['ttft_p99_s'], 1)} ms   TPOT p99 {ms(p['tpot_p99_s'], 2)} ms")
+    return lines
 
 
 def _fleet_changes(d: dict[str, Any]) -> list[str]:

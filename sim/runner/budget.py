@@ -291,8 +291,9 @@ def _trace_work(spec: TraceSpec, duration_s: float) -> tuple[Work, Work | None]:
 
 def _engine_tables(scenario: Scenario) -> list[Work]:
     d = scenario.deployment
-    if scenario.pools is not None:  # disaggregated: each pool tables its own (static fleet)
-        return [work for pool in scenario.pools
+    pools = scenario.pools or scenario.fleet_pools
+    if pools is not None:  # disaggregated or pools: each pool tables its own (static fleet)
+        return [work for pool in pools
                 for work in _step_tables(pool.key, pool.replicas, f"{pool.key}.replicas",
                                          pool.scheduler.max_num_seqs,
                                          pool.scheduler.max_batched_tokens)]

@@ -8,16 +8,21 @@ the planner's option checks, validation) builds them the same way.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from sim.engine.pools import FleetPools, ServingPool
 from sim.engine.records import DecodePool, EngineConfig, FleetSchedule
+from sim.hardware.catalog import GpuSpec
+from sim.hardware.layout import Layout
 from sim.hardware.memory import KV_BLOCK_TOKENS, kv_bytes_per_token, kv_capacity_tokens
 from sim.metrics.capacity import Mix, saturation
 from sim.metrics.headroom import StepFacts
 from sim.metrics.intensity import demands
+from sim.metrics.pools import mean_demands
 from sim.scenario import Scenario
 from sim.scenario.disaggregation import Pool, pool_kv_capacity, transfer_bytes_per_token
 from sim.scenario.profiles import PROFILE_NAMES
@@ -49,14 +54,21 @@ def prefill_step_tokens(scenario: Scenario, scheduler: Scheduler | None = None) 
 def step_model(scenario: Scenario) -> StepTimeModel:
     """The scenario's step-time model (with speculative decoding, its verify and draft
     steps: `sim.steptime.speculative`), scaled by its `step_time_scale`."""
-    d = scenario.deployment
-    spec = d.speculative
+    return _step_model_on(scenario, scenario.gpu, scenario.layout,
+                          scenario.deployment.scheduler)
+
+
+def _step_model_on(scenario: Scenario, gpu: GpuSpec, layout: Layout,
+                   scheduler: Scheduler) -> StepTimeModel:
+    """`step_model` of one replica on `gpu` in `layout` under `scheduler` (a pool's)."""
+    spec = scenario.deployment.speculative
     width = 1 if spec is None else spec.num_tokens + 1  # a decoding sequence's step tokens
-    model = select(scenario.profile, scenario.model, scenario.gpu, scenario.layout,
-                   prefill_step_tokens(scenario) + d.scheduler.max_num_seqs * width)
+    model = select(scenario.profile, scenario.model, gpu, layout,
+                   prefill_step_tokens(scenario, scheduler) + scheduler.max_num_seqs * width)
     if spec is not None:
         model = speculative_steps(model, scenario.model.layers, spec.method, spec.num_tokens,
-                                  spec.acceptance_rate, draft_step_model(scenario))
+                                  spec.acceptance_rate,
+                                  draft_step_model(scenario, gpu, layout, scheduler))
     return scaled(model, scenario.step_time_scale)
 
 
@@ -65,7 +77,8 @@ def scaled(model: StepTimeModel, step_time_scale: float) -> StepTimeModel:
     return model if step_time_scale == 1.0 else ScaledStep(model, step_time_scale)
 
 
-def draft_step_model(scenario: Scenario) -> StepTimeModel | None:
+def draft_step_model(scenario: Scenario, gpu: GpuSpec, layout: Layout,
+                     scheduler: Scheduler) -> StepTimeModel | None:
     """The draft model's step model (`method: draft`; else None), on the target's GPUs and
     layout (its experts not spread when it has none), chosen as the target's is; a profile
     file made for the target's model gives way to `auto`."""
@@ -73,12 +86,13 @@ def draft_step_model(scenario: Scenario) -> StepTimeModel | None:
     if spec is None or spec.draft_model is None:
         return None
     draft = spec.draft_model
-    layout = scenario.layout if draft.is_moe else replace(scenario.layout, expert_parallel=1)
+    if not draft.is_moe:
+        layout = replace(layout, expert_parallel=1)
     profile = scenario.profile
     if isinstance(profile, str) and profile not in PROFILE_NAMES:
         profile = "auto"
-    return select(profile, draft, scenario.gpu, layout,
-                  prefill_step_tokens(scenario) + scenario.deployment.scheduler.max_num_seqs)
+    return select(profile, draft, gpu, layout,
+                  prefill_step_tokens(scenario, scheduler) + scheduler.max_num_seqs)
 
 
 def tokens_per_step(scenario: Scenario) -> float:
@@ -121,6 +135,9 @@ def shortest_token_s(scenario: Scenario) -> float:
     both = sides(scenario)
     if both is not None:
         return both.shortest_step_s
+    each = fleet_sides(scenario)
+    if each is not None:
+        return limits_over(each, 0, tokens_per_step(scenario)).min_step_s
     return _shortest_token_s(step_model(scenario), tokens_per_step(scenario))
 
 
@@ -149,10 +166,22 @@ def saturated_e2e_s(scenario: Scenario) -> float | None:
     if w.prompt_tokens is None or w.output_tokens is None:
         return None
     prompt, output = w.prompt_tokens.mean_tokens, w.output_tokens.mean_tokens
-    d = scenario.deployment
-    full = saturation(step_model(scenario), Mix(prompt, output, prompt * (prompt + 1.0) / 2.0),
-                      d.scheduler.max_num_seqs, d.scheduler.max_batched_tokens,
-                      kv_capacity(scenario), tokens_per_step(scenario))
+    mix = Mix(prompt, output, prompt * (prompt + 1.0) / 2.0)
+    each = fleet_sides(scenario)
+    if each is not None:  # the slowest pool's: a run long enough for every pool
+        times = [_saturated_e2e_s(side.step_model, mix, side.pool.scheduler,
+                                  side.kv_capacity_tokens, tokens_per_step(scenario))
+                 for side in each]
+        known = [t for t in times if t is not None]
+        return max(known) if known else None
+    return _saturated_e2e_s(step_model(scenario), mix, scenario.deployment.scheduler,
+                            kv_capacity(scenario), tokens_per_step(scenario))
+
+
+def _saturated_e2e_s(model: StepTimeModel, mix: Mix, scheduler: Scheduler,
+                     kv_capacity_tokens: int, tokens_per_step: float) -> float | None:
+    full = saturation(model, mix, scheduler.max_num_seqs, scheduler.max_batched_tokens,
+                      kv_capacity_tokens, tokens_per_step)
     return full.batch_seqs / full.requests_per_s if full.requests_per_s > 0 else None
 
 
@@ -249,9 +278,7 @@ def sides(scenario: Scenario) -> Sides | None:
 def pool_step_model(scenario: Scenario, pool: Pool) -> StepTimeModel:
     """One pool's step-time model: the scenario's profile on the pool's GPU and layout,
     reaching as far as the pool's scheduler batches, scaled by `step_time_scale`."""
-    model = select(scenario.profile, scenario.model, pool.gpu, pool.layout,
-                   prefill_step_tokens(scenario, pool.scheduler) + pool.scheduler.max_num_seqs)
-    return scaled(model, scenario.step_time_scale)
+    return _step_model_on(scenario, pool.gpu, pool.layout, pool.scheduler)
 
 
 def pool_engine_config(scenario: Scenario, side: Side, exact: bool) -> EngineConfig:
@@ -285,3 +312,45 @@ def decode_pool(scenario: Scenario, both: Sides, exact: bool) -> DecodePool:
                                                                   both.decode.pool),
                       link_bytes_per_s=spec.kv_transfer.bytes_per_s,
                       link_latency_s=spec.kv_transfer.latency_s)
+
+
+# ---- a heterogeneous fleet: named pools on their own GPUs --------------------------------
+
+
+def fleet_sides(scenario: Scenario) -> tuple[Side, ...] | None:
+    """Every pool's step model and KV cache (None: no `deployment.pools`); `InputError`
+    naming the pool's key when one's weights do not fit."""
+    pools = scenario.fleet_pools
+    if pools is None:
+        return None
+    return tuple(Side(pool, pool_step_model(scenario, pool),
+                      pool_kv_capacity(scenario.model, pool)) for pool in pools)
+
+
+def fleet_pools(scenario: Scenario, each: tuple[Side, ...], exact: bool) -> FleetPools:
+    """The engine's pools, with the deployment's split."""
+    specs = scenario.deployment.pools
+    assert specs is not None  # fleet sides exist only for a deployment with pools
+    return FleetPools(tuple(ServingPool(pool_engine_config(scenario, side, exact),
+                                        side.step_model, spec.max_prompt_tokens)
+                            for side, spec in zip(each, specs, strict=True)),
+                      scenario.deployment.pool_split)
+
+
+def limits_over(each: Sequence[Side], max_requests: int,
+                tokens_per_step: float = 1.0) -> PoolLimits:
+    """A closed loop's pool sizing over several pools: the shortest token of any, and the
+    smallest KV cache (what every pool could hold)."""
+    return PoolLimits(min(_shortest_token_s(side.step_model, tokens_per_step) for side in each),
+                      min(side.kv_capacity_tokens for side in each) - KV_BLOCK_TOKENS,
+                      max_requests)
+
+
+def fleet_step_facts(scenario: Scenario, each: tuple[Side, ...], prompt_tokens: np.ndarray,
+                     output_tokens: np.ndarray) -> StepFacts:
+    """`step_facts` of pools on different GPUs: the mix, no one-replica saturation (the
+    replicas differ, so the capacity-based prices and headroom are left out), and the
+    model's demands on all the pools' GPUs together (`mean_demands`)."""
+    return StepFacts(Mix.of(prompt_tokens, output_tokens), None, mean_demands(
+        [(demands(scenario.model, side.pool.gpu, side.pool.layout.dtype), side.pool.gpus)
+         for side in each]))

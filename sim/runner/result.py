@@ -17,11 +17,20 @@ import numpy as np
 
 from sim.engine import EngineResult
 from sim.metrics import latency as metrics
-from sim.metrics.pools import PoolFacts
+from sim.metrics.pools import PoolFacts, gpu_hour_usd, pool_figures
 from sim.metrics.record import FleetFacts, RunFacts, RunRecord, Window, build_record
 from sim.provenance import stamp
-from sim.runner.build import Sides, pooled_step_facts, step_facts, tokens_per_step
+from sim.runner.build import (
+    Side,
+    Sides,
+    fleet_step_facts,
+    pooled_step_facts,
+    step_facts,
+    tokens_per_step,
+)
 from sim.scenario import Scenario
+from sim.scenario.disaggregation import Pool
+from sim.scenario.schema import Cost
 from sim.steptime.model import StepTimeModel
 from sim.workload import Workload
 
@@ -55,46 +64,75 @@ class Result:
     timing: Timing
     # A session workload's counts (`sim.workload.sessions.summary`); None for single turns.
     sessions: dict[str, Any] | None = None
+    # A heterogeneous fleet's figures per pool (`sim.metrics.pools.pool_figures`); None
+    # without `deployment.pools`.
+    pools: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The `--json` document (a new one each call: the caller may change it); a session
-        workload's adds `sessions`."""
+        workload's adds `sessions`, a fleet of pools `pools`."""
         doc = render(self.record, self.timing, self.scenario)
         if self.sessions is not None:
             doc["sessions"] = copy.deepcopy(self.sessions)
+        if self.pools is not None:
+            doc["pools"] = copy.deepcopy(self.pools)
         return doc
 
 
 def build(scenario: Scenario, seed: int, workload: Workload, engine: EngineResult,
           step_model: StepTimeModel, kv_capacity_tokens: int, wall_s: float,
-          exact: bool, window_start_s: float | None = None, both: Sides | None = None) -> Result:
+          exact: bool, window_start_s: float | None = None, both: Sides | None = None,
+          each: tuple[Side, ...] | None = None) -> Result:
     """`window_start_s`: where the metrics window begins when the run chose it (a detected
     warm-up); None: at the scenario's warmup_s. `both`: a disaggregated fleet's pools
-    (`step_model` and `kv_capacity_tokens` are then the prefill pool's)."""
+    (`step_model` and `kv_capacity_tokens` are then the prefill pool's); `each`: a
+    heterogeneous fleet's pools (they are then the first pool's)."""
     start_s = scenario.warmup_s if window_start_s is None else window_start_s
     window = Window(start_s, scenario.duration_s)
     measured = window.holds(workload.arrival_s)
     mixed = measured if measured.any() else np.ones(len(workload), dtype=bool)
+    prompts, outputs = workload.prompt_tokens[mixed], workload.output_tokens[mixed]
     lat = metrics.latencies(workload.arrival_s, engine.admit_s, engine.first_token_s,
                             engine.finish_s, workload.output_tokens)
+    fleet = fleet_facts(scenario, kv_capacity_tokens, both, each)
+    if both is not None:
+        step = pooled_step_facts(scenario, both, prompts, outputs)
+    elif each is not None:
+        step = fleet_step_facts(scenario, each, prompts, outputs)
+    else:
+        step = step_facts(scenario, step_model, kv_capacity_tokens, prompts, outputs)
     record = build_record(
         run=RunFacts(scenario.name, seed, exact, scenario.step_time_scale,
                      scenario.warmup_auto),
-        fleet=fleet_facts(scenario, kv_capacity_tokens, both), profile=step_model.provenance,
-        window=window, slo=scenario.slo, cost=scenario.cost, workload=workload, engine=engine,
-        lat=lat, step=step_facts(scenario, step_model, kv_capacity_tokens,
-                                 workload.prompt_tokens[mixed], workload.output_tokens[mixed])
-        if both is None else pooled_step_facts(scenario, both, workload.prompt_tokens[mixed],
-                                               workload.output_tokens[mixed]))
+        fleet=fleet, profile=step_model.provenance, window=window, slo=scenario.slo,
+        cost=_fleet_cost(scenario, fleet.pools), workload=workload, engine=engine, lat=lat,
+        step=step)
+    pools = None if each is None else pool_figures(
+        fleet.pools, engine, window.length_s, measured, lat,
+        scenario.cost.rental_gpu_hour_usd)
     return Result(scenario, seed, workload, engine, lat, measured, record,
-                  Timing.of(wall_s, len(workload)))
+                  Timing.of(wall_s, len(workload)), pools=pools)
+
+
+def _fleet_cost(scenario: Scenario, pools: tuple[PoolFacts, ...]) -> Cost:
+    """The scenario's cost, its rental price replaced by the pools' prices weighted by
+    their GPUs where a pool prices its own (`sim.metrics.pools.gpu_hour_usd`)."""
+    cost = scenario.cost
+    if all(pool.gpu_hour_usd is None for pool in pools):
+        return cost
+    rental = cost.rental_gpu_hour_usd
+    assert rental is not None  # a pool's price needs a rental cost (sim.scenario)
+    return Cost(gpu_hour_usd=gpu_hour_usd(pools, rental))
 
 
 def fleet_facts(scenario: Scenario, kv_capacity_tokens: int,
-                both: Sides | None = None) -> FleetFacts:
+                both: Sides | None = None, each: tuple[Side, ...] | None = None) -> FleetFacts:
     """The fleet as configured. Disaggregated (`both`), its replicas and GPUs are both
     pools'; its layout, GPU, KV capacity, scheduler and router the decode pool's, which
-    holds each request the longest (the `disaggregation` block has both pools)."""
+    holds each request the longest (the `disaggregation` block has both pools). With
+    pools (`each`), its replicas and GPUs are every pool's, its GPU the pools' GPUs
+    joined by "+", and its layout, KV capacity, scheduler and router the first pool's
+    (the `pools` list has each)."""
     deployment = scenario.deployment
     facts = FleetFacts(
         gpu_name=scenario.gpu.name, model_name=scenario.model.name,
@@ -105,19 +143,37 @@ def fleet_facts(scenario: Scenario, kv_capacity_tokens: int,
         engine=deployment.engine, kv_cache_dtype=scenario.layout.kv_cache_dtype,
         kv_capacity_tokens_per_replica=kv_capacity_tokens,
         scheduler=deployment.scheduler.policy, router=deployment.router)
+    if each is not None:
+        first = each[0].pool
+        names = dict.fromkeys(side.pool.gpu.name for side in each)
+        return replace(
+            _shaped(facts, first, each[0].kv_capacity_tokens), gpu_name="+".join(names),
+            replicas=sum(side.pool.replicas for side in each),
+            pools=tuple(_facts_of(side) for side in each))
     if both is None:
         return facts
-    decode, layout = both.decode.pool, both.decode.pool.layout
+    decode = both.decode.pool
     return replace(
-        facts, gpu_name=decode.gpu.name, replicas=both.prefill.pool.replicas + decode.replicas,
-        tensor_parallel=layout.tensor_parallel, gpus_per_replica=layout.gpus,
-        expert_parallel=layout.expert_parallel,
-        data_parallel_attention=layout.data_parallel_attention,
-        kv_cache_dtype=layout.kv_cache_dtype,
-        kv_capacity_tokens_per_replica=both.decode.kv_capacity_tokens,
-        scheduler=decode.scheduler.policy, router=decode.router,
-        pools=tuple(PoolFacts(side.pool.role, side.pool.replicas, side.pool.layout.gpus,
-                              side.kv_capacity_tokens) for side in (both.prefill, both.decode)))
+        _shaped(facts, decode, both.decode.kv_capacity_tokens), gpu_name=decode.gpu.name,
+        replicas=both.prefill.pool.replicas + decode.replicas,
+        pools=(_facts_of(both.prefill), _facts_of(both.decode)))
+
+
+def _shaped(facts: FleetFacts, pool: Pool, kv_capacity_tokens: int) -> FleetFacts:
+    """`facts` with one pool's layout, KV cache, scheduler and router."""
+    layout = pool.layout
+    return replace(facts, tensor_parallel=layout.tensor_parallel, gpus_per_replica=layout.gpus,
+                   expert_parallel=layout.expert_parallel,
+                   data_parallel_attention=layout.data_parallel_attention,
+                   kv_cache_dtype=layout.kv_cache_dtype,
+                   kv_capacity_tokens_per_replica=kv_capacity_tokens,
+                   scheduler=pool.scheduler.policy, router=pool.router)
+
+
+def _facts_of(side: Side) -> PoolFacts:
+    pool = side.pool
+    return PoolFacts(pool.role, pool.replicas, pool.layout.gpus, side.kv_capacity_tokens,
+                     pool.gpu.name, pool.gpu_hour_usd)
 
 
 def render(r: RunRecord, timing: Timing, scenario: Scenario) -> dict[str, Any]:

@@ -59,25 +59,31 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
 
     pool_max = budget.DEFAULT_MAX_REQUESTS if max_requests is None else max_requests
     both = build.sides(scenario)
-    if both is None:
+    each = build.fleet_sides(scenario)
+    if both is not None:  # disaggregated: `simulate`'s own config and step model are the
+        # prefill pool's
+        step_model, capacity = both.prefill.step_model, both.prefill.kv_capacity_tokens
+        limits = both.limits(pool_max)
+    elif each is not None:  # pools: the first pool's step model names the profile
+        step_model, capacity = each[0].step_model, each[0].kv_capacity_tokens
+        limits = build.limits_over(each, pool_max, build.tokens_per_step(scenario))
+    else:
         step_model = build.step_model(scenario)
         capacity = build.kv_capacity(scenario)
         limits = build.pool_limits(step_model, capacity, pool_max,
                                    build.tokens_per_step(scenario))
-    else:  # disaggregated: `simulate`'s own config and step model are the prefill pool's
-        step_model, capacity = both.prefill.step_model, both.prefill.kv_capacity_tokens
-        limits = both.limits(pool_max)
     workload = generate(scenario.workload, scenario.duration_s, streams, limits,
                         scenario.model.max_context)
     fleet = fleet_events.build(scenario, streams, capacity)
     cfg = (build.engine_config(scenario, capacity, exact, fleet) if both is None
            else build.pool_engine_config(scenario, both.prefill, exact))
     decode = None if both is None else build.decode_pool(scenario, both, exact)
+    pools = None if each is None else build.fleet_pools(scenario, each, exact)
     started = time.perf_counter()
     # Prefix identities matter only to a prefix cache, which disaggregation refuses.
     engine = simulate(cfg, workload, step_model, np.random.default_rng(streams["router"]),
                       progress, workload.clients, workload.prefix if decode is None else None,
-                      decode)
+                      decode, pools)
     wall_s = time.perf_counter() - started
     drawn = workload
     workload = workload.arrived(engine.arrival_s, engine.sent)  # a pool's: what was sent
@@ -86,7 +92,7 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
         engine, window_start_s = steady_window(engine, cfg.window_marks_s, scenario.name,
                                                warn_window)
     done = result.build(scenario, seed, workload, engine, step_model, capacity, wall_s, exact,
-                        window_start_s, both)
+                        window_start_s, both, each)
     if isinstance(drawn.clients, sessions.SessionPlan) and engine.sent is not None:
         done = replace(done, sessions=sessions.summary(drawn.clients, engine.sent,
                                                        workload.prompt_tokens, engine.finish_s))

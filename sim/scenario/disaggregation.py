@@ -33,6 +33,7 @@ from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.layout import KV_CACHE_DTYPES, WEIGHT_DTYPES, Layout, resolve_kv_cache_dtype
 from sim.hardware.memory import kv_bytes_per_token, kv_capacity_tokens
 from sim.scenario.base import (
+    NonNeg,
     NonNegSeconds,
     Pos,
     PosInt,
@@ -86,6 +87,9 @@ class PoolSpec(Strict):
     kv_cache_dtype: str | None = None
     scheduler: Scheduler | None = None  # filled from the engine's preset by Scenario
     router: str | None = None
+    # This pool's rental price of one GPU-hour (None: the scenario's `cost`); a rental cost
+    # only, as owned hardware's TCO is one GPU's.
+    gpu_hour_usd: NonNeg | None = None
 
     @field_validator("gpu", mode="before")
     @classmethod
@@ -142,7 +146,7 @@ class Parent(Protocol):
 class Pool:
     """One pool with every key resolved: what the runner builds its engine side from."""
 
-    role: str  # prefill | decode
+    role: str  # prefill | decode; a heterogeneous fleet's pool: its name
     replicas: int
     gpu: GpuSpec
     layout: Layout
@@ -150,11 +154,8 @@ class Pool:
     router: str
     gpu_memory_utilization: float
     activation_reserve_gib: float
-
-    @property
-    def key(self) -> str:
-        """Where this pool's keys are written."""
-        return f"{KEY}.{self.role}"
+    key: str  # where this pool's keys are written
+    gpu_hour_usd: float | None = None  # None: the scenario's rental price, or its TCO
 
     @property
     def gpus(self) -> int:
@@ -186,18 +187,20 @@ def resolve(deployment: Parent, gpu: GpuSpec) -> Pools | None:
     spec = deployment.disaggregation
     if spec is None:
         return None
-    return Pools(_pool("prefill", spec.prefill, deployment, gpu),
-                 _pool("decode", spec.decode, deployment, gpu))
+    return Pools(resolve_pool("prefill", f"{KEY}.prefill", spec.prefill, deployment, gpu),
+                 resolve_pool("decode", f"{KEY}.decode", spec.decode, deployment, gpu))
 
 
-def _pool(role: str, spec: PoolSpec, d: Parent, gpu: GpuSpec) -> Pool:
-    def given(key: str) -> Any:
-        value = getattr(spec, key)
-        return getattr(d, key) if value is None else value
+def resolve_pool(role: str, key: str, spec: PoolSpec, d: Parent, gpu: GpuSpec,
+                 default_router: str = DEFAULT_POOL_ROUTER) -> Pool:
+    """`spec` with what it leaves out taken from the deployment `d` (the GPU: `gpu`; the
+    router: the deployment's when the scenario sets one, else `default_router`)."""
+    def given(name: str) -> Any:
+        value = getattr(spec, name)
+        return getattr(d, name) if value is None else value
 
     dtype = given("dtype")
-    router = spec.router or (d.router if "router" in d.model_fields_set
-                             else DEFAULT_POOL_ROUTER)
+    router = spec.router or (d.router if "router" in d.model_fields_set else default_router)
     layout = Layout(tensor_parallel=given("tensor_parallel"),
                     data_parallel_attention=given("data_parallel_attention"),
                     expert_parallel=given("expert_parallel"), dtype=dtype,
@@ -206,57 +209,84 @@ def _pool(role: str, spec: PoolSpec, d: Parent, gpu: GpuSpec) -> Pool:
     return Pool(role=role, replicas=given("replicas"), gpu=spec.gpu or gpu, layout=layout,
                 scheduler=given("scheduler"), router=router,
                 gpu_memory_utilization=d.gpu_memory_utilization,
-                activation_reserve_gib=d.activation_reserve_gib)
+                activation_reserve_gib=d.activation_reserve_gib, key=key,
+                gpu_hour_usd=spec.gpu_hour_usd)
 
 
 def with_pool_presets(deployment: Mapping[str, Any], explicit: Mapping[str, Any],
                       scenario_gpu: Any,
                       preset_keys: Callable[[Any], Mapping[str, Any]]) -> Mapping[str, Any]:
-    """The raw `deployment` with each pool's scheduler filled in before validation: the
-    preset for the pool's GPU (`preset_keys` of its raw `gpu`, else of the scenario's),
-    then the deployment's `explicit` scheduler keys, then the pool's own. Anything
-    malformed is left for its own check."""
+    """The raw `deployment` with each pool's scheduler filled in before validation
+    (`with_preset`). Anything malformed is left for its own check."""
     block = deployment.get("disaggregation")
     if not isinstance(block, Mapping):
         return deployment
     filled = dict(block)
     for role in ROLES:
-        pool = block.get(role, {})
-        scheduler = pool.get("scheduler", {}) if isinstance(pool, Mapping) else None
-        if not isinstance(scheduler, Mapping):
-            continue
-        own = {k: v for k, v in scheduler.items() if v is not None}
-        preset = preset_keys(pool.get("gpu", scenario_gpu))
-        filled[role] = {**pool, "scheduler": {**preset, **explicit, **own}}
+        filled[role] = with_preset(block.get(role, {}), explicit, scenario_gpu, preset_keys)
     return {**deployment, "disaggregation": filled}
+
+
+def with_preset(pool: Any, explicit: Mapping[str, Any], scenario_gpu: Any,
+                preset_keys: Callable[[Any], Mapping[str, Any]]) -> Any:
+    """One raw pool with its scheduler filled in: the preset for the pool's GPU
+    (`preset_keys` of its raw `gpu`, else of the scenario's), then the deployment's
+    `explicit` scheduler keys, then the pool's own. Anything malformed is left as it is."""
+    scheduler = pool.get("scheduler", {}) if isinstance(pool, Mapping) else None
+    if not isinstance(scheduler, Mapping):
+        return pool
+    own = {k: v for k, v in scheduler.items() if v is not None}
+    preset = preset_keys(pool.get("gpu", scenario_gpu))
+    return {**pool, "scheduler": {**preset, **explicit, **own}}
 
 
 def problem(model: ModelSpec, deployment: Parent, workload: WorkloadSpec,
             power_scaling: str | None, pools: Pools | None,
             layout_problem: Callable[[ModelSpec, Layout], Problem | None],
-            max_tensor_parallel: int, max_replica_gpus: int) -> Problem | None:
+            max_tensor_parallel: int, max_replica_gpus: int,
+            owned_gpu: GpuSpec | None = None) -> Problem | None:
     """What an engine could not serve in a disaggregated deployment (None: nothing, or not
     disaggregated): a key this version does not simulate beside it (`power_scaling`: owned
-    GPUs' `cost.tco.power_scaling`, None when rented), or a pool whose layout is out of
-    bounds, does not split the model (`layout_problem`: the aggregated deployment's
-    checks) or leaves no room for the KV cache."""
+    GPUs' `cost.tco.power_scaling`, None when rented), or a pool that `pool_problem`
+    refuses."""
     if pools is None:
         return None
     refused = unsupported(deployment, workload, power_scaling)
     if refused is not None:
         return refused
     for pool in pools:
-        found = bounds_problem(pool, max_tensor_parallel, max_replica_gpus)
-        laid_out = layout_problem(model, pool.layout) if found is None else None
-        found = found or (None if laid_out is None else in_pool(laid_out, pool))
-        if found is None:
-            try:
-                pool_kv_capacity(model, pool)
-            except InputError as exc:
-                found = (exc.where, exc.value, exc.expected)
+        found = pool_problem(model, pool, layout_problem, max_tensor_parallel,
+                             max_replica_gpus, owned_gpu)
         if found is not None:
             return found
     return None
+
+
+def pool_problem(model: ModelSpec, pool: Pool,
+                 layout_problem: Callable[[ModelSpec, Layout], Problem | None],
+                 max_tensor_parallel: int, max_replica_gpus: int,
+                 owned_gpu: GpuSpec | None) -> Problem | None:
+    """What one resolved pool cannot do, named at its key: a price or another GPU where
+    the scenario's TCO prices its GPUs (`owned_gpu`; None: rented, which a pool may
+    price apart), a layout out of bounds, one that does not split the model
+    (`layout_problem`: the aggregated deployment's checks), or no room for the KV cache."""
+    if owned_gpu is not None:
+        if pool.gpu_hour_usd is not None:
+            return (f"{pool.key}.gpu_hour_usd", pool.gpu_hour_usd, "no pool price with "
+                    "cost.tco (owned hardware's cost is one GPU's; pay a rental price, "
+                    "cost.gpu_hour_usd or cost.prices, to price pools apart)")
+        if pool.gpu.name != owned_gpu.name:
+            return (f"{pool.key}.gpu", pool.gpu.name, f"the scenario's {owned_gpu.name} "
+                    "under cost.tco (its prices are that GPU's), or a rental cost")
+    found = bounds_problem(pool, max_tensor_parallel, max_replica_gpus)
+    laid_out = layout_problem(model, pool.layout) if found is None else None
+    found = found or (None if laid_out is None else in_pool(laid_out, pool))
+    if found is None:
+        try:
+            pool_kv_capacity(model, pool)
+        except InputError as exc:
+            found = (exc.where, exc.value, exc.expected)
+    return found
 
 
 def unsupported(deployment: Parent, workload: WorkloadSpec,

@@ -34,7 +34,7 @@ from sim.hardware.layout import (
     Layout,
     resolve_kv_cache_dtype,
 )
-from sim.scenario import disaggregation
+from sim.scenario import disaggregation, fleetpools
 from sim.scenario.base import (
     MAX_DURATION_S,
     MAX_GRID_POINTS,
@@ -51,8 +51,9 @@ from sim.scenario.base import (
     known_name,
     tag_values,
 )
-from sim.scenario.disaggregation import Disaggregation, Pools
+from sim.scenario.disaggregation import Disaggregation, Pool, Pools
 from sim.scenario.dynamics import Autoscaling, Failures, Outage, Spot
+from sim.scenario.fleetpools import FleetPoolList
 from sim.scenario.planning import PlanSpec, StressSpec
 from sim.scenario.profiles import ProfileSpec
 from sim.scenario.scheduling import Scheduler
@@ -104,6 +105,10 @@ class Deployment(Strict):
     autoscaling: Autoscaling | None = None
     # A prefill pool and a decode pool (`sim.scenario.disaggregation`); None: aggregated.
     disaggregation: Disaggregation | None = None
+    # Named pools on their own GPUs (`sim.scenario.fleetpools`); None: one homogeneous
+    # fleet. `pool_split` says which pool takes a request (`sim.engine.pools.SPLITS`).
+    pools: FleetPoolList | None = None
+    pool_split: str = "load"
 
     @field_validator("router")
     @classmethod
@@ -124,6 +129,20 @@ class Deployment(Strict):
     @classmethod
     def _known_engine(cls, value: str) -> str:
         return known_name(value, ENGINES)
+
+    @field_validator("pool_split")
+    @classmethod
+    def _known_split(cls, value: str) -> str:
+        return fleetpools.known_split(value)
+
+    @model_validator(mode="after")
+    def _pools_split(self) -> Deployment:
+        found = fleetpools.split_problem(self)
+        if found is not None:
+            key, value, expected = found
+            raise PydanticCustomError("order", "pools do not split", {
+                "field": key, "value": value, "expected": expected})
+        return self
 
     @model_validator(mode="after")
     def _fleet_bounds(self) -> Deployment:
@@ -318,8 +337,12 @@ class Scenario(Strict):
             return data
         explicit = {k: v for k, v in scheduler.items() if v is not None}
         filled = {**preset.keys(_gpu_memory_gib(data.get("gpu"))), **explicit}
-        pools = disaggregation.with_pool_presets(
-            deployment, explicit, data.get("gpu"), lambda gpu: preset.keys(_gpu_memory_gib(gpu)))
+        def preset_keys(gpu: Any) -> Mapping[str, Any]:
+            return preset.keys(_gpu_memory_gib(gpu))
+
+        pools = disaggregation.with_pool_presets(deployment, explicit, data.get("gpu"),
+                                                 preset_keys)
+        pools = fleetpools.with_pool_presets(pools, explicit, data.get("gpu"), preset_keys)
         return {**data, "deployment": {**pools, "scheduler": filled}}
 
     @model_validator(mode="wrap")
@@ -383,6 +406,11 @@ class Scenario(Strict):
         """Setups a serving engine refuses, checked here, where the model, the deployment and
         the workload are all known, so that every command (each sweep point and plan option
         too) stops at loading rather than simulating what cannot run."""
+        def laid_out(model: ModelSpec, layout: Layout) -> Problem | None:
+            return parallelism_problem(model, layout.tensor_parallel) or layout_problem(
+                model, layout)
+
+        owned_gpu = None if self.cost.tco is None else self.gpu
         problem = (parallelism_problem(self.model, self.deployment.tensor_parallel)
                    or layout_problem(self.model, self.deployment.layout)
                    or context_problem(self.model, self.workload)
@@ -390,9 +418,10 @@ class Scenario(Strict):
                    or disaggregation.problem(
                        self.model, self.deployment, self.workload,
                        None if self.cost.tco is None else self.cost.tco.power_scaling, self.pools,
-                       lambda model, layout: (parallelism_problem(model, layout.tensor_parallel)
-                                              or layout_problem(model, layout)),
-                       MAX_TENSOR_PARALLEL, MAX_REPLICA_GPUS))
+                       laid_out, MAX_TENSOR_PARALLEL, MAX_REPLICA_GPUS, owned_gpu)
+                   or fleetpools.problem(self.model, self.deployment, self.fleet_pools,
+                                         laid_out, MAX_TENSOR_PARALLEL, MAX_REPLICA_GPUS,
+                                         owned_gpu))
         if problem is not None:
             key, value, expected = problem
             raise PydanticCustomError("order", "cannot be served", {
@@ -411,8 +440,9 @@ class Scenario(Strict):
     @property
     def gpu_count(self) -> int:
         """The fleet's GPUs: both pools' when it is disaggregated."""
-        if self.pools is not None:
-            return sum(pool.gpus for pool in self.pools)
+        pools = self.pools or self.fleet_pools
+        if pools is not None:
+            return sum(pool.gpus for pool in pools)
         return self.deployment.replicas * self.gpus_per_replica
 
     @property
@@ -420,6 +450,12 @@ class Scenario(Strict):
         """A disaggregated deployment's prefill and decode pools, every key resolved (None:
         aggregated)."""
         return disaggregation.resolve(self.deployment, self.gpu)
+
+    @property
+    def fleet_pools(self) -> tuple[Pool, ...] | None:
+        """A heterogeneous fleet's pools, every key resolved (None: one homogeneous fleet
+        or a disaggregated one)."""
+        return fleetpools.resolve(self.deployment, self.deployment.pools, self.gpu)
 
 
 # ---- what an engine can serve ---------------------------------------------------------------

@@ -139,6 +139,8 @@ def _branch_labels(node: Any) -> set:
 def _at(raw: Any, path: list) -> Any:
     node = raw
     for part in path:
+        if isinstance(node, list) and isinstance(part, str) and part.isdigit():
+            part = int(part)  # a list index inside an "order" error's dotted key
         in_mapping = isinstance(node, Mapping) and part in node
         in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         if not (in_mapping or in_list):

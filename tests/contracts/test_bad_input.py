@@ -48,6 +48,14 @@ def disaggregated(prefill: object = None, decode: object = None,
     return tiny(deployment__disaggregation=block, **others)
 
 
+def pooled(*pools: dict[str, object], split: str = "size", **others: object) -> dict[str, object]:
+    """The base served by named pools (`deployment.pools`) split as given, then `others`."""
+    return tiny(deployment__pools=list(pools), deployment__pool_split=split, **others)
+
+
+SHORT_POOL = {"name": "short", "max_prompt_tokens": 512}
+REST_POOL = {"name": "rest", "gpu": "h200"}
+
 CASES = [
     Case("negative-rate", tiny(workload__arrival__rate_per_s=-3),
          "workload.arrival.rate_per_s", "-3", ("> 0",)),
@@ -208,6 +216,48 @@ CASES = [
          ("least-pending-tokens",)),
     Case("disaggregated-unknown-pool-key", disaggregated(decode={"engine": "sglang"}),
          "deployment.disaggregation.decode.engine", "'sglang'", ("tensor_parallel",)),
+    # ---- deployment.pools ----------------------------------------------------------------
+    Case("pools-overlapping-size-thresholds",
+         pooled(SHORT_POOL, {"name": "also-short", "max_prompt_tokens": 512}, REST_POOL),
+         "deployment.pools.1.max_prompt_tokens", "512", ("overlap",)),
+    Case("pools-two-without-a-bound", pooled(SHORT_POOL, REST_POOL, {"name": "more"}),
+         "deployment.pools.2.max_prompt_tokens", "None", ("exactly one pool",)),
+    Case("pools-none-without-a-bound",
+         pooled(SHORT_POOL, {"name": "long", "max_prompt_tokens": 4096}),
+         "deployment.pools.1.max_prompt_tokens", "4096", ("exactly one pool",)),
+    Case("pools-bound-under-load-split", pooled(SHORT_POOL, REST_POOL, split="load"),
+         "deployment.pools.0.max_prompt_tokens", "512", ("pool_split: size",)),
+    Case("pools-repeated-name", pooled(SHORT_POOL, {"name": "short"}, split="size"),
+         "deployment.pools.1.name", "'short'", ("no other pool",)),
+    Case("pools-unknown-split", pooled(REST_POOL, split="by-length"),
+         "deployment.pool_split", "'by-length'", ("load", "size")),
+    Case("pools-empty-list", pooled(split="load"), "deployment.pools", "[]", ("at least 1",)),
+    Case("pools-tp-not-dividing-heads",
+         pooled({"name": "odd", "tensor_parallel": 3}, split="load"),
+         "deployment.pools.0.tensor_parallel", "3", ("32 attention heads",)),
+    Case("pools-weights-over-memory",
+         pooled(SHORT_POOL, {"name": "small", "tensor_parallel": 1}, model="llama-3.1-70b",
+                deployment__tensor_parallel=4),
+         "deployment.pools.1.tensor_parallel", "1", ("llama-3.1-70b", "GiB", "small pool")),
+    Case("pools-price-with-tco",
+         pooled({"name": "owned", "gpu_hour_usd": 2.0}, split="load",
+                cost={"tco": {"capex_per_gpu_usd": 30000, "amortization_years": 5,
+                              "power_busy_w": 700, "power_idle_w": 100, "pue": 1.2,
+                              "usd_per_kwh": 0.1}}),
+         "deployment.pools.0.gpu_hour_usd", "2.0", ("rental",)),
+    Case("pools-negative-price", pooled({"name": "cheap", "gpu_hour_usd": -1.0}, split="load"),
+         "deployment.pools.0.gpu_hour_usd", "-1.0", ("≥ 0",)),
+    Case("pools-with-disaggregation",
+         pooled(REST_POOL, split="load", deployment__disaggregation={
+             "kv_transfer": {"bandwidth_gb_s": 50}}),
+         "deployment.disaggregation", "", ("not simulated",)),
+    Case("pools-with-autoscaling",
+         pooled(REST_POOL, split="load", deployment__autoscaling={
+             "policy": "queue", "target": 1, "min_replicas": 1, "max_replicas": 3,
+             "provisioning_delay_s": 5.0, "interval_s": 5.0}),
+         "deployment.autoscaling", "", ("not simulated",)),
+    Case("pools-bad-name", pooled({"name": "a b"}, split="load"), "deployment.pools.0.name",
+         "'a b'", ()),
     # ---- bugs: each of these should pass once the code is fixed ------------------------
     Case("profile-mapping-bad-value",
          tiny(profile={"kind": "constant", "step_s": -0.01}), "profile.step_s", "-0.01"),

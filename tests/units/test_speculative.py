@@ -184,7 +184,8 @@ def test_method_draft_builds_its_draft_model_on_the_same_gpu() -> None:
                                       deployment__speculative=spec))
     step = build.step_model(scenario)
     assert isinstance(step, SpeculativeSteps) and not isinstance(step.draft, LayerDraft)
-    draft = build.draft_step_model(scenario)
+    draft = build.draft_step_model(scenario, scenario.gpu, scenario.layout,
+                                   scenario.deployment.scheduler)
     assert draft is not None and draft.provenance.details["model"] == "llama-3.1-8b"
     assert draft.provenance.details["tensor_parallel"] == 4
     assert step.decode_fixed_s(8) == pytest.approx(
