@@ -173,8 +173,9 @@ def _pools(d: dict[str, Any]) -> list[str]:
     lines = []
     for p in d.get("pools", ()):
         price = "" if p["usd_per_hour"] is None else f" (${p['usd_per_hour']:,.2f}/h)"
+        label = "pool " + printable(str(p["name"]))
         lines.append(
-            f"{'pool ' + printable(str(p['name'])):<13}{p['replicas']:,} × "
+            f"{label:<12} {p['replicas']:,} × "
             f"{printable(str(p['gpu']))}, {p['gpus']:,} GPUs{price}: "
             f"{p['requests_measured']:,} requests   busy {p['busy_fraction']:.1%}   TTFT p99 "
             f"{ms(p['ttft_p99_s'], 1)} ms   TPOT p99 {ms(p['tpot_p99_s'], 2)} ms")
