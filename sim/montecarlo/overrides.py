@@ -19,20 +19,35 @@ from sim.scenario import Scenario, load_scenario
 
 def with_values(raw: Mapping[str, Any], values: Mapping[str, Any],
                 where: Mapping[str, str]) -> dict[str, Any]:
-    """A deep copy of `raw` with each dotted key path set to its value. `where[key]` is the
-    name to report a key under when its path does not lead through mappings."""
+    """A deep copy of `raw` with each dotted key path set to its value. A part that is a
+    number indexes a list the scenario has there (`deployment.pools.1.replicas`). `where[key]`
+    is the name to report a key under when its path does not lead through mappings or
+    existing list items."""
     changed = copy.deepcopy(dict(raw))
     for key, value in values.items():
         *parents, leaf = key.split(".")
-        node = changed
-        for depth, part in enumerate(parents):
+        node: Any = changed
+        for depth, part in enumerate([*parents, leaf]):
+            if isinstance(node, list):
+                index = int(part) if part.isdigit() else -1
+                if not 0 <= index < len(node):
+                    through = ".".join(parents[:depth])
+                    raise InputError(where[key], value, f"a key path through mappings, or an "
+                                     f"index below {len(node)} into the list {through}")
+                if depth == len(parents):
+                    node[index] = value
+                    break
+                node = node[index]
+                continue
+            if depth == len(parents):
+                node[part] = value
+                break
             child = node.setdefault(part, {})
-            if not isinstance(child, dict):
+            if not isinstance(child, dict | list):
                 through = ".".join(parents[: depth + 1])
                 raise InputError(where[key], value, f"a key path through mappings, but "
                                  f"{through} is {child!r} in the scenario")
             node = child
-        node[leaf] = value
     return changed
 
 

@@ -11,6 +11,7 @@ import pytest
 from builders import tiny
 
 import sim
+from sim.montecarlo.overrides import with_values
 from sim.report.result_schema import RUN, walk
 from sim.report.run_text import format_summary
 from sim.runner import build
@@ -94,3 +95,13 @@ def test_a_run_of_pools_is_deterministic_and_exact_equals_skipping() -> None:
     assert a.record == b.record and a.pools == b.pools
     exact = sim.run(data, seed=4, exact=True, warn_window=False)
     np.testing.assert_allclose(exact.engine.finish_s, a.engine.finish_s, rtol=0, atol=1e-9)
+
+
+def test_a_sweep_key_path_indexes_a_pool() -> None:
+    raw = pooled(SHORT, LONG)
+    changed = with_values(raw, {"deployment.pools.1.replicas": 4},
+                          {"deployment.pools.1.replicas": "sweep.grid.deployment.pools.1.replicas"})
+    assert [p["replicas"] for p in changed["deployment"]["pools"]] == [2, 4]
+    assert [p["replicas"] for p in raw["deployment"]["pools"]] == [2, 1]  # a copy
+    s = sim.load_scenario(changed)
+    assert s.fleet_pools is not None and s.fleet_pools[1].replicas == 4
