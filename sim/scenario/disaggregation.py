@@ -20,7 +20,7 @@ the few values it reads (`Parent`), and the scheduler model from `sim.scenario.s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -251,9 +251,16 @@ def problem(model: ModelSpec, deployment: Parent, workload: WorkloadSpec,
     refuses."""
     if pools is None:
         return None
-    refused = unsupported(deployment, workload, power_scaling)
-    if refused is not None:
-        return refused
+    return (unsupported(deployment, workload, power_scaling)
+            or pools_problem(model, pools, layout_problem, max_tensor_parallel,
+                             max_replica_gpus, owned_gpu))
+
+
+def pools_problem(model: ModelSpec, pools: Iterable[Pool],
+                  layout_problem: Callable[[ModelSpec, Layout], Problem | None],
+                  max_tensor_parallel: int, max_replica_gpus: int,
+                  owned_gpu: GpuSpec | None) -> Problem | None:
+    """The first of `pools` that `pool_problem` refuses (None: none)."""
     for pool in pools:
         found = pool_problem(model, pool, layout_problem, max_tensor_parallel,
                              max_replica_gpus, owned_gpu)

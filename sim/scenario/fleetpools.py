@@ -35,7 +35,7 @@ from sim.scenario.disaggregation import (
     Pool,
     PoolSpec,
     Problem,
-    pool_problem,
+    pools_problem,
     resolve_pool,
     with_preset,
 )
@@ -153,9 +153,5 @@ def problem(model: ModelSpec, deployment: Parent, pools: tuple[Pool, ...] | None
         if value is not None:
             return (f"deployment.{key}", value.model_dump(), f"no {key} beside {KEY}: not "
                     "simulated with a heterogeneous fleet yet")
-    for pool in pools:
-        found = pool_problem(model, pool, layout_problem, max_tensor_parallel,
-                             max_replica_gpus, owned_gpu)
-        if found is not None:
-            return found
-    return None
+    return pools_problem(model, pools, layout_problem, max_tensor_parallel, max_replica_gpus,
+                         owned_gpu)
