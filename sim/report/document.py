@@ -239,6 +239,19 @@ def _token_kind_table(cost: dict[str, Any]) -> Table:
                   for key, label in PRICE_SPLITS if isinstance(cost.get(key), dict)])
 
 
+POOL_COLUMNS = (("name", "pool"), ("gpu", "GPU"), ("replicas", "replicas"), ("gpus", "GPUs"),
+                ("usd_per_hour", "USD/hour"), ("requests_measured", "requests"),
+                ("busy_fraction", "busy"), ("ttft_p99_s", "TTFT p99 (s)"),
+                ("tpot_p99_s", "TPOT p99 (s)"))
+
+
+def _pools_table(pools: list[dict[str, Any]]) -> Table:
+    """A heterogeneous fleet's pools: what each costs and serves, and its own latencies
+    (a fleet-wide percentile can hide a pool that serves few requests)."""
+    return Table("pools.csv", "Pools of the fleet", [title for _, title in POOL_COLUMNS],
+                 [[pool.get(key) for key, _ in POOL_COLUMNS] for pool in pools])
+
+
 def _run(results: Results) -> tuple[Section, Section, Section]:
     run = results.run
     assert run is not None  # a run's Results carry it (`load.from_run_data`)
@@ -251,6 +264,8 @@ def _run(results: Results) -> tuple[Section, Section, Section]:
                               for k in ("ttft", "tpot", "itl", "e2e", "queue") if k in lat]))
     if "cached_input" in cost.get("usd_per_million_tokens", {}):  # a run with a prefix cache
         head.blocks.append(_token_kind_table(cost))
+    if "pools" in run:  # a heterogeneous fleet
+        head.blocks.append(_pools_table(run["pools"]))
     charts = Section(SECTIONS[1], [_chart(
         "latency_cdf.png", "Latency distributions drawn from the p50, p90 and p99 in the run's "
         "JSON (it stores no per-request latencies), with the SLO targets dashed; the dotted "

@@ -12,6 +12,8 @@ from builders import tiny
 
 import sim
 from sim.montecarlo.overrides import with_values
+from sim.report.document import compose
+from sim.report.load import from_run_data
 from sim.report.result_schema import RUN, walk
 from sim.report.run_text import format_summary
 from sim.runner import build
@@ -87,6 +89,12 @@ def test_the_pools_list_matches_the_engines_routing() -> None:
     assert short["requests_measured"] + long["requests_measured"] == d["requests"]["measured"]
     text = format_summary(d)
     assert "pool short" in text and "pool long" in text and "in 2 pools" in text
+    report = compose(from_run_data(d))
+    tables = {b.name: b for s in report.sections for b in s.blocks if hasattr(b, "rows")}
+    rows = tables["pools.csv"].rows
+    assert [(row[0], row[1], row[5]) for row in rows] == [
+        ("short", "h100-sxm", short["requests_measured"]),
+        ("long", "h200", long["requests_measured"])]
 
 
 def test_a_run_of_pools_is_deterministic_and_exact_equals_skipping() -> None:
