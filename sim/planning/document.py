@@ -8,6 +8,13 @@ of $/1M tokens over the draws at the peak (and at the average load), utilisation
 (replicas × measured capacity per replica), P(SLO met) with its 95% interval and the draws
 behind it (`sim.planning.runs`' rule), and the search's first guess, the fleet sizes it tried
 (each with its verdict) and its runs. The recommended option is the cheapest feasible one.
+
+A disaggregated option's entry says its split too: `split` ("1P:2D"), `prefill_replicas`,
+`decode_replicas`, `prefill_gpus` and `decode_gpus` (`replicas` and `gpus` count both
+pools); its fleets tried are splits, and its utilisation is the rate over what the split
+delivers flat out (the slower pool's capacity). A split search's `first_guess` is both
+pools' guesses together, `first_guess_split` the guess as a split, and the guess's two
+parts the prefill pool's. An aggregated option's split keys are null.
 """
 
 from __future__ import annotations
@@ -19,7 +26,10 @@ from typing import Any
 from sim.montecarlo.stats import band
 from sim.planning.forecast import Demand
 from sim.planning.mix import HOURS_PER_MONTH
+from sim.planning.options import Fleet, Option
+from sim.planning.poolcapacity import PoolCapacity
 from sim.planning.sizing import OptionSizing, Sized
+from sim.planning.split import split_text
 
 CSV_COLUMNS = (
     "period", "option", "recommended", "peak_rate_per_s", "average_rate_per_s", "replicas",
@@ -27,7 +37,7 @@ CSV_COLUMNS = (
     "usd_per_million_p50_average", "usd_per_million_p95_average", "utilization_peak",
     "utilization_average", "busy_fraction_peak", "slo_met_probability",
     "slo_met_probability_low", "slo_met_probability_high", "draws", "first_guess",
-    "fleets_tried", "simulations",
+    "fleets_tried", "simulations", "split", "prefill_replicas", "decode_replicas",
 )
 
 
@@ -38,36 +48,80 @@ def _cost_band(rows: Sequence[dict[str, Any]] | None) -> dict[str, float | None]
     return {"p50": b["p50"], "p95": b["p95"]}
 
 
+def _fleet_tried(option: Option, fleet: Fleet) -> int | str:
+    split = option.split_of(fleet)
+    if split is None:
+        assert isinstance(fleet, int)  # an aggregated option's fleets are replicas
+        return fleet
+    return split_text(split)
+
+
+def _verdict(option: Option, fleet: Fleet, verdict: Any) -> dict[str, Any]:
+    split = option.split_of(fleet)
+    if split is None:
+        return verdict.to_dict(fleet)
+    return {**verdict.to_dict(sum(split)), "split": split_text(split),
+            "prefill_replicas": split[0], "decode_replicas": split[1]}
+
+
+def _split_keys(option: Option, fleet: Fleet | None) -> dict[str, Any]:
+    split = None if fleet is None else option.split_of(fleet)
+    if split is None:
+        return dict.fromkeys(("split", "prefill_replicas", "decode_replicas", "prefill_gpus",
+                              "decode_gpus"))
+    gp, gd = option.pool_gpus
+    return {"split": split_text(split), "prefill_replicas": split[0],
+            "decode_replicas": split[1], "prefill_gpus": split[0] * gp,
+            "decode_gpus": split[1] * gd}
+
+
+def _capacity_per_s(sizing: OptionSizing, fleet: Fleet) -> float:
+    """What the fleet delivers flat out (requests/s)."""
+    if isinstance(sizing.capacity, PoolCapacity):
+        assert isinstance(fleet, tuple)  # a searched split's capacity is its pools'
+        return sizing.capacity.fleet_requests_per_s(fleet)
+    assert isinstance(fleet, int)  # replicas, or units of a ratio option
+    return fleet * sizing.capacity.requests_per_s
+
+
 def option_entry(sizing: OptionSizing, sized: Sized) -> dict[str, Any]:
-    option, n = sizing.option, sized.replicas
-    per_replica = option.scenario.gpus_per_replica
-    capacity = sizing.capacity.requests_per_s
+    option, n, fleet = sizing.option, sized.replicas, sized.fleet
     demand = sized.demand
     search = {"first_guess": sized.guess.replicas,
               "first_guess_by_utilization": sized.guess.by_utilization,
               "first_guess_by_waiting": sized.guess.by_waiting,
-              "fleets_tried": list(sized.evaluated),
-              "verdicts": [v.to_dict(n) for n, v in zip(sized.evaluated, sized.verdicts,
-                                                        strict=True)],
+              "fleets_tried": [_fleet_tried(option, f) for f in sized.evaluated],
+              "verdicts": [_verdict(option, f, v) for f, v in zip(sized.evaluated,
+                                                                 sized.verdicts,
+                                                                 strict=True)],
               "simulations": sized.simulations,
               "average_load_simulations": sized.average_simulations}
-    if n is None:
+    if sized.decode_guess is not None:  # a split search: `guess` is the prefill pool's
+        search.update(first_guess=sized.guess.replicas + sized.decode_guess.replicas,
+                      first_guess_split=split_text((sized.guess.replicas,
+                                                    sized.decode_guess.replicas)))
+    if n is None or fleet is None:
         return {"option": option.name, "replicas": None, "gpus": None, "usd_per_month": None,
                 "slo_met_probability": None, "slo_met_probability_ci": None, "draws": None,
-                "draws_met": None, "feasible": False, "search": search}
+                "draws_met": None, "feasible": False, **_split_keys(option, None),
+                "search": search}
     peak, share = sized.peak_rows, sized.share
     assert share is not None  # sizing: a feasible fleet always has its verdict's share
     hour_usd = median(row["gpu_hour_usd"] for row in peak)
+    gpus = option.gpus_of(fleet)
+    split = option.split_of(fleet)
     if option.autoscaled:
         rows = sized.average_rows or peak
-        gpus_paid = median(row["replicas_billed_mean"] for row in rows) * per_replica
+        gpus_paid = (median(row["replicas_billed_mean"] for row in rows)
+                     * option.scenario.gpus_per_replica)
     else:
-        gpus_paid = n * per_replica
+        gpus_paid = gpus
     average = demand.average_rate_per_s
+    capacity = _capacity_per_s(sizing, fleet)
     return {
         "option": option.name,
-        "replicas": n,
-        "gpus": n * per_replica,
+        "replicas": n if split is None else sum(split),
+        "gpus": gpus,
         "usd_per_month": gpus_paid * hour_usd * HOURS_PER_MONTH,
         "slo_met_probability": share.probability,
         "slo_met_probability_ci": share.interval(),
@@ -78,9 +132,10 @@ def option_entry(sizing: OptionSizing, sized: Sized) -> dict[str, Any]:
         "gpus_paid_mean": gpus_paid,
         "usd_per_million_tokens": _cost_band(peak),  # at the peak
         "usd_per_million_tokens_average": _cost_band(sized.average_rows),
-        "utilization": {"peak": demand.peak_rate_per_s / (n * capacity),
-                        "average": None if average is None else average / (n * capacity)},
+        "utilization": {"peak": demand.peak_rate_per_s / capacity,
+                        "average": None if average is None else average / capacity},
         "busy_fraction_peak": median(row["busy_fraction"] for row in peak),
+        **_split_keys(option, fleet),
         "search": search,
     }
 
@@ -131,5 +186,8 @@ def csv_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
                 "first_guess": e["search"]["first_guess"],
                 "fleets_tried": " ".join(str(n) for n in e["search"]["fleets_tried"]),
                 "simulations": e["search"]["simulations"],
+                "split": e.get("split"),
+                "prefill_replicas": e.get("prefill_replicas"),
+                "decode_replicas": e.get("decode_replicas"),
             })
     return rows

@@ -12,6 +12,13 @@ The plan's run settings (`plan.run`) are merged first. Left unset, the warm-up i
 longest of the options' `sim.montecarlo.capacity.run_length_s` (the scenario's duration, or
 12 saturated end-to-end times when longer, at most an hour), so every option is judged on
 runs of the same length and a long-output workload gets runs that reach a steady state.
+
+A disaggregated option (one whose merged scenario has `deployment.disaggregation`) is sized
+in both pools, as its `split` key says (a planner key, taken off the option like `name`):
+`search` (the default) lets the planner choose the prefill and decode replicas
+(`sim.planning.split`); `ratio` keeps the option's own pools as one unit, 1P:2D say, and
+sizes the number of units like an aggregated option's replicas (2 units: 2P:4D), so a
+fixed split is compared at its own size and grows with demand in its own proportion.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import copy
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +35,9 @@ from sim.errors import MISSING, InputError, show
 from sim.montecarlo.capacity import AUTO, MAX_RUN_S, RUN_E2E_TIMES, run_length_s
 from sim.montecarlo.overrides import validated
 from sim.planning.forecast import Shaping
+from sim.planning.split import Split
 from sim.runner import build as run_inputs
 from sim.scenario import Scenario, load_scenario
-from sim.scenario.disaggregation import refuse_sizing
 from sim.scenario.planning import PlanSpec
 from sim.steptime.select import AUTO_KINDS, auto_kind
 from sim.workload import rate
@@ -39,6 +47,12 @@ ARRIVAL_KEY = "workload.arrival"
 RATE_KEY = "workload.arrival.rate_per_s"
 REPLICAS_KEY = "deployment.replicas"
 MAX_REPLICAS_KEY = "deployment.autoscaling.max_replicas"
+PREFILL_REPLICAS_KEY = "deployment.disaggregation.prefill.replicas"
+DECODE_REPLICAS_KEY = "deployment.disaggregation.decode.replicas"
+SPLIT_KEY = "split"  # a planner key of an option: how a disaggregated one is sized
+SPLITS = {"search": "the planner chooses the prefill and decode replicas",
+          "ratio": "the option's pools as one unit, sized in whole units"}
+Fleet = int | Split  # replicas (or units of a ratio option), or a searched split
 RUN_LENGTH_RULE = ("plan.run.duration_s if set, else the scenario's duration_s or "
                    f"{RUN_E2E_TIMES:g} saturated E2E times when longer, at most {MAX_RUN_S:g} s")
 
@@ -52,6 +66,55 @@ class Option:
     base_dir: Path
     shaping: Shaping | None = None  # how the peak runs' arrivals vary in time
     profile_note: str = ""  # why its step-time model was pinned (`_same_kind`), if it was
+    split: str | None = None  # a disaggregated option's SPLITS key; None: aggregated
+
+    @cached_property
+    def unit(self) -> Split | None:
+        """A disaggregated option's own prefill and decode replicas (None: aggregated)."""
+        pools = self.scenario.pools
+        return None if pools is None else (pools.prefill.replicas, pools.decode.replicas)
+
+    @cached_property
+    def pool_gpus(self) -> Split:
+        """One replica's GPUs in the prefill and in the decode pool."""
+        pools = self.scenario.pools
+        assert pools is not None  # asked of a disaggregated option only
+        return pools.prefill.layout.gpus, pools.decode.layout.gpus
+
+    @cached_property
+    def pool_gpu_hour_usd(self) -> tuple[float, float]:
+        """Each pool's price per GPU-hour, to compare splits by: its own, else the
+        scenario's rental price; alike when the scenario owns its GPUs (TCO prices the
+        pools' GPUs alike: `sim.scenario.disaggregation` refuses a pool price there)."""
+        pools = self.scenario.pools
+        rental = self.scenario.cost.rental_gpu_hour_usd
+        assert pools is not None  # asked of a disaggregated option only
+        if rental is None:
+            return 1.0, 1.0
+        prefill, decode = (rental if pool.gpu_hour_usd is None else pool.gpu_hour_usd
+                           for pool in pools)
+        return prefill, decode
+
+    def split_of(self, fleet: Fleet) -> Split | None:
+        """The prefill and decode replicas of a fleet of this option (None: aggregated)."""
+        if isinstance(fleet, tuple):
+            return fleet
+        return None if self.unit is None else (fleet * self.unit[0], fleet * self.unit[1])
+
+    def gpus_of(self, fleet: Fleet) -> int:
+        split = self.split_of(fleet)
+        if split is None:
+            assert isinstance(fleet, int)  # an aggregated option's fleets are replicas
+            return fleet * self.scenario.gpus_per_replica
+        gp, gd = self.pool_gpus
+        return split[0] * gp + split[1] * gd
+
+    def fleet_limit(self, max_replicas: int) -> int:
+        """The most a search may try: `plan.max_replicas` replicas, in each pool for a
+        disaggregated option (so fewer units of a ratio than replicas)."""
+        if self.split != "ratio" or self.unit is None:
+            return max_replicas
+        return max(1, max_replicas // max(self.unit))
 
     @property
     def autoscaled(self) -> bool:
@@ -65,12 +128,17 @@ class Option:
         floor = 1 if d.autoscaling is None else d.autoscaling.min_replicas
         return floor if d.outage is None else max(floor, d.outage.replicas + 1)
 
-    def candidate(self, replicas: int, rate_per_s: float, sampled: Mapping[str, Any],
+    def candidate(self, replicas: Fleet, rate_per_s: float, sampled: Mapping[str, Any],
                   shaped: bool = False) -> Scenario:
         """This option with `replicas` replicas (an autoscaled one: its ceiling, and its
-        starting fleet) at an arrival rate — stationary, or `shaped` (the rate is then the
-        peak of the plan's day shape and spikes) — with one draw's sampled inputs."""
-        values: dict[str, Any] = {REPLICAS_KEY: replicas, **sampled}
+        starting fleet; a disaggregated one: `split_of` them in its pools) at an arrival
+        rate — stationary, or `shaped` (the rate is then the peak of the plan's day shape
+        and spikes) — with one draw's sampled inputs."""
+        split = self.split_of(replicas)
+        values: dict[str, Any] = ({REPLICAS_KEY: replicas} if split is None else
+                                  {PREFILL_REPLICAS_KEY: split[0],
+                                   DECODE_REPLICAS_KEY: split[1]})
+        values.update(sampled)
         if shaped and self.shaping is not None and not self.shaping.stationary:
             values[ARRIVAL_KEY] = self.shaping.arrival(rate_per_s)
         else:
@@ -79,7 +147,9 @@ class Option:
             values[MAX_REPLICAS_KEY] = replicas
         where = {key: f"uncertainty.{key}" for key in sampled}
         where.update({REPLICAS_KEY: "plan.max_replicas", RATE_KEY: "plan.periods",
-                      ARRIVAL_KEY: "plan.shape", MAX_REPLICAS_KEY: "plan.max_replicas"})
+                      ARRIVAL_KEY: "plan.shape", MAX_REPLICAS_KEY: "plan.max_replicas",
+                      PREFILL_REPLICAS_KEY: "plan.max_replicas",
+                      DECODE_REPLICAS_KEY: "plan.max_replicas"})
         return validated(self.raw, values, where, self.base_dir)
 
 
@@ -120,7 +190,6 @@ def _load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path,
     if duration_s is not None:
         common["duration_s"] = duration_s
     base = load_scenario(common, base_dir=base_dir)
-    refuse_sizing(base.deployment.disaggregation, "a plan")
     arrival = base.workload.arrival
     if arrival is None:
         raise InputError("workload.arrival", MISSING, "an arrival process whose rate_per_s "
@@ -131,7 +200,8 @@ def _load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path,
                          "day's shape as plan.shape and spikes as plan.spikes)")
     uncertainty = base.uncertainty or {}
     for key in uncertainty:
-        if key in (RATE_KEY, REPLICAS_KEY) or key.startswith(ARRIVAL_KEY + "."):
+        if (key in (RATE_KEY, REPLICAS_KEY, PREFILL_REPLICAS_KEY, DECODE_REPLICAS_KEY)
+                or key.startswith(ARRIVAL_KEY + ".")):
             raise InputError(f"uncertainty.{key}", uncertainty[key].model_dump(),
                              "a key the plan does not set itself (it sets the arrival rate "
                              "and the replicas; demand's uncertainty goes in "
@@ -150,16 +220,37 @@ def _load(raw: Mapping[str, Any], spec: PlanSpec, base_dir: Path,
             raise InputError(f"plan.options[{index}].name", patch.get("name", MISSING),
                              "a name for the option, not used by another option")
         names.add(name)
-        body = {k: v for k, v in patch.items() if k != "name"}
+        body = {k: v for k, v in patch.items() if k not in ("name", SPLIT_KEY)}
         merged = merge_patch(common, body)
         try:
             scenario = load_scenario(merged, base_dir=base_dir)
-            run_inputs.kv_capacity(scenario)
-            run_inputs.step_model(scenario)
+            if scenario.pools is None:
+                run_inputs.kv_capacity(scenario)
+                run_inputs.step_model(scenario)
+            else:
+                run_inputs.sides(scenario)
         except InputError as exc:
             raise _blame(exc, body, index) from None
-        options.append(Option(index, name, merged, scenario, base_dir, shaping))
+        split = _split(patch, index, scenario)
+        options.append(Option(index, name, merged, scenario, base_dir, shaping, split=split))
     return _same_kind(options, base_dir)
+
+
+def _split(patch: Mapping[str, Any], index: int, scenario: Scenario) -> str | None:
+    """The option's `split` key, checked: one of SPLITS, for a disaggregated option only
+    (default `search`); None for an aggregated one."""
+    where = f"plan.options[{index}].{SPLIT_KEY}"
+    accepted = "; ".join(f"{k} ({v})" for k, v in SPLITS.items())
+    if scenario.pools is None:
+        if SPLIT_KEY in patch:
+            raise InputError(where, patch[SPLIT_KEY], "no split for an aggregated option: "
+                             "it says how the pools of one with deployment.disaggregation "
+                             f"are sized: {accepted}")
+        return None
+    value = patch.get(SPLIT_KEY, "search")
+    if not isinstance(value, str) or value not in SPLITS:
+        raise InputError(where, value, f"one of {accepted}")
+    return value
 
 
 # `auto_kind` → the profile name that pins that kind of step-time model.

@@ -14,8 +14,9 @@ max_draws cells, at most `max_runs`; its biggest run (the highest per-draw peak 
 max_replicas), within the per-run limits; and an upper bound of all its runs' requests —
 every cell at up to `sizing.max_fleet_sizes` fleet sizes of `draws` draws, two of them
 (`runs.EXTENDED_PER_SEARCH`) taken on to max_draws, plus the average-load runs — at most
-`max_total_requests`. The bound is a worst case: a search
-usually tries a few sizes.
+`max_total_requests`; a split search's cell at up to `sizing.max_splits` splits, every one
+of them taken on. The bound is a worst case: a
+search usually tries a few sizes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,14 @@ from sim.planning import forecast, mix
 from sim.planning import options as option_specs
 from sim.planning.document import periods_document
 from sim.planning.runs import CHUNK, EXTENDED_PER_SEARCH, Draws, Evaluator
-from sim.planning.sizing import OptionSizing, max_fleet_sizes, requests_per_run, size_all
+from sim.planning.sizing import (
+    OptionSizing,
+    max_fleet_sizes,
+    max_splits,
+    requests_per_run,
+    size_all,
+)
+from sim.planning.split import SPAN, split_text
 from sim.provenance import resolve_seed, stamp
 from sim.runner import budget
 from sim.scenario import load_scenario
@@ -87,7 +95,7 @@ def plan(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
                    "average_load_simulations": sum(
                        p["options"][i]["search"]["average_load_simulations"]
                        for p in periods for i in range(len(sizings))),
-                   "capacity_probes": len(sizings)},
+                   "capacity_probes": sum(s.option.split != "search" for s in sizings)},
         "notes": notes + mix_notes,
         # The scenario as validated (defaults filled in) and which code wrote the plan.
         "scenario_config": base.model_dump(mode="json", exclude_none=True),
@@ -154,14 +162,16 @@ def _check_work(spec: PlanSpec, options: list[option_specs.Option],
                 demands: list[forecast.Demand], max_requests: int,
                 max_total_requests: int) -> None:
     """The plan's biggest run within the per-run limits, and its worst-case total."""
-    tries = max_fleet_sizes(spec.max_replicas)
+    most_tries = max_fleet_sizes(spec.max_replicas)
     top = max(range(len(demands)), key=lambda i: max(demands[i].peak_draws))
     where: dict[str, str | tuple[str, Any]] = {
         option_specs.RATE_KEY: _period_rate(spec, top),
         **{f"{option_specs.ARRIVAL_KEY}.spikes.{i}": f"plan.spikes[{i}]"
            for i in range(len(spec.spikes))},
         option_specs.REPLICAS_KEY: "plan.max_replicas",
-        option_specs.MAX_REPLICAS_KEY: "plan.max_replicas"}
+        option_specs.MAX_REPLICAS_KEY: "plan.max_replicas",
+        option_specs.PREFILL_REPLICAS_KEY: "plan.max_replicas",
+        option_specs.DECODE_REPLICAS_KEY: "plan.max_replicas"}
     if spec.run.duration_s is not None:
         where["duration_s"] = "plan.run.duration_s"
     total = 0.0
@@ -169,8 +179,14 @@ def _check_work(spec: PlanSpec, options: list[option_specs.Option],
     for option in options:
         if option.min_replicas > spec.max_replicas:
             continue  # the search has nothing to try: the option makes no runs
-        biggest = option.candidate(spec.max_replicas, max(demands[top].peak_draws), {},
-                                   shaped=True)
+        limit = option.fleet_limit(spec.max_replicas)
+        largest: option_specs.Fleet = limit
+        tries, extended = max_fleet_sizes(limit), EXTENDED_PER_SEARCH
+        if option.split == "search":
+            largest = (limit, limit)
+            tries = extended = max_splits(limit)
+        most_tries = max(most_tries, tries)
+        biggest = option.candidate(largest, max(demands[top].peak_draws), {}, shaped=True)
         try:
             budget.check_run(biggest, max_requests)
         except InputError as exc:
@@ -180,8 +196,8 @@ def _check_work(spec: PlanSpec, options: list[option_specs.Option],
         for demand in demands:
             early, late = demand.peak_draws[:first], demand.peak_draws[first:]
             total += (tries * sum(peak(r) for r in early)
-                      + EXTENDED_PER_SEARCH * sum(peak(r) for r in late))
-            runs += tries * len(early) + EXTENDED_PER_SEARCH * len(late)
+                      + extended * sum(peak(r) for r in late))
+            runs += tries * len(early) + extended * len(late)
             if demand.average_draws is not None:
                 priced = demand.average_draws[:spec.target.draws]
                 total += sum(average(r) for r in priced)
@@ -189,8 +205,8 @@ def _check_work(spec: PlanSpec, options: list[option_specs.Option],
     periods = _periods_key(spec)[2]
     budget.check_total(
         total, max_total_requests, *_blamed(spec, len(options)),
-        f"{_cells_text(len(options), periods, spec.target.most_draws)}: up to {tries} fleet "
-        f"sizes each (the search's most for max_replicas {spec.max_replicas}) at the first "
+        f"{_cells_text(len(options), periods, spec.target.most_draws)}: up to {most_tries} "
+        f"fleet sizes each (the search's most for max_replicas {spec.max_replicas}) at the first "
         f"{spec.target.draws} draws, {EXTENDED_PER_SEARCH} at all, "
         f"plus the average-load runs, at about {budget.count_text(total / max(runs, 1))} "
         "requests a run",
@@ -215,13 +231,24 @@ def _period_rate(spec: PlanSpec, index: int) -> tuple[str, Any]:
 
 
 def _option_summary(sizing: OptionSizing) -> dict[str, Any]:
-    s = sizing.option.scenario
-    return {"option": sizing.option.name, "gpu": s.gpu.name, "model": s.model.name,
-            "tensor_parallel": s.deployment.tensor_parallel,
-            "gpus_per_replica": s.gpus_per_replica, "dtype": s.deployment.dtype,
-            "scheduler": s.deployment.scheduler.policy, "autoscaled": sizing.option.autoscaled,
-            "capacity_per_replica": sizing.capacity.to_dict(),
-            "sampled_inputs": sizing.notes}
+    """The option's deployment; a disaggregated one's pools and `split` too (`search`, or
+    `ratio` with its `unit`, e.g. 1P:2D), its capacity per replica of each pool."""
+    option = sizing.option
+    s = option.scenario
+    summary = {"option": option.name, "gpu": s.gpu.name, "model": s.model.name,
+               "tensor_parallel": s.deployment.tensor_parallel,
+               "gpus_per_replica": s.gpus_per_replica, "dtype": s.deployment.dtype,
+               "scheduler": s.deployment.scheduler.policy, "autoscaled": option.autoscaled,
+               "capacity_per_replica": sizing.capacity.to_dict(),
+               "sampled_inputs": sizing.notes, "split": option.split}
+    if s.pools is not None:
+        summary["pools"] = {pool.role: {
+            "gpu": pool.gpu.name, "gpus_per_replica": pool.layout.gpus,
+            "tensor_parallel": pool.layout.tensor_parallel, "dtype": pool.layout.dtype,
+            "scheduler": pool.scheduler.policy} for pool in s.pools}
+        if option.split == "ratio" and option.unit is not None:
+            summary["unit"] = split_text(option.unit)
+    return summary
 
 
 def _notes(spec: PlanSpec, sizings: list[OptionSizing]) -> list[str]:
@@ -237,6 +264,16 @@ def _notes(spec: PlanSpec, sizings: list[OptionSizing]) -> list[str]:
         notes.append("autoscaled options: replicas is the ceiling the autoscaler may reach; "
                      "$/month is charged for the replicas it kept provisioned on average in "
                      "the runs at the average load (at the peak when no average is known)")
+    if any(s.option.split == "search" for s in sizings):
+        notes.append("disaggregated options with split: search: the planner chose each "
+                     "period's prefill and decode replicas (split, e.g. 1P:2D), the cheapest "
+                     "meeting the target on the same draws (ties: fewer GPUs, then fewer "
+                     "prefill), "
+                     f"comparing up to {SPAN} prefill counts above the fewest that can; "
+                     "their capacity per replica is a closed-form estimate per pool")
+    if any(s.option.split == "ratio" for s in sizings):
+        notes.append("disaggregated options with split: ratio: sized in whole units of their "
+                     "own pools (2 units of 1P:2D are 2P:4D); capacity is one unit's")
     notes += sorted({s.option.profile_note for s in sizings if s.option.profile_note})
     return notes
 
@@ -254,13 +291,17 @@ def _mixes(spec: PlanSpec, sizings: list[OptionSizing]) -> tuple[list[dict], lis
                 notes.append(f"no reserved/on-demand mix for {option.name}: its cost.prices "
                              f"lack {names.reserved!r} or {names.on_demand!r}")
             continue
-        replicas = [p.replicas for p in sizing.periods]
-        feasible = [n for n in replicas if n is not None]
-        if len(feasible) < len(replicas):
+        fleets = [p.fleet for p in sizing.periods]
+        feasible = [n for n in fleets if n is not None]
+        if len(feasible) < len(fleets):
             notes.append(f"no reserved/on-demand mix for {option.name}: some period has no "
                          "feasible fleet")
             continue
-        demand = mix.demand_gpus(feasible, option.scenario.gpus_per_replica, fractions)
+        if option.unit is None:  # aggregated: whole replicas follow the day's shape
+            demand = mix.demand_gpus([n for n in feasible if isinstance(n, int)],
+                                     option.scenario.gpus_per_replica, fractions)
+        else:  # disaggregated: both pools' GPUs, in whole GPUs
+            demand = mix.demand_gpus([option.gpus_of(n) for n in feasible], 1, fractions)
         result = mix.best_mix(demand, prices[names.reserved], prices[names.on_demand])
         out.append({"option": option.name, "reserved_usd_per_gpu_hour": prices[names.reserved],
                     "on_demand_usd_per_gpu_hour": prices[names.on_demand],

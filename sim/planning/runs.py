@@ -55,7 +55,7 @@ from sim.metrics.record import RunRecord
 from sim.montecarlo.confidence import SequentialTest, Share, wilson
 from sim.montecarlo.design import int_seed, uncertain_inputs
 from sim.montecarlo.execute import metrics_row, open_executor
-from sim.planning.options import Option
+from sim.planning.options import Fleet, Option
 from sim.runner.single import run
 from sim.scenario import Scenario
 from sim.scenario.uncertain import sample, uniforms
@@ -216,7 +216,7 @@ class Evaluator:
         self.runs: dict[int, int] = {}  # runs made, per option index
         self.lock = threading.Lock()
 
-    def rows(self, option: Option, replicas: int, rates: Sequence[float],
+    def rows(self, option: Option, replicas: Fleet, rates: Sequence[float],
              sampled: Sequence[dict[str, Any]], count: int | None = None,
              shaped: bool = False) -> list[dict]:
         """The first `count` draws' rows (default all) for this fleet at these per-draw
@@ -244,7 +244,7 @@ class Evaluator:
         """The draw counts after which the rule looks: every chunk, the first look, the end."""
         return sorted({*range(CHUNK, self.total, CHUNK), self.first, self.total})
 
-    def verdict(self, option: Option, replicas: int, rates: Sequence[float],
+    def verdict(self, option: Option, replicas: Fleet, rates: Sequence[float],
                 sampled: Sequence[dict[str, Any]], extend: bool = True) -> Verdict:
         """The rule's verdict on the fleet at these per-draw peak rates (day-shaped); with
         `extend` False, no draws past the first look (undecided there: infeasible)."""
@@ -266,7 +266,7 @@ class Evaluator:
             return False  # too many missed already to reach the count
         return met >= needed if last else None
 
-    def feasible(self, option: Option, replicas: int, rates: Sequence[float],
+    def feasible(self, option: Option, replicas: Fleet, rates: Sequence[float],
                  sampled: Sequence[dict[str, Any]]) -> bool:
         """Whether the fleet meets the target at these per-draw peak rates."""
         return self.verdict(option, replicas, rates, sampled).feasible

@@ -304,10 +304,11 @@ def _plan(results: Results) -> tuple[Section, Section, Section]:
     head = Section(SECTIONS[0], narrative.plan_summary(plan, confidence))
     head.blocks.append(Table(
         "plan_options.csv", "Every option in every period",
-        ["period", "option", "recommended", "replicas", "gpus", "usd_per_month",
+        ["period", "option", "recommended", "replicas", "split", "gpus", "usd_per_month",
          "slo_met_probability", "ci_low", "ci_high", "draws"],
         [[p["period"], o["option"], o is analysis.recommended_option(p),
-          o["replicas"], o["gpus"], o["usd_per_month"], o["slo_met_probability"],
+          o["replicas"], o.get("split"), o["gpus"], o["usd_per_month"],
+          o["slo_met_probability"],
           *(o.get("slo_met_probability_ci") or (None, None)), o.get("draws")]
          for p in plan["periods"] for o in p["options"]]))
     charts = Section(SECTIONS[1], [

@@ -207,8 +207,8 @@ def fleet_plan_chart(plan: dict[str, Any]) -> Figure:
     top.bar(x, [o["gpus"] for o in chosen], color=BLUE, width=0.6, label="GPUs (recommended)")
     for i, option in enumerate(chosen):
         top.text(i, option["gpus"] / 2, f"{option['gpus']} × {option['option']}\n"
-                 f"({option['replicas']} replicas)", ha="center", va="center", fontsize=11,
-                 color="white", fontweight="bold")
+                 f"({option.get('split') or option['replicas']} replicas)", ha="center",
+                 va="center", fontsize=11, color="white", fontweight="bold")
     top.set_ylim(0, max(1, *(o["gpus"] for o in chosen)) * 1.35)
     top.set_ylabel("GPUs", fontsize=13)
     top.set_title("Fleet per period: recommended option", fontsize=15)

@@ -368,8 +368,10 @@ def _check_plan(plan: dict[str, Any], path: Path) -> None:
                              f"({', '.join(sorted(priced)) or 'none'})")
 
 
-INT_PLAN_COLUMNS = ("replicas", "gpus", "first_guess", "simulations")
+INT_PLAN_COLUMNS = ("replicas", "gpus", "first_guess", "simulations", "prefill_replicas",
+                    "decode_replicas")
 TEXT_PLAN_COLUMNS = ("period", "option")
+FLEET_TRIED = re.compile(r"\d+|\d+P:\d+D")  # replicas, or a disaggregated split (1P:2D)
 
 
 def _plan_rows(path: Path, plan: dict[str, Any]) -> list[list[str]]:
@@ -396,7 +398,8 @@ NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 
 def _plan_cell(path: Path, number: int, name: str, text: str) -> Any:
     """A plan.csv cell as a value: text for the names, True/False for `recommended`,
-    space-separated fleet sizes, whole numbers and finite numbers (empty: none)."""
+    space-separated fleet sizes (or splits), a split (`1P:2D`), whole numbers and finite
+    numbers (empty: none)."""
     where = f"{path}:{number}: {name}"
     if name in TEXT_PLAN_COLUMNS:
         return text
@@ -405,9 +408,15 @@ def _plan_cell(path: Path, number: int, name: str, text: str) -> Any:
             raise InputError(where, text, "True or False")
         return text == "True"
     if name == "fleets_tried":
-        if not all(part.isascii() and part.isdigit() for part in text.split(" ") if text):
-            raise InputError(where, text, "fleet sizes separated by spaces")
-        return " ".join(str(int(part)) for part in text.split(" ")) if text else ""
+        parts = text.split(" ") if text else []
+        if not all(part.isascii() and FLEET_TRIED.fullmatch(part) for part in parts):
+            raise InputError(where, text, "fleet sizes (or splits such as 1P:2D) separated "
+                             "by spaces")
+        return " ".join(part if "P" in part else str(int(part)) for part in parts)
+    if name == "split":
+        if text and not (text.isascii() and FLEET_TRIED.fullmatch(text) and "P" in text):
+            raise InputError(where, text, "a split such as 1P:2D, or empty")
+        return text or None
     if text == "":
         return None
     if not NUMBER.fullmatch(text):

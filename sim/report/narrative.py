@@ -197,6 +197,13 @@ def _capacity_words(run: dict[str, Any]) -> list[str]:
             "its capacity and pays for the rest as idle time."]
 
 
+def _fleet_words(option: dict[str, Any]) -> str:
+    """`3 replicas`, or a disaggregated option's split: `1P:2D (prefill:decode replicas)`."""
+    split = option.get("split")
+    return f"{option['replicas']} replicas" if split is None else \
+        f"{split} (prefill:decode replicas)"
+
+
 def plan_summary(plan: dict[str, Any], confidence: float | None) -> list[str]:
     picks = [(p, recommended_option(p)) for p in plan["periods"]]
     missing = [str(p["period"]) for p, o in picks if o is None]
@@ -207,7 +214,7 @@ def plan_summary(plan: dict[str, Any], confidence: float | None) -> list[str]:
     if not chosen:
         return [short]
     lines = ["Recommendation, period by period: " + "; ".join(
-        f"{p['period']}: {o['gpus']} GPUs as {o['replicas']} replicas of {o['option']}, "
+        f"{p['period']}: {o['gpus']} GPUs as {_fleet_words(o)} of {o['option']}, "
         f"{usd(o['usd_per_month'], 6)}/month, P(SLO met) {pct(o['slo_met_probability'])}"
         f"{_interval_words(o)}"
         for p, o in zip(periods, chosen, strict=True)) + "."]

@@ -1,7 +1,8 @@
 """What `tokenfactory plan` prints: the target, each option's capacity, one line per period
 and option (the recommended one marked *), the search's cost and the reserved/on-demand mix
 (text only; the CLI decides where it goes). Option, period and scenario names and the
-notes are shown `printable` (the table does it for its cells)."""
+notes are shown `printable` (the table does it for its cells). A disaggregated option's
+fleet shows as its split, prefill and decode replicas: `1P:2D`."""
 
 from __future__ import annotations
 
@@ -33,12 +34,13 @@ def format_table(document: dict[str, Any]) -> str:
             mark = "*" if e["option"] == period["recommended"] else " "
             cells.append([
                 period["period"], f"{period['peak_rate_per_s']:.4g}", mark + e["option"],
-                or_dash(e["replicas"]), or_dash(e["gpus"]), usd(e["usd_per_month"], 0),
+                e.get("split") or or_dash(e["replicas"]), or_dash(e["gpus"]),
+                usd(e["usd_per_month"], 0),
                 usd(cost.get("p50")), usd(cost.get("p95")),
                 or_dash((e.get("utilization") or {}).get("peak"), ".0%"),
                 or_dash(e["slo_met_probability"], ".1%"),
                 interval_text(e.get("slo_met_probability_ci")), or_dash(e.get("draws")),
-                ",".join(str(n) for n in e["search"]["fleets_tried"]),
+                _tried_text(e["search"]["fleets_tried"]),
                 str(e["search"]["simulations"] + e["search"]["average_load_simulations"]),
             ])
     return "\n".join(table(PLAN_COLUMNS, cells))
@@ -56,12 +58,7 @@ def describe(document: dict[str, Any]) -> str:
              f"p{t['slo']['percentile']:g}; runs of {run['duration_s']:g} s "
              f"({_warmup_text(run)})"]
     for option in map(printable_strings, document["options"]):
-        cap = option["capacity_per_replica"]
-        lines.append(f"  {option['option']}: "
-                     f"{option.get('gpus_per_replica', option['tensor_parallel'])} × "
-                     f"{option['gpu']}, "
-                     f"{option['dtype']}, {option['scheduler']}; capacity "
-                     f"{cap['requests_per_s']:.4g} req/s per replica")
+        lines.append(f"  {option['option']}: {_deployment_text(option)}")
     lines += ["", format_table(document), "",
               f"search: {search['simulations']} runs to size, {search['average_load_simulations']}"
               f" at the average load, {search['capacity_probes']} capacity probes "
@@ -74,6 +71,34 @@ def describe(document: dict[str, Any]) -> str:
                      f"{m['break_even_utilization']:.0%}")
     lines += [f"note: {printable(str(note))}" for note in document["notes"]]
     return "\n".join(lines)
+
+
+SPLITS_SHOWN = 4  # a split search tries more fleets than a table cell shows
+
+
+def _tried_text(tried: list[Any]) -> str:
+    """The fleet sizes tried; a long split search (`1P:2D`, ...) by its count and last."""
+    if len(tried) > SPLITS_SHOWN and any(isinstance(f, str) for f in tried):
+        return f"{len(tried)} splits, last {tried[-1]}"
+    return ",".join(str(n) for n in tried)
+
+
+def _deployment_text(option: dict[str, Any]) -> str:
+    """One option's replica (each pool's, when disaggregated) and its capacity."""
+    cap = option["capacity_per_replica"]
+    pools = option.get("pools")
+    if pools is None:
+        return (f"{option.get('gpus_per_replica', option['tensor_parallel'])} × "
+                f"{option['gpu']}, {option['dtype']}, {option['scheduler']}; capacity "
+                f"{cap['requests_per_s']:.4g} req/s per replica")
+    each = "; ".join(f"{role} {pool['gpus_per_replica']} × {pool['gpu']}, {pool['dtype']}"
+                     for role, pool in pools.items())
+    if option.get("split") == "ratio":
+        return (f"disaggregated, {each}; in units of {option.get('unit')}, capacity "
+                f"{cap['requests_per_s']:.4g} req/s per unit")
+    return (f"disaggregated, {each}; split searched, capacity per replica (closed form) "
+            f"prefill {cap['prefill']['requests_per_s']:.4g} req/s, decode "
+            f"{cap['decode']['requests_per_s']:.4g} req/s")
 
 
 def _warmup_text(run: dict[str, Any]) -> str:

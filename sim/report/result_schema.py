@@ -226,6 +226,9 @@ OPTION = _opt({
     "slo_met_probability_ci": CI95,
     "draws": Num(nullable=True, low=1, integer=True),
     "usd_per_million_tokens": _opt({"p50": COST, "p95": COST}, nullable=True),
+    "split": Text(nullable=True),  # a disaggregated option's prefill:decode split, "1P:2D"
+    "prefill_replicas": Num(nullable=True, low=1, integer=True),
+    "decode_replicas": Num(nullable=True, low=1, integer=True),
 }, "option", "replicas", "gpus", "usd_per_month", "slo_met_probability")
 PLAN = _opt({
     "scenario": Text(scalar=True),

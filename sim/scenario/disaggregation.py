@@ -173,13 +173,14 @@ class Pools:
 
 def refuse_sizing(disaggregation: Disaggregation | None, command: str) -> None:
     """`InputError` naming the key: `command` sizes `deployment.replicas`, which a
-    disaggregated fleet splits into pools it does not size yet."""
+    disaggregated fleet splits into pools it does not size (a plan does)."""
     if disaggregation is not None:
         raise InputError(KEY, disaggregation.model_dump(exclude_none=True), f"an aggregated "
-                         f"deployment: {command} sizes deployment.replicas, and choosing the "
-                         "prefill and decode pools' sizes is not built yet (compare splits "
-                         "with a sweep grid over deployment.disaggregation.prefill.replicas "
-                         "and deployment.disaggregation.decode.replicas)")
+                         f"deployment: {command} sizes deployment.replicas, not the prefill "
+                         "and decode pools (a plan chooses the split: tokenfactory plan; or "
+                         "compare splits with a sweep grid over "
+                         "deployment.disaggregation.prefill.replicas and "
+                         "deployment.disaggregation.decode.replicas)")
 
 
 def resolve(deployment: Parent, gpu: GpuSpec) -> Pools | None:

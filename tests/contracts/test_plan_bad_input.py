@@ -102,9 +102,14 @@ CASES = [
         "dist": "uniform", "low": 1, "high": 2}}}, "uncertainty.workload.arrival.rate_per_s",
          "'uniform'", ("plan.periods[i].uncertainty",)),
     Case("output-not-empty", _plan(), "-o", "out", ("empty",), setup={"out/keep.txt": "x"}),
-    Case("plan-a-disaggregated-fleet", {**_plan(), "deployment": {
-        **short()["deployment"], "disaggregation": DISAGGREGATED}},
-         "deployment.disaggregation", "{", ("an aggregated deployment", "sweep grid")),
+    Case("split-on-an-aggregated-option", _option({"name": "agg", "split": "ratio"}),
+         "plan.options[1].split", "'ratio'", ("no split for an aggregated option",)),
+    Case("split-unknown", _option({"name": "pd", "split": "even",
+                                   "deployment": {"disaggregation": DISAGGREGATED}}),
+         "plan.options[1].split", "'even'", ("search", "ratio")),
+    Case("split-option-with-autoscaling", _option({"name": "pd", "deployment": {
+        "disaggregation": DISAGGREGATED, "autoscaling": SCALING}}),
+         "plan.options[1].deployment.autoscaling", "{", ("not simulated",)),
     Case("stress-a-disaggregated-fleet", {**short(), "stress": {}, "deployment": {
         **short()["deployment"], "disaggregation": DISAGGREGATED}},
          "deployment.disaggregation", "{", ("an aggregated deployment",), command="stress"),
