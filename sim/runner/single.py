@@ -60,11 +60,12 @@ def run(scenario: Scenario | str | Path | Mapping[str, Any], *, seed: int | None
     pool_max = budget.DEFAULT_MAX_REQUESTS if max_requests is None else max_requests
     both = build.sides(scenario)
     each = build.fleet_sides(scenario)
-    if both is not None:  # disaggregated: `simulate`'s own config and step model are the
-        # prefill pool's
+    # Disaggregated, `simulate`'s own config and step model are the prefill pool's; with
+    # pools, the first pool's step model names the profile.
+    if both is not None:
         step_model, capacity = both.prefill.step_model, both.prefill.kv_capacity_tokens
         limits = both.limits(pool_max)
-    elif each is not None:  # pools: the first pool's step model names the profile
+    elif each is not None:
         step_model, capacity = each[0].step_model, each[0].kv_capacity_tokens
         limits = build.limits_over(each, pool_max, build.tokens_per_step(scenario))
     else:
