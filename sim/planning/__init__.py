@@ -6,7 +6,8 @@ up under stress.
 rates; `options` merges each candidate deployment into the scenario; `search` finds the
 fewest replicas (pure: a monotone predicate in, the boundary out); `split` the cheapest
 prefill:decode split of a disaggregated option (pure, likewise) from `poolcapacity`'s
-first guess; `runs` executes and caches Monte Carlo draws; `sizing` puts them together
+first guess, and the cheapest pair of pool counts of a heterogeneous one from
+`poolshares`'; `runs` executes and caches Monte Carlo draws; `sizing` puts them together
 per option; `mix` chooses reserved
 against on-demand capacity; `planner` runs a whole plan; `stress` runs the stress cases;
 `report` writes the files' contents. Nothing here prints: the CLI (`tokenfactory plan`,

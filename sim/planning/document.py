@@ -15,6 +15,14 @@ pools); its fleets tried are splits, and its utilisation is the rate over what t
 delivers flat out (the slower pool's capacity). A split search's `first_guess` is both
 pools' guesses together, `first_guess_split` the guess as a split, and the guess's two
 parts the prefill pool's. An aggregated option's split keys are null.
+
+A heterogeneous option's entry (`deployment.pools`) says each pool's replicas: `pools`
+(`{chat: 2, documents: 1}`; null for any other option), and plan.csv's `pools` cell
+`chat:2+documents:1`, as its fleets tried are written; `replicas` and `gpus` count every
+pool, its utilisation is the rate over what the fleet delivers flat out (the rate at which
+its first pool saturates, on its share of the prompts), `first_guess` is both pools'
+guesses together, `first_guess_pools` each pool's, and the guess's two parts the first
+pool's.
 """
 
 from __future__ import annotations
@@ -26,8 +34,9 @@ from typing import Any
 from sim.montecarlo.stats import band
 from sim.planning.forecast import Demand
 from sim.planning.mix import HOURS_PER_MONTH
-from sim.planning.options import Fleet, Option
+from sim.planning.options import Fleet, Option, pools_text
 from sim.planning.poolcapacity import PoolCapacity
+from sim.planning.poolshares import PoolShares
 from sim.planning.sizing import OptionSizing, Sized
 from sim.planning.split import split_text
 
@@ -37,7 +46,7 @@ CSV_COLUMNS = (
     "usd_per_million_p50_average", "usd_per_million_p95_average", "utilization_peak",
     "utilization_average", "busy_fraction_peak", "slo_met_probability",
     "slo_met_probability_low", "slo_met_probability_high", "draws", "first_guess",
-    "fleets_tried", "simulations", "split", "prefill_replicas", "decode_replicas",
+    "fleets_tried", "simulations", "split", "prefill_replicas", "decode_replicas", "pools",
 )
 
 
@@ -49,6 +58,9 @@ def _cost_band(rows: Sequence[dict[str, Any]] | None) -> dict[str, float | None]
 
 
 def _fleet_tried(option: Option, fleet: Fleet) -> int | str:
+    pools = option.pools_of(fleet)
+    if pools is not None:
+        return pools_text(pools)
     split = option.split_of(fleet)
     if split is None:
         assert isinstance(fleet, int)  # an aggregated option's fleets are replicas
@@ -57,6 +69,9 @@ def _fleet_tried(option: Option, fleet: Fleet) -> int | str:
 
 
 def _verdict(option: Option, fleet: Fleet, verdict: Any) -> dict[str, Any]:
+    pools = option.pools_of(fleet)
+    if pools is not None:
+        return {**verdict.to_dict(sum(pools.values())), "pools": pools}
     split = option.split_of(fleet)
     if split is None:
         return verdict.to_dict(fleet)
@@ -77,7 +92,7 @@ def _split_keys(option: Option, fleet: Fleet | None) -> dict[str, Any]:
 
 def _capacity_per_s(sizing: OptionSizing, fleet: Fleet) -> float:
     """What the fleet delivers flat out (requests/s)."""
-    if isinstance(sizing.capacity, PoolCapacity):
+    if isinstance(sizing.capacity, PoolCapacity | PoolShares):
         assert isinstance(fleet, tuple)  # a searched split's capacity is its pools'
         return sizing.capacity.fleet_requests_per_s(fleet)
     assert isinstance(fleet, int)  # replicas, or units of a ratio option
@@ -96,15 +111,19 @@ def option_entry(sizing: OptionSizing, sized: Sized) -> dict[str, Any]:
                                                                  strict=True)],
               "simulations": sized.simulations,
               "average_load_simulations": sized.average_simulations}
-    if sized.decode_guess is not None:  # a split search: `guess` is the prefill pool's
-        search.update(first_guess=sized.guess.replicas + sized.decode_guess.replicas,
-                      first_guess_split=split_text((sized.guess.replicas,
-                                                    sized.decode_guess.replicas)))
+    if sized.second_guess is not None:  # a split search: `guess` is the first pool's
+        guessed = (sized.guess.replicas, sized.second_guess.replicas)
+        search["first_guess"] = sum(guessed)
+        pools = option.pools_of(guessed)
+        if pools is None:
+            search["first_guess_split"] = split_text(guessed)
+        else:
+            search["first_guess_pools"] = pools
     if n is None or fleet is None:
         return {"option": option.name, "replicas": None, "gpus": None, "usd_per_month": None,
                 "slo_met_probability": None, "slo_met_probability_ci": None, "draws": None,
                 "draws_met": None, "feasible": False, **_split_keys(option, None),
-                "search": search}
+                "pools": None, "search": search}
     peak, share = sized.peak_rows, sized.share
     assert share is not None  # sizing: a feasible fleet always has its verdict's share
     hour_usd = median(row["gpu_hour_usd"] for row in peak)
@@ -136,6 +155,7 @@ def option_entry(sizing: OptionSizing, sized: Sized) -> dict[str, Any]:
                         "average": None if average is None else average / capacity},
         "busy_fraction_peak": median(row["busy_fraction"] for row in peak),
         **_split_keys(option, fleet),
+        "pools": option.pools_of(fleet),
         "search": search,
     }
 
@@ -189,5 +209,6 @@ def csv_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
                 "split": e.get("split"),
                 "prefill_replicas": e.get("prefill_replicas"),
                 "decode_replicas": e.get("decode_replicas"),
+                "pools": None if e.get("pools") is None else pools_text(e["pools"]),
             })
     return rows

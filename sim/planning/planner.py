@@ -14,8 +14,8 @@ max_draws cells, at most `max_runs`; its biggest run (the highest per-draw peak 
 max_replicas), within the per-run limits; and an upper bound of all its runs' requests —
 every cell at up to `sizing.max_fleet_sizes` fleet sizes of `draws` draws, two of them
 (`runs.EXTENDED_PER_SEARCH`) taken on to max_draws, plus the average-load runs — at most
-`max_total_requests`; a split search's cell at up to `sizing.max_splits` splits, every one
-of them taken on. The bound is a worst case: a
+`max_total_requests`; a split search's cell (a disaggregated or a heterogeneous option's)
+at up to `sizing.max_splits` splits, every one of them taken on. The bound is a worst case: a
 search usually tries a few sizes.
 """
 
@@ -95,7 +95,7 @@ def plan(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
                    "average_load_simulations": sum(
                        p["options"][i]["search"]["average_load_simulations"]
                        for p in periods for i in range(len(sizings))),
-                   "capacity_probes": sum(s.option.split != "search" for s in sizings)},
+                   "capacity_probes": sum(not s.option.searched for s in sizings)},
         "notes": notes + mix_notes,
         # The scenario as validated (defaults filled in) and which code wrote the plan.
         "scenario_config": base.model_dump(mode="json", exclude_none=True),
@@ -171,7 +171,9 @@ def _check_work(spec: PlanSpec, options: list[option_specs.Option],
         option_specs.REPLICAS_KEY: "plan.max_replicas",
         option_specs.MAX_REPLICAS_KEY: "plan.max_replicas",
         option_specs.PREFILL_REPLICAS_KEY: "plan.max_replicas",
-        option_specs.DECODE_REPLICAS_KEY: "plan.max_replicas"}
+        option_specs.DECODE_REPLICAS_KEY: "plan.max_replicas",
+        **{f"{option_specs.POOLS_KEY}.{i}.replicas": "plan.max_replicas"
+           for i in range(option_specs.SIZED_POOLS)}}
     if spec.run.duration_s is not None:
         where["duration_s"] = "plan.run.duration_s"
     total = 0.0
@@ -182,7 +184,7 @@ def _check_work(spec: PlanSpec, options: list[option_specs.Option],
         limit = option.fleet_limit(spec.max_replicas)
         largest: option_specs.Fleet = limit
         tries, extended = max_fleet_sizes(limit), EXTENDED_PER_SEARCH
-        if option.split == "search":
+        if option.searched:
             largest = (limit, limit)
             tries = extended = max_splits(limit)
         most_tries = max(most_tries, tries)
@@ -248,6 +250,18 @@ def _option_summary(sizing: OptionSizing) -> dict[str, Any]:
             "scheduler": pool.scheduler.policy} for pool in s.pools}
         if option.split == "ratio" and option.unit is not None:
             summary["unit"] = split_text(option.unit)
+    fleet = s.fleet_pools
+    if fleet is not None:
+        bounds = [spec.max_prompt_tokens for spec in s.deployment.pools or ()]
+        summary["pool_split"] = s.deployment.pool_split
+        summary["pools"] = {pool.role: {
+            "gpu": pool.gpu.name, "gpus_per_replica": pool.layout.gpus,
+            "tensor_parallel": pool.layout.tensor_parallel, "dtype": pool.layout.dtype,
+            "scheduler": pool.scheduler.policy, "router": pool.router,
+            "max_prompt_tokens": bound,
+            "gpu_hour_usd": (s.cost.rental_gpu_hour_usd if pool.gpu_hour_usd is None
+                             else pool.gpu_hour_usd)}
+            for pool, bound in zip(fleet, bounds, strict=True)}
     return summary
 
 
@@ -271,6 +285,13 @@ def _notes(spec: PlanSpec, sizings: list[OptionSizing]) -> list[str]:
                      "prefill), "
                      f"comparing up to {SPAN} prefill counts above the fewest that can; "
                      "their capacity per replica is a closed-form estimate per pool")
+    if any(s.option.pooled for s in sizings):
+        notes.append("options with deployment.pools (split by prompt size): the planner "
+                     "chose each period's replicas of each pool (pools, e.g. chat:2+"
+                     "documents:1), the cheapest meeting the target on the same draws (ties: "
+                     "fewer GPUs, then fewer of the first pool), by the split search over "
+                     "the two pools; their capacity per replica is a closed-form estimate "
+                     "per pool on its share of the prompts")
     if any(s.option.split == "ratio" for s in sizings):
         notes.append("disaggregated options with split: ratio: sized in whole units of their "
                      "own pools (2 units of 1P:2D are 2P:4D); capacity is one unit's")
@@ -291,16 +312,21 @@ def _mixes(spec: PlanSpec, sizings: list[OptionSizing]) -> tuple[list[dict], lis
                 notes.append(f"no reserved/on-demand mix for {option.name}: its cost.prices "
                              f"lack {names.reserved!r} or {names.on_demand!r}")
             continue
+        if option.pooled and any(p.gpu_hour_usd is not None
+                                 for p in option.scenario.fleet_pools or ()):
+            notes.append(f"no reserved/on-demand mix for {option.name}: its pools have "
+                         "their own prices")
+            continue
         fleets = [p.fleet for p in sizing.periods]
         feasible = [n for n in fleets if n is not None]
         if len(feasible) < len(fleets):
             notes.append(f"no reserved/on-demand mix for {option.name}: some period has no "
                          "feasible fleet")
             continue
-        if option.unit is None:  # aggregated: whole replicas follow the day's shape
+        if option.unit is None and not option.pooled:  # whole replicas follow the day
             demand = mix.demand_gpus([n for n in feasible if isinstance(n, int)],
                                      option.scenario.gpus_per_replica, fractions)
-        else:  # disaggregated: both pools' GPUs, in whole GPUs
+        else:  # two pools: both pools' GPUs, in whole GPUs
             demand = mix.demand_gpus([option.gpus_of(n) for n in feasible], 1, fractions)
         result = mix.best_mix(demand, prices[names.reserved], prices[names.on_demand])
         out.append({"option": option.name, "reserved_usd_per_gpu_hour": prices[names.reserved],

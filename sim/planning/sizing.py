@@ -21,6 +21,10 @@ own (a split learnt at one rate does not bound another's in two dimensions as si
 `split: ratio` option is sized like an aggregated one, in units of its pools
 (`Option.split_of`).
 
+A heterogeneous option (`deployment.pools`: two pools split by prompt size) is sized by the
+same split search over its two pools' counts, from each pool's closed-form guess on its
+share of the prompts (`sim.planning.poolshares`), likewise with no probe run.
+
 Options are sized side by side (one thread each, sharing the executor's workers); periods
 of one option in forecast order.
 """
@@ -45,6 +49,7 @@ from sim.planning.options import (
     merge_patch,
 )
 from sim.planning.poolcapacity import PoolCapacity, pool_capacity, split_guess
+from sim.planning.poolshares import PoolShares, pool_shares, pools_guess
 from sim.planning.runs import EXTENDED_PER_SEARCH, Draws, Evaluator, Verdict
 from sim.planning.search import Guess, first_guess, smallest_feasible
 from sim.planning.split import SPAN, Split, cheapest_split
@@ -68,8 +73,9 @@ class Sized:
     average_simulations: int  # runs of the chosen fleet at the average rates
     peak_rows: list[dict[str, Any]]
     average_rows: list[dict[str, Any]] | None
-    split: Split | None = None  # a searched split (then `replicas` counts both pools')
-    decode_guess: Guess | None = None  # a searched split's decode guess (`guess`: prefill)
+    split: Split | None = None  # a searched split or pools' counts (`replicas`: their sum)
+    second_guess: Guess | None = None  # a searched split's second pool's guess (decode, or
+    # the fleet's second pool; `guess` is the first pool's)
 
     @property
     def fleet(self) -> Fleet | None:
@@ -80,7 +86,7 @@ class Sized:
 @dataclass(frozen=True)
 class OptionSizing:
     option: Option
-    capacity: Capacity | PoolCapacity
+    capacity: Capacity | PoolCapacity | PoolShares
     notes: list[str]
     periods: list[Sized] = field(default_factory=list)
 
@@ -89,8 +95,9 @@ def size_all(options: Sequence[Option], demands: Sequence[Demand], target: Targe
              limit: int, evaluator: Evaluator, draws: Draws,
              probe_seed: int) -> list[OptionSizing]:
     def one(option: Option) -> OptionSizing:
-        if option.split == "search":
-            return size_split_option(option, demands, target, limit, evaluator, draws)
+        if option.searched:
+            return size_split_option(option, demands, target, limit, evaluator, draws,
+                                     probe_seed)
         capacity = replica_capacity(option, probe_seed)
         return size_option(option, demands, target, option.fleet_limit(limit), evaluator,
                            draws, capacity)
@@ -110,16 +117,22 @@ def replica_capacity(option: Option, seed: int) -> Capacity:
 
 
 def size_split_option(option: Option, demands: Sequence[Demand], target: Target, limit: int,
-                      evaluator: Evaluator, draws: Draws) -> OptionSizing:
-    """A `split: search` option sized in both pools for every period (module docstring)."""
+                      evaluator: Evaluator, draws: Draws, seed: int) -> OptionSizing:
+    """A `split: search` option sized in both pools for every period, or a heterogeneous
+    one in its two pools (module docstring); `seed` draws the pools' shares."""
     sampled, notes = draws.sampled(option)
     slo = option.scenario.slo
-    capacity = pool_capacity(option)
+    capacity: PoolCapacity | PoolShares = (pool_shares(option, seed) if option.pooled
+                                           else pool_capacity(option))
     result = OptionSizing(option, capacity, notes)
     for demand in demands:
         rates = demand.peak_draws
-        prefill, decode = split_guess(max(rates), capacity, target, slo.ttft_s, slo.percentile,
-                                      limit)
+        if isinstance(capacity, PoolShares):
+            first, second = pools_guess(max(rates), capacity, target, slo.ttft_s,
+                                        slo.percentile, limit)
+        else:
+            first, second = split_guess(max(rates), capacity, target, slo.ttft_s,
+                                        slo.percentile, limit)
         runs_before = evaluator.runs.get(option.index, 0)
         decided: dict[Split, Verdict] = {}
 
@@ -128,7 +141,7 @@ def size_split_option(option: Option, demands: Sequence[Demand], target: Target,
             decided[(p, d)] = evaluator.verdict(option, (p, d), rates, sampled)
             return decided[(p, d)].feasible
 
-        found = cheapest_split(feasible, (prefill.replicas, decode.replicas),
+        found = cheapest_split(feasible, (first.replicas, second.replicas),
                                option.pool_gpus, limit,
                                gpu_hour_usd=option.pool_gpu_hour_usd)
         searched = evaluator.runs.get(option.index, 0) - runs_before
@@ -140,10 +153,10 @@ def size_split_option(option: Option, demands: Sequence[Demand], target: Target,
                 average_rows = evaluator.rows(option, found.split, demand.average_draws,
                                               sampled, evaluator.first)
         result.periods.append(Sized(
-            demand, None if found.split is None else sum(found.split), prefill,
+            demand, None if found.split is None else sum(found.split), first,
             found.evaluated, tuple(decided[s] for s in found.evaluated), share, searched,
             evaluator.runs.get(option.index, 0) - runs_before - searched, peak_rows,
-            average_rows, found.split, decode))
+            average_rows, found.split, second))
     return result
 
 

@@ -1,17 +1,23 @@
-"""The cheapest prefill:decode split that meets the target, found with few simulations.
+"""The cheapest split of a fleet into two pools that meets the target, found with few
+simulations: a disaggregated fleet's prefill:decode split, or a heterogeneous fleet's two
+pools (`deployment.pools` under `pool_split: size`). Below, P counts the first pool's
+replicas (prefill), D the second's (decode).
 
-A disaggregated fleet has two counts, P prefill and D decode replicas, and takes
-P·g_p + D·g_d GPUs (g: one replica's GPUs in that pool), each pool's at its price per
-GPU-hour (the scenario's, unless a pool has its own). The cheapest split costs least per
-hour; ties go to fewer GPUs, then to fewer prefill replicas. Costs are compared exactly
-(as fractions), so a tie is a tie.
+A fleet of two pools has two counts, P and D replicas, and takes P·g_p + D·g_d GPUs (g: one
+replica's GPUs in that pool), each pool's at its price per GPU-hour (the scenario's, unless
+a pool has its own). The cheapest split costs least per hour; ties go to fewer GPUs, then
+to fewer replicas of the first pool. Costs are compared exactly (as fractions), so a tie is
+a tie.
 
 What is monotone. A replica added to either pool never makes a request wait longer (the
 aggregated search's argument, pool by pool: more prefill replicas hand the decode pool the
-same requests, only sooner), so "meets the target" does not turn false as P grows at fixed
-D, nor as D grows at fixed P. Hence for each P the fewest feasible decode replicas D*(P) is
-the boundary of a monotone predicate (`search.smallest_feasible` finds it), and D*(P) does
-not grow with P.
+same requests, only sooner; under a size split each pool serves the prompts its bound gives
+it whatever the counts, so a replica added to one pool leaves the other's requests alone
+and shortens its own pool's queues), so "meets the target" does not turn false as P grows
+at fixed D, nor as D grows at fixed P. Hence for each P the fewest feasible D*(P) is the
+boundary of a monotone predicate (`search.smallest_feasible` finds it), and D*(P) does not
+grow with P. (A load split is not searched: there an added replica of a slower pool can
+take a request a faster one would have served sooner.)
 
 The search:
 1. An anchor: the guess with an ample decode pool, (P0, 2·D0), then both doubled until
@@ -36,7 +42,9 @@ the floor down and finds a split so much cheaper that a yet wider one could beat
 the search does not try: P below the floor are ruled out by step 4, P in the span each by
 its own D*(P) or a failed top. It does not look past the span:
 more prefill replicas than that saving more decode replicas than they cost, which a decode
-pool whose load does not depend on P (it gets the same requests) rarely allows.
+pool whose load does not depend on P (it gets the same requests) rarely allows; nor do two
+pools split by size, each with its own requests (only the fleet-wide percentile couples
+them: a first pool well under the target leaves the second a little more of the misses).
 """
 
 from __future__ import annotations
@@ -48,8 +56,8 @@ from functools import partial
 
 from sim.planning.search import smallest_feasible
 
-Split = tuple[int, int]  # (prefill replicas, decode replicas)
-SPAN = 3  # prefill counts past the floor the search compares
+Split = tuple[int, int]  # (first pool's replicas, second's): (prefill, decode)
+SPAN = 3  # first-pool counts past the floor the search compares
 
 
 @dataclass(frozen=True)
@@ -67,8 +75,8 @@ def cheapest_split(feasible: Callable[[int, int], bool], guess: Split,
                    gpus_per_replica: Split, limit: int, span: int = SPAN,
                    gpu_hour_usd: tuple[float, float] = (1.0, 1.0)) -> SplitFound:
     """The cheapest feasible split with both counts in [1, limit], searched as the module
-    docstring says from `guess` (prefill, decode); `gpus_per_replica` and `gpu_hour_usd`
-    per pool. Each split is asked of `feasible(p, d)` once."""
+    docstring says from `guess` (first pool, second: prefill, decode); `gpus_per_replica`
+    and `gpu_hour_usd` per pool. Each split is asked of `feasible(p, d)` once."""
     known: dict[Split, bool] = {}
     evaluated: list[Split] = []
 

@@ -43,6 +43,7 @@ from sim.runner import budget
 from sim.runner.single import run
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.disaggregation import refuse_sizing
+from sim.scenario.fleetpools import refuse_sizing as refuse_pool_sizing
 from sim.scenario.planning import StressSpec, Target
 from sim.scenario.workload import PoissonArrivals
 
@@ -108,6 +109,7 @@ def stress(raw: Mapping[str, Any], base_dir: Path, executor: Executor, *,
     limits of `sim.runner.budget` (see the module docstring), before any run."""
     base = load_scenario(raw, base_dir=base_dir)
     refuse_sizing(base.deployment.disaggregation, "a stress test")
+    refuse_pool_sizing(base.deployment.pools, "a stress test")
     spec = base.stress or StressSpec()
     if base.workload.arrival is None:
         raise InputError("workload.arrival", MISSING, "an arrival process whose rate the "

@@ -13,6 +13,7 @@ import yaml
 from sim.provenance import software_version
 from sim.report import analysis, figures, narrative
 from sim.report.load import Results
+from sim.report.plan_text import pools_words
 from sim.report.plots import png_bytes
 from sim.report.plots.sweep import cost_figure
 
@@ -307,7 +308,8 @@ def _plan(results: Results) -> tuple[Section, Section, Section]:
         ["period", "option", "recommended", "replicas", "split", "gpus", "usd_per_month",
          "slo_met_probability", "ci_low", "ci_high", "draws"],
         [[p["period"], o["option"], o is analysis.recommended_option(p),
-          o["replicas"], o.get("split"), o["gpus"], o["usd_per_month"],
+          o["replicas"], o.get("split") or pools_words(o.get("pools")), o["gpus"],
+          o["usd_per_month"],
           o["slo_met_probability"],
           *(o.get("slo_met_probability_ci") or (None, None)), o.get("draws")]
          for p in plan["periods"] for o in p["options"]]))

@@ -12,6 +12,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from sim.report.analysis import Swing, recommended_option
+from sim.report.plan_text import pools_words
 from sim.report.plots.sweep import x_axis
 
 BLUE, ORANGE, GREEN, RED, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#7f7f7f"
@@ -207,7 +208,8 @@ def fleet_plan_chart(plan: dict[str, Any]) -> Figure:
     top.bar(x, [o["gpus"] for o in chosen], color=BLUE, width=0.6, label="GPUs (recommended)")
     for i, option in enumerate(chosen):
         top.text(i, option["gpus"] / 2, f"{option['gpus']} × {option['option']}\n"
-                 f"({option.get('split') or option['replicas']} replicas)", ha="center",
+                 f"({option.get('split') or pools_words(option.get('pools')) or option['replicas']}"
+                 " replicas)", ha="center",
                  va="center", fontsize=11, color="white", fontweight="bold")
     top.set_ylim(0, max(1, *(o["gpus"] for o in chosen)) * 1.35)
     top.set_ylabel("GPUs", fontsize=13)

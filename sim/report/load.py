@@ -372,6 +372,7 @@ INT_PLAN_COLUMNS = ("replicas", "gpus", "first_guess", "simulations", "prefill_r
                     "decode_replicas")
 TEXT_PLAN_COLUMNS = ("period", "option")
 FLEET_TRIED = re.compile(r"\d+|\d+P:\d+D")  # replicas, or a disaggregated split (1P:2D)
+POOLS = re.compile(r"[A-Za-z0-9_.-]+:\d+(\+[A-Za-z0-9_.-]+:\d+)*")  # chat:2+documents:1
 
 
 def _plan_rows(path: Path, plan: dict[str, Any]) -> list[list[str]]:
@@ -398,8 +399,8 @@ NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 
 def _plan_cell(path: Path, number: int, name: str, text: str) -> Any:
     """A plan.csv cell as a value: text for the names, True/False for `recommended`,
-    space-separated fleet sizes (or splits), a split (`1P:2D`), whole numbers and finite
-    numbers (empty: none)."""
+    space-separated fleet sizes (or splits, or pools' replicas), a split (`1P:2D`), pools'
+    replicas (`chat:2+documents:1`), whole numbers and finite numbers (empty: none)."""
     where = f"{path}:{number}: {name}"
     if name in TEXT_PLAN_COLUMNS:
         return text
@@ -409,10 +410,16 @@ def _plan_cell(path: Path, number: int, name: str, text: str) -> Any:
         return text == "True"
     if name == "fleets_tried":
         parts = text.split(" ") if text else []
-        if not all(part.isascii() and FLEET_TRIED.fullmatch(part) for part in parts):
-            raise InputError(where, text, "fleet sizes (or splits such as 1P:2D) separated "
-                             "by spaces")
-        return " ".join(part if "P" in part else str(int(part)) for part in parts)
+        if not all(part.isascii() and (FLEET_TRIED.fullmatch(part) or POOLS.fullmatch(part))
+                   for part in parts):
+            raise InputError(where, text, "fleet sizes (or splits such as 1P:2D, or pools' "
+                             "replicas such as chat:2+documents:1) separated by spaces")
+        return " ".join(part if not part.isdigit() else str(int(part)) for part in parts)
+    if name == "pools":
+        if text and not (text.isascii() and POOLS.fullmatch(text)):
+            raise InputError(where, text, "pools' replicas such as chat:2+documents:1, or "
+                             "empty")
+        return text or None
     if name == "split":
         if text and not (text.isascii() and FLEET_TRIED.fullmatch(text) and "P" in text):
             raise InputError(where, text, "a split such as 1P:2D, or empty")

@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 from sim.report.analysis import Swing, recommended_option
+from sim.report.plan_text import pools_words
 from sim.report.text import layout_words, plain_tp
 
 
@@ -198,10 +199,12 @@ def _capacity_words(run: dict[str, Any]) -> list[str]:
 
 
 def _fleet_words(option: dict[str, Any]) -> str:
-    """`3 replicas`, or a disaggregated option's split: `1P:2D (prefill:decode replicas)`."""
-    split = option.get("split")
-    return f"{option['replicas']} replicas" if split is None else \
-        f"{split} (prefill:decode replicas)"
+    """`3 replicas`, a disaggregated option's split: `1P:2D (prefill:decode replicas)`, or
+    a heterogeneous one's pools: `3 replicas (2 chat + 1 documents)`."""
+    split, pools = option.get("split"), pools_words(option.get("pools"))
+    if split is not None:
+        return f"{split} (prefill:decode replicas)"
+    return f"{option['replicas']} replicas" + ("" if pools is None else f" ({pools})")
 
 
 def plan_summary(plan: dict[str, Any], confidence: float | None) -> list[str]:

@@ -2,7 +2,8 @@
 and option (the recommended one marked *), the search's cost and the reserved/on-demand mix
 (text only; the CLI decides where it goes). Option, period and scenario names and the
 notes are shown `printable` (the table does it for its cells). A disaggregated option's
-fleet shows as its split, prefill and decode replicas: `1P:2D`."""
+fleet shows as its split, prefill and decode replicas: `1P:2D`; a heterogeneous one's as
+each pool's replicas: `2 chat + 1 documents`."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def format_table(document: dict[str, Any]) -> str:
             mark = "*" if e["option"] == period["recommended"] else " "
             cells.append([
                 period["period"], f"{period['peak_rate_per_s']:.4g}", mark + e["option"],
-                e.get("split") or or_dash(e["replicas"]), or_dash(e["gpus"]),
+                e.get("split") or pools_words(e.get("pools")) or or_dash(e["replicas"]),
+                or_dash(e["gpus"]),
                 usd(e["usd_per_month"], 0),
                 usd(cost.get("p50")), usd(cost.get("p95")),
                 or_dash((e.get("utilization") or {}).get("peak"), ".0%"),
@@ -74,19 +76,40 @@ def describe(document: dict[str, Any]) -> str:
 
 
 SPLITS_SHOWN = 4  # a split search tries more fleets than a table cell shows
+TRIED_WIDTH = 40  # characters of named fleets (`chat:2+documents:1`) a cell shows
+
+
+def pools_words(pools: dict[str, int] | None) -> str | None:
+    """`2 chat + 1 documents`: a heterogeneous fleet's replicas per pool (None: no pools)."""
+    if not pools:
+        return None
+    return " + ".join(f"{n} {name}" for name, n in pools.items())
 
 
 def _tried_text(tried: list[Any]) -> str:
-    """The fleet sizes tried; a long split search (`1P:2D`, ...) by its count and last."""
-    if len(tried) > SPLITS_SHOWN and any(isinstance(f, str) for f in tried):
-        return f"{len(tried)} splits, last {tried[-1]}"
-    return ",".join(str(n) for n in tried)
+    """The fleet sizes tried; a long split search (`1P:2D`, `chat:2+documents:1`, ...) by
+    its count and last."""
+    text = ",".join(str(n) for n in tried)
+    if any(isinstance(f, str) for f in tried) and (len(tried) > SPLITS_SHOWN
+                                                   or len(text) > TRIED_WIDTH):
+        noun = "splits" if "P:" in str(tried[-1]) else "fleets"
+        return f"{len(tried)} {noun}, last {tried[-1]}"
+    return text
 
 
 def _deployment_text(option: dict[str, Any]) -> str:
     """One option's replica (each pool's, when disaggregated) and its capacity."""
     cap = option["capacity_per_replica"]
     pools = option.get("pools")
+    if pools is not None and option.get("pool_split") is not None:
+        each = "; ".join(
+            f"{name} {pool['gpus_per_replica']} × {pool['gpu']}, {pool['dtype']}"
+            + ("" if pool.get("max_prompt_tokens") is None
+               else f", prompts ≤ {pool['max_prompt_tokens']:,}")
+            + f", {cap['pools'][name]['share']:.1%} of requests, capacity (closed form) "
+            f"{cap['pools'][name]['requests_per_s']:.4g} req/s per replica"
+            for name, pool in pools.items())
+        return f"pools split by {option['pool_split']}: {each}"
     if pools is None:
         return (f"{option.get('gpus_per_replica', option['tensor_parallel'])} × "
                 f"{option['gpu']}, {option['dtype']}, {option['scheduler']}; capacity "

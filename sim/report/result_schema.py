@@ -73,9 +73,10 @@ class Obj:
 @dataclass(frozen=True)
 class MapOf:
     value: Any
+    nullable: bool = False
 
     def words(self) -> str:
-        return "a mapping"
+        return "a mapping" + (" or null" if self.nullable else "")
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,8 @@ OPTION = _opt({
     "split": Text(nullable=True),  # a disaggregated option's prefill:decode split, "1P:2D"
     "prefill_replicas": Num(nullable=True, low=1, integer=True),
     "decode_replicas": Num(nullable=True, low=1, integer=True),
+    # a heterogeneous option's replicas per pool, {chat: 2, documents: 1}
+    "pools": MapOf(Num(low=1, integer=True), nullable=True),
 }, "option", "replicas", "gpus", "usd_per_month", "slo_met_probability")
 PLAN = _opt({
     "scenario": Text(scalar=True),

@@ -27,6 +27,7 @@ from pydantic import Field, field_validator
 
 from sim.engine.pools import SPLITS
 from sim.engine.router import ROUTERS
+from sim.errors import InputError
 from sim.hardware.catalog import GpuSpec, ModelSpec
 from sim.hardware.layout import Layout
 from sim.scenario.base import PosInt, known_name
@@ -137,6 +138,16 @@ def with_pool_presets(deployment: Mapping[str, Any], explicit: Mapping[str, Any]
         return deployment
     return {**deployment, "pools": [with_preset(pool, explicit, scenario_gpu, preset_keys)
                                     for pool in block]}
+
+
+def refuse_sizing(pools: list[FleetPoolSpec] | None, command: str) -> None:
+    """`InputError` naming the key: `command` sizes `deployment.replicas`, which a
+    heterogeneous fleet's pools do not read (a plan sizes each pool)."""
+    if pools is not None:
+        raise InputError(KEY, [pool.name for pool in pools], f"one homogeneous fleet: "
+                         f"{command} sizes deployment.replicas, not the pools' replicas (a "
+                         "plan sizes each pool: tokenfactory plan; or compare fleets with a "
+                         "sweep grid over deployment.pools.N.replicas)")
 
 
 def problem(model: ModelSpec, deployment: Parent, pools: tuple[Pool, ...] | None,
