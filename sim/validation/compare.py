@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from sim.validation.burst import simulate_burst
 from sim.validation.files import Table
+from sim.validation.host_overhead import with_host_overhead
 from sim.validation.mapping import (
     LATENCY_FIELDS,
     THROUGHPUT,
@@ -106,8 +108,9 @@ def compare_row(row: dict[str, Any], kind: str = "row", group: str = "",
                 simulator: Simulator | None = None,
                 closed_loop: bool = False) -> list[Comparison]:
     """Simulate one row (if covered) and compare each of its measured metrics. `simulator`
-    runs the set-up (None: `simulate`, the benchmark's load approximated as the module says);
-    `closed_loop` is `setup_for_row`'s."""
+    runs the set-up (None: `simulate`, the benchmark's load approximated as the module says,
+    or `simulate_burst` for a burst of prompts), with the row's host time per step where its
+    engine version had one (`host_overhead`); `closed_loop` is `setup_for_row`'s."""
     metrics = measured_metrics(row)
     labels: Labels = {"gpu": str(row.get("gpu", "")), "engine": engine_family(row),
                       "kind": kind, "group": group, "load": load}
@@ -118,7 +121,8 @@ def compare_row(row: dict[str, Any], kind: str = "row", group: str = "",
         usable = {m.metric: m.value for m in metrics if m.skip is None and m.value is not None}
         if not usable:
             return [_skipped(row, m, m.skip, labels, setup.model) for m in metrics]
-        simulated = (simulator or _simulate)(setup, usable)
+        with with_host_overhead(setup) as ready:
+            simulated = (simulator or _simulate)(ready, usable)
     except Uncovered as exc:
         model = setup.model if setup is not None else ""
         return [_skipped(row, m, str(exc), labels, model) for m in metrics]
@@ -141,6 +145,8 @@ def compare_row(row: dict[str, Any], kind: str = "row", group: str = "",
 
 
 def _simulate(setup: RowSetup, usable: dict[str, float]) -> Simulated:
+    if setup.load == "burst":
+        return simulate_burst(setup)
     return simulate(setup, capacity_estimate(setup, usable))
 
 

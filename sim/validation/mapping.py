@@ -22,6 +22,7 @@ from typing import Any, TypeGuard
 
 from sim.hardware.catalog import ModelSpec
 from sim.validation.datasets import TABLES, dataset_of, lengths_for
+from sim.validation.engine_versions import V0Defaults, vllm_v0
 from sim.validation.silicon_mapping import ModelFinder, Skip
 
 
@@ -89,6 +90,15 @@ ENGINES = {
 
 DEFAULT_LENGTH_SIGMA = 1.0  # log-space spread for lengths given only as means
 
+# Server settings a benchmark harness passes when its rows do not say: the source repository
+# (a row's `source.repo_path` up to ':') → (deployment keys, where the harness sets them).
+HARNESS_SETTINGS: dict[str, tuple[dict[str, float], str]] = {
+    "LambdaLabsML/vllm-benchmark": (
+        {"gpu_memory_utilization": 0.95},
+        "gpu_memory_utilization 0.95: the source's benchmark.py starts the server with "
+        "--gpu-memory-utilization 0.95 (its default)"),
+}
+
 
 @dataclass(frozen=True)
 class Parallelism:
@@ -118,8 +128,9 @@ class RowSetup:
     output_tokens: dict[str, Any]
     mean_prompt_tokens: float
     mean_output_tokens: float
-    load: str  # offline (overloaded) | closed (N in flight, approximated) | poisson
-    concurrency: int | None  # closed: requests in flight over the whole fleet
+    # offline (overloaded) | closed (N in flight, approximated) | poisson | burst (N at t = 0)
+    load: str
+    concurrency: int | None  # closed: requests in flight over the whole fleet; burst: N
     rate_per_s: float | None  # poisson: arrival rate
     policy: str
     max_num_seqs: int
@@ -128,6 +139,10 @@ class RowSetup:
     engine: str = "vllm"  # deployment.engine
     data_parallel_attention: int = 1
     expert_parallel: int = 1
+    kv_cache_dtype: str = "auto"  # deployment.kv_cache_dtype
+    host_overhead_s: float = 0.0  # host time per step beyond the step model (V0 vLLM)
+    profile: Any = "auto"  # the scenario's `profile:` (a file when host_overhead_s is set)
+    gpu_memory_utilization: float | None = None  # None: the scenario's default
 
 
 def engine_family(row: dict[str, Any]) -> str:
@@ -166,16 +181,49 @@ def setup_for_row(row: dict[str, Any], models: ModelFinder | None = None,
     engine = ENGINES[engine_family(row)]
     if engine.family == "other":
         notes.append(f"engine {row.get('engine')!r}: vLLM-like limits and tables assumed")
-    load, concurrency, rate = _load(row)
+    load, concurrency, rate = _load(row, notes)
+    v0 = vllm_v0(row, dtype) if engine.family == "vLLM" else None
+    harness = _harness(row, notes)
     policy, max_seqs, max_tokens = _scheduler(row, engine, load, concurrency, replicas, prompt,
-                                              notes, closed_loop)
+                                              notes, closed_loop, v0)
     return RowSetup(row["id"], spec.name, model_ref, gpu, parallel.tensor_parallel, replicas,
                     dtype, prompt, output, mean_in, mean_out, load, concurrency, rate, policy,
                     max_seqs, max_tokens, tuple(notes), engine.engine,
-                    parallel.data_parallel_attention, parallel.expert_parallel)
+                    parallel.data_parallel_attention, parallel.expert_parallel,
+                    v0.kv_cache_dtype if v0 else "auto", v0.host_overhead_s if v0 else 0.0,
+                    gpu_memory_utilization=harness.get("gpu_memory_utilization"))
+
+
+# Offline benchmarks that queue a stated number of requests at once and time them until the
+# last one finishes (`trtllm-bench throughput`: "all requests are queued in rapid succession",
+# Total Output Throughput = output tokens / Total Latency), by the source's `repo:path` →
+# ({(isl, osl): requests}, where the source states them).
+BURST_REQUESTS: dict[str, tuple[dict[tuple[int, int], int], str]] = {
+    "NVIDIA/TensorRT-LLM:docs/source/performance/perf-overview.md": (
+        {(128, 128): 30000, (128, 2048): 3000, (128, 4096): 1500, (1000, 2000): 1500,
+         (2048, 128): 3000, (2048, 2048): 1500, (5000, 500): 1500, (1000, 1000): 3000,
+         (500, 2000): 3000, (20000, 2000): 1000},
+        "the source's $num_requests for this ISL/OSL (its \"Preparing a Dataset\" table), "
+        "queued at once by trtllm-bench throughput"),
+}
 
 
 # ---- one field each ------------------------------------------------------------------------
+
+
+def _repo_path(row: dict[str, Any]) -> str:
+    """The row's source as `owner/repo:path` (its commit dropped), '' when not given."""
+    source = row.get("source")
+    repo_path = source.get("repo_path") if isinstance(source, dict) else None
+    return repo_path.split("@", 1)[0] if isinstance(repo_path, str) else ""
+
+
+def _harness(row: dict[str, Any], notes: list[str]) -> dict[str, float]:
+    """The deployment keys the row's benchmark harness sets (`HARNESS_SETTINGS`)."""
+    keys, why = HARNESS_SETTINGS.get(_repo_path(row).split(":", 1)[0], ({}, ""))
+    if keys:
+        notes.append(why)
+    return keys
 
 
 def _model(name: Any, models: ModelFinder, notes: list[str]) -> tuple[Any, ModelSpec]:
@@ -325,7 +373,18 @@ def _dataset_lengths(row: dict[str, Any], spec: ModelSpec, notes: list[str]
             table.mean_output_tokens)
 
 
-def _load(row: dict[str, Any]) -> tuple[str, int | None, float | None]:
+# `benchmark_serving.py --num-prompts N --request-rate inf` in a row's words: every prompt is
+# sent at once and throughput is output tokens over the time until the last one finishes.
+_PROMPTS = re.compile(r"num-prompts?\s*=\s*(\d+)", flags=re.IGNORECASE)
+_RATE_INF = re.compile(r"(request[\s_-]rate|rps)\s*=?\s*inf\b", flags=re.IGNORECASE)
+
+
+def _load(row: dict[str, Any], notes: list[str]) -> tuple[str, int | None, float | None]:
+    scenario = str(row.get("scenario", ""))
+    prompts = _PROMPTS.search(scenario)
+    if prompts and _RATE_INF.search(scenario) and row.get("request_rate_per_s") is None:
+        notes.append("burst: benchmark_serving.py --request-rate inf sends every prompt at once")
+        return "burst", int(prompts.group(1)), None
     rate = row.get("request_rate_per_s")
     concurrency = row.get("concurrency")
     if rate is not None:
@@ -338,14 +397,22 @@ def _load(row: dict[str, Any]) -> tuple[str, int | None, float | None]:
         return "closed", concurrency, None
     text = f"{concurrency} {row.get('scenario', '')}".lower()
     if "unbounded" in text or "offline" in text:
+        sizes, where = BURST_REQUESTS.get(_repo_path(row), ({}, ""))
+        isl, osl = row.get("isl"), row.get("osl")
+        requests = sizes.get((isl, osl)) if _is_count(isl) and _is_count(osl) else None
+        if requests is not None:
+            notes.append(f"burst of {requests} requests: {where}")
+            return "burst", requests, None
         return "offline", None, None
     raise Uncovered(f"concurrency {concurrency!r} not understood")
 
 
 def _scheduler(row: dict[str, Any], engine: EngineDefaults, load: str,
                concurrency: int | None, replicas: int, prompt: dict[str, Any],
-               notes: list[str], closed_loop: bool = False) -> tuple[str, int, int]:
-    """Policy, max_num_seqs and max_batched_tokens for the row, with the reasons noted."""
+               notes: list[str], closed_loop: bool = False,
+               v0: V0Defaults | None = None) -> tuple[str, int, int]:
+    """Policy, max_num_seqs and max_batched_tokens for the row, with the reasons noted
+    (`v0`: the V0 vLLM version's own, `sim.validation.engine_versions`)."""
     batch = row.get("batch_size")
     cap_match = re.search(r"<=\s*(\d+)", batch) if isinstance(batch, str) else None
     engine_cap = int(cap_match.group(1)) if cap_match else engine.max_num_seqs
@@ -368,12 +435,18 @@ def _scheduler(row: dict[str, Any], engine: EngineDefaults, load: str,
                      "admission (queue excluded)")
     elif load == "offline":
         notes.append(f"offline: overloaded Poisson arrivals, {why}")
+    elif load == "burst":
+        notes.append(f"{concurrency} requests sent at t = 0, {why}; output tokens / time until "
+                     "the last finishes, TTFT from the send")
     else:
         notes.append(f"Poisson arrivals at the row's rate, {why}")
     if static:
         prompt_len = prompt.get("value", 1)
         notes.append("static batching: whole batch prefilled in one step")
         return "static", max_seqs, max(max_seqs * prompt_len, 1)
+    if v0 is not None:
+        notes.extend(v0.notes)
+        return v0.policy, max_seqs, v0.max_batched_tokens
     notes.append(f"chunked prefill, max_batched_tokens {engine.max_batched_tokens} "
                  f"(assumed {engine.family} default)")
     return "chunked-prefill", max_seqs, engine.max_batched_tokens

@@ -74,18 +74,7 @@ def simulate(setup: RowSetup, capacity_req_s: float | None) -> Simulated:
 
     Raises `Uncovered` when the model does not fit the GPUs or a request cannot fit the KV
     cache."""
-    base = scenario_mapping(setup, rate_per_s=1.0, warmup_s=0.0, duration_s=1.0, drain_s=None)
-    try:
-        scenario = sim.load_scenario(base)
-    except InputError as exc:
-        raise Uncovered(f"scenario rejected: {exc}") from None
-    try:
-        kv_tokens = kv_capacity(scenario)
-    except InputError as exc:
-        raise Uncovered(f"model does not fit: {exc.expected}") from None
-    longest = [_longest_tokens(spec) for spec in (setup.prompt_tokens, setup.output_tokens)]
-    if None not in longest and sum(t for t in longest if t) + 17 > kv_tokens:
-        raise Uncovered(f"one request needs more KV cache than a replica's {kv_tokens} tokens")
+    kv_tokens = fitting_kv_tokens(setup)
     if setup.load == "poisson":
         return _run_poisson(setup)
     capacity = capacity_req_s if capacity_req_s and capacity_req_s > 0 else 1.0
@@ -110,6 +99,24 @@ def simulate(setup: RowSetup, capacity_req_s: float | None) -> Simulated:
             break
     return _summarise(result, tokens_per_s, from_admission=True, wall_s=wall_s,
                       saturated=saturated)
+
+
+def fitting_kv_tokens(setup: RowSetup) -> int:
+    """A replica's KV capacity in tokens; `Uncovered` when the scenario is rejected, the
+    model does not fit the GPUs or the longest request cannot fit the KV cache."""
+    base = scenario_mapping(setup, rate_per_s=1.0, warmup_s=0.0, duration_s=1.0, drain_s=None)
+    try:
+        scenario = sim.load_scenario(base)
+    except InputError as exc:
+        raise Uncovered(f"scenario rejected: {exc}") from None
+    try:
+        kv_tokens = kv_capacity(scenario)
+    except InputError as exc:
+        raise Uncovered(f"model does not fit: {exc.expected}") from None
+    longest = [_longest_tokens(spec) for spec in (setup.prompt_tokens, setup.output_tokens)]
+    if None not in longest and sum(t for t in longest if t) + 17 > kv_tokens:
+        raise Uncovered(f"one request needs more KV cache than a replica's {kv_tokens} tokens")
+    return kv_tokens
 
 
 def _longest_tokens(spec: dict) -> float | None:
@@ -152,7 +159,7 @@ def scenario_mapping(setup: RowSetup, rate_per_s: float, warmup_s: float, durati
         "drain_s": drain_s,
         "model": setup.model_ref,
         "gpu": setup.gpu,
-        "profile": "auto",
+        "profile": setup.profile,
         "deployment": {
             "replicas": setup.replicas,
             "tensor_parallel": setup.tensor_parallel,
@@ -160,9 +167,12 @@ def scenario_mapping(setup: RowSetup, rate_per_s: float, warmup_s: float, durati
             "expert_parallel": setup.expert_parallel,
             "engine": setup.engine,
             "dtype": setup.dtype,
+            "kv_cache_dtype": setup.kv_cache_dtype,
             "scheduler": {"policy": setup.policy, "max_num_seqs": setup.max_num_seqs,
                           "max_batched_tokens": setup.max_batched_tokens},
             "router": "least-loaded",
+            **({} if setup.gpu_memory_utilization is None
+               else {"gpu_memory_utilization": setup.gpu_memory_utilization}),
         },
         "workload": {
             "arrival": {"process": "poisson", "rate_per_s": rate_per_s},

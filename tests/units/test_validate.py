@@ -313,8 +313,11 @@ def test_parallelism_gives_replicas_and_tensor_parallel() -> None:
 def test_engine_defaults_and_static_batching() -> None:
     trt = setup_for_row(_row())
     assert (trt.load, trt.max_num_seqs, trt.policy) == ("offline", 2048, "chunked-prefill")
-    vllm = setup_for_row(_row(engine="vLLM v0.5.4"))
+    vllm = setup_for_row(_row(engine="vLLM"))
     assert (vllm.max_num_seqs, vllm.max_batched_tokens) == (256, 8192)
+    # a V0 vLLM's own: max(max_model_len, 2048) without chunked prefill (test_validate_burst)
+    v0 = setup_for_row(_row(engine="vLLM v0.5.4"))
+    assert (v0.max_num_seqs, v0.max_batched_tokens, v0.policy) == (256, 2048, "prefill-first")
     static = setup_for_row(_row(engine="TensorRT-LLM 0.6.1 (static batching)", concurrency=64,
                            batch_size=64))
     assert (static.policy, static.max_num_seqs, static.max_batched_tokens) == (
