@@ -8,9 +8,12 @@ tokens at the link's bandwidth shared by the transfers in flight on it) and it i
 decode replica, which admits it with that KV already in place (prompt + 1 tokens and a slack
 block reserved, as an aggregated replica holds a request that just finished its prefill) and
 decodes it from its second token; the first decode gap runs from the first token, so the
-transfer and the decode queue count in its inter-token latency. A request of one output token
-is done on the prefill side. A decode replica short of KV preempts as an aggregated one
-does, and a preempted request recomputes its context there.
+transfer and the decode queue count in its inter-token latency. When the decode replica
+first admitted it is kept too (`EngineResult.decode_admit_s`): engines that stream every
+token from the decode side (SGLang's and Dynamo's disaggregated serving) deliver the first
+token to the client only then, after the transfer and the decode queue. A request of one
+output token is done on the prefill side. A decode replica short of KV preempts as an
+aggregated one does, and a preempted request recomputes its context there.
 
 Each pool has its own request columns (`RequestTable`: the prefill side's all want one token),
 loads and router; the pools never share a replica. Closed-loop clients send their next
@@ -171,4 +174,5 @@ def simulate_disaggregated(cfg: EngineConfig, decode: DecodePool, workload: Requ
         decode_replica=head(decode_routed, np.int64),
         kv_transfer_s=head(transfer_s),
         kv_transfer_bytes=sum(link.bytes_sent for link in links),
+        decode_admit_s=head(decode_table.admit_s),
     )

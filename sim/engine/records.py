@@ -413,3 +413,7 @@ class EngineResult:
     decode_replica: np.ndarray | None = None
     kv_transfer_s: np.ndarray | None = None
     kv_transfer_bytes: float = 0.0
+    # Disaggregated, per row: when the decode replica first admitted it into its batch (NaN:
+    # never), where a client of an engine that streams every token from the decode side
+    # sees its first token.
+    decode_admit_s: np.ndarray | None = None

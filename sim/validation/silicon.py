@@ -7,7 +7,9 @@ AIConfigurator's code and documents do not say which statistic its rows hold; ai
 summary leads with the mean, and with fixed lengths every request does the same work, so mean
 and median differ little. The simulation reports the **mean** over the metrics window of
 TTFT from the request's *send* (as a client sees it: any wait in the server's queue
-included) and TPOT = (E2E − TTFT) / (OSL − 1) per request, as aiperf computes it.
+included) and TPOT = (E2E − TTFT) / (OSL − 1) per request, as aiperf computes it. A
+disaggregated row is simulated as its benchmark's profiling phase instead, with TTFT ending
+at the decode side (`sim.validation.silicon_phase`); what follows is the aggregated rows'.
 
 **How long to run.** A closed loop with fixed lengths and no think time is deterministic; what
 needs care is the start, where all N clients send at once and the first wave's prefills
@@ -39,10 +41,16 @@ import numpy as np
 import sim
 from sim.errors import InputError
 from sim.montecarlo.execute import open_executor
-from sim.runner.build import kv_capacity
-from sim.scenario.disaggregation import pool_kv_capacity
 from sim.validation.compare import COMPARED, CSV_COLUMNS, Comparison, contract_cells, matches
 from sim.validation.silicon_mapping import Labels, ModelFinder, RowPlan, Skip, labels, plan_row
+from sim.validation.silicon_phase import (
+    Phase,
+    is_disaggregated,
+    mean_ms,
+    replica_kv_tokens,
+    run_profiling_phase,
+)
+from sim.validation.silicon_phase import observed as phase_observed
 from sim.validation.silicon_rows import SiliconRow, SiliconTable
 
 WARMUP_LIFETIMES = 16.0
@@ -124,12 +132,25 @@ def _simulate_all(plans: dict[int, RowPlan],
 
 
 def simulate_plan(plan: RowPlan) -> Outcome:
-    """Run the row's closed loop long enough (see the module's docstring)."""
+    """Run the row's closed loop long enough (see the module's docstring); a disaggregated
+    row as its benchmark's profiling phase (`sim.validation.silicon_phase`)."""
     try:
+        if is_disaggregated(plan):
+            return _phase_outcome(run_profiling_phase(plan), plan)
         result = run_closed_loop(plan)
     except Skip as exc:
         return Outcome(skip=str(exc))
     return _outcome(result, plan)
+
+
+def _phase_outcome(phase: Phase, plan: RowPlan) -> Outcome:
+    ttft_ms, tpot_ms = mean_ms(phase.client_ttft_s), mean_ms(phase.client_tpot_s(plan.osl))
+    if ttft_ms is None or tpot_ms is None:
+        return Outcome(skip="the simulation finished no request of the profiling phase")
+    observed_text = phase_observed(phase, plan.concurrency)
+    if phase.result.record.requests_preempted:
+        observed_text += f", {phase.result.record.requests_preempted} preempted"
+    return Outcome(ttft_ms, tpot_ms, phase.result.record.profile_source, observed_text)
 
 
 def run_closed_loop(plan: RowPlan) -> sim.Result:
@@ -156,15 +177,6 @@ def run_closed_loop(plan: RowPlan) -> sim.Result:
             break
         lifetime_s = simulated_s
     return result
-
-
-def replica_kv_tokens(scenario: sim.Scenario) -> int:
-    """KV-cache tokens one replica holds; disaggregated, the smaller of a prefill and a
-    decode replica's (a request's KV sits on both sides)."""
-    pools = scenario.pools
-    if pools is None:
-        return kv_capacity(scenario)
-    return min(pool_kv_capacity(scenario.model, pool) for pool in pools)
 
 
 def window(result: sim.Result) -> np.ndarray:

@@ -15,6 +15,7 @@ parallelism, int4 weight-only) are skipped with the reason, never dropped.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,8 @@ from sim.hardware import catalog
 from sim.hardware.catalog import ModelSpec
 from sim.hardware.hfconfig import CONFIG_SUFFIX
 from sim.hardware.layout import ENGINES, Layout
-from sim.scenario.load import read_model_config
+from sim.scenario.disaggregation import pool_kv_capacity
+from sim.scenario.load import load_scenario, read_model_config
 from sim.validation.silicon_rows import POOLS, PoolColumns, SiliconRow
 
 # AIConfigurator's system names → the catalogue's GPU names.
@@ -85,7 +87,7 @@ class Labels:
     precision: str  # bf16 | fp8 | fp4, or the quantisation as published
     concurrency: int | None
     mode: str = "agg"  # agg | disagg (as published)
-    pools: str = ""  # a disaggregated row's xPyD: "2P1D", "1P1D (assumed)" where not stated
+    pools: str = ""  # a disaggregated row's xPyD: "2P1D", "1P?D (assumed)" where not stated
 
 
 @dataclass(frozen=True)
@@ -162,21 +164,50 @@ def plan_row(row: SiliconRow, models: ModelFinder) -> RowPlan:
     n, isl, osl = _counts(row)
     notes: list[str] = []
     model, spec = models.find(row.model_path, notes)
-    if row.mode == "agg":
-        deployment = _aggregated(row, spec.experts > 1, n, gpu, dtype, notes)
-    else:
-        deployment = _disaggregated(row, spec.experts > 1, n, gpu, dtype, notes)
-    if row.backend != LAYOUT_DEFAULTS.engine:
-        deployment["engine"] = row.backend
     base = {
         "name": row.id, "seed": SEED, "drain_s": None, "model": model, "gpu": gpu,
-        "profile": "auto", "deployment": deployment,
+        "profile": "auto",
         "workload": {"arrival": {"process": "closed", "concurrency": n, "think_time_s": 0},
                      "prompt_tokens": {"dist": "fixed", "value": isl},
                      "output_tokens": {"dist": "fixed", "value": osl}},
         "slo": {"ttft_s": 60.0, "tpot_s": 1.0}, "cost": {"gpu_hour_usd": 0.0},
     }
-    return RowPlan(row.id, base, n, isl, osl, _lifetime_hint_s(row, osl), tuple(notes))
+    moe = spec.experts > 1
+    if row.mode == "agg":
+        deployment = _aggregated(row, moe, n, gpu, dtype, notes)
+    else:
+        decode_replicas = None
+        if row.decode.num_workers is None:
+            one = _disaggregated(row, moe, n, gpu, dtype, [])
+            decode_replicas = held_decode_replicas(_engine(row, {**base, "deployment": one}),
+                                                   n, isl + osl)
+        deployment = _disaggregated(row, moe, n, gpu, dtype, notes, decode_replicas)
+    return RowPlan(row.id, _engine(row, {**base, "deployment": deployment}), n, isl, osl,
+                   _lifetime_hint_s(row, osl), tuple(notes))
+
+
+def _engine(row: SiliconRow, base: dict[str, Any]) -> dict[str, Any]:
+    """The scenario mapping with the row's engine, where it is not the default."""
+    if row.backend != LAYOUT_DEFAULTS.engine:
+        base["deployment"] = {**base["deployment"], "engine": row.backend}
+    return base
+
+
+def held_decode_replicas(base: dict[str, Any], clients: int, request_tokens: int) -> int:
+    """The fewest decode replicas whose KV caches hold every client's request at once,
+    for a row that leaves `decode_num_workers` empty: each row that states its pools has
+    a concurrency of exactly its decode pool's batch (decode_batch_size × attention-DP
+    ranks × workers, 134 of 134), so the deployments were sized to hold their clients.
+    `base` has one decode replica; a mapping the scenario layer rejects keeps it (the run
+    then skips the row with the reason)."""
+    try:
+        scenario = load_scenario({**base, "warmup_s": 0.0, "duration_s": 1.0})
+        pools = scenario.pools
+        assert pools is not None  # a disaggregated mapping
+        replica_tokens = pool_kv_capacity(scenario.model, pools.decode)
+    except InputError:
+        return 1
+    return max(1, math.ceil(clients * request_tokens / max(replica_tokens, 1)))
 
 
 def _aggregated(row: SiliconRow, moe: bool, n: int, gpu: str, dtype: str,
@@ -191,28 +222,37 @@ def _aggregated(row: SiliconRow, moe: bool, n: int, gpu: str, dtype: str,
 
 
 def _disaggregated(row: SiliconRow, moe: bool, n: int, gpu: str, dtype: str,
-                   notes: list[str]) -> dict[str, Any]:
+                   notes: list[str], decode_replicas: int | None = None) -> dict[str, Any]:
     """A prefill pool and a decode pool, each `*_num_workers` replicas of its own
     parallelism, with a batch limit mirroring the aggregated one: the clients one replica
     serves (`*_batch_size` is one attention-DP rank's, so a replica's is that × its ranks;
-    not stated, the concurrency). Engine and precision are the deployment's, both pools'."""
+    not stated, the concurrency). An empty prefill count is one replica, an empty decode
+    count `decode_replicas` (`held_decode_replicas`; None: one). Engine and precision are
+    the deployment's, both pools'."""
     pools: dict[str, Any] = {}
     gpus: dict[str, int] = {}
     for pool, columns in zip(POOLS, (row.prefill, row.decode), strict=True):
         parallel = _parallelism(columns, f"{pool}_", moe, notes)
         dp = parallel["data_parallel_attention"]
         replicas = _workers(pool, columns.num_workers)
+        if pool == "decode" and columns.num_workers is None and decode_replicas is not None:
+            replicas = decode_replicas
         pools[pool] = {"replicas": replicas, "tensor_parallel": parallel["tensor_parallel"],
                        **_non_default(parallel),
                        "scheduler": {"max_num_seqs": _max_num_seqs(pool, columns, dp, n,
                                                                    notes)}}
         gpus[pool] = parallel["tensor_parallel"] * dp
-    if _pools(row).endswith(ASSUMED):
-        notes.append(f"{_pools(row)}: a worker count not stated, one replica taken for it")
+    if row.prefill.num_workers is None:
+        notes.append("prefill_num_workers empty: one prefill replica")
+    if row.decode.num_workers is None:
+        notes.append(f"decode_num_workers empty: {pools['decode']['replicas']} decode "
+                     "replicas, the fewest whose KV caches hold every client's request")
     fleet_gpus = sum(pools[pool]["replicas"] * gpus[pool] for pool in POOLS)
     bandwidth_gb_s = kv_link_gb_s(row.system, gpus["prefill"], fleet_gpus, notes)
     notes.append(preset_note(row.backend, gpu))
     notes.append("kv_cache_dtype auto (not stated)")
+    notes.append("TTFT to the decode side's admission (the client's stream comes from the "
+                 "decode worker)")
     return {"dtype": dtype, "disaggregation": {
         **pools, "kv_transfer": {"bandwidth_gb_s": bandwidth_gb_s,
                                  "latency_s": KV_LINK_LATENCY_S}}}
@@ -295,11 +335,12 @@ def _dtype(row: SiliconRow) -> str:
 
 
 def _pools(row: SiliconRow) -> str:
-    """xPyD of a disaggregated row ('' for an aggregated one), an empty count taken as 1."""
+    """xPyD of a disaggregated row ('' for an aggregated one): an empty prefill count is 1,
+    an empty decode count '?' (as many as hold the clients, `held_decode_replicas`)."""
     if row.mode != "disagg":
         return ""
     counts = (row.prefill.num_workers, row.decode.num_workers)
-    label = f"{counts[0] or 1}P{counts[1] or 1}D"
+    label = f"{counts[0] or 1}P{counts[1] or '?'}D"
     return label + ASSUMED if None in counts else label
 
 

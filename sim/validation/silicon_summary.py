@@ -37,7 +37,7 @@ DISAGG_GROUPINGS: Grouping = (
     ("gpu", lambda c: c.gpu),
     ("engine", lambda c: c.engine),
     ("model", lambda c: model_family(c.model)),
-    ("workers", lambda c: "not stated (1 a pool assumed)" if c.pools.endswith(ASSUMED)
+    ("workers", lambda c: "not stated (assumed)" if c.pools.endswith(ASSUMED)
      else "stated"),
 )
 BAND_ORDER = ("1–4", "5–32", "33–128", ">128", "unknown")

@@ -5,8 +5,10 @@ Made-up rows of the shared header: each pool's columns become its block of
 `deployment.disaggregation` (replicas = `*_num_workers`, batch limit = one rank's
 `*_batch_size` × the pool's attention-DP ranks, the KV link of the row's system); what the
 simulator lacks is skipped with the reason; the summaries keep the two serving modes apart.
-One closed loop on a constant step checks the run end to end against arithmetic: TTFT is the
-prefill step, TPOT carries the KV transfer spread over the decode steps.
+Closed loops on a constant step check the run end to end against arithmetic: the client's
+TTFT ends when the decode side admits the request (prefill step + KV transfer + the decode
+queue), TPOT is the decode steps alone, and the measured means are those of the benchmark's
+profiling phase, whose first wave queues for the prefill pool.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import pytest
 from builders import SILICON_DENSE, silicon_csv_text, write_silicon_fixture
 
 import sim
+from sim.scenario.disaggregation import pool_kv_capacity
+from sim.validation import silicon_phase
 from sim.validation.files import read_table
 from sim.validation.silicon import SiliconComparison, compare_silicon, simulate_plan
 from sim.validation.silicon_mapping import (
@@ -29,6 +33,7 @@ from sim.validation.silicon_mapping import (
     labels,
     plan_row,
 )
+from sim.validation.silicon_phase import BENCHMARK_ROUNDS, run_profiling_phase
 from sim.validation.silicon_rows import PoolColumns, SiliconTable
 from sim.validation.silicon_summary import (
     DISAGGREGATED,
@@ -39,7 +44,7 @@ from sim.validation.silicon_summary import (
     worst,
 )
 
-ASSUMED_POOLS = "1P1D (assumed)"  # the pools label of a row stating neither worker count
+ASSUMED_POOLS = "1P?D (assumed)"  # the pools label of a row stating neither worker count
 NO_OWN_LAYOUT = {"batch_size": "", "tp_size": "", "pp_size": "", "attention_dp_size": "",
                  "moe_tp_size": "", "moe_ep_size": ""}
 # 2 prefill workers of TP2, 3 decode workers of TP1 holding 4 sequences each: 12 clients.
@@ -158,13 +163,34 @@ def test_unstated_workers_and_batches_are_assumed_and_said(tmp_path: Path) -> No
     block = plan.base["deployment"]["disaggregation"]
     assert [(block[p]["replicas"], block[p]["scheduler"]["max_num_seqs"])
             for p in ("prefill", "decode")] == [(1, 12), (1, 12)]
-    assert f"{ASSUMED_POOLS}: a worker count not stated, one replica taken for it" in (
-        plan.assumptions)
+    assert "prefill_num_workers empty: one prefill replica" in plan.assumptions
+    assert ("decode_num_workers empty: 1 decode replicas, the fewest whose KV caches hold "
+            "every client's request") in plan.assumptions
     assert "prefill_batch_size empty: prefill max_num_seqs 12 = the concurrency" in (
         plan.assumptions)
     table, _ = rows_of(tmp_path, [{**DISAGG, **UNSTATED},
                                   {**DISAGG, "id": "half", "decode_num_workers": ""}])
-    assert [labels(row).pools for row in table.rows] == [ASSUMED_POOLS, "2P1D (assumed)"]
+    assert [labels(row).pools for row in table.rows] == [ASSUMED_POOLS, "2P?D (assumed)"]
+
+
+def test_an_unstated_decode_pool_holds_every_clients_request(tmp_path: Path) -> None:
+    """30,000 clients of ISL + OSL = 1,100 tokens: the decode pool gets the fewest
+    replicas whose KV caches, as the scenario layer sizes one, hold all their requests."""
+    clients = 30_000
+    plan = plan_of(tmp_path, {**DISAGG, **UNSTATED,
+                              "silicon_data_source": f"silicon_concurrency={clients}"})
+    block = plan.base["deployment"]["disaggregation"]
+    one = {**block, "decode": {**block["decode"], "replicas": 1}}
+    scenario = sim.load_scenario({**plan.base, "warmup_s": 0.0, "duration_s": 1.0,
+                                  "deployment": {**plan.base["deployment"],
+                                                 "disaggregation": one}})
+    assert scenario.pools is not None
+    replica_tokens = pool_kv_capacity(scenario.model, scenario.pools.decode)
+    need = clients * (int(DISAGG["isl"]) + int(DISAGG["osl"]))
+    replicas = block["decode"]["replicas"]
+    assert replicas > 1 and (replicas - 1) * replica_tokens < need <= replicas * replica_tokens
+    assert block["prefill"]["replicas"] == 1
+    assert f"decode_num_workers empty: {replicas} decode replicas" in " ".join(plan.assumptions)
 
 
 @pytest.mark.parametrize(("change", "reason"), [
@@ -206,27 +232,85 @@ TRANSFER_S = 0.5
 KV_BYTES_PER_TOKEN = 2 * 4 * 4 * 64 * 2
 
 
-def test_one_client_waits_one_prefill_step_then_decodes_after_the_transfer(
-        tmp_path: Path) -> None:
-    """One client, one prefill and one decode replica, every step 10 ms: the prefill step
-    gives the first token (TTFT = 10 ms from the send); the prompt's KV (ISL + 1 tokens)
-    then crosses a link set to take TRANSFER_S, and the other OSL − 1 tokens come one a
-    decode step, so TPOT = (TRANSFER_S + (OSL − 1) × step) / (OSL − 1)."""
-    row = {**DISAGG, "silicon_data_source": "silicon_concurrency=1", "osl": str(OSL),
-           "prefill_num_workers": "1", "decode_num_workers": "1", "prefill_tp_size": "1"}
+def constant_plan(tmp_path: Path, row: dict[str, str], step_s: float,
+                  transfer_s: float) -> Any:
+    """The row's plan with every step `step_s` and a link that moves one request's KV
+    (ISL + 1 tokens) in `transfer_s`, with no latency."""
     plan = plan_of(tmp_path, row)
     link_bytes = (int(row["isl"]) + 1) * KV_BYTES_PER_TOKEN
     block = plan.base["deployment"]["disaggregation"]
-    slow = {**block, "kv_transfer": {"bandwidth_gb_s": link_bytes / TRANSFER_S / 1e9,
+    slow = {**block, "kv_transfer": {"bandwidth_gb_s": link_bytes / transfer_s / 1e9,
                                      "latency_s": 0.0}}
-    plan = replace(plan, base={**plan.base, "profile": {"kind": "constant", "step_s": STEP_S},
+    return replace(plan, base={**plan.base, "profile": {"kind": "constant", "step_s": step_s},
                                "deployment": {**plan.base["deployment"],
                                               "disaggregation": slow}})
-    outcome = simulate_plan(plan)
+
+
+ONE_EACH = {"prefill_num_workers": "1", "decode_num_workers": "1", "prefill_tp_size": "1",
+            "osl": str(OSL)}
+
+
+def test_the_first_token_reaches_the_client_from_the_decode_side(tmp_path: Path) -> None:
+    """One client, one prefill and one decode replica, every step 10 ms: the prefill step
+    computes the first token, the prompt's KV (ISL + 1 tokens) crosses a link set to take
+    TRANSFER_S, and the idle decode replica admits it on landing, where the client sees its
+    first token: TTFT = step + TRANSFER_S. The other OSL − 1 tokens come one a decode step:
+    TPOT = (E2E − TTFT) / (OSL − 1) = the step."""
+    row = {**DISAGG, **ONE_EACH, "silicon_data_source": "silicon_concurrency=1"}
+    outcome = simulate_plan(constant_plan(tmp_path, row, STEP_S, TRANSFER_S))
     assert outcome.skip is None
-    assert outcome.ttft_ms == pytest.approx(STEP_S * 1000, rel=1e-6)
-    assert outcome.tpot_ms == pytest.approx(
-        (TRANSFER_S + (OSL - 1) * STEP_S) / (OSL - 1) * 1000, rel=1e-3)
+    assert outcome.ttft_ms == pytest.approx((STEP_S + TRANSFER_S) * 1000, rel=1e-6)
+    assert outcome.tpot_ms == pytest.approx(STEP_S * 1000, rel=1e-6)
+    assert "TTFT to the decode side's admission" in " ".join(plan_of(tmp_path, row).assumptions)
+
+
+CLIENTS = 4
+STEP_EXACT_S = 2.0 ** -7  # a binary fraction: the steps' instants add up exactly
+
+
+def test_the_profiling_phase_starts_cold_and_its_first_wave_queues_for_prefill(
+        tmp_path: Path) -> None:
+    """4 clients send at once to a prefill replica that prefills one prompt a step (batch
+    limit 1), every step and every transfer one step s long. The phase holds
+    BENCHMARK_ROUNDS × 4 requests. The first wave's k-th prompt is prefilled at k·s and
+    lands at (k + 1)·s, on a decode step's boundary: TTFT (k + 1)·s. The clients come back
+    one step apart, so every later request finds the prefill replica free: TTFT 2·s. The
+    phase's mean is the average of both."""
+    row = {**DISAGG, **ONE_EACH, "silicon_data_source": f"silicon_concurrency={CLIENTS}",
+           "decode_batch_size": str(CLIENTS)}
+    plan = constant_plan(tmp_path, row, STEP_EXACT_S, STEP_EXACT_S)
+    assert plan.base["deployment"]["disaggregation"]["prefill"]["scheduler"] == {
+        "max_num_seqs": 1}
+    phase = run_profiling_phase(plan)
+    requests = BENCHMARK_ROUNDS * CLIENTS
+    assert phase.requests == len(phase.measured) == requests
+    ttft_s = phase.client_ttft_s
+    first_wave = sum(k + 1 for k in range(1, CLIENTS + 1)) * STEP_EXACT_S
+    later = (requests - CLIENTS) * 2 * STEP_EXACT_S
+    assert ttft_s.mean() == pytest.approx((first_wave + later) / requests, rel=1e-9)
+    assert sorted(ttft_s[:CLIENTS] / STEP_EXACT_S) == pytest.approx([2, 3, 4, 5])
+    assert phase.client_tpot_s(OSL) == pytest.approx(STEP_EXACT_S, rel=1e-9)
+    outcome = simulate_plan(plan)
+    assert outcome.ttft_ms == pytest.approx(ttft_s.mean() * 1000, rel=1e-9)
+    assert f"profiling phase of {requests} requests" in outcome.observed
+
+
+def test_a_rerun_too_large_to_draw_cuts_the_phase_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sized by a lifetime far below the simulated one, the first run sends too few
+    requests; a rerun whose pool would pass the limit is not made, and the phase is the
+    requests sent, in the order they were sent."""
+    row = {**DISAGG, **ONE_EACH, "silicon_data_source": f"silicon_concurrency={CLIENTS}",
+           "decode_batch_size": str(CLIENTS)}
+    plan = replace(constant_plan(tmp_path, row, STEP_EXACT_S, STEP_EXACT_S),
+                   lifetime_hint_s=10 * STEP_EXACT_S)
+    monkeypatch.setattr(silicon_phase, "RERUN_POOL_REQUESTS", 0)
+    phase = run_profiling_phase(plan)
+    sent = len(phase.result.engine.arrival_s)
+    assert len(phase.measured) == sent < phase.requests
+    assert list(phase.result.engine.arrival_s[phase.measured]) == sorted(
+        phase.result.engine.arrival_s)
+    assert f"only {sent} of {phase.requests} sent" in silicon_phase.observed(phase, CLIENTS)
 
 
 def test_disaggregated_rows_are_compared_beside_aggregated_ones(tmp_path: Path) -> None:
@@ -287,7 +371,7 @@ def test_the_disaggregated_block_counts_groups_and_says_it_in_a_line() -> None:
     assert summary.median_pct("ttft_ms", "gpu") == {"b200_sxm": pytest.approx(60.0),
                                                     "gb200": pytest.approx(30.0)}
     assert summary.median_pct("tpot_ms", "workers") == {
-        "stated": pytest.approx(10.0), "not stated (1 a pool assumed)": pytest.approx(25.0)}
+        "stated": pytest.approx(10.0), "not stated (assumed)": pytest.approx(25.0)}
     assert figures_line(summary) == (
         "4 disaggregated rows, 3 compared (75 %): median |error| TTFT 40.0 %, TPOT 20.0 %; "
         "by GPU (TTFT / TPOT) b200_sxm 60.0 % / 20.0 %, gb200 30.0 % / 20.0 %; "
