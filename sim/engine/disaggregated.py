@@ -31,41 +31,12 @@ import simpy
 
 from sim.engine.driving import Arrival, Progress, SentRows, run_clock, start_clients
 from sim.engine.fleet import static_timeline
-from sim.engine.gaps import GapHistogram, GapRecorder, LongestGaps
-from sim.engine.records import DecodePool, EngineConfig, EngineResult, WindowCounters
-from sim.engine.replica import Replica
+from sim.engine.gaps import GapHistogram
+from sim.engine.pools import ReplicaPool, ServingPool
+from sim.engine.records import DecodePool, EngineConfig, EngineResult
 from sim.engine.requests import RequestTable
-from sim.engine.router import Router, make_router, weighs_prompts
 from sim.engine.seams import Clients, Requests, StepModel
 from sim.engine.transfer import KvLink
-
-
-class _Pool:
-    """One pool's replicas, loads and router."""
-
-    def __init__(self, env: simpy.Environment, cfg: EngineConfig, step_model: StepModel,
-                 table: RequestTable, gaps: GapHistogram, rng: np.random.Generator,
-                 n: int) -> None:
-        self.loads = [0] * cfg.replicas
-        self.prompt_loads = [0] * cfg.replicas if weighs_prompts(cfg.router) else None
-        recorder = LongestGaps if cfg.track_longest_gaps else GapRecorder
-        self.replicas = [
-            Replica(i, env, cfg, step_model, table,
-                    WindowCounters(cfg.window_start_s, cfg.window_end_s), self.loads,
-                    recorder(gaps), self.prompt_loads)
-            for i in range(cfg.replicas)]
-        self.route: Router = make_router(cfg.router, cfg.replicas, rng, n,
-                                         prefill_tokens=table.prefill_len,
-                                         prompt_loads=self.prompt_loads, caches=self.replicas)
-        self.prompts = table.prompt
-
-    def dispatch(self, rid: int) -> int:
-        r = self.route(rid, self.loads)
-        self.loads[r] += 1
-        if self.prompt_loads is not None:
-            self.prompt_loads[r] += self.prompts[rid]
-        self.replicas[r].arrive(rid)
-        return r
 
 
 def simulate_disaggregated(cfg: EngineConfig, decode: DecodePool, workload: Requests,
@@ -90,8 +61,11 @@ def simulate_disaggregated(cfg: EngineConfig, decode: DecodePool, workload: Requ
                    > dcfg.kv_capacity_tokens))
     rejected_list = rejected.tolist()
     gaps = GapHistogram(cfg.window_start_s, cfg.window_end_s, cfg.window_marks_s)
-    prefill = _Pool(env, cfg, step_model, prefill_table, gaps, router_rng, n)
-    decoding = _Pool(env, dcfg, decode.step_model, decode_table, gaps, router_rng, n)
+    # Each pool numbers its replicas from 0 (`replica` and `decode_replica` are pool-local).
+    prefill = ReplicaPool(env, ServingPool(cfg, step_model), 0, prefill_table, gaps,
+                          router_rng, n, None)
+    decoding = ReplicaPool(env, ServingPool(dcfg, decode.step_model), 0, decode_table, gaps,
+                           router_rng, n, None)
     routed = [-1] * n
     decode_routed = [-1] * n
     transfer_s = [math.nan] * n
