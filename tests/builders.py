@@ -69,7 +69,7 @@ def derive(base: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
         if value is DELETE:
             del node[leaf]
         else:
-            node[leaf] = value
+            node[leaf] = copy.deepcopy(value)  # a shared constant must not change under it
     return data
 
 
@@ -100,6 +100,54 @@ TINY: dict[str, Any] = derive(
 def tiny(**overrides: Any) -> dict[str, Any]:
     """TINY with overrides ('__' for nesting, DELETE to remove a key)."""
     return derive(TINY, **overrides)
+
+
+# A queue-bound fleet that is cheap to simulate, for plans: constant 20 ms steps, at most 4
+# sequences per replica, ~25-token answers, so each replica completes ~7 requests/s and
+# TTFT is all about waiting for a slot.
+PLAN_FLEET: dict[str, Any] = {
+    "duration_s": 60.0, "warmup_s": 10.0,
+    "profile": {"kind": "constant", "step_s": 0.02},
+    "deployment": {"replicas": 1, "scheduler": {"policy": "chunked-prefill", "max_num_seqs": 4,
+                                                "max_batched_tokens": 4096}},
+    "workload": {"arrival": {"process": "poisson", "rate_per_s": 10.0},
+                 "prompt_tokens": {"dist": "fixed", "value": 100},
+                 "output_tokens": {"dist": "geometric", "mean": 25}},
+    "slo": {"ttft_s": 0.6, "tpot_s": 0.05},
+}
+
+
+def plan_verdicts(data: Mapping[str, Any], tmp: Path,
+                  limit: int) -> dict[tuple[int, int], bool]:
+    """Every pair of counts up to `limit` of the plan's second option (a disaggregated or
+    two-pool one), judged by the planner's own rule on its own draws at the first period's
+    peak, after checking the premise of its search: feasibility never turns false as either
+    count grows."""
+    import itertools
+
+    import numpy as np
+
+    from sim.planning import forecast
+    from sim.planning import options as option_specs
+    from sim.planning.runs import Draws, Evaluator, InlineExecutor
+    from sim.scenario import load_scenario
+
+    base = load_scenario(dict(data), base_dir=tmp)
+    spec = base.plan
+    assert spec is not None
+    option = option_specs.load(dict(data), spec, tmp)[1]
+    draws = Draws.spawn(np.random.SeedSequence(base.seed).spawn(2)[0], spec.target.most_draws)
+    evaluator = Evaluator(InlineExecutor(), draws, spec.target.confidence,
+                          first=spec.target.draws)
+    demand = forecast.demands(spec, draws.demand_u)[0]
+    sampled, _ = draws.sampled(option)
+    verdicts = {(a, b): evaluator.feasible(option, (a, b), demand.peak_draws, sampled)
+                for a, b in itertools.product(range(1, limit + 1), repeat=2)}
+    for (a, b), ok in verdicts.items():
+        if ok:
+            assert all(verdicts[(a2, b2)] for a2 in range(a, limit + 1)
+                       for b2 in range(b, limit + 1))
+    return verdicts
 
 
 # One kind of fleet change each, frequent enough to happen several times in 90 s.

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from builders import scenario
+from builders import PLAN_FLEET, scenario
 
 from sim.cli import main
 from sim.montecarlo.confidence import SequentialTest, wilson
@@ -23,19 +23,7 @@ from sim.planning.planner import plan
 from sim.planning.runs import Draws, Evaluator, InlineExecutor
 from sim.scenario import load_scenario
 
-# A queue-bound fleet that is cheap to simulate: constant 20 ms steps, at most 4 sequences
-# per replica, ~25-token answers, so each replica completes ~7 requests/s and TTFT is all
-# about waiting for a slot.
-FLEET = {
-    "duration_s": 60.0, "warmup_s": 10.0,
-    "profile": {"kind": "constant", "step_s": 0.02},
-    "deployment": {"replicas": 1, "scheduler": {"policy": "chunked-prefill", "max_num_seqs": 4,
-                                                "max_batched_tokens": 4096}},
-    "workload": {"arrival": {"process": "poisson", "rate_per_s": 10.0},
-                 "prompt_tokens": {"dist": "fixed", "value": 100},
-                 "output_tokens": {"dist": "geometric", "mean": 25}},
-    "slo": {"ttft_s": 0.6, "tpot_s": 0.05},
-}
+FLEET = PLAN_FLEET  # builders: constant 20 ms steps, 4 sequences a replica
 
 
 def _plan_data(periods: list[dict[str, Any]], **target: Any) -> dict[str, Any]:

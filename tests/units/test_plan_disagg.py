@@ -17,15 +17,14 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from builders import REPO, scenario
+from builders import PLAN_FLEET, REPO, plan_verdicts, scenario
 
 from sim.cli import main
 from sim.errors import InputError
-from sim.planning import forecast
 from sim.planning import options as option_specs
 from sim.planning.planner import plan
 from sim.planning.poolcapacity import pool_capacity
-from sim.planning.runs import Draws, Evaluator, InlineExecutor
+from sim.planning.runs import InlineExecutor
 from sim.planning.sizing import max_splits
 from sim.planning.split import Split, cheapest_split, split_text
 from sim.runner import budget
@@ -89,19 +88,10 @@ def test_split_text_names_prefill_then_decode() -> None:
     assert split_text((1, 2)) == "1P:2D"
 
 
-# The queue-bound constant-step fleet of test_plan.py: 20 ms steps, at most 4 sequences per
-# replica, 100-token prompts, ~25-token answers. A decode replica completes about 4 / 0.02 /
-# 24 requests/s; a prefill replica 4 prompts a step.
-FLEET = {
-    "duration_s": 60.0, "warmup_s": 10.0,
-    "profile": {"kind": "constant", "step_s": 0.02},
-    "deployment": {"replicas": 1, "scheduler": {"policy": "chunked-prefill", "max_num_seqs": 4,
-                                                "max_batched_tokens": 4096}},
-    "workload": {"arrival": {"process": "poisson", "rate_per_s": 10.0},
-                 "prompt_tokens": {"dist": "fixed", "value": 100},
-                 "output_tokens": {"dist": "geometric", "mean": 25}},
-    "slo": {"ttft_s": 0.6, "tpot_s": 0.05},
-}
+# The queue-bound constant-step fleet of builders.PLAN_FLEET: 20 ms steps, at most 4
+# sequences per replica, 100-token prompts, ~25-token answers. A decode replica completes
+# about 4 / 0.02 / 24 requests/s; a prefill replica 4 prompts a step.
+FLEET = PLAN_FLEET
 LINK = {"kv_transfer": {"bandwidth_gb_s": 50}}
 
 
@@ -133,22 +123,8 @@ def test_pool_capacity_is_the_closed_form_of_each_pools_steps(tmp_path: Path) ->
 
 def _brute_force_split(data: dict[str, Any], tmp: Path, limit: int) -> Split | None:
     """The cheapest split by judging every split up to `limit` in each pool by the
-    planner's rule on its own draws (and the premise: feasibility monotone in both)."""
-    base = load_scenario(data, base_dir=tmp)
-    spec = base.plan
-    assert spec is not None
-    option = option_specs.load(data, spec, tmp)[1]
-    draws = Draws.spawn(np.random.SeedSequence(base.seed).spawn(2)[0], spec.target.most_draws)
-    evaluator = Evaluator(InlineExecutor(), draws, spec.target.confidence,
-                          first=spec.target.draws)
-    demand = forecast.demands(spec, draws.demand_u)[0]
-    sampled, _ = draws.sampled(option)
-    verdicts = {(p, d): evaluator.feasible(option, (p, d), demand.peak_draws, sampled)
-                for p, d in itertools.product(range(1, limit + 1), repeat=2)}
-    for (p, d), ok in verdicts.items():
-        if ok:
-            assert all(verdicts[(p2, d2)] for p2 in range(p, limit + 1)
-                       for d2 in range(d, limit + 1))
+    planner's rule on its own draws (`builders.plan_verdicts`)."""
+    verdicts = plan_verdicts(data, tmp, limit)
     return _cheapest(lambda p, d: verdicts[(p, d)], (1, 1), limit)
 
 

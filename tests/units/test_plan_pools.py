@@ -8,7 +8,6 @@ split, `split`, an uncertain pool count; `stress` on pools) exits 2 naming the k
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -17,30 +16,21 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from builders import Case, params, scenario, scenario_file
+from builders import PLAN_FLEET, Case, derive, params, plan_verdicts, scenario, scenario_file
 
 from sim.cli import main
-from sim.planning import forecast
 from sim.planning import options as option_specs
 from sim.planning.planner import plan
 from sim.planning.poolshares import by_prompt, pool_shares
-from sim.planning.runs import Draws, Evaluator, InlineExecutor
+from sim.planning.runs import InlineExecutor
 from sim.planning.split import Split, cheapest_split
 from sim.scenario import load_scenario
 
 # test_plan_disagg's queue-bound constant-step fleet (20 ms steps, at most 4 sequences a
 # replica, ~25-token answers) with prompts uniform on [50, 150]: about half of them at most
 # 100 tokens, for the pool `short`; the rest to `long`, on dearer GPUs.
-FLEET = {
-    "duration_s": 60.0, "warmup_s": 10.0,
-    "profile": {"kind": "constant", "step_s": 0.02},
-    "deployment": {"replicas": 1, "scheduler": {"policy": "chunked-prefill", "max_num_seqs": 4,
-                                                "max_batched_tokens": 4096}},
-    "workload": {"arrival": {"process": "poisson", "rate_per_s": 10.0},
-                 "prompt_tokens": {"dist": "uniform", "low": 50, "high": 150},
-                 "output_tokens": {"dist": "geometric", "mean": 25}},
-    "slo": {"ttft_s": 0.6, "tpot_s": 0.05},
-}
+FLEET = derive(PLAN_FLEET, workload__prompt_tokens={"dist": "uniform", "low": 50,
+                                                    "high": 150})
 POOLS = [{"name": "short", "replicas": 1, "max_prompt_tokens": 100, "gpu_hour_usd": 2.0},
          {"name": "long", "replicas": 1, "gpu": "h200", "gpu_hour_usd": 3.0}]
 PRICES = {"short": 2.0, "long": 3.0}
@@ -61,22 +51,8 @@ def _plan_data(rate_per_s: float, pools: list[dict[str, Any]] | None = None,
 
 def _brute_force(data: dict[str, Any], tmp: Path, limit: int) -> Split | None:
     """The cheapest pair of counts by judging every pair up to `limit` by the planner's
-    rule on its own draws (and the premise: feasibility monotone in both counts)."""
-    base = load_scenario(data, base_dir=tmp)
-    spec = base.plan
-    assert spec is not None
-    option = option_specs.load(data, spec, tmp)[1]
-    draws = Draws.spawn(np.random.SeedSequence(base.seed).spawn(2)[0], spec.target.most_draws)
-    evaluator = Evaluator(InlineExecutor(), draws, spec.target.confidence,
-                          first=spec.target.draws)
-    demand = forecast.demands(spec, draws.demand_u)[0]
-    sampled, _ = draws.sampled(option)
-    verdicts = {(a, b): evaluator.feasible(option, (a, b), demand.peak_draws, sampled)
-                for a, b in itertools.product(range(1, limit + 1), repeat=2)}
-    for (a, b), ok in verdicts.items():
-        if ok:
-            assert all(verdicts[(a2, b2)] for a2 in range(a, limit + 1)
-                       for b2 in range(b, limit + 1))
+    rule on its own draws (`builders.plan_verdicts`)."""
+    verdicts = plan_verdicts(data, tmp, limit)
     feasible = [s for s, ok in verdicts.items() if ok]
     return min(feasible, key=lambda s: (s[0] * PRICES["short"] + s[1] * PRICES["long"],
                                         sum(s), s[0]), default=None)
