@@ -161,6 +161,11 @@ class ModelSpec(BaseModel):
     # What the checkpoint leaves 16-bit whatever its format (an NVFP4 checkpoint's
     # exclude_modules, gpt-oss's modules_to_not_convert): weights, and the GEMM tables read.
     unquantised: list[Block] = Field(default=[], max_length=6)
+    # A checkpoint's KV cache format under `kv_cache_dtype: auto`: the KV quantisation its
+    # config declares, else its 16-bit activation dtype (sim.hardware.hfconfig). None: not a
+    # checkpoint (a catalogue model, an inline one that leaves it out), whose `auto` follows
+    # the weights' format (sim.hardware.layout.resolve_kv_cache_dtype).
+    kv_cache_dtype: Literal["bf16", "fp16", "fp8"] | None = None
     params: int | None = Field(default=None, gt=0, le=MAX_PARAMS)
     active_params: int | None = Field(default=None, gt=0, le=MAX_PARAMS)
     sources: list[Source] = []

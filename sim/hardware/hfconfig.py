@@ -18,6 +18,14 @@ beside the config (`QUANT_CONFIG_SUFFIX`; the caller reads it and passes it on).
 are sorted into `catalog.Block`s by the words in them (`_BLOCK_WORDS`); a block named for any
 layer counts for all of them (the shipped lists name a block in every layer or in none).
 
+The checkpoint's KV cache format under `kv_cache_dtype: auto` (`kv_cache_dtype`) is what
+vLLM, SGLang and TensorRT-LLM choose there: the KV quantisation the checkpoint declares
+(ModelOpt's `kv_cache_quant_algo`, in the `*_hf_quant_config.json` or in
+`quantization_config`; a `kv_cache_scheme` of 8-bit floats, as compressed tensors and
+ModelOpt's config.json exports write it), else the model's 16-bit activation dtype
+(`torch_dtype`), whatever the weights' format: Qwen3-FP8 and DeepSeek-R1 (FP8 weights)
+declare nothing and keep a bf16 cache, as gpt-oss (MXFP4) does.
+
 Reading the files is the caller's job (the scenario loader, the catalogue command); this
 module only maps mappings, so it is the same for both.
 """
@@ -70,7 +78,8 @@ def model_from_config(config: Config, name: str, where: str, display: str = "",
     text = _llama_names(text, kind)
     try:
         fields = {**_common(config, text), **family(text),
-                  "unquantised": unquantised_blocks(config, text, quant_config)}
+                  "unquantised": unquantised_blocks(config, text, quant_config),
+                  "kv_cache_dtype": kv_cache_dtype(config, text, quant_config)}
     except KeyError as exc:
         raise InputError(where, f"{name}: no {exc.args[0]!r}", "a config.json with the keys "
                          f"of its architecture ({kind})") from None
@@ -159,6 +168,35 @@ _BLOCK_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"(self_attn|\.attn|linear_attn|attention)\.", ("attention",)),
     (r"\.mlp\b", ("dense_mlp",)),
 )
+
+
+# A declared KV quantisation → the cache format it stands for (those the simulator models).
+_KV_FORMATS = {"fp8": "fp8"}
+
+
+def kv_cache_dtype(config: Config, text: Config, quant_config: Config | None) -> str:
+    """The checkpoint's KV cache format under `kv_cache_dtype: auto` (module docstring). A
+    declared format the simulator does not model (an INT8 or NVFP4 cache) counts as none:
+    vLLM and SGLang then fall back to the model's dtype too (TensorRT-LLM would use it)."""
+    settings = [_first(text, "quantization_config", default=config.get("quantization_config")),
+                (quant_config or {}).get("quantization")]
+    for found in settings:
+        declared = _declared_kv(found) if isinstance(found, Mapping) else None
+        if declared in _KV_FORMATS:
+            return _KV_FORMATS[declared]
+    activations = _first(text, "torch_dtype", "dtype",
+                         default=_first(config, "torch_dtype", "dtype"))
+    return "fp16" if activations == "float16" else "bf16"
+
+
+def _declared_kv(settings: Config) -> str | None:
+    """`kv_cache_quant_algo: FP8` (ModelOpt), or a `kv_cache_scheme` naming a format or
+    giving 8-bit floats (`{num_bits: 8, type: float}`), lower case; None when neither."""
+    algo = settings.get("kv_cache_quant_algo") or settings.get("kv_cache_scheme")
+    if isinstance(algo, Mapping):
+        eight_bit_float = algo.get("num_bits") == 8 and algo.get("type") == "float"
+        return "fp8" if eight_bit_float else None
+    return algo.lower() if isinstance(algo, str) else None
 
 
 def unquantised_blocks(config: Config, text: Config, quant_config: Config | None) -> list[str]:

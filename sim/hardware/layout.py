@@ -45,9 +45,20 @@ class Layout:
         return self.gpus // self.expert_parallel
 
 
-def resolve_kv_cache_dtype(kv_cache_dtype: str, dtype: str) -> str:
-    """`auto` keeps the cache in the weights' format where a cache can be (bf16, fp16, fp8);
-    FP4 checkpoints are served with an FP8 cache, as TensorRT-LLM and vLLM do for NVFP4."""
+def resolve_kv_cache_dtype(kv_cache_dtype: str, dtype: str, checkpoint: str | None) -> str:
+    """The cache format `kv_cache_dtype` stands for with weights in `dtype`; `checkpoint`:
+    the model's `ModelSpec.kv_cache_dtype`.
+
+    A checkpoint (a model read from its config.json) carries the format its engines choose
+    under `auto`: vLLM, SGLang and TensorRT-LLM take the KV quantisation the checkpoint
+    declares, else the model's 16-bit activation dtype, whatever the weights' format (an FP8
+    checkpoint that declares nothing keeps a bf16 cache; NVIDIA's FP8 and NVFP4 checkpoints
+    declare an FP8 one). A catalogue or inline model (`checkpoint` None) names an
+    architecture in a format, not a checkpoint: `auto` keeps the cache in the weights' format
+    where a cache can be (bf16, fp16, fp8) and in fp8 for fp4 weights, the cache the
+    published FP8 and NVFP4 checkpoints declare and AIConfigurator assumes for them."""
     if kv_cache_dtype != "auto":
         return kv_cache_dtype
+    if checkpoint is not None:
+        return checkpoint
     return dtype if dtype in KV_CACHE_DTYPES else "fp8"

@@ -183,19 +183,24 @@ def refuse_sizing(disaggregation: Disaggregation | None, command: str) -> None:
                          "deployment.disaggregation.decode.replicas)")
 
 
-def resolve(deployment: Parent, gpu: GpuSpec) -> Pools | None:
-    """Both pools of `deployment` (None: it is not disaggregated); `gpu`: the scenario's."""
+def resolve(deployment: Parent, gpu: GpuSpec, model_kv_cache_dtype: str | None) -> Pools | None:
+    """Both pools of `deployment` (None: it is not disaggregated); `gpu`: the scenario's;
+    `model_kv_cache_dtype`: the model's `ModelSpec.kv_cache_dtype`."""
     spec = deployment.disaggregation
     if spec is None:
         return None
-    return Pools(resolve_pool("prefill", f"{KEY}.prefill", spec.prefill, deployment, gpu),
-                 resolve_pool("decode", f"{KEY}.decode", spec.decode, deployment, gpu))
+    return Pools(resolve_pool("prefill", f"{KEY}.prefill", spec.prefill, deployment, gpu,
+                              model_kv_cache_dtype),
+                 resolve_pool("decode", f"{KEY}.decode", spec.decode, deployment, gpu,
+                              model_kv_cache_dtype))
 
 
 def resolve_pool(role: str, key: str, spec: PoolSpec, d: Parent, gpu: GpuSpec,
+                 model_kv_cache_dtype: str | None,
                  default_router: str = DEFAULT_POOL_ROUTER) -> Pool:
     """`spec` with what it leaves out taken from the deployment `d` (the GPU: `gpu`; the
-    router: the deployment's when the scenario sets one, else `default_router`)."""
+    router: the deployment's when the scenario sets one, else `default_router`), its
+    `kv_cache_dtype: auto` resolved for the model (`resolve_kv_cache_dtype`)."""
     def given(name: str) -> Any:
         value = getattr(spec, name)
         return getattr(d, name) if value is None else value
@@ -205,7 +210,8 @@ def resolve_pool(role: str, key: str, spec: PoolSpec, d: Parent, gpu: GpuSpec,
     layout = Layout(tensor_parallel=given("tensor_parallel"),
                     data_parallel_attention=given("data_parallel_attention"),
                     expert_parallel=given("expert_parallel"), dtype=dtype,
-                    kv_cache_dtype=resolve_kv_cache_dtype(given("kv_cache_dtype"), dtype),
+                    kv_cache_dtype=resolve_kv_cache_dtype(given("kv_cache_dtype"), dtype,
+                                                          model_kv_cache_dtype),
                     engine=d.engine)
     return Pool(role=role, replicas=given("replicas"), gpu=spec.gpu or gpu, layout=layout,
                 scheduler=given("scheduler"), router=router,

@@ -117,14 +117,15 @@ def split_problem(d: Split) -> Problem | None:
     return None
 
 
-def resolve(deployment: Parent, pools: list[FleetPoolSpec] | None,
-            gpu: GpuSpec) -> tuple[Pool, ...] | None:
+def resolve(deployment: Parent, pools: list[FleetPoolSpec] | None, gpu: GpuSpec,
+            model_kv_cache_dtype: str | None) -> tuple[Pool, ...] | None:
     """Every pool with its keys resolved (None: one homogeneous fleet); `gpu`: the
-    scenario's. A pool's router defaults to the deployment's."""
+    scenario's; `model_kv_cache_dtype`: the model's `ModelSpec.kv_cache_dtype`. A pool's
+    router defaults to the deployment's."""
     if pools is None:
         return None
     return tuple(resolve_pool(spec.name, f"{KEY}.{i}", spec, deployment, gpu,
-                              default_router="least-loaded")
+                              model_kv_cache_dtype, default_router="least-loaded")
                  for i, spec in enumerate(pools))
 
 

@@ -95,7 +95,8 @@ class Deployment(Strict):
     router: str = "least-loaded"  # a key of sim.engine.router.ROUTERS
     gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9
     dtype: str = "bf16"  # the weights' format: one of sim.hardware.layout.WEIGHT_DTYPES
-    kv_cache_dtype: str = "auto"  # auto (the weights' format, fp8 for fp4) | KV_CACHE_DTYPES
+    # auto (the checkpoint's, else the weights' format: resolve_kv_cache_dtype) | KV_CACHE_DTYPES
+    kv_cache_dtype: str = "auto"
     activation_reserve_gib: NonNeg = 1.0  # per GPU, kept free for activations
     prefix_cache: PrefixCache | None = None  # None: off (every prompt token is prefilled)
     speculative: Speculative | None = None  # None: one token a decode step
@@ -178,13 +179,14 @@ class Deployment(Strict):
         return any(x is not None for x in (self.failures, self.spot, self.outage,
                                            self.autoscaling))
 
-    @property
-    def layout(self) -> Layout:
-        """One replica's parallelism, formats and engine, `kv_cache_dtype: auto` resolved."""
+    def layout_for(self, model_kv_cache_dtype: str | None) -> Layout:
+        """One replica's parallelism, formats and engine, `kv_cache_dtype: auto` resolved
+        for a model whose `ModelSpec.kv_cache_dtype` is `model_kv_cache_dtype`."""
         return Layout(tensor_parallel=self.tensor_parallel,
                       data_parallel_attention=self.data_parallel_attention,
                       expert_parallel=self.expert_parallel, dtype=self.dtype,
-                      kv_cache_dtype=resolve_kv_cache_dtype(self.kv_cache_dtype, self.dtype),
+                      kv_cache_dtype=resolve_kv_cache_dtype(self.kv_cache_dtype, self.dtype,
+                                                            model_kv_cache_dtype),
                       engine=self.engine)
 
 
@@ -412,7 +414,7 @@ class Scenario(Strict):
 
         owned_gpu = None if self.cost.tco is None else self.gpu
         problem = (parallelism_problem(self.model, self.deployment.tensor_parallel)
-                   or layout_problem(self.model, self.deployment.layout)
+                   or layout_problem(self.model, self.layout)
                    or context_problem(self.model, self.workload)
                    or draft_problem(self.deployment)
                    or disaggregation.problem(
@@ -431,7 +433,7 @@ class Scenario(Strict):
     @property
     def layout(self) -> Layout:
         """The values the step-time and memory models take about one replica."""
-        return self.deployment.layout
+        return self.deployment.layout_for(self.model.kv_cache_dtype)
 
     @property
     def gpus_per_replica(self) -> int:
@@ -449,13 +451,14 @@ class Scenario(Strict):
     def pools(self) -> Pools | None:
         """A disaggregated deployment's prefill and decode pools, every key resolved (None:
         aggregated)."""
-        return disaggregation.resolve(self.deployment, self.gpu)
+        return disaggregation.resolve(self.deployment, self.gpu, self.model.kv_cache_dtype)
 
     @property
     def fleet_pools(self) -> tuple[Pool, ...] | None:
         """A heterogeneous fleet's pools, every key resolved (None: one homogeneous fleet
         or a disaggregated one)."""
-        return fleetpools.resolve(self.deployment, self.deployment.pools, self.gpu)
+        return fleetpools.resolve(self.deployment, self.deployment.pools, self.gpu,
+                                  self.model.kv_cache_dtype)
 
 
 # ---- what an engine can serve ---------------------------------------------------------------

@@ -16,6 +16,7 @@ from builders import REPO, Case, params, tiny
 import sim
 from sim.cli import main
 from sim.errors import InputError
+from sim.hardware import catalog
 from sim.hardware.catalog import BYTES_PER_GIB, GpuSpec, ModelSpec
 from sim.hardware.hfconfig import display_name, model_from_config, model_name
 from sim.hardware.layout import Layout
@@ -144,6 +145,57 @@ def test_a_model_with_only_windowed_layers_counts_them_per_token() -> None:
     expected = int(free // (256 * KV_BLOCK_TOKENS)) * KV_BLOCK_TOKENS
     assert m.kv_bytes_per_token(2.0) == 0 and m.window_kv_bytes_per_token(2.0) == 256
     assert kv_capacity_tokens(m, gpu, Layout(), 0.5, 0.0, max_num_seqs=10) == expected
+
+
+# ---- the KV cache format a checkpoint asks for under `auto` ---------------------------------
+
+# (what is added to a fixture's config.json, its *_hf_quant_config.json or None, the format).
+# ModelOpt's export and compressed tensors write the declaration in these shapes (NVIDIA's
+# NVFP4 checkpoints: kv_cache_quant_algo FP8 beside, a kv_cache_scheme of 8-bit floats inside).
+FP8_SCHEME = {"dynamic": False, "num_bits": 8, "type": "float"}
+DECLARED_KV = [
+    pytest.param({}, None, "bf16", id="nothing-declared"),
+    pytest.param({"torch_dtype": "float16"}, None, "fp16", id="fp16-activations"),
+    pytest.param({"quantization_config": {"quant_method": "fp8"}}, None, "bf16",
+                 id="fp8-weights-declare-no-cache"),
+    pytest.param({"quantization_config": {"quant_method": "mxfp4"}}, None, "bf16",
+                 id="mxfp4-weights-declare-no-cache"),
+    pytest.param({}, {"quantization": {"quant_algo": "NVFP4", "kv_cache_quant_algo": "FP8"}},
+                 "fp8", id="modelopt-beside"),
+    pytest.param({}, {"quantization": {"quant_algo": "MIXED_PRECISION",
+                                       "kv_cache_quant_algo": None}}, "bf16",
+                 id="modelopt-beside-null"),
+    pytest.param({"quantization_config": {"quant_method": "modelopt",
+                                          "kv_cache_scheme": FP8_SCHEME}}, None, "fp8",
+                 id="scheme-of-8-bit-floats"),
+    pytest.param({"quantization_config": {"kv_cache_scheme": "FP8"}}, None, "fp8",
+                 id="scheme-named"),
+    pytest.param({"text_config": {"quantization_config": {"kv_cache_quant_algo": "FP8"}}},
+                 None, "fp8", id="nested-under-text-config"),
+    pytest.param({"quantization_config": {"kv_cache_scheme": {"num_bits": 8, "type": "int"}}},
+                 None, "bf16", id="int8-cache-not-modelled"),
+    pytest.param({}, {"quantization": {"kv_cache_quant_algo": "NVFP4"}}, "bf16",
+                 id="nvfp4-cache-not-modelled"),
+]
+
+
+@pytest.mark.parametrize(("added", "beside", "expected"), DECLARED_KV)
+def test_a_checkpoints_kv_format_is_what_it_declares_else_its_activations(
+        added: dict[str, object], beside: dict[str, object] | None, expected: str) -> None:
+    config = json.loads((FIXTURES / DENSE).read_text(encoding="utf-8"))
+    if "text_config" in added:
+        config = {"model_type": "llama4", "text_config": config | added["text_config"]}
+    else:
+        config |= added
+    m = model_from_config(config, "dense", "model.hf_config", quant_config=beside)
+    assert m.kv_cache_dtype == expected
+
+
+def test_the_fixtures_declare_no_kv_format_and_catalogue_models_are_no_checkpoint() -> None:
+    # The MLA fixture has FP8 weights and the windowed one MXFP4: neither declares a cache.
+    assert [fixture(name).kv_cache_dtype for name in (DENSE, MLA, WINDOW, HYBRID)] == [
+        "bf16"] * 4
+    assert {m.kv_cache_dtype for m in catalog.models().values()} == {None}
 
 
 # ---- the scenario key ---------------------------------------------------------------------------
