@@ -186,11 +186,12 @@ def setup_for_row(row: dict[str, Any], models: ModelFinder | None = None,
     harness = _harness(row, notes)
     policy, max_seqs, max_tokens = _scheduler(row, engine, load, concurrency, replicas, prompt,
                                               notes, closed_loop, v0)
+    kv_cache_dtype = v0.kv_cache_dtype if v0 else _checkpoint_kv(row, dtype, notes)
     return RowSetup(row["id"], spec.name, model_ref, gpu, parallel.tensor_parallel, replicas,
                     dtype, prompt, output, mean_in, mean_out, load, concurrency, rate, policy,
                     max_seqs, max_tokens, tuple(notes), engine.engine,
                     parallel.data_parallel_attention, parallel.expert_parallel,
-                    v0.kv_cache_dtype if v0 else "auto", v0.host_overhead_s if v0 else 0.0,
+                    kv_cache_dtype, v0.host_overhead_s if v0 else 0.0,
                     gpu_memory_utilization=harness.get("gpu_memory_utilization"))
 
 
@@ -208,7 +209,29 @@ BURST_REQUESTS: dict[str, tuple[dict[tuple[int, int], int], str]] = {
 }
 
 
+# Sources whose benchmarks ran quantised checkpoints that declare their KV format, which the
+# row's model name (a base model's config) does not carry: source `repo:path` → (the weight
+# formats it covers, the KV format, why). TensorRT-LLM's perf overview lists its "FP8 Models"
+# and "FP4 Models" as NVIDIA's ModelOpt checkpoints (nvidia/<model>-FP8, -FP4), whose
+# hf_quant_config declares kv_cache_quant_algo FP8.
+CHECKPOINT_KV: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "NVIDIA/TensorRT-LLM:docs/source/performance/perf-overview.md": (
+        ("fp8", "fp4"), "fp8", "the source's FP8/FP4 models are NVIDIA's ModelOpt checkpoints "
+        "(nvidia/<model>-FP8, -FP4), which declare an FP8 KV cache"),
+}
+
+
 # ---- one field each ------------------------------------------------------------------------
+
+
+def _checkpoint_kv(row: dict[str, Any], dtype: str, notes: list[str]) -> str:
+    """The KV format the row's checkpoint declares where its source says which checkpoint
+    it ran (`CHECKPOINT_KV`), else `auto` (the model's own)."""
+    formats, kv, why = CHECKPOINT_KV.get(_repo_path(row), ((), "auto", ""))
+    if dtype not in formats:
+        return "auto"
+    notes.append(f"kv_cache_dtype {kv}: {why}")
+    return kv
 
 
 def _repo_path(row: dict[str, Any]) -> str:

@@ -67,6 +67,21 @@ def test_trtllm_bench_rows_are_the_sources_stated_bursts(isl: int, osl: int, loa
     assert other.load == "offline"
 
 
+@pytest.mark.parametrize(("precision", "kv"), [("FP8", "fp8"), ("FP4", "fp8"), ("BF16", "auto")])
+def test_the_perf_overviews_quantised_checkpoints_keep_their_declared_fp8_cache(
+        precision: str, kv: str) -> None:
+    # Its FP8 and FP4 models are NVIDIA's ModelOpt checkpoints, which declare an FP8 cache;
+    # the row names the base model, whose config declares none.
+    row = _row(engine="TensorRT-LLM (trtllm-bench, PyTorch backend)", precision=precision,
+               scenario="offline max-throughput", concurrency="unbounded", batch_size=None,
+               gpu="B200", source=PERF_OVERVIEW)
+    setup = setup_for_row(row)
+    assert setup.kv_cache_dtype == kv
+    assert any("ModelOpt" in note for note in setup.assumptions) == (kv == "fp8")
+    elsewhere = setup_for_row({**row, "source": {"repo_path": "someone/else:perf.md@1"}})
+    assert elsewhere.kv_cache_dtype == "auto"
+
+
 @pytest.mark.parametrize(("engine", "policy", "budget", "host_s"), [
     ("vLLM v0.5.4", "prefill-first", 2048, HOST_STEP_S),
     ("vLLM v0.5.4 chunked-prefill", "chunked-prefill", 512, HOST_STEP_S),
