@@ -41,11 +41,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description="For every period of the plan: block's forecast and every option "
         "(a partial scenario merged into this one), find the fewest replicas whose P(SLO met "
         "at the period's peak) over Monte Carlo draws reaches target.confidence, by galloping "
-        "and bisection from a queueing-theory first guess. Prints a table and writes "
-        "DIR/plan.json, DIR/plan.csv, DIR/fleet_plan.png and DIR/cost_per_token_by_option.png.",
+        "and bisection from a queueing-theory first guess. A disaggregated option is sized "
+        "in both pools (the cheapest prefill:decode split, or whole units of its own with "
+        "split: ratio), and an option of two deployment.pools split by size pool by pool. "
+        "Prints a table and writes DIR/plan.json, DIR/plan.csv, DIR/fleet_plan.png and "
+        "DIR/cost_per_token_by_option.png.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  tokenfactory plan scenarios/chat-8b-plan.yaml -o out/plan "
-        "--workers 2")
+        epilog="examples:\n  tokenfactory plan scenarios/chat-8b-plan.yaml -o out/plan "
+        "--workers 2\n  tokenfactory plan scenarios/moe-gptoss-b200-disagg-plan.yaml -o "
+        "out/disagg-plan --workers 2\n  tokenfactory plan scenarios/mixed-8b-plan.yaml -o "
+        "out/mixed-plan --workers 2")
     p.add_argument("scenario", type=Path, help="scenario YAML file with a plan: block")
     add_output_dir(p, "plan")
     add_workers(p)
