@@ -21,6 +21,7 @@ of `EngineResult.replicas` and the index in `EngineResult.replica`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,7 +121,8 @@ class PooledFleet:
             np.zeros((len(spec.pools), 0), dtype=bool)
         self.sized = spec.split == "size"
         if self.sized:
-            self.chosen = _by_size(spec.pools, workload.prompt_tokens).tolist()
+            self.chosen = by_size([p.max_prompt_tokens for p in spec.pools],
+                                  workload.prompt_tokens).tolist()
             self.rejected = ~held[self.chosen, np.arange(n)] if n else np.zeros(0, dtype=bool)
         else:
             self.holds = held.T.tolist()  # per request, per pool
@@ -140,12 +142,11 @@ class PooledFleet:
         return self.pools[best].dispatch(rid)
 
 
-def _by_size(pools: tuple[ServingPool, ...], prompt_tokens: np.ndarray) -> np.ndarray:
-    """Per request, the pool with the smallest `max_prompt_tokens` holding its prompt, else
-    the pool without a bound."""
-    bounded = sorted((p.max_prompt_tokens, i) for i, p in enumerate(pools)
-                     if p.max_prompt_tokens is not None)
-    rest = next(i for i, p in enumerate(pools) if p.max_prompt_tokens is None)
-    bounds = np.array([b for b, _ in bounded], dtype=np.int64)
+def by_size(bounds: Sequence[int | None], prompt_tokens: np.ndarray) -> np.ndarray:
+    """Per prompt, the index of its pool under the `size` split: the pool with the smallest
+    bound (`max_prompt_tokens`) holding it, else the one pool without a bound."""
+    bounded = sorted((b, i) for i, b in enumerate(bounds) if b is not None)
+    rest = list(bounds).index(None)
+    limits = np.array([b for b, _ in bounded], dtype=np.int64)
     targets = np.array([i for _, i in bounded] + [rest], dtype=np.int64)
-    return targets[np.searchsorted(bounds, prompt_tokens, side="left")]
+    return targets[np.searchsorted(limits, prompt_tokens, side="left")]

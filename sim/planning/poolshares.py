@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.engine.pools import by_size
 from sim.metrics.capacity import Mix, saturation
 from sim.planning.options import Option
 from sim.planning.search import Guess, first_guess
@@ -74,7 +75,7 @@ def pool_shares(option: Option, seed: int) -> PoolShares:
     prompts = np.maximum(sample_lengths(w.prompt_tokens, prompt_rng, SAMPLE).tokens,
                          w.shared_prefix_tokens + 1)
     outputs = sample_lengths(w.output_tokens, output_rng, SAMPLE).tokens
-    pool_of = by_prompt([spec.max_prompt_tokens for spec in specs], prompts)
+    pool_of = by_size([spec.max_prompt_tokens for spec in specs], prompts)
     shares, rates, means = [], [], []
     for p, side in enumerate(each):
         mine = pool_of == p
@@ -90,16 +91,6 @@ def pool_shares(option: Option, seed: int) -> PoolShares:
         rates.append(full.requests_per_s or math.inf)
     return PoolShares(names, (shares[0], shares[1]), (rates[0], rates[1]),
                       (means[0], means[1]))
-
-
-def by_prompt(bounds: list[int | None], prompt_tokens: np.ndarray) -> np.ndarray:
-    """Per prompt, the index of its pool under `pool_split: size`: the smallest bound that
-    holds it, else the pool without one (the scenario checks there is exactly one)."""
-    bounded = sorted((b, i) for i, b in enumerate(bounds) if b is not None)
-    rest = bounds.index(None)
-    limits = np.array([b for b, _ in bounded], dtype=np.int64)
-    targets = np.array([i for _, i in bounded] + [rest], dtype=np.int64)
-    return targets[np.searchsorted(limits, prompt_tokens, side="left")]
 
 
 def pools_guess(rate_per_s: float, capacity: PoolShares, target: Target, ttft_s: float,

@@ -19,9 +19,10 @@ import yaml
 from builders import PLAN_FLEET, Case, derive, params, plan_verdicts, scenario, scenario_file
 
 from sim.cli import main
+from sim.engine.pools import by_size
 from sim.planning import options as option_specs
 from sim.planning.planner import plan
-from sim.planning.poolshares import by_prompt, pool_shares
+from sim.planning.poolshares import pool_shares
 from sim.planning.runs import InlineExecutor
 from sim.planning.split import Split, cheapest_split
 from sim.scenario import load_scenario
@@ -122,7 +123,7 @@ def test_each_pools_share_is_the_prompt_distributions(tmp_path: Path) -> None:
 
 
 def test_a_prompt_goes_to_the_smallest_bound_holding_it() -> None:
-    pools = by_prompt([4096, None, 512], np.array([1, 512, 513, 4096, 4097]))
+    pools = by_size([4096, None, 512], np.array([1, 512, 513, 4096, 4097]))
     assert pools.tolist() == [2, 2, 0, 0, 1]
 
 
