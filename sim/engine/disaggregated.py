@@ -32,7 +32,7 @@ import simpy
 from sim.engine.driving import Arrival, Progress, SentRows, run_clock, start_clients
 from sim.engine.fleet import static_timeline
 from sim.engine.gaps import GapHistogram
-from sim.engine.pools import ReplicaPool, ServingPool
+from sim.engine.pools import ReplicaPool, ServingPool, fits
 from sim.engine.records import DecodePool, EngineConfig, EngineResult
 from sim.engine.requests import RequestTable
 from sim.engine.seams import Clients, Requests, StepModel
@@ -54,11 +54,10 @@ def simulate_disaggregated(cfg: EngineConfig, decode: DecodePool, workload: Requ
     prefill_table = RequestTable(prompt, [1] * n)
     decode_table = RequestTable(prompt, output, tokens_per_step=decode.config.tokens_per_step)
     dcfg = decode.config
-    # Larger than either side's whole KV cache: could never run, so never admitted.
-    rejected = ((workload.prompt_tokens + 1 + cfg.kv_block_tokens > cfg.kv_capacity_tokens)
-                | (workload.prompt_tokens + workload.output_tokens + dcfg.kv_block_tokens
-                   + dcfg.lookahead_tokens + math.ceil(dcfg.tokens_per_step) - 1
-                   > dcfg.kv_capacity_tokens))
+    # Larger than either side's whole KV cache (the prefill side's holds one output token):
+    # could never run, so never admitted.
+    rejected = (~fits(cfg, workload.prompt_tokens, 1)
+                | ~fits(dcfg, workload.prompt_tokens, workload.output_tokens))
     rejected_list = rejected.tolist()
     gaps = GapHistogram(cfg.window_start_s, cfg.window_end_s, cfg.window_marks_s)
     # Each pool numbers its replicas from 0 (`replica` and `decode_replica` are pool-local).

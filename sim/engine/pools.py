@@ -96,11 +96,13 @@ class ReplicaPool:
         return self.offset + r
 
 
-def fits(config: EngineConfig, workload: Requests) -> np.ndarray:
+def fits(config: EngineConfig, prompt_tokens: np.ndarray,
+         output_tokens: np.ndarray | int) -> np.ndarray:
     """Per request, whether one replica of `config` could ever hold it: its whole context,
-    a slack block, speculative decoding's draft positions and a last step's extra tokens."""
+    a slack block, speculative decoding's draft positions and a last step's extra tokens.
+    One that never could is rejected rather than admitted (it would wait for ever)."""
     overshoot = math.ceil(config.tokens_per_step) - 1
-    return (workload.prompt_tokens + workload.output_tokens + config.kv_block_tokens
+    return (prompt_tokens + output_tokens + config.kv_block_tokens
             + config.lookahead_tokens + overshoot <= config.kv_capacity_tokens)
 
 
@@ -117,7 +119,8 @@ class PooledFleet:
             self.pools.append(ReplicaPool(env, pool, offset, table, gaps, rng, n, prefix))
             offset += pool.config.replicas
         self.replicas = [r for pool in self.pools for r in pool.replicas]
-        held = np.stack([fits(pool.config, workload) for pool in spec.pools]) if n else \
+        held = np.stack([fits(pool.config, workload.prompt_tokens, workload.output_tokens)
+                         for pool in spec.pools]) if n else \
             np.zeros((len(spec.pools), 0), dtype=bool)
         self.sized = spec.split == "size"
         if self.sized:

@@ -42,7 +42,7 @@ from sim.engine.disaggregated import simulate_disaggregated
 from sim.engine.driving import Arrival, Progress, SentRows, run_clock, start_clients
 from sim.engine.fleet import Fleet, static_timeline
 from sim.engine.gaps import GapHistogram, GapRecorder, LongestGaps
-from sim.engine.pools import FleetPools, PooledFleet
+from sim.engine.pools import FleetPools, PooledFleet, fits
 from sim.engine.prefix import PrefixIndex
 from sim.engine.records import DecodePool, EngineConfig, EngineResult, WindowCounters
 from sim.engine.replica import Replica
@@ -82,11 +82,6 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
                          prefix=caching, tokens_per_step=cfg.tokens_per_step)
     arrivals = workload.arrival_s.tolist()
     slots = cfg.replicas if cfg.fleet is None else cfg.fleet.slots
-    # Larger than a whole replica's KV cache: could never run, so never admitted (with
-    # speculative decoding, beside its draft positions and a last step's extra tokens).
-    overshoot = math.ceil(cfg.tokens_per_step) - 1
-    rejected = (workload.prompt_tokens + workload.output_tokens + cfg.kv_block_tokens
-                + cfg.lookahead_tokens + overshoot > cfg.kv_capacity_tokens)
 
     loads = [0] * slots  # outstanding requests per replica
     # Σ prompt tokens outstanding per replica, kept only for a router that reads them.
@@ -106,6 +101,7 @@ def simulate(cfg: EngineConfig, workload: Requests, step_model: StepModel,
         route = make_router(cfg.router, slots, router_rng, n,
                             prefill_tokens=table.prefill_len, prompt_loads=prompt_loads,
                             caches=replicas)
+        rejected = ~fits(cfg, workload.prompt_tokens, workload.output_tokens)
     else:  # each pool routes with its own router (`pooled.dispatch`)
         assert cfg.fleet is None, "a static fleet only"
         replicas, rejected, slots = pooled.replicas, pooled.rejected, len(pooled.replicas)

@@ -137,7 +137,7 @@ def shortest_token_s(scenario: Scenario) -> float:
         return both.shortest_step_s
     each = fleet_sides(scenario)
     if each is not None:
-        return limits_over(each, 0, tokens_per_step(scenario)).min_step_s
+        return shortest_token_over(each, tokens_per_step(scenario))
     return _shortest_token_s(step_model(scenario), tokens_per_step(scenario))
 
 
@@ -255,14 +255,12 @@ class Sides:
     @property
     def shortest_step_s(self) -> float:
         """The shorter of the pools' shortest steps: the fastest a client could go."""
-        return min(min_step_s(self.prefill.step_model), min_step_s(self.decode.step_model))
+        return shortest_token_over((self.prefill, self.decode))
 
     def limits(self, max_requests: int) -> PoolLimits:
-        """A closed loop's pool sizing over both pools: the shortest step, and the smaller
-        of their KV caches (a request must fit on both sides)."""
-        return PoolLimits(self.shortest_step_s,
-                          min(self.prefill.kv_capacity_tokens,
-                              self.decode.kv_capacity_tokens) - KV_BLOCK_TOKENS, max_requests)
+        """A closed loop's pool sizing over both pools (`limits_over`: a request must fit on
+        both sides)."""
+        return limits_over((self.prefill, self.decode), max_requests)
 
 
 def sides(scenario: Scenario) -> Sides | None:
@@ -337,11 +335,16 @@ def fleet_pools(scenario: Scenario, each: tuple[Side, ...], exact: bool) -> Flee
                       scenario.deployment.pool_split)
 
 
+def shortest_token_over(each: Sequence[Side], tokens_per_step: float = 1.0) -> float:
+    """The shortest output token of any of the pools (`_shortest_token_s`)."""
+    return min(_shortest_token_s(side.step_model, tokens_per_step) for side in each)
+
+
 def limits_over(each: Sequence[Side], max_requests: int,
                 tokens_per_step: float = 1.0) -> PoolLimits:
     """A closed loop's pool sizing over several pools: the shortest token of any, and the
     smallest KV cache (what every pool could hold)."""
-    return PoolLimits(min(_shortest_token_s(side.step_model, tokens_per_step) for side in each),
+    return PoolLimits(shortest_token_over(each, tokens_per_step),
                       min(side.kv_capacity_tokens for side in each) - KV_BLOCK_TOKENS,
                       max_requests)
 
